@@ -1,0 +1,10 @@
+import { createSystemActivities, type SystemActivityDeps } from './system/probes';
+
+export type ActivityDeps = SystemActivityDeps;
+
+/** Every activity of the main task queue, built from the process's shared dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createSystemActivities(deps),
+  };
+}

@@ -1,0 +1,79 @@
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
+import swaggerUi from 'swagger-ui-express';
+import type { AppConfig } from '../src/config';
+import type { Logger } from '../src/logging/logger';
+import type { Metrics } from '../src/metrics';
+import { errorHandler, notFoundHandler } from './errors';
+import { requireApiKey } from './middleware/apiKey';
+import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middleware/inputGuards';
+import { createRateLimiter } from './middleware/rateLimit';
+import { requestContext } from './middleware/requestContext';
+import { createReadinessCheck } from './readiness';
+import { healthRoutes } from './routes/health';
+import { systemCheckRoutes } from './routes/systemChecks';
+import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
+
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  mongo: Connection;
+  redis: Redis;
+  temporal: Client;
+}
+
+export const API_VERSION = '0.1.0';
+
+/** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
+export function apiRoutes(deps: AppDeps): RouteSpec[] {
+  return [
+    ...healthRoutes({
+      checkReadiness: createReadinessCheck(deps),
+      metrics: deps.metrics,
+      metricsRequireApiKey: deps.config.http.metricsRequireApiKey,
+      deploySha: deps.config.deploySha,
+    }),
+    ...systemCheckRoutes({ temporal: deps.temporal, metrics: deps.metrics }),
+  ];
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trustProxy);
+  app.set('query parser', 'simple');
+
+  app.use(requestContext({ logger, metrics, accessLog: config.log.accessLog }));
+  app.use(helmet());
+  app.use(corsAllowlist({ allowedOrigins: config.http.corsAllowedOrigins, isProduction: config.isProduction }));
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: config.http.jsonBodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(rejectMongoOperators);
+
+  const routes = apiRoutes(deps);
+  const openApiDocument = buildOpenApiDocument(routes, { version: API_VERSION, ...(config.http.publicBaseUrl && { serverUrl: config.http.publicBaseUrl }) });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+  if (config.http.swaggerDocs) {
+    // Swagger UI needs inline scripts and styles, which helmet's default CSP forbids; relax it for /docs only.
+    app.use('/docs', helmet({ contentSecurityPolicy: false }), swaggerUi.serve, swaggerUi.setup(openApiDocument));
+  }
+
+  const limiters = {
+    public: createRateLimiter({ name: 'public', ...config.http.rateLimits.public, redis: deps.redis, logger, failOpen: true }),
+    admin: createRateLimiter({ name: 'admin', ...config.http.rateLimits.admin, redis: deps.redis, logger, failOpen: true }),
+  };
+  const router = express.Router();
+  mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });
+  app.use(router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,105 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { DomainError, type ErrorCode } from '../src/errors';
+import type { Logger } from '../src/logging/logger';
+
+/** The only mapping from error codes to HTTP statuses. */
+export function httpStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case 'VALIDATION_FAILED':
+    case 'MALFORMED_JSON':
+    case 'NOSQL_OPERATOR_REJECTED':
+      return 400;
+    case 'UNAUTHORIZED':
+      return 401;
+    case 'FORBIDDEN':
+    case 'CORS_ORIGIN_DENIED':
+      return 403;
+    case 'NOT_FOUND':
+      return 404;
+    case 'CONFLICT':
+      return 409;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return 415;
+    case 'RATE_LIMITED':
+      return 429;
+    case 'DEPENDENCY_UNAVAILABLE':
+      return 503;
+    case 'INTERNAL':
+      return 500;
+  }
+}
+
+export interface ErrorEnvelope {
+  error: { code: ErrorCode; message: string; details?: unknown; requestId?: string };
+}
+
+export function errorEnvelope(code: ErrorCode, message: string, requestId: string | undefined, details?: unknown): ErrorEnvelope {
+  return { error: { code, message, ...(details !== undefined && { details }), ...(requestId && { requestId }) } };
+}
+
+/** body-parser's error types for problems with what the client sent. */
+const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
+  'entity.parse.failed': { code: 'MALFORMED_JSON', message: 'The request body is not valid JSON.' },
+  'entity.too.large': { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large.' },
+  'encoding.unsupported': { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'The request body encoding is not supported.' },
+  'charset.unsupported': { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'The request body charset is not supported.' },
+  'request.aborted': { code: 'MALFORMED_JSON', message: 'The request body was not received in full.' },
+  'request.size.invalid': { code: 'MALFORMED_JSON', message: 'The request body length does not match Content-Length.' },
+};
+
+export function zodDetails(error: ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
+    return { path: issue.path.join('.') || '(root)', message: `${issue.message}${keys}` };
+  });
+}
+
+/** Converts anything thrown into the envelope; client mistakes are always 4xx and server faults never leak detail. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const requestId = res.locals.requestId as string | undefined;
+    let code: ErrorCode;
+    let message: string;
+    let details: unknown;
+
+    if (err instanceof DomainError) {
+      ({ code, message, details } = err);
+    } else if (err instanceof ZodError) {
+      code = 'VALIDATION_FAILED';
+      message = 'The request is not valid.';
+      details = zodDetails(err);
+    } else if (isBodyParserError(err) && BODY_PARSER_ERRORS[err.type]) {
+      ({ code, message } = BODY_PARSER_ERRORS[err.type]!);
+    } else if (isHttpError(err) && err.status >= 400 && err.status < 500) {
+      code = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'VALIDATION_FAILED';
+      message = 'The request could not be processed.';
+    } else {
+      code = 'INTERNAL';
+      message = 'Internal server error.';
+    }
+
+    const status = httpStatusFor(code);
+    if (status >= 500) {
+      logger.error('request failed', { method: req.method, path: req.path, errorCode: code, err });
+    } else {
+      logger.info('request rejected', { method: req.method, path: req.path, errorCode: code, status });
+    }
+    if (res.headersSent) return;
+    res.status(status).json(errorEnvelope(code, message, requestId, details));
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new DomainError('NOT_FOUND', `No route for ${req.method} ${req.path}.`));
+};
+
+function isBodyParserError(err: unknown): err is { type: string; status: number } {
+  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string';
+}
+
+function isHttpError(err: unknown): err is { status: number } {
+  return typeof err === 'object' && err !== null && typeof (err as { status?: unknown }).status === 'number';
+}

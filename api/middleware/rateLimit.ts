@@ -1,0 +1,43 @@
+import type { RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { Redis } from 'ioredis';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { RateLimitConfig } from '../../src/config';
+import type { Logger } from '../../src/logging/logger';
+import { errorEnvelope, httpStatusFor } from '../errors';
+
+export interface RateLimiterOptions extends RateLimitConfig {
+  /** Distinguishes the counters of each limiter in Redis. */
+  name: string;
+  redis: Redis;
+  logger: Logger;
+  /**
+   * What to do when Redis cannot be reached: public reads stay up (fail open); authentication routes set this to
+   * false and answer 503 instead (fail closed).
+   */
+  failOpen: boolean;
+}
+
+/** A Redis-backed limiter keyed by client IP, answering 429 in the standard envelope with Retry-After. */
+export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
+  return rateLimit({
+    windowMs: options.windowMs,
+    limit: options.max,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    passOnStoreError: options.failOpen,
+    store: new RedisStore({
+      prefix: `rl:${options.name}:`,
+      sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as Promise<RedisReply>,
+    }),
+    handler: (req, res, _next, limiterOptions) => {
+      const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const retryAfterSeconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : Math.ceil(limiterOptions.windowMs / 1000);
+      res.setHeader('Retry-After', String(retryAfterSeconds));
+      options.logger.info('rate limited', { limiter: options.name, method: req.method, route: req.baseUrl + req.path, ip: req.ip });
+      res
+        .status(httpStatusFor('RATE_LIMITED'))
+        .json(errorEnvelope('RATE_LIMITED', 'Too many requests; retry later.', res.locals.requestId as string | undefined, { retryAfterSeconds }));
+    },
+  });
+}

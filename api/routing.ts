@@ -1,0 +1,124 @@
+import { OpenAPIRegistry, OpenApiGeneratorV3, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import type { Request, RequestHandler, Response, Router } from 'express';
+import { z, type ZodType } from 'zod';
+import { ERROR_CODES } from '../src/errors';
+
+extendZodWithOpenApi(z);
+
+/**
+ * Routes are declared once, as data: the same declaration validates requests and generates the OpenAPI document,
+ * so the spec cannot drift from the code.
+ */
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type Access = 'public' | 'apiKey';
+
+export interface ResponseSpec {
+  description: string;
+  schema?: ZodType;
+  contentType?: string;
+}
+
+export interface Validated<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+}
+
+export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType> {
+  method: Method;
+  /** Express path syntax (`/v1/things/:id`). */
+  path: string;
+  summary: string;
+  tags: string[];
+  access: Access;
+  /** Which limiter applies; 'none' for probes that orchestration polls (health, ready). */
+  rateLimit: 'public' | 'admin' | 'none';
+  request?: { params?: P; query?: Q; body?: B };
+  responses: Record<number, ResponseSpec>;
+  handler: (input: Validated<z.infer<P>, z.infer<Q>, z.infer<B>>, req: Request, res: Response) => Promise<void> | void;
+}
+
+export function defineRoute<P extends ZodType = ZodType, Q extends ZodType = ZodType, B extends ZodType = ZodType>(
+  spec: RouteSpec<P, Q, B>,
+): RouteSpec {
+  return spec;
+}
+
+export const ErrorEnvelopeSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z.unknown().optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .openapi('ErrorEnvelope');
+
+export interface MountOptions {
+  requireApiKey: RequestHandler;
+  limiters: { public: RequestHandler; admin: RequestHandler };
+}
+
+/** Adds each route to the router with, in order: its limiter, authentication, validation, then the handler. */
+export function mountRoutes(router: Router, routes: RouteSpec[], options: MountOptions): void {
+  for (const route of routes) {
+    const chain: RequestHandler[] = [];
+    if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
+    if (route.access === 'apiKey') chain.push(options.requireApiKey);
+    chain.push(async (req, res) => {
+      const input = {
+        params: route.request?.params ? route.request.params.parse(req.params) : {},
+        query: route.request?.query ? route.request.query.parse(req.query) : {},
+        body: route.request?.body ? route.request.body.parse(req.body ?? {}) : undefined,
+      };
+      await route.handler(input, req, res);
+    });
+    router[route.method](route.path, ...chain);
+  }
+}
+
+/** Builds the OpenAPI 3 document for the given routes. */
+export function buildOpenApiDocument(routes: RouteSpec[], info: { version: string; serverUrl?: string }) {
+  const registry = new OpenAPIRegistry();
+  registry.register('ErrorEnvelope', ErrorEnvelopeSchema);
+  const apiKeyScheme = registry.registerComponent('securitySchemes', 'ApiKeyAuth', { type: 'apiKey', in: 'header', name: 'x-api-key' });
+  const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorEnvelopeSchema } } });
+
+  for (const route of routes) {
+    const responses: Record<string, unknown> = {};
+    for (const [status, response] of Object.entries(route.responses)) {
+      responses[status] = response.schema
+        ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
+        : { description: response.description };
+    }
+    if (route.request?.body || route.request?.params || route.request?.query) responses['400'] ??= errorResponse('Invalid request.');
+    if (route.access === 'apiKey') responses['401'] ??= errorResponse('Missing or wrong x-api-key.');
+    if (route.rateLimit !== 'none') responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
+
+    registry.registerPath({
+      method: route.method,
+      path: route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'),
+      summary: route.summary,
+      tags: route.tags,
+      ...(route.access === 'apiKey' && { security: [{ [apiKeyScheme.name]: [] }] }),
+      request: {
+        ...(route.request?.params && { params: route.request.params as never }),
+        ...(route.request?.query && { query: route.request.query as never }),
+        ...(route.request?.body && { body: { required: true, content: { 'application/json': { schema: route.request.body } } } }),
+      },
+      responses: responses as never,
+    });
+  }
+
+  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
+    openapi: '3.0.3',
+    info: {
+      title: 'PatchProof API',
+      version: info.version,
+      description: 'Authenticates physical goods on the BSV blockchain. Every error uses the ErrorEnvelope shape.',
+    },
+    ...(info.serverUrl && { servers: [{ url: info.serverUrl }] }),
+  });
+}

@@ -1,0 +1,57 @@
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig } from '../src/config';
+import { connectMongo } from '../src/db/mongo';
+import { createLogger } from '../src/logging/logger';
+import { redactString } from '../src/logging/redact';
+import { createMetrics } from '../src/metrics';
+import { connectRedis } from '../src/redis/client';
+import { connectTemporalClient } from '../src/temporal/connection';
+import { createApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ service: 'api', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
+  const metrics = createMetrics({ service: 'api', deploySha: config.deploySha });
+
+  // Redis is required at start (rate limits, SVD caches): fail fast rather than serve without it.
+  const redis = await connectRedis(config.redis, {
+    connectionName: 'patchproof-api',
+    onError: (err) => logger.warn('redis connection error', { err }),
+  }).catch((err: unknown) => {
+    logger.error('redis unavailable at startup', { err });
+    throw err;
+  });
+  const mongo = await connectMongo(config.mongo);
+  mongo.on('disconnected', () => logger.warn('mongo disconnected'));
+  mongo.on('reconnected', () => logger.info('mongo reconnected'));
+  const temporal = await connectTemporalClient(config.temporal);
+
+  const app = createApp({ config, logger, metrics, mongo, redis, temporal });
+  const server: Server = app.listen(config.http.port, config.http.bind, () => {
+    logger.info('api listening', { url: `http://${config.http.bind}:${config.http.port}`, env: config.env });
+  });
+
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info('api shutting down', { signal });
+    const force = setTimeout(() => {
+      logger.error('api shutdown timed out; exiting');
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs);
+    force.unref();
+    server.close(() => {
+      void Promise.allSettled([mongo.close(), redis.quit(), temporal.connection.close()]).then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  // Before the logger exists (bad config) print plainly; ConfigError lists every problem and never a value.
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `api failed to start: ${redactString(err instanceof Error ? err.message : String(err))}`}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+// Lint rules for the whole repo. Workflow code gets the sandbox rules from the Temporal samples: no Node built-ins
+// or I/O libraries (side effects belong in activities) and no floating promises.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const IO_MODULES = ['fs', 'path', 'crypto', 'http', 'https', 'net', 'child_process', 'os', 'mongoose', 'ioredis', 'winston', 'express', 'nodemailer', 'prom-client'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'ops/dev-stack/ferretdb/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.mjs', '*.js', 'ops/dev-stack/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      'no-console': 'error',
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: IO_MODULES.flatMap((name) => [name, `node:${name}`]),
+          patterns: [{ group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '**/src/db/**', '**/src/logging/**'], message: 'Workflow code may import only workflow-safe modules.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    rules: { 'no-console': 'off' },
+  },
+);

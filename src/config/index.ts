@@ -1,0 +1,214 @@
+import { envSchema, type RawEnv } from './env';
+import { parseMongoUri, parseRedisUrl } from './urls';
+
+export { ENV_VARIABLE_NAMES } from './env';
+
+export type NodeEnv = RawEnv['NODE_ENV'];
+
+export interface RateLimitConfig {
+  windowMs: number;
+  max: number;
+}
+
+export interface TemporalTlsConfig {
+  certPath?: string;
+  keyPath?: string;
+  caPath?: string;
+  serverName?: string;
+}
+
+export interface AppConfig {
+  env: NodeEnv;
+  isProduction: boolean;
+  deploySha: string;
+  log: { level: RawEnv['LOG_LEVEL']; format: 'json' | 'pretty'; accessLog: boolean };
+  http: {
+    port: number;
+    bind: string;
+    trustProxy: string | number | boolean;
+    publicBaseUrl?: string;
+    corsAllowedOrigins: string[];
+    jsonBodyLimit: string;
+    swaggerDocs: boolean;
+    metricsRequireApiKey: boolean;
+    shutdownTimeoutMs: number;
+    rateLimits: { public: RateLimitConfig; admin: RateLimitConfig };
+  };
+  auth: { apiKey: string; jwtSecret: string };
+  mongo: { uri: string; serverSelectionTimeoutMs: number; connectTimeoutMs: number; socketTimeoutMs: number };
+  redis: { url: string; password?: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    apiKey?: string;
+    tls?: TemporalTlsConfig;
+    metricsBindAddress: string;
+  };
+  worker: {
+    metricsPort: number;
+    shutdownGraceMs: number;
+    shutdownForceMs: number;
+    workflowBundlePath?: string;
+    /** Interval of the system-check schedule, or null when it is switched off. */
+    systemCheckEvery: string | null;
+  };
+  kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string };
+}
+
+/** Thrown when the environment cannot make a valid configuration. The message lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Values used outside production when a variable is unset. They match the dev stack (`npm run dev`) and are
+ * refused in production, where every secret must be provided.
+ */
+export const DEV_DEFAULTS = {
+  API_KEY: 'dev-api-key-not-for-production',
+  JWT_SECRET: 'dev-jwt-secret-not-for-production-0000',
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/patchproof',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  TEMPORAL_ADDRESS: '127.0.0.1:7233',
+  TEMPORAL_NAMESPACE: 'default',
+  KMS_SIGN_URL: 'http://127.0.0.1:8090',
+  KMS_API_KEY: 'dev-kms-api-key-not-for-production',
+  ISSUER_KEY_IDENTIFIER: 'issuer',
+} as const;
+
+const MIN_SECRET_LENGTH = 32;
+
+type Env = Record<string, string | undefined>;
+
+/** Builds the configuration once at start. In production it fails with one message that names everything wrong. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  // Empty strings count as unset, as systemd EnvironmentFile lines such as `API_KEY=` intend.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const raw = parsed.data;
+  const isProduction = raw.NODE_ENV === 'production';
+
+  const pick = <K extends keyof typeof DEV_DEFAULTS>(name: K): string => {
+    const value = raw[name];
+    if (value !== undefined) {
+      if (isProduction && value === DEV_DEFAULTS[name] && name !== 'TEMPORAL_NAMESPACE') {
+        problems.push(`${name}: the development default is not allowed in production`);
+      }
+      return value;
+    }
+    if (isProduction) {
+      problems.push(`${name}: required in production`);
+      return '';
+    }
+    return DEV_DEFAULTS[name];
+  };
+
+  const apiKey = pick('API_KEY');
+  const jwtSecret = pick('JWT_SECRET');
+  const mongoUri = pick('MONGODB_URI');
+  const redisUrl = pick('REDIS_URL');
+  const temporalAddress = pick('TEMPORAL_ADDRESS');
+  const temporalNamespace = pick('TEMPORAL_NAMESPACE');
+  const kmsSignUrl = pick('KMS_SIGN_URL');
+  const kmsApiKey = pick('KMS_API_KEY');
+  const issuerKeyIdentifier = pick('ISSUER_KEY_IDENTIFIER');
+
+  if (mongoUri) {
+    const mongo = parseMongoUri(mongoUri);
+    if (!mongo) problems.push('MONGODB_URI: not a mongodb:// or mongodb+srv:// URI');
+    else if (isProduction && !mongo.hasCredentials) problems.push('MONGODB_URI: must carry credentials in production');
+  }
+  if (redisUrl) {
+    const redis = parseRedisUrl(redisUrl);
+    if (!redis) problems.push('REDIS_URL: not a redis:// or rediss:// URL');
+    else if (isProduction && !redis.hasPassword && !raw.REDIS_PASSWORD) {
+      problems.push('REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)');
+    }
+  }
+  if (isProduction) {
+    if (apiKey && apiKey.length < MIN_SECRET_LENGTH) problems.push(`API_KEY: must be at least ${MIN_SECRET_LENGTH} characters`);
+    if (jwtSecret && jwtSecret.length < MIN_SECRET_LENGTH) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+    if (kmsSignUrl && !kmsSignUrl.startsWith('https://')) problems.push('KMS_SIGN_URL: must be https:// in production');
+    const temporalSecured = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
+    if (!temporalSecured && !raw.TEMPORAL_INSECURE) {
+      problems.push('TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)');
+    }
+  }
+  if ((raw.TEMPORAL_TLS_CERT_PATH === undefined) !== (raw.TEMPORAL_TLS_KEY_PATH === undefined)) {
+    problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const tlsWanted = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
+  const tls: TemporalTlsConfig | undefined = tlsWanted
+    ? {
+        ...(raw.TEMPORAL_TLS_CERT_PATH && { certPath: raw.TEMPORAL_TLS_CERT_PATH }),
+        ...(raw.TEMPORAL_TLS_KEY_PATH && { keyPath: raw.TEMPORAL_TLS_KEY_PATH }),
+        ...(raw.TEMPORAL_TLS_CA_PATH && { caPath: raw.TEMPORAL_TLS_CA_PATH }),
+        ...(raw.TEMPORAL_TLS_SERVER_NAME && { serverName: raw.TEMPORAL_TLS_SERVER_NAME }),
+      }
+    : undefined;
+
+  return {
+    env: raw.NODE_ENV,
+    isProduction,
+    deploySha: raw.DEPLOY_SHA,
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (isProduction ? 'json' : 'pretty'), accessLog: raw.ACCESS_LOG },
+    http: {
+      port: raw.PORT,
+      bind: raw.BIND,
+      trustProxy: parseTrustProxy(raw.TRUST_PROXY),
+      ...(raw.PUBLIC_BASE_URL && { publicBaseUrl: raw.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
+      corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
+      jsonBodyLimit: raw.JSON_BODY_LIMIT,
+      swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
+      // The predecessor served /metrics to anyone by default; production now gates it unless told otherwise.
+      metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,
+      shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+      rateLimits: {
+        public: { windowMs: raw.PUBLIC_API_WINDOW_MS, max: raw.PUBLIC_API_MAX },
+        admin: { windowMs: raw.ADMIN_API_WINDOW_MS, max: raw.ADMIN_API_MAX },
+      },
+    },
+    auth: { apiKey, jwtSecret },
+    mongo: {
+      uri: mongoUri,
+      serverSelectionTimeoutMs: raw.DB_SERVER_SELECTION_TIMEOUT_MS,
+      connectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
+      socketTimeoutMs: raw.DB_SOCKET_TIMEOUT_MS,
+    },
+    redis: { url: redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
+    temporal: {
+      address: temporalAddress,
+      namespace: temporalNamespace,
+      ...(raw.TEMPORAL_API_KEY && { apiKey: raw.TEMPORAL_API_KEY }),
+      ...(tls && { tls }),
+      metricsBindAddress: raw.TEMPORAL_METRICS_BIND_ADDRESS,
+    },
+    worker: {
+      metricsPort: raw.WORKER_METRICS_PORT,
+      shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
+      shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
+      ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
+      systemCheckEvery: raw.SYSTEM_CHECK_EVERY === 'off' ? null : raw.SYSTEM_CHECK_EVERY.replace(/\s+/g, ''),
+    },
+    kms: { signUrl: kmsSignUrl, apiKey: kmsApiKey, issuerKeyIdentifier },
+  };
+}
+
+function parseTrustProxy(value: string): string | number | boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}

@@ -1,0 +1,21 @@
+import mongoose, { type Connection } from 'mongoose';
+import type { AppConfig } from '../config';
+
+/** Opens a dedicated connection (not mongoose's global one) and waits until the server answers. */
+export async function connectMongo(config: AppConfig['mongo']): Promise<Connection> {
+  const connection = mongoose.createConnection(config.uri, {
+    serverSelectionTimeoutMS: config.serverSelectionTimeoutMs,
+    connectTimeoutMS: config.connectTimeoutMs,
+    socketTimeoutMS: config.socketTimeoutMs,
+    // Indexes are created by ensure-indexes at deploy and worker start, never implicitly on first use.
+    autoIndex: false,
+    autoCreate: false,
+  });
+  await connection.asPromise();
+  return connection;
+}
+
+export async function pingMongo(connection: Connection): Promise<void> {
+  if (!connection.db) throw new Error('not connected');
+  await connection.db.admin().command({ ping: 1 });
+}

@@ -1,0 +1,44 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The one module that owns every metric name the product emits. Dashboards and alert rules may query only names
+ * defined here (or the Temporal SDK's `temporal_*` metrics); a test checks that.
+ */
+export const METRIC_PREFIX = 'patchproof_';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>;
+  dependencyUp: Gauge<'dependency'>;
+  workflowStarts: Counter<'workflow_type' | 'outcome'>;
+}
+
+/** Creates a registry for one process, labelled with its service name and deploy SHA. */
+export function createMetrics(options: { service: string; deploySha: string }): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: options.service, deploy_sha: options.deploySha });
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'HTTP request duration by route template, method and status code.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    dependencyUp: new Gauge({
+      name: `${METRIC_PREFIX}dependency_up`,
+      help: '1 when the last check of a dependency (mongo, redis, temporal) succeeded, else 0.',
+      labelNames: ['dependency'],
+      registers: [registry],
+    }),
+    workflowStarts: new Counter({
+      name: `${METRIC_PREFIX}workflow_starts_total`,
+      help: 'Workflow start requests by workflow type and outcome (started, already_started, failed).',
+      labelNames: ['workflow_type', 'outcome'],
+      registers: [registry],
+    }),
+  };
+}

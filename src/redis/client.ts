@@ -1,0 +1,38 @@
+import { Redis } from 'ioredis';
+import type { AppConfig } from '../config';
+import { parseRedisUrl } from '../config/urls';
+
+/**
+ * Connects to Redis and fails if it does not answer: Redis is required at start (rate limits, SVD caches).
+ * Offline queueing is off, so while Redis is away commands fail at once and callers can fail closed or open
+ * as each route decides, instead of hanging.
+ */
+export async function connectRedis(config: AppConfig['redis'], options: { connectionName: string; onError?: (err: Error) => void }): Promise<Redis> {
+  const url = parseRedisUrl(config.url);
+  if (!url) throw new Error('REDIS_URL is not a redis:// or rediss:// URL');
+  const password = url.password ?? config.password;
+  const client = new Redis({
+    host: url.host,
+    port: url.port,
+    db: url.db,
+    ...(url.username && { username: url.username }),
+    ...(password && { password }),
+    ...(url.tls && { tls: {} }),
+    connectionName: options.connectionName,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+  // Without a listener ioredis would throw on every reconnect attempt; the caller logs instead.
+  client.on('error', (err: Error) => options.onError?.(err));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  }
+  return client;
+}

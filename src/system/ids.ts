@@ -1,0 +1,14 @@
+/** Workflow-ID builders of the system domain; no other code concatenates these IDs. */
+
+const CHECK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isValidCheckId(checkId: string): boolean {
+  return CHECK_ID.test(checkId);
+}
+
+export function systemCheckWorkflowId(checkId: string): string {
+  if (!isValidCheckId(checkId)) throw new RangeError('checkId must be 1–64 characters of A–Z, a–z, 0–9, _ or -');
+  return `system-check-${checkId}`;
+}
+
+export const SYSTEM_CHECK_SCHEDULE_ID = 'system-check-schedule';

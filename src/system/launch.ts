@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
+import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
+import {
+  systemCheckProgressQuery,
+  type SystemCheckProgress,
+  type SystemCheckReport,
+  type SystemCheckTrigger,
+} from '../../workflows/system/shared';
+import type { systemCheckWorkflow } from '../../workflows/system/systemCheck';
+import { startOnce, type LaunchResult } from '../temporal/launch';
+import { systemCheckWorkflowId } from './ids';
+
+export interface StartSystemCheckInput {
+  checkId?: string;
+  requestedBy: SystemCheckTrigger;
+}
+
+export async function startSystemCheck(client: Client, input: StartSystemCheckInput): Promise<LaunchResult & { checkId: string }> {
+  const checkId = input.checkId ?? randomUUID();
+  const result = await startOnce<typeof systemCheckWorkflow>(client, 'systemCheckWorkflow', {
+    workflowId: systemCheckWorkflowId(checkId),
+    taskQueue: TASK_QUEUES.main,
+    args: [{ checkId, requestedBy: input.requestedBy }],
+    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'system-check' }],
+    // A check that cannot finish in a minute is itself the answer; don't leave it running for ever.
+    workflowExecutionTimeout: '1 minute',
+  });
+  return { ...result, checkId };
+}
+
+export type SystemCheckStatus =
+  | { state: 'running'; progress: SystemCheckProgress }
+  | { state: 'completed'; report: SystemCheckReport }
+  | { state: 'failed'; reason: string }
+  | { state: 'not_found' };
+
+/** Reads a check's state from Temporal: the live query while it runs, the result once it has completed. */
+export async function getSystemCheckStatus(client: Client, checkId: string): Promise<SystemCheckStatus> {
+  const handle = client.workflow.getHandle(systemCheckWorkflowId(checkId));
+  try {
+    const description = await handle.describe();
+    switch (description.status.name) {
+      case 'RUNNING':
+        return { state: 'running', progress: await handle.query(systemCheckProgressQuery) };
+      case 'COMPLETED':
+        return { state: 'completed', report: (await handle.result()) as SystemCheckReport };
+      default:
+        return { state: 'failed', reason: description.status.name.toLowerCase() };
+    }
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { state: 'not_found' };
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  type Client,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
+
+export interface LaunchResult {
+  workflowId: string;
+  runId: string;
+  /** True when a run with this ID already existed (running, or closed and not reusable), so nothing new started. */
+  alreadyStarted: boolean;
+}
+
+/**
+ * Starts a workflow whose ID is a business key, so that a second start for the same key never makes a second run.
+ * This is the one place that turns WorkflowExecutionAlreadyStartedError into "already started"; the API and the CLI
+ * call the typed launch functions built on it.
+ */
+export async function startOnce<W extends Workflow>(
+  client: Client,
+  workflowType: string | W,
+  options: WorkflowStartOptions<W>,
+): Promise<LaunchResult> {
+  try {
+    const handle = await client.workflow.start(workflowType, {
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      ...options,
+    });
+    return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, alreadyStarted: false };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const description = await client.workflow.getHandle(options.workflowId).describe();
+    return { workflowId: options.workflowId, runId: description.runId, alreadyStarted: true };
+  }
+}

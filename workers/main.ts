@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../src/config';
+import { connectMongo } from '../src/db/mongo';
+import { createLogger } from '../src/logging/logger';
+import { redactString } from '../src/logging/redact';
+import { createMetrics } from '../src/metrics';
+import { connectRedis } from '../src/redis/client';
+import { temporalConnectionOptions } from '../src/temporal/connection';
+import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
+import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
+import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import { createMainWorker } from './mainWorker';
+import { startWorkerMetricsServer } from './metricsServer';
+import { desiredSchedules, reconcileSchedules } from './schedules';
+
+/** Entry point of the worker for the main task queue. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ service: 'worker-main', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
+  const metrics = createMetrics({ service: 'worker-main', deploySha: config.deploySha });
+
+  // Must precede any NativeConnection or Worker. Routes SDK logs into winston (redacted) and exposes SDK metrics.
+  Runtime.install({
+    logger: temporalLoggerFrom(logger),
+    telemetryOptions: {
+      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+      metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress }, globalTags: { deploy_sha: config.deploySha } },
+    },
+  });
+
+  const workflowBundlePath = resolveWorkflowBundle(config.isProduction, config.worker.workflowBundlePath);
+
+  const redis = await connectRedis(config.redis, {
+    connectionName: 'patchproof-worker-main',
+    onError: (err) => logger.warn('redis connection error', { err }),
+  });
+  const mongo = await connectMongo(config.mongo);
+  mongo.on('disconnected', () => logger.warn('mongo disconnected'));
+
+  const connectionOptions = await temporalConnectionOptions(config.temporal);
+  const connection = await NativeConnection.connect(connectionOptions);
+  const clientConnection = await Connection.connect(connectionOptions);
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+
+  try {
+    const added = await ensureSearchAttributes(clientConnection, config.temporal.namespace);
+    if (added.length > 0) logger.info('search attributes registered', { added });
+  } catch (err) {
+    // Temporal Cloud registers search attributes through its own control plane; the worker can run without.
+    logger.warn('could not register search attributes; register them with `temporal operator search-attribute create`', { err });
+  }
+  await reconcileSchedules(client, desiredSchedules(config), logger);
+
+  const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
+  const worker = await createMainWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    deps: { mongo, redis },
+    ...(workflowBundlePath && { workflowBundlePath }),
+    shutdownGraceMs: config.worker.shutdownGraceMs,
+    shutdownForceMs: config.worker.shutdownForceMs,
+  });
+  logger.info('worker started', { taskQueue: TASK_QUEUES.main, namespace: config.temporal.namespace, prebuiltBundle: Boolean(workflowBundlePath) });
+
+  // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight tasks have drained.
+  try {
+    await worker.run();
+  } finally {
+    metricsServer.close();
+    await Promise.allSettled([connection.close(), clientConnection.close(), mongo.close(), redis.quit()]);
+    logger.info('worker stopped');
+  }
+}
+
+function resolveWorkflowBundle(isProduction: boolean, configured?: string): string | undefined {
+  const candidate = configured ?? (isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
+  if (!candidate) return undefined;
+  if (!existsSync(candidate)) {
+    throw new Error(`workflow bundle not found at ${candidate}; run \`npm run build\` (production workers never bundle at start)`);
+  }
+  return candidate;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,35 @@
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import { ActivityLogContextInterceptor } from './interceptors';
+
+export interface MainWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  deps: ActivityDeps;
+  /** Prebuilt bundle (production); without it the workflows are bundled from source at start (dev, tests). */
+  workflowBundlePath?: string;
+  shutdownGraceMs?: number;
+  shutdownForceMs?: number;
+  taskQueue?: string;
+  /** Extra options, e.g. a small cache in tests that kill workers. */
+  overrides?: Partial<WorkerOptions>;
+}
+
+/** The main task queue's worker: every workflow, and the activities that touch only our own stores. */
+export function createMainWorker(options: MainWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? TASK_QUEUES.main,
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities(options.deps),
+    interceptors: { activity: [(ctx) => ({ inbound: new ActivityLogContextInterceptor(ctx) })] },
+    // Always bound shutdown: without a force time a stuck activity keeps worker.run() from ever settling.
+    shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
+    shutdownForceTime: options.shutdownForceMs ?? 60_000,
+    ...options.overrides,
+  });
+}
