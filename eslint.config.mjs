@@ -3,7 +3,22 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const IO_MODULES = ['fs', 'path', 'crypto', 'http', 'https', 'net', 'child_process', 'os', 'mongoose', 'ioredis', 'winston', 'express', 'nodemailer', 'prom-client'];
+const IO_MODULES = [
+  'fs',
+  'path',
+  'crypto',
+  'http',
+  'https',
+  'net',
+  'child_process',
+  'os',
+  'mongoose',
+  'ioredis',
+  'winston',
+  'express',
+  'nodemailer',
+  'prom-client',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'ops/dev-stack/ferretdb/'] },
@@ -11,11 +26,17 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.mjs', '*.js', 'ops/dev-stack/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.mjs', '*.js', 'ops/dev-stack/*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-console': 'error',
     },
@@ -27,7 +48,12 @@ export default tseslint.config(
         'error',
         {
           paths: IO_MODULES.flatMap((name) => [name, `node:${name}`]),
-          patterns: [{ group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '**/src/db/**', '**/src/logging/**'], message: 'Workflow code may import only workflow-safe modules.' }],
+          patterns: [
+            {
+              group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '**/src/db/**', '**/src/logging/**'],
+              message: 'Workflow code may import only workflow-safe modules.',
+            },
+          ],
         },
       ],
     },
@@ -35,7 +61,7 @@ export default tseslint.config(
   {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', module: 'writable', require: 'readonly' } },
     rules: { 'no-console': 'off' },
   },
 );

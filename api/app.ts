@@ -56,7 +56,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(rejectMongoOperators);
 
   const routes = apiRoutes(deps);
-  const openApiDocument = buildOpenApiDocument(routes, { version: API_VERSION, ...(config.http.publicBaseUrl && { serverUrl: config.http.publicBaseUrl }) });
+  const openApiDocument = buildOpenApiDocument(routes, {
+    version: API_VERSION,
+    ...(config.http.publicBaseUrl && { serverUrl: config.http.publicBaseUrl }),
+  });
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });

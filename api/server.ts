@@ -42,7 +42,8 @@ async function main(): Promise<void> {
     }, config.http.shutdownTimeoutMs);
     force.unref();
     server.close(() => {
-      void Promise.allSettled([mongo.close(), redis.quit(), temporal.connection.close()]).then(() => process.exit(0));
+      redis.disconnect();
+      void Promise.allSettled([mongo.close(), temporal.connection.close()]).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   };
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Before the logger exists (bad config) print plainly; ConfigError lists every problem and never a value.
-  process.stderr.write(`${err instanceof ConfigError ? err.message : `api failed to start: ${redactString(err instanceof Error ? err.message : String(err))}`}\n`);
+  process.stderr.write(
+    `${err instanceof ConfigError ? err.message : `api failed to start: ${redactString(err instanceof Error ? err.message : String(err))}`}\n`,
+  );
   process.exit(1);
 });

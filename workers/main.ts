@@ -63,14 +63,19 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
   });
-  logger.info('worker started', { taskQueue: TASK_QUEUES.main, namespace: config.temporal.namespace, prebuiltBundle: Boolean(workflowBundlePath) });
+  logger.info('worker started', {
+    taskQueue: TASK_QUEUES.main,
+    namespace: config.temporal.namespace,
+    prebuiltBundle: Boolean(workflowBundlePath),
+  });
 
   // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight tasks have drained.
   try {
     await worker.run();
   } finally {
     metricsServer.close();
-    await Promise.allSettled([connection.close(), clientConnection.close(), mongo.close(), redis.quit()]);
+    redis.disconnect();
+    await Promise.allSettled([connection.close(), clientConnection.close(), mongo.close()]);
     logger.info('worker stopped');
   }
 }
@@ -84,7 +89,12 @@ function resolveWorkflowBundle(isProduction: boolean, configured?: string): stri
   return candidate;
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof ConfigError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `${err instanceof ConfigError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`,
+    );
+    process.exit(1);
+  },
+);

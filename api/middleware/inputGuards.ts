@@ -5,7 +5,8 @@ import { DomainError } from '../../src/errors';
 /** Rejects any key that MongoDB would read as an operator (`$gt`, `$where`, …) or a path (`a.b`) in body or query. */
 export const rejectMongoOperators: RequestHandler = (req, _res, next) => {
   const offending = findOperatorKey(req.body) ?? findOperatorKey(req.query);
-  if (offending) return next(new DomainError('NOSQL_OPERATOR_REJECTED', `Field names may not start with "$" or contain "." (${offending}).`));
+  if (offending)
+    return next(new DomainError('NOSQL_OPERATOR_REJECTED', `Field names may not start with "$" or contain "." (${offending}).`));
   next();
 };
 
@@ -21,7 +22,8 @@ function findOperatorKey(value: unknown, depth = 0): string | undefined {
 
 /** A request that carries a body must say it is JSON; anything else is 415 rather than a confusing 400. */
 export const requireJsonBody: RequestHandler = (req, _res, next) => {
-  const hasBody = req.get('content-length') !== undefined ? Number(req.get('content-length')) > 0 : req.get('transfer-encoding') !== undefined;
+  const hasBody =
+    req.get('content-length') !== undefined ? Number(req.get('content-length')) > 0 : req.get('transfer-encoding') !== undefined;
   if (hasBody && !req.is(['application/json', 'application/*+json'])) {
     return next(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
   }

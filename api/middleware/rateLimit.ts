@@ -32,12 +32,18 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
     }),
     handler: (req, res, _next, limiterOptions) => {
       const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      const retryAfterSeconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : Math.ceil(limiterOptions.windowMs / 1000);
+      const retryAfterSeconds = resetTime
+        ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
+        : Math.ceil(limiterOptions.windowMs / 1000);
       res.setHeader('Retry-After', String(retryAfterSeconds));
       options.logger.info('rate limited', { limiter: options.name, method: req.method, route: req.baseUrl + req.path, ip: req.ip });
       res
         .status(httpStatusFor('RATE_LIMITED'))
-        .json(errorEnvelope('RATE_LIMITED', 'Too many requests; retry later.', res.locals.requestId as string | undefined, { retryAfterSeconds }));
+        .json(
+          errorEnvelope('RATE_LIMITED', 'Too many requests; retry later.', res.locals.requestId as string | undefined, {
+            retryAfterSeconds,
+          }),
+        );
     },
   });
 }

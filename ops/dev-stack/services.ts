@@ -12,7 +12,8 @@ export interface RunningService {
   name: string;
   pid: number;
   port: number;
-  stop(): Promise<void>;
+  /** `alreadySignalled`: the process got the terminal's SIGINT with its group; wait before signalling again. */
+  stop(options?: { alreadySignalled?: boolean }): Promise<void>;
   /** Resolves when the process exits by itself (a crash); stop() does not resolve it. */
   exited: Promise<number | null>;
 }
@@ -36,7 +37,10 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Runnin
     throw new Error(`${options.name}: port ${options.port} is already in use; stop what holds it or choose another port`);
   }
   const log = createWriteStream(options.logFile, { flags: 'a' });
+  // Own process group: Ctrl-C in the terminal reaches the API and worker, which drain while their databases are
+  // still up; the services are stopped after them, in order.
   const child = spawn(options.command, options.args, {
+    detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
   });
@@ -54,9 +58,9 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Runnin
       if (!stopping) resolve(code);
     });
   });
-  const stop = async (): Promise<void> => {
+  const stop = async (stopOptions: { alreadySignalled?: boolean } = {}): Promise<void> => {
     stopping = true;
-    await terminate(child);
+    await terminate(child, stopOptions);
     log.end();
     if (options.pidFile) rmSync(options.pidFile, { force: true });
   };
@@ -104,7 +108,13 @@ export function startTemporalDevServer(options: TemporalDevServerOptions): Promi
   });
 }
 
-export function startFerretDb(options: { bin: string; port: number; dataDir: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+export function startFerretDb(options: {
+  bin: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  pidFile?: string;
+}): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
   return spawnService({
     name: 'ferretdb',
@@ -116,7 +126,13 @@ export function startFerretDb(options: { bin: string; port: number; dataDir: str
   });
 }
 
-export function startMongod(options: { bin: string; port: number; dataDir: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+export function startMongod(options: {
+  bin: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  pidFile?: string;
+}): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
   return spawnService({
     name: 'mongod',
@@ -128,7 +144,13 @@ export function startMongod(options: { bin: string; port: number; dataDir: strin
   });
 }
 
-export function startRedis(options: { bin: string; port: number; dataDir?: string; logFile: string; pidFile?: string }): Promise<RunningService> {
+export function startRedis(options: {
+  bin: string;
+  port: number;
+  dataDir?: string;
+  logFile: string;
+  pidFile?: string;
+}): Promise<RunningService> {
   const args = ['--bind', '127.0.0.1', '--port', String(options.port), '--appendonly', 'no'];
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
@@ -185,16 +207,24 @@ async function waitForPort(port: number, timeoutMs: number, child: ChildProcess)
   throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
 }
 
-/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
-export function terminate(child: ChildProcess, graceMs = 10_000): Promise<void> {
+/**
+ * Stops a child and resolves once it is gone: SIGTERM, then SIGKILL after a grace period. When the child already
+ * got a signal (Ctrl-C reaches the whole foreground process group) it first gets a few seconds to exit by itself,
+ * because a second signal makes some tools (tsx watch) kill their own children without a clean shutdown.
+ */
+export function terminate(child: ChildProcess, options: { alreadySignalled?: boolean; graceMs?: number } = {}): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const graceMs = options.graceMs ?? 10_000;
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timers: NodeJS.Timeout[] = [];
     child.once('exit', () => {
-      clearTimeout(timer);
+      timers.forEach(clearTimeout);
       resolve();
     });
-    child.kill('SIGTERM');
+    const sigterm = () => child.kill('SIGTERM');
+    if (options.alreadySignalled) timers.push(setTimeout(sigterm, 5_000));
+    else sigterm();
+    timers.push(setTimeout(() => child.kill('SIGKILL'), (options.alreadySignalled ? 5_000 : 0) + graceMs));
   });
 }
 

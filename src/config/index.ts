@@ -58,7 +58,9 @@ export interface AppConfig {
 /** Thrown when the environment cannot make a valid configuration. The message lists every problem at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -141,7 +143,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     if (kmsSignUrl && !kmsSignUrl.startsWith('https://')) problems.push('KMS_SIGN_URL: must be https:// in production');
     const temporalSecured = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
     if (!temporalSecured && !raw.TEMPORAL_INSECURE) {
-      problems.push('TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)');
+      problems.push(
+        'TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)',
+      );
     }
   }
   if ((raw.TEMPORAL_TLS_CERT_PATH === undefined) !== (raw.TEMPORAL_TLS_KEY_PATH === undefined)) {

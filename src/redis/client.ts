@@ -7,7 +7,10 @@ import { parseRedisUrl } from '../config/urls';
  * Offline queueing is off, so while Redis is away commands fail at once and callers can fail closed or open
  * as each route decides, instead of hanging.
  */
-export async function connectRedis(config: AppConfig['redis'], options: { connectionName: string; onError?: (err: Error) => void }): Promise<Redis> {
+export async function connectRedis(
+  config: AppConfig['redis'],
+  options: { connectionName: string; onError?: (err: Error) => void },
+): Promise<Redis> {
   const url = parseRedisUrl(config.url);
   if (!url) throw new Error('REDIS_URL is not a redis:// or rediss:// URL');
   const password = url.password ?? config.password;

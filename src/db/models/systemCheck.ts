@@ -31,7 +31,10 @@ const systemCheckSchema = new Schema<SystemCheckDocument>(
 systemCheckSchema.index({ completedAt: -1 });
 
 export function systemCheckModel(connection: Connection): Model<SystemCheckDocument> {
-  return (connection.models.SystemCheck as Model<SystemCheckDocument> | undefined) ?? connection.model<SystemCheckDocument>('SystemCheck', systemCheckSchema);
+  return (
+    (connection.models.SystemCheck as Model<SystemCheckDocument> | undefined) ??
+    connection.model<SystemCheckDocument>('SystemCheck', systemCheckSchema)
+  );
 }
 
 /** Probe documents written by the Mongo probe; one per check id. */
@@ -46,5 +49,7 @@ const probeDocSchema = new Schema<ProbeDocument>(
 );
 
 export function probeModel(connection: Connection): Model<ProbeDocument> {
-  return (connection.models.SystemProbe as Model<ProbeDocument> | undefined) ?? connection.model<ProbeDocument>('SystemProbe', probeDocSchema);
+  return (
+    (connection.models.SystemProbe as Model<ProbeDocument> | undefined) ?? connection.model<ProbeDocument>('SystemProbe', probeDocSchema)
+  );
 }

@@ -1,0 +1,30 @@
+/**
+ * Two projects: `unit` needs no services; `integration` talks to real services (Temporal dev server, FerretDB or
+ * mongod, Redis, the Java time-skipping server) that test/support/globalSetup.ts starts on free ports.
+ * @type {import('jest').Config}
+ */
+const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }] };
+
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/globalSetup.ts',
+      globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
+      slowTestThreshold: 30,
+    },
+  ],
+  testTimeout: 60_000,
+  // The Temporal native bridge keeps handles open after teardown (sdk-typescript#928).
+  forceExit: true,
+  maxWorkers: 2,
+};

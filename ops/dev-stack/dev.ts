@@ -1,0 +1,193 @@
+/**
+ * `npm run dev`: provision what is missing, start the local services on fixed dev ports, then the API and the
+ * worker with restart-on-change. Ctrl-C (or SIGTERM) stops every child and leaves nothing running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { ConfigError, loadConfig } from '../../src/config';
+import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
+import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
+import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
+import { provision, ProvisionError } from './provision';
+import { isPortOpen, startFerretDb, startMongod, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
+
+const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+}
+
+const services: RunningService[] = [];
+const children: Child[] = [];
+let stopping = false;
+
+async function stopAll(code: number, signal?: NodeJS.Signals): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('stopping…');
+    const alreadySignalled = signal === 'SIGINT';
+    await Promise.all(children.map((c) => terminate(c.process, { alreadySignalled })));
+    for (const service of [...services].reverse()) await service.stop();
+    say('stopped; nothing left running');
+  }
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const env = withDotEnv();
+  const stack = loadDevStackConfig(env);
+  const config = loadConfig(env);
+  if (config.isProduction) throw new Error('npm run dev refuses NODE_ENV=production');
+
+  process.on('SIGINT', () => void stopAll(0, 'SIGINT'));
+  process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'));
+
+  const mongoIsExternal = env.MONGODB_URI !== undefined && !isLoopbackMongo(config.mongo.uri);
+  const tools = await provision({
+    purpose: 'dev',
+    config: stack,
+    say: (l) => say(l),
+    ...(mongoIsExternal && { externalMongoUri: config.mongo.uri }),
+  });
+
+  const logs = path.join(stack.dataDir, 'logs');
+  const pids = path.join(stack.dataDir, 'run');
+  const started = async (service: Promise<RunningService>) => {
+    const running = await service;
+    services.push(running);
+    void running.exited.then((code) => {
+      if (stopping) return;
+      say(`${running.name} exited unexpectedly (code ${code}); see ${path.join(logs, `${running.name}.log`)}`);
+      void stopAll(1);
+    });
+    return running;
+  };
+
+  // Redis
+  const redisUrl = parseRedisUrl(config.redis.url);
+  if (!redisUrl) throw new Error('REDIS_URL is invalid');
+  if (isLoopback(redisUrl.host) && !(await portHeldByOther(redisUrl.port, path.join(pids, 'redis.pid')))) {
+    await started(
+      startRedis({
+        bin: tools.redisServer,
+        port: redisUrl.port,
+        dataDir: path.join(stack.dataDir, 'redis'),
+        logFile: path.join(logs, 'redis.log'),
+        pidFile: path.join(pids, 'redis.pid'),
+      }),
+    );
+    say(`redis       redis://127.0.0.1:${redisUrl.port}`);
+  } else {
+    say(`redis       using the Redis already at ${redisUrl.host}:${redisUrl.port}`);
+  }
+
+  // MongoDB-wire database
+  const mongoPort = mongoPortOf(config.mongo.uri);
+  if (tools.mongo.kind === 'external' || mongoPort === null || (await portHeldByOther(mongoPort, path.join(pids, 'mongo.pid')))) {
+    say('mongodb     using the MongoDB named by MONGODB_URI');
+  } else {
+    const common = { port: mongoPort, logFile: path.join(logs, 'mongo.log'), pidFile: path.join(pids, 'mongo.pid') };
+    await started(
+      tools.mongo.kind === 'mongod'
+        ? startMongod({ bin: tools.mongo.bin, dataDir: path.join(stack.dataDir, 'mongod'), ...common })
+        : startFerretDb({ bin: tools.mongo.bin, dataDir: path.join(stack.dataDir, 'ferretdb'), ...common }),
+    );
+    say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${tools.mongo.kind})`);
+  }
+
+  // Temporal dev server with a persistent db and the Web UI
+  const temporalPort = Number(config.temporal.address.split(':').pop());
+  if (await portHeldByOther(temporalPort, path.join(pids, 'temporal.pid'))) {
+    say(`temporal    using the server already at ${config.temporal.address}`);
+  } else {
+    await started(
+      startTemporalDevServer({
+        bin: tools.temporal,
+        port: temporalPort,
+        uiPort: stack.temporalUiPort,
+        dbFile: path.join(stack.dataDir, 'temporal', 'dev.db'),
+        namespace: config.temporal.namespace,
+        logFile: path.join(logs, 'temporal.log'),
+        pidFile: path.join(pids, 'temporal.pid'),
+      }),
+    );
+  }
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+  if (added.length > 0) say(`temporal    registered search attributes ${added.join(', ')}`);
+  await connection.close();
+
+  // API and worker, restarted by tsx when their sources change.
+  const childEnv = { ...env, NODE_ENV: config.env, FORCE_COLOR: '1' };
+  const tsx = path.join(stack.repoRoot, 'node_modules', '.bin', 'tsx');
+  for (const [name, entry] of [
+    ['api', 'api/server.ts'],
+    ['worker', 'workers/main.ts'],
+  ] as const) {
+    const child = spawn(tsx, ['watch', '--clear-screen=false', entry], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' });
+    children.push({ name, process: child });
+    child.on('exit', (code) => {
+      if (!stopping) {
+        say(`${name} exited (code ${code}); stopping the stack`);
+        void stopAll(1);
+      }
+    });
+  }
+
+  const apiBase = `http://${config.http.bind === '0.0.0.0' ? '127.0.0.1' : config.http.bind}:${config.http.port}`;
+  const ready = await waitForReady(`${apiBase}/ready`, 120_000, () => stopping);
+  say('');
+  say(ready ? 'PatchProof dev stack is up:' : 'PatchProof dev stack started, but /ready has not answered 200 yet:');
+  say(`  API              ${apiBase}`);
+  say(`  API docs         ${apiBase}/docs`);
+  say(`  Readiness        ${apiBase}/ready`);
+  say(`  Temporal Web UI  http://127.0.0.1:${stack.temporalUiPort}`);
+  say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
+  say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
+  say(`  Logs and data    ${stack.dataDir}`);
+  say('Press Ctrl-C to stop everything.');
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}
+
+function isLoopbackMongo(uri: string): boolean {
+  const parsed = parseMongoUri(uri);
+  return parsed !== null && parsed.scheme === 'mongodb' && parsed.hosts.length === 1 && isLoopback(parsed.hosts[0]!.split(':')[0]!);
+}
+
+function mongoPortOf(uri: string): number | null {
+  if (!isLoopbackMongo(uri)) return null;
+  const host = parseMongoUri(uri)!.hosts[0]!;
+  const port = host.split(':')[1];
+  return port ? Number(port) : 27017;
+}
+
+/** A port held by something other than a stale process of ours (which the service runner replaces). */
+async function portHeldByOther(port: number, pidFile: string): Promise<boolean> {
+  return !existsSync(pidFile) && (await isPortOpen(port));
+}
+
+async function waitForReady(url: string, timeoutMs: number, cancelled: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !cancelled()) {
+    try {
+      const response = await fetch(url);
+      if (response.status === 200) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError || err instanceof ProvisionError || err instanceof Error ? err.message : String(err);
+  say(`failed: ${message}`);
+  void stopAll(1);
+});
