@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const worker = await createMainWorker({
     connection,
     namespace: config.temporal.namespace,
-    deps: { mongo, redis },
+    deps: { mongo, redis, logger },
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,

@@ -2,18 +2,20 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { probeModel, systemCheckModel } from '../../src/db/models/systemCheck';
+import type { Logger } from '../../src/logging/logger';
 import { redactString } from '../../src/logging/redact';
 import type { ProbeResult, SystemCheckReport } from '../../workflows/system/shared';
 
 export interface SystemActivityDeps {
   mongo: Connection;
   redis: Redis;
+  logger: Logger;
 }
 
 const PROBE_KEY_TTL_SECONDS = 3600;
 
 /** Activities of the system-check workflow. Each is idempotent: keyed writes by check id, then a read-back. */
-export function createSystemActivities({ mongo, redis }: SystemActivityDeps) {
+export function createSystemActivities({ mongo, redis, logger }: SystemActivityDeps) {
   const probes = probeModel(mongo);
   const reports = systemCheckModel(mongo);
 
@@ -28,7 +30,9 @@ export function createSystemActivities({ mongo, redis }: SystemActivityDeps) {
       } catch (err) {
         throw probeFailure('mongo', err);
       }
-      return { dependency: 'mongo', ok: true, latencyMs: Math.round(performance.now() - started) };
+      const latencyMs = Math.round(performance.now() - started);
+      logger.debug('mongo probe answered', { latencyMs });
+      return { dependency: 'mongo', ok: true, latencyMs };
     },
 
     async probeRedis(checkId: string): Promise<ProbeResult> {
@@ -41,11 +45,14 @@ export function createSystemActivities({ mongo, redis }: SystemActivityDeps) {
       } catch (err) {
         throw probeFailure('redis', err);
       }
-      return { dependency: 'redis', ok: true, latencyMs: Math.round(performance.now() - started) };
+      const latencyMs = Math.round(performance.now() - started);
+      logger.debug('redis probe answered', { latencyMs });
+      return { dependency: 'redis', ok: true, latencyMs };
     },
 
     async recordSystemCheck(report: SystemCheckReport): Promise<void> {
       await reports.replaceOne({ _id: report.checkId }, { _id: report.checkId, ...report }, { upsert: true });
+      logger.info('system check recorded', { checkId: report.checkId, status: report.status });
     },
   };
 }

@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         port: temporalPort,
         uiPort: stack.temporalUiPort,
         dbFile: path.join(stack.dataDir, 'temporal', 'dev.db'),
-        namespace: config.temporal.namespace,
+        namespaces: [config.temporal.namespace],
         logFile: path.join(logs, 'temporal.log'),
         pidFile: path.join(pids, 'temporal.pid'),
       }),

@@ -82,13 +82,15 @@ export interface TemporalDevServerOptions {
   uiPort: number | null;
   /** Persistent SQLite file; omitted means in-memory. */
   dbFile?: string;
-  namespace: string;
+  /** Namespaces to create at start ("default" always exists). */
+  namespaces: string[];
   logFile: string;
   pidFile?: string;
 }
 
 export function startTemporalDevServer(options: TemporalDevServerOptions): Promise<RunningService> {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', options.namespace];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port)];
+  for (const namespace of options.namespaces) args.push('--namespace', namespace);
   args.push('--log-format', 'json', '--log-level', 'warn');
   args.push(...(options.uiPort === null ? ['--headless'] : ['--ui-port', String(options.uiPort)]));
   if (options.dbFile) {

@@ -1,0 +1,148 @@
+/**
+ * The operator CLI. Every command that changes or inspects state runs a workflow underneath, so what it did is in
+ * Temporal's history for auditors. Exit codes: 0 success, 1 the check ran and found a problem, 2 usage error,
+ * 3 a dependency (Temporal, the API) could not be reached, 4 invalid configuration.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig, type AppConfig } from '../../src/config';
+import { redactString } from '../../src/logging/redact';
+import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
+import { connectTemporalClient } from '../../src/temporal/connection';
+import type { SystemCheckReport } from '../../workflows/system/shared';
+
+export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3, config: 4 } as const;
+
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+interface Output {
+  json: boolean;
+  progress(line: string): void;
+  result(value: unknown, human: string): void;
+}
+
+function output(json: boolean): Output {
+  return {
+    json,
+    // Progress goes to stderr so stdout stays machine-readable with --json.
+    progress: (line) => process.stderr.write(`${line}\n`),
+    result: (value, human) => process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`),
+  };
+}
+
+async function systemCheck(config: AppConfig, options: { checkId?: string; wait: boolean; json: boolean }): Promise<number> {
+  const out = output(options.json);
+  const client = await connectTemporalClient(config.temporal).catch((err: unknown) => {
+    throw new CliFailure(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`, EXIT.unreachable);
+  });
+  try {
+    const started = await startSystemCheck(client, { ...(options.checkId && { checkId: options.checkId }), requestedBy: 'cli' });
+    out.progress(`${started.alreadyStarted ? 'attached to' : 'started'} workflow ${started.workflowId}`);
+    if (!options.wait) {
+      out.result(started, `check ${started.checkId} started; follow it with: temporal workflow show --workflow-id ${started.workflowId}`);
+      return EXIT.ok;
+    }
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const status = await getSystemCheckStatus(client, started.checkId);
+      if (status.state === 'completed') {
+        out.result(status.report, formatReport(status.report));
+        return status.report.status === 'ok' ? EXIT.ok : EXIT.problem;
+      }
+      if (status.state === 'failed' || status.state === 'not_found') {
+        throw new CliFailure(
+          `check ${started.checkId} ended without a report (${status.state === 'failed' ? status.reason : 'not found'})`,
+          EXIT.problem,
+        );
+      }
+      out.progress(`  ${status.progress.step}: ${status.progress.probes.length}/2 probes answered`);
+      if (Date.now() > deadline) throw new CliFailure('timed out waiting for the check', EXIT.unreachable);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function formatReport(report: SystemCheckReport): string {
+  const lines = [`system check ${report.checkId}: ${report.status.toUpperCase()}`];
+  for (const probe of report.probes) {
+    lines.push(`  ${probe.dependency.padEnd(6)} ${probe.ok ? `ok (${probe.latencyMs} ms)` : `DOWN: ${probe.error ?? 'no answer'}`}`);
+  }
+  return lines.join('\n');
+}
+
+async function health(config: AppConfig, options: { apiUrl?: string; json: boolean }): Promise<number> {
+  const out = output(options.json);
+  const base = (options.apiUrl ?? `http://127.0.0.1:${config.http.port}`).replace(/\/+$/, '');
+  let response: Response;
+  try {
+    response = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new CliFailure(`cannot reach the API at ${base}: ${(err as Error).message}`, EXIT.unreachable);
+  }
+  const body = (await response.json()) as { status: string; checks: Record<string, { status: string; latencyMs: number; error?: string }> };
+  const human = [
+    `API ${base}: ${body.status}`,
+    ...Object.entries(body.checks).map(([name, c]) => `  ${name.padEnd(8)} ${c.status} (${c.latencyMs} ms)${c.error ? ` ${c.error}` : ''}`),
+  ];
+  out.result(body, human.join('\n'));
+  return body.status === 'ready' ? EXIT.ok : EXIT.problem;
+}
+
+export function buildProgram(run: (code: number) => void): Command {
+  const program = new Command('patchproof')
+    .description('PatchProof operator CLI: runs workflows on Temporal and reports what they did.')
+    .option('--json', 'print results as JSON on stdout (progress stays on stderr)', false)
+    .exitOverride()
+    .showHelpAfterError();
+
+  const withConfig = async (fn: (config: AppConfig) => Promise<number>) => {
+    let config: AppConfig;
+    try {
+      config = loadConfig();
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CliFailure(err.message, EXIT.config);
+      throw err;
+    }
+    run(await fn(config));
+  };
+
+  program
+    .command('system-check')
+    .description('Run a SystemCheckWorkflow: the worker probes MongoDB and Redis and records a report.')
+    .option('--check-id <id>', 'idempotency key: the same id attaches to the same run')
+    .option('--no-wait', 'start it and return without waiting for the report')
+    .action((options: { checkId?: string; wait: boolean }) =>
+      withConfig((config) => systemCheck(config, { ...options, json: program.opts<{ json: boolean }>().json })),
+    );
+
+  program
+    .command('health')
+    .description("Show the API's readiness: MongoDB, Redis and Temporal, each with its own status.")
+    .option('--api-url <url>', 'base URL of the API (default: http://127.0.0.1:$PORT)')
+    .action((options: { apiUrl?: string }) =>
+      withConfig((config) => health(config, { ...options, json: program.opts<{ json: boolean }>().json })),
+    );
+
+  return program;
+}
+
+if (require.main === module) {
+  const program = buildProgram((code) => process.exit(code));
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    if (err instanceof CliFailure) {
+      process.stderr.write(`patchproof: ${redactString(err.message)}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`patchproof: ${redactString(err instanceof Error ? err.message : String(err))}\n`);
+    process.exit(EXIT.problem);
+  });
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { provision } from '../../ops/dev-stack/provision';
+import {
+  freePort,
+  startFerretDb,
+  startMongod,
+  startRedis,
+  startTemporalDevServer,
+  type RunningService,
+} from '../../ops/dev-stack/services';
+import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
+import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
+
+/**
+ * Starts the services the integration tests talk to, each on a free port so `npm test` can run beside
+ * `npm run dev`: a Temporal dev server (in memory, headless), FerretDB (or mongod) on a scratch directory and Redis.
+ * Their addresses reach the test workers through environment variables.
+ */
+export default async function globalSetup(): Promise<void> {
+  const tools = await provision({ purpose: 'test', say: (line) => process.stderr.write(`[test-setup] ${line}\n`) });
+  const scratch = mkdtempSync(path.join(tmpdir(), 'patchproof-test-'));
+  const logs = path.join(scratch, 'logs');
+  const services: RunningService[] = [];
+  (globalThis as { __patchproofServices?: RunningService[] }).__patchproofServices = services;
+
+  const [redisPort, mongoPort, temporalPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));
+
+  if (tools.mongo.kind === 'mongod') {
+    services.push(
+      await startMongod({
+        bin: tools.mongo.bin,
+        port: mongoPort,
+        dataDir: path.join(scratch, 'mongod'),
+        logFile: path.join(logs, 'mongo.log'),
+      }),
+    );
+  } else if (tools.mongo.kind === 'ferretdb') {
+    services.push(
+      await startFerretDb({
+        bin: tools.mongo.bin,
+        port: mongoPort,
+        dataDir: path.join(scratch, 'ferretdb'),
+        logFile: path.join(logs, 'mongo.log'),
+      }),
+    );
+  }
+
+  services.push(
+    await startTemporalDevServer({
+      bin: tools.temporal,
+      port: temporalPort,
+      uiPort: null,
+      namespaces: TEST_NAMESPACES,
+      logFile: path.join(logs, 'temporal.log'),
+    }),
+  );
+  const connection = await connectWithRetry(`127.0.0.1:${temporalPort}`);
+  for (const namespace of TEST_NAMESPACES) await ensureSearchAttributes(connection, namespace);
+  await connection.close();
+
+  // Bundle the workflows once; every test worker and the replay tests load this same code.
+  const bundlePath = path.join(scratch, 'workflow-bundle.js');
+  writeFileSync(
+    bundlePath,
+    (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietBundlerLogger })).code,
+  );
+  process.env[TEST_ENV.workflowBundle] = bundlePath;
+
+  process.env[TEST_ENV.temporalAddress] = `127.0.0.1:${temporalPort}`;
+  process.env[TEST_ENV.mongoUri] = `mongodb://127.0.0.1:${mongoPort}`;
+  process.env[TEST_ENV.redisUrl] = `redis://127.0.0.1:${redisPort}`;
+  process.env[TEST_ENV.scratchDir] = scratch;
+  process.env[TEST_ENV.temporalCli] = tools.temporal;
+  if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;
+}
+
+const quietBundlerLogger = new DefaultLogger('WARN');
+
+async function connectWithRetry(address: string): Promise<Connection> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: '2s' });
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
+      return connection;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Redis } from 'ioredis';
+import type { Connection as MongoConnection } from 'mongoose';
+import Transport from 'winston-transport';
+import { createApp } from '../../api/app';
+import { loadConfig, type AppConfig } from '../../src/config';
+import { connectMongo } from '../../src/db/mongo';
+import { createLogger, type Logger } from '../../src/logging/logger';
+import { createMetrics, type Metrics } from '../../src/metrics';
+import { connectRedis } from '../../src/redis/client';
+import { createMainWorker } from '../../workers/mainWorker';
+import { jestWorkerId, testEnv } from './testEnv';
+
+/** Collects every log line a test process writes, after redaction, so tests can assert on them. */
+export class CapturedLogs extends Transport {
+  readonly lines: Record<string, unknown>[] = [];
+  override log(info: Record<string, unknown>, next: () => void): void {
+    this.lines.push(info);
+    next();
+  }
+  text(): string {
+    return this.lines.map((l) => JSON.stringify(l)).join('\n');
+  }
+}
+
+/** Environment for loadConfig pointing at the test services, with an isolated database, Redis db and namespace. */
+export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
+  const db = `t_${jestWorkerId()}_${randomBytes(4).toString('hex')}`;
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'debug',
+    MONGODB_URI: `${testEnv('mongoUri')}/${db}`,
+    REDIS_URL: `${testEnv('redisUrl')}/${jestWorkerId()}`,
+    TEMPORAL_ADDRESS: testEnv('temporalAddress'),
+    TEMPORAL_NAMESPACE: `test-${jestWorkerId()}`,
+    API_KEY: 'test-api-key-0123456789abcdef0123456789',
+    PORT: '0',
+    ...overrides,
+  };
+}
+
+export interface TestDeps {
+  config: AppConfig;
+  logger: Logger;
+  logs: CapturedLogs;
+  metrics: Metrics;
+  mongo: MongoConnection;
+  redis: Redis;
+  temporal: Client;
+  close(): Promise<void>;
+}
+
+/** Connects to the test services the way the API and worker processes do. */
+export async function connectTestDeps(service: string, overrides: Record<string, string> = {}): Promise<TestDeps> {
+  const config = loadConfig(testEnvironment(overrides));
+  const logs = new CapturedLogs();
+  const logger = createLogger({ service, deploySha: 'test', level: 'debug', format: 'json', transports: [logs] });
+  // Keep test output readable: the console transport only prints warnings and errors.
+  logger.transports[0]!.level = 'warn';
+  const metrics = createMetrics({ service, deploySha: 'test' });
+  const redis = await connectRedis(config.redis, { connectionName: service });
+  const mongo = await connectMongo(config.mongo);
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  return {
+    config,
+    logger,
+    logs,
+    metrics,
+    mongo,
+    redis,
+    temporal,
+    async close() {
+      await mongo.dropDatabase().catch(() => undefined);
+      redis.disconnect();
+      await Promise.allSettled([mongo.close(), connection.close()]);
+    },
+  };
+}
+
+export interface TestApi {
+  baseUrl: string;
+  deps: TestDeps;
+  close(): Promise<void>;
+}
+
+/** The real Express app on an ephemeral port, wired to the test services. */
+export async function startTestApi(overrides: Record<string, string> = {}): Promise<TestApi> {
+  const deps = await connectTestDeps('api', overrides);
+  const app = createApp(deps);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    deps,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await deps.close();
+    },
+  };
+}
+
+/** The main worker with real activities, on the test namespace. */
+export async function createTestWorker(deps: TestDeps): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
+  const worker = await createMainWorker({
+    connection,
+    namespace: deps.config.temporal.namespace,
+    deps: { mongo: deps.mongo, redis: deps.redis, logger: deps.logger },
+    workflowBundlePath: testEnv('workflowBundle'),
+    shutdownGraceMs: 1_000,
+    shutdownForceMs: 5_000,
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,147 @@
+import { ConfigError, DEV_DEFAULTS, loadConfig } from '../../src/config';
+
+const PRODUCTION_OK = {
+  NODE_ENV: 'production',
+  API_KEY: 'k'.repeat(40),
+  JWT_SECRET: 'j'.repeat(40),
+  MONGODB_URI: 'mongodb://app:pw@db1:27017,db2:27017/patchproof?replicaSet=rs0',
+  REDIS_URL: 'rediss://:redis-pass@cache.internal:6380/2',
+  TEMPORAL_ADDRESS: 'patchproof.abcd.tmprl.cloud:7233',
+  TEMPORAL_NAMESPACE: 'patchproof.abcd',
+  TEMPORAL_API_KEY: 'temporal-cloud-key',
+  KMS_SIGN_URL: 'https://kms.internal',
+  KMS_API_KEY: 'kms-key',
+  ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+};
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('runs on embedded dev defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.env).toBe('development');
+    expect(config.http.port).toBe(3001);
+    expect(config.mongo.uri).toBe(DEV_DEFAULTS.MONGODB_URI);
+    expect(config.temporal.address).toBe('127.0.0.1:7233');
+    expect(config.log.format).toBe('pretty');
+    expect(config.http.metricsRequireApiKey).toBe(false);
+  });
+
+  it('accepts a complete production environment and secures Temporal with TLS when an API key is set', () => {
+    const config = loadConfig(PRODUCTION_OK);
+    expect(config.isProduction).toBe(true);
+    expect(config.log.format).toBe('json');
+    expect(config.temporal.apiKey).toBe('temporal-cloud-key');
+    expect(config.temporal.tls).toEqual({});
+    expect(config.http.metricsRequireApiKey).toBe(true);
+  });
+
+  it('fails in production with one message that lists every missing variable', () => {
+    let error: unknown;
+    try {
+      loadConfig({ NODE_ENV: 'production' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const name of [
+      'API_KEY',
+      'JWT_SECRET',
+      'MONGODB_URI',
+      'REDIS_URL',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'KMS_SIGN_URL',
+      'KMS_API_KEY',
+      'ISSUER_KEY_IDENTIFIER',
+      'TEMPORAL_TLS',
+    ]) {
+      expect(message).toContain(name);
+    }
+    expect((error as ConfigError).problems).toHaveLength(10);
+  });
+
+  it('treats empty values (API_KEY= in an EnvironmentFile) as missing', () => {
+    expect(problemsOf({ ...PRODUCTION_OK, API_KEY: '' })).toEqual(['API_KEY: required in production']);
+  });
+
+  it('refuses a MongoDB URI without credentials in production', () => {
+    expect(problemsOf({ ...PRODUCTION_OK, MONGODB_URI: 'mongodb://db1:27017/patchproof' })).toEqual([
+      'MONGODB_URI: must carry credentials in production',
+    ]);
+  });
+
+  it('accepts certificate authentication to MongoDB without a password', () => {
+    expect(() =>
+      loadConfig({ ...PRODUCTION_OK, MONGODB_URI: 'mongodb+srv://cluster0.example.net/patchproof?authMechanism=MONGODB-X509' }),
+    ).not.toThrow();
+  });
+
+  // Predecessor defect §14.10: a `:\\S+@` regex never saw a password embedded in the Redis URL.
+  it('detects a Redis password embedded in the URL, including URL-encoded ones', () => {
+    expect(() => loadConfig({ ...PRODUCTION_OK, REDIS_URL: 'redis://:p%40ss%3Aword@cache:6379' })).not.toThrow();
+    expect(() => loadConfig({ ...PRODUCTION_OK, REDIS_URL: 'redis://default:secret@cache:6379/0' })).not.toThrow();
+  });
+
+  it('requires Redis auth in production, by URL password or REDIS_PASSWORD', () => {
+    expect(problemsOf({ ...PRODUCTION_OK, REDIS_URL: 'redis://cache:6379' })).toEqual([
+      'REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)',
+    ]);
+    expect(() => loadConfig({ ...PRODUCTION_OK, REDIS_URL: 'redis://cache:6379', REDIS_PASSWORD: 'separate' })).not.toThrow();
+  });
+
+  it('refuses development defaults and short secrets in production', () => {
+    const problems = problemsOf({ ...PRODUCTION_OK, API_KEY: DEV_DEFAULTS.API_KEY, JWT_SECRET: 'short' });
+    expect(problems).toContain('API_KEY: the development default is not allowed in production');
+    expect(problems).toContain('JWT_SECRET: must be at least 32 characters');
+  });
+
+  it('requires TLS, an API key or an explicit opt-out for Temporal in production', () => {
+    const { TEMPORAL_API_KEY: _drop, ...withoutKey } = PRODUCTION_OK;
+    expect(problemsOf(withoutKey)).toEqual([
+      'TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)',
+    ]);
+    expect(loadConfig({ ...withoutKey, TEMPORAL_INSECURE: 'true' }).temporal.tls).toBeUndefined();
+    expect(loadConfig({ ...withoutKey, TEMPORAL_TLS: 'true' }).temporal.tls).toEqual({});
+  });
+
+  it('names wrongly typed variables without echoing their values', () => {
+    let message = '';
+    try {
+      loadConfig({ PORT: 'not-a-port', NODE_ENV: 'staging', KMS_SIGN_URL: 'secret-looking-value' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('PORT');
+    expect(message).toContain('NODE_ENV');
+    expect(message).toContain('KMS_SIGN_URL');
+    expect(message).not.toContain('secret-looking-value');
+  });
+
+  it('never puts a secret value into the error message', () => {
+    const secret = 'super-secret-value-that-is-long-enough-000';
+    let message = '';
+    try {
+      loadConfig({ ...PRODUCTION_OK, API_KEY: secret, MONGODB_URI: `mongodb://db/${secret}`, KMS_SIGN_URL: `http://kms/${secret}` });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('MONGODB_URI');
+    expect(message).not.toContain(secret);
+  });
+
+  it('reads comma lists and switches the system-check schedule off', () => {
+    const config = loadConfig({ CORS_ALLOWED_ORIGINS: 'https://a.example, https://b.example,', SYSTEM_CHECK_EVERY: 'off' });
+    expect(config.http.corsAllowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.worker.systemCheckEvery).toBeNull();
+  });
+});

@@ -1,0 +1,55 @@
+import { REDACTED, redact, redactString } from '../../src/logging/redact';
+
+describe('redaction', () => {
+  it('replaces fields whose names mark them secret, at any depth and in any spelling', () => {
+    const out = redact({
+      headers: { authorization: 'Bearer abc', 'x-api-key': 'k-123', cookie: 'session=1' },
+      body: { pmcHex: '02ab', M: 'cafe', code: '123456', svdSecret: 'x', nested: [{ password: 'p', Private_Key: 'pk' }] },
+      keep: 'visible',
+    });
+    expect(out).toEqual({
+      headers: { authorization: REDACTED, 'x-api-key': REDACTED, cookie: REDACTED },
+      body: { pmcHex: REDACTED, M: REDACTED, code: REDACTED, svdSecret: REDACTED, nested: [{ password: REDACTED, Private_Key: REDACTED }] },
+      keep: 'visible',
+    });
+  });
+
+  it('scrubs JWTs, bearer credentials and connection-string passwords from free text', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+    const text = redactString(`token ${jwt} header Authorization: Bearer abcdefghijklmnop url mongodb://app:hunter2@db:27017/x`);
+    expect(text).not.toContain(jwt);
+    expect(text).not.toContain('abcdefghijklmnop');
+    expect(text).not.toContain('hunter2');
+    expect(text).toContain('mongodb://app:[REDACTED]@db:27017/x');
+  });
+
+  it('masks email addresses but keeps their domain', () => {
+    expect(redactString('mail to alice.smith@example.com failed')).toBe('mail to a***@example.com failed');
+  });
+
+  it('removes WIF private keys and PEM blocks', () => {
+    const wif = 'KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn';
+    const pem = '-----BEGIN EC PRIVATE KEY-----\nMHQCAQEEIB\n-----END EC PRIVATE KEY-----';
+    const out = redactString(`wif ${wif} pem ${pem}`);
+    expect(out).not.toContain(wif);
+    expect(out).not.toContain('MHQCAQEEIB');
+  });
+
+  it('keeps the structure of errors, redacting their messages, and survives cycles', () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const out = redact({ err: new Error('login for bob@example.org failed'), cyclic }) as {
+      err: { message: string; name: string };
+      cyclic: { self: unknown };
+    };
+    expect(out.err.name).toBe('Error');
+    expect(out.err.message).toBe('login for b***@example.org failed');
+    expect(out.cyclic.self).toBe('[Circular]');
+  });
+
+  it('does not mutate its input', () => {
+    const input = { password: 'p' };
+    redact(input);
+    expect(input.password).toBe('p');
+  });
+});
