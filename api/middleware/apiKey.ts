@@ -19,7 +19,7 @@ export function requireApiKey(options: { apiKey: string; logger: Logger }): Requ
   return (req, _res, next) => {
     if (verify(req.get('x-api-key'))) return next();
     // Route and IP only: never the presented key.
-    options.logger.warn('api key rejected', { method: req.method, route: req.baseUrl + req.path, ip: req.ip });
+    options.logger.warn('api key rejected', { method: req.method, route: req.originalUrl.split('?')[0], ip: req.ip });
     next(new DomainError('UNAUTHORIZED', 'A valid x-api-key header is required.'));
   };
 }

@@ -36,7 +36,7 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
         ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
         : Math.ceil(limiterOptions.windowMs / 1000);
       res.setHeader('Retry-After', String(retryAfterSeconds));
-      options.logger.info('rate limited', { limiter: options.name, method: req.method, route: req.baseUrl + req.path, ip: req.ip });
+      options.logger.info('rate limited', { limiter: options.name, method: req.method, route: req.originalUrl.split('?')[0], ip: req.ip });
       res.status(httpStatusFor('RATE_LIMITED')).json(
         errorEnvelope('RATE_LIMITED', 'Too many requests; retry later.', res.locals.requestId as string | undefined, {
           retryAfterSeconds,

@@ -63,6 +63,8 @@ export async function connectTestDeps(service: string, overrides: Record<string,
   logger.transports[0]!.level = 'warn';
   const metrics = createMetrics({ service, deploySha: 'test' });
   const redis = await connectRedis(config.redis, { connectionName: service });
+  // Each Jest worker owns one Redis db and runs its files one after another: start every file from empty.
+  await redis.flushdb();
   const mongo = await connectMongo(config.mongo);
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
