@@ -30,9 +30,14 @@ export async function ensureSearchAttributes(
   const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
   const missing = keys.filter((key) => !known.has(key.name));
   if (missing.length === 0) return [];
-  await connection.operatorService.addSearchAttributes({
-    namespace,
-    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_TYPE[key.type]])),
-  });
+  await connection.operatorService.addSearchAttributes(addSearchAttributesRequest(namespace, missing));
   return missing.map((key) => key.name);
+}
+
+/** The request that registers `keys`; servers without ListSearchAttributes (the Java test server) take it directly. */
+export function addSearchAttributesRequest(
+  namespace: string,
+  keys: readonly SearchAttributeKey<SearchAttributeType>[] = ALL_SEARCH_ATTRIBUTES,
+): temporal.api.operatorservice.v1.IAddSearchAttributesRequest {
+  return { namespace, searchAttributes: Object.fromEntries(keys.map((key) => [key.name, INDEXED_TYPE[key.type]])) };
 }

@@ -11,7 +11,11 @@ async function call(api: TestApi, path: string, init: RequestInit = {}) {
   } catch {
     // not JSON (metrics, HTML)
   }
-  return { status: response.status, headers: response.headers, body: body as { error?: { code: string; message: string; details?: unknown; requestId?: string } } & Record<string, unknown> };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: body as { error?: { code: string; message: string; details?: unknown; requestId?: string } } & Record<string, unknown>,
+  };
 }
 
 const json = (body: string, headers: Record<string, string> = {}): RequestInit => ({
@@ -52,7 +56,12 @@ describe('HTTP baseline', () => {
     ['a non-object body', json('[1,2]'), 400, 'VALIDATION_FAILED'],
     ['a NoSQL operator in a value', json('{"checkId":{"$ne":null}}'), 400, 'NOSQL_OPERATOR_REJECTED'],
     ['a dotted key', json('{"a.b":1}'), 400, 'NOSQL_OPERATOR_REJECTED'],
-    ['a body that is not JSON', { method: 'POST', headers: { 'content-type': 'text/plain', 'x-api-key': API_KEY }, body: 'checkId=1' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'a body that is not JSON',
+      { method: 'POST', headers: { 'content-type': 'text/plain', 'x-api-key': API_KEY }, body: 'checkId=1' },
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['a missing API key', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 401, 'UNAUTHORIZED'],
   ] as [string, RequestInit, number, string][])('answers %s with the envelope and a %s', async (_name, init, status, code) => {
     const res = await call(api, '/v1/admin/system-checks', init);
@@ -151,6 +160,9 @@ describe('HTTP baseline with protected metrics and a tight limit', () => {
     api.deps.redis.disconnect();
     const res = await call(api, '/ready');
     expect(res.status).toBe(503);
-    expect(res.body).toMatchObject({ status: 'not_ready', checks: { redis: { status: 'down' }, mongo: { status: 'up' }, temporal: { status: 'up' } } });
+    expect(res.body).toMatchObject({
+      status: 'not_ready',
+      checks: { redis: { status: 'down' }, mongo: { status: 'up' }, temporal: { status: 'up' } },
+    });
   });
 });

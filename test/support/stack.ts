@@ -59,8 +59,8 @@ export async function connectTestDeps(service: string, overrides: Record<string,
   const config = loadConfig(testEnvironment(overrides));
   const logs = new CapturedLogs();
   const logger = createLogger({ service, deploySha: 'test', level: 'debug', format: 'json', transports: [logs] });
-  // Keep test output readable: the console transport only prints warnings and errors.
-  logger.transports[0]!.level = 'warn';
+  // Lines are asserted through CapturedLogs; print them too only when asked (PATCHPROOF_TEST_LOGS=1).
+  logger.transports[0]!.silent = process.env.PATCHPROOF_TEST_LOGS !== '1';
   const metrics = createMetrics({ service, deploySha: 'test' });
   const redis = await connectRedis(config.redis, { connectionName: service });
   // Each Jest worker owns one Redis db and runs its files one after another: start every file from empty.
