@@ -12,6 +12,7 @@ async function call(api: TestApi, path: string, init: RequestInit = {}) {
     // not JSON (metrics, HTML)
   }
   return {
+    text,
     status: response.status,
     headers: response.headers,
     body: body as { error?: { code: string; message: string; details?: unknown; requestId?: string } } & Record<string, unknown>,
@@ -112,8 +113,8 @@ describe('HTTP baseline', () => {
     await call(api, '/v1/admin/system-checks/abc', { headers: { 'x-api-key': API_KEY } });
     const res = await call(api, '/metrics');
     expect(res.status).toBe(200);
-    expect(String(res.body)).toMatch(/patchproof_http_request_duration_seconds_count\{[^}]*route="\/v1\/admin\/system-checks\/:checkId"/);
-    expect(String(res.body)).toContain('patchproof_process_cpu_seconds_total');
+    expect(res.text).toMatch(/patchproof_http_request_duration_seconds_count\{[^}]*route="\/v1\/admin\/system-checks\/:checkId"/);
+    expect(res.text).toContain('patchproof_process_cpu_seconds_total');
   });
 
   it('serves the OpenAPI document and the docs UI', async () => {
