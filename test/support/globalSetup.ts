@@ -76,6 +76,7 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEST_ENV.redisUrl] = `redis://127.0.0.1:${redisPort}`;
   process.env[TEST_ENV.scratchDir] = scratch;
   process.env[TEST_ENV.temporalCli] = tools.temporal;
+  process.env[TEST_ENV.redisServer] = tools.redisServer;
   if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;
 }
 

@@ -7,6 +7,7 @@ export const TEST_ENV = {
   temporalCli: 'PATCHPROOF_TEST_TEMPORAL_CLI',
   timeSkippingServer: 'PATCHPROOF_TEST_TIME_SKIPPING_SERVER',
   workflowBundle: 'PATCHPROOF_TEST_WORKFLOW_BUNDLE',
+  redisServer: 'PATCHPROOF_TEST_REDIS_SERVER',
 } as const;
 
 /**

@@ -1,0 +1,94 @@
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { freePort, startRedis, type RunningService } from '../../ops/dev-stack/services';
+import { systemCheckModel } from '../../src/db/models/systemCheck';
+import { systemCheckWorkflowId } from '../../src/system/ids';
+import { startSystemCheck } from '../../src/system/launch';
+import type { SystemCheckReport } from '../../workflows/system/shared';
+import { spawnEntry } from '../support/processes';
+import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
+import { testEnv } from '../support/testEnv';
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * The production worker entry point (workers/main.ts) in its own process, SIGKILLed while an activity of a check
+ * is between retries; a second worker process finishes the same run. Exactly one run, one report.
+ */
+describe('worker killed mid-flight', () => {
+  let deps: TestDeps;
+  let redis: RunningService | undefined;
+  const workers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    deps = await connectTestDeps('test');
+  });
+
+  afterAll(async () => {
+    for (const w of workers) w.kill('SIGKILL');
+    await redis?.stop();
+    await deps.close();
+  });
+
+  it('completes the check exactly once after the first worker dies', async () => {
+    const redisPort = await freePort();
+    const startPrivateRedis = () =>
+      startRedis({ bin: testEnv('redisServer'), port: redisPort, logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`) });
+    redis = await startPrivateRedis();
+
+    const workerEnv = async () =>
+      testEnvironment({
+        MONGODB_URI: deps.config.mongo.uri,
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+        WORKER_METRICS_PORT: String(await freePort()),
+        WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
+        SYSTEM_CHECK_EVERY: 'off',
+        LOG_LEVEL: 'warn',
+      });
+
+    const first = spawnEntry('workers/main.ts', [], await workerEnv());
+    workers.push(first);
+    await waitFor('the first worker to poll', async () => ((await pollerCount(deps)) > 0 ? true : undefined));
+
+    // Redis goes away after the worker started: the Redis probe fails and Temporal schedules retries.
+    await redis.stop();
+    const started = await startSystemCheck(deps.temporal, { checkId: 'crash-1', requestedBy: 'test' });
+    const handle = deps.temporal.workflow.getHandle(started.workflowId);
+    await waitFor('a second attempt of the Redis probe', async () => {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      return pending.some((a) => a.activityType?.name === 'probeRedis' && (a.attempt ?? 0) >= 2) ? true : undefined;
+    });
+
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    redis = await startPrivateRedis();
+    const second = spawnEntry('workers/main.ts', [], await workerEnv());
+    workers.push(second);
+
+    const report = (await handle.result()) as SystemCheckReport;
+    expect(report.status).toBe('ok');
+    expect(report.probes.every((p) => p.ok)).toBe(true);
+
+    const runs: string[] = [];
+    for await (const execution of deps.temporal.workflow.list({ query: `WorkflowId = '${systemCheckWorkflowId('crash-1')}'` })) runs.push(execution.runId);
+    expect(runs).toEqual([started.runId]);
+    expect(await systemCheckModel(deps.mongo).countDocuments({ checkId: 'crash-1' })).toBe(1);
+  }, 90_000);
+});
+
+async function pollerCount(deps: TestDeps): Promise<number> {
+  const response = await deps.temporal.workflowService.describeTaskQueue({
+    namespace: deps.config.temporal.namespace,
+    taskQueue: { name: 'patchproof-main' },
+  });
+  return response.pollers?.length ?? 0;
+}
