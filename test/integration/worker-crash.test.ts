@@ -41,7 +41,11 @@ describe('worker killed mid-flight', () => {
   it('completes the check exactly once after the first worker dies', async () => {
     const redisPort = await freePort();
     const startPrivateRedis = () =>
-      startRedis({ bin: testEnv('redisServer'), port: redisPort, logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`) });
+      startRedis({
+        bin: testEnv('redisServer'),
+        port: redisPort,
+        logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`),
+      });
     redis = await startPrivateRedis();
 
     const workerEnv = async () =>
@@ -79,7 +83,8 @@ describe('worker killed mid-flight', () => {
     expect(report.probes.every((p) => p.ok)).toBe(true);
 
     const runs: string[] = [];
-    for await (const execution of deps.temporal.workflow.list({ query: `WorkflowId = '${systemCheckWorkflowId('crash-1')}'` })) runs.push(execution.runId);
+    for await (const execution of deps.temporal.workflow.list({ query: `WorkflowId = '${systemCheckWorkflowId('crash-1')}'` }))
+      runs.push(execution.runId);
     expect(runs).toEqual([started.runId]);
     expect(await systemCheckModel(deps.mongo).countDocuments({ checkId: 'crash-1' })).toBe(1);
   }, 90_000);
