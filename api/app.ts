@@ -37,7 +37,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metricsRequireApiKey: deps.config.http.metricsRequireApiKey,
       deploySha: deps.config.deploySha,
     }),
-    ...systemCheckRoutes({ temporal: deps.temporal, metrics: deps.metrics }),
+    ...systemCheckRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics }),
   ];
 }
 

@@ -1,3 +1,4 @@
+import { isGrpcServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError, type ErrorCode } from '../src/errors';
@@ -67,6 +68,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
     if (err instanceof DomainError) {
       ({ code, message, details } = err);
+    } else if (isDependencyUnavailable(err)) {
+      code = 'DEPENDENCY_UNAVAILABLE';
+      message = 'A service this request needs is unavailable; retry later.';
     } else if (err instanceof ZodError) {
       code = 'VALIDATION_FAILED';
       message = 'The request is not valid.';
@@ -95,6 +99,28 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new DomainError('NOT_FOUND', `No route for ${req.method} ${req.path}.`));
 };
+
+// gRPC UNAVAILABLE and DEADLINE_EXCEEDED from Temporal; connection-level failures of the Mongo and Redis drivers.
+const UNAVAILABLE_GRPC_CODES = new Set([14, 4]);
+const UNAVAILABLE_ERROR_NAMES = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoNotConnectedError',
+  'MaxRetriesPerRequestError',
+]);
+const UNAVAILABLE_REDIS_MESSAGES = ["Stream isn't writeable and enableOfflineQueue options is false", 'Connection is closed.'];
+
+/** True when the error, or an error it wraps, means a dependency could not be reached (a 503, not a 500). */
+export function isDependencyUnavailable(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (isGrpcServiceError(current) && UNAVAILABLE_GRPC_CODES.has(current.code)) return true;
+    if (UNAVAILABLE_ERROR_NAMES.has(current.name) || UNAVAILABLE_REDIS_MESSAGES.includes(current.message)) return true;
+    current = current.cause;
+  }
+  return false;
+}
 
 function isBodyParserError(err: unknown): err is { type: string; status: number } {
   return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string';

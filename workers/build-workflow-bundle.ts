@@ -7,7 +7,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
  * every worker of a release runs byte-identical workflow code.
  */
 async function main(): Promise<void> {
-  const outFile = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
+  // npm runs scripts from the repo root; the production worker loads dist/workflow-bundle.js.
+  const outFile = path.resolve(process.cwd(), 'dist', 'workflow-bundle.js');
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, code);

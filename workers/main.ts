@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../src/config';
+import { ensureIndexes } from '../src/db/indexes';
+import { registerModels } from '../src/db/models';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
@@ -39,6 +41,8 @@ async function main(): Promise<void> {
   });
   const mongo = await connectMongo(config.mongo);
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
+  registerModels(mongo);
+  logger.info('indexes ensured', { models: await ensureIndexes(mongo, logger) });
 
   const connectionOptions = await temporalConnectionOptions(config.temporal);
   const connection = await NativeConnection.connect(connectionOptions);

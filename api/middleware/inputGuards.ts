@@ -41,7 +41,7 @@ export function corsAllowlist(options: { allowedOrigins: string[]; isProduction:
       if (!origin || allowed.has(origin) || (!options.isProduction && allowed.size === 0)) return callback(null, true);
       callback(new DomainError('CORS_ORIGIN_DENIED', 'This origin is not allowed.'));
     },
-    allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'X-Request-Id', 'Idempotency-Key'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'X-Api-Key', 'X-Request-Id'],
     exposedHeaders: ['X-Request-Id', 'Retry-After'],
     maxAge: 600,
   });

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { RateLimitConfig } from '../../src/config';
 import type { Logger } from '../../src/logging/logger';
+import { DomainError } from '../../src/errors';
 import { errorEnvelope, httpStatusFor } from '../errors';
 
 export interface RateLimiterOptions extends RateLimitConfig {
@@ -13,7 +14,7 @@ export interface RateLimiterOptions extends RateLimitConfig {
   logger: Logger;
   /**
    * What to do when Redis cannot be reached: public reads stay up (fail open); authentication routes set this to
-   * false and answer 503 instead (fail closed).
+   * false and answer 503 DEPENDENCY_UNAVAILABLE instead (fail closed).
    */
   failOpen: boolean;
 }
@@ -28,7 +29,13 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
     passOnStoreError: options.failOpen,
     store: new RedisStore({
       prefix: `rl:${options.name}:`,
-      sendCommand: (command: string, ...args: string[]) => options.redis.call(command, ...args) as Promise<RedisReply>,
+      sendCommand: async (command: string, ...args: string[]) => {
+        try {
+          return (await options.redis.call(command, ...args)) as RedisReply;
+        } catch (err) {
+          throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
+        }
+      },
     }),
     handler: (req, res, _next, limiterOptions) => {
       const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { DomainError } from '../../src/errors';
 import type { Metrics } from '../../src/metrics';
 import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
+import { systemCheckModel } from '../../src/db/models/systemCheck';
+import type { Connection } from 'mongoose';
 import { defineRoute, type RouteSpec } from '../routing';
 
 const CheckId = z
@@ -44,7 +46,7 @@ const StatusSchema = z
   })
   .openapi('SystemCheckStatus');
 
-export function systemCheckRoutes(deps: { temporal: Client; metrics: Metrics }): RouteSpec[] {
+export function systemCheckRoutes(deps: { temporal: Client; mongo: Connection; metrics: Metrics }): RouteSpec[] {
   return [
     defineRoute({
       method: 'post',
@@ -56,7 +58,12 @@ export function systemCheckRoutes(deps: { temporal: Client; metrics: Metrics }):
       request: { body: z.object({ checkId: CheckId.optional() }).strict() },
       responses: { 202: { description: 'Started, or already started with this checkId.', schema: StartedSchema } },
       handler: async ({ body }, _req, res) => {
-        const started = await startSystemCheck(deps.temporal, { ...(body.checkId && { checkId: body.checkId }), requestedBy: 'api' });
+        const started = await startSystemCheck(deps.temporal, { ...(body.checkId && { checkId: body.checkId }), requestedBy: 'api' }).catch(
+          (err: unknown) => {
+            deps.metrics.workflowStarts.inc({ workflow_type: 'systemCheckWorkflow', outcome: 'failed' });
+            throw err;
+          },
+        );
         deps.metrics.workflowStarts.inc({
           workflow_type: 'systemCheckWorkflow',
           outcome: started.alreadyStarted ? 'already_started' : 'started',
@@ -83,7 +90,7 @@ export function systemCheckRoutes(deps: { temporal: Client; metrics: Metrics }):
         404: { description: 'No check with this id.' },
       },
       handler: async ({ params }, _req, res) => {
-        const status = await getSystemCheckStatus(deps.temporal, params.checkId);
+        const status = await getSystemCheckStatus(deps.temporal, params.checkId, systemCheckModel(deps.mongo));
         if (status.state === 'not_found') throw new DomainError('NOT_FOUND', 'No system check with this id.');
         res.setHeader('Cache-Control', 'no-store');
         res.json({ checkId: params.checkId, ...status });

@@ -46,10 +46,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'));
 
   const mongoIsExternal = env.MONGODB_URI !== undefined && !isLoopbackMongo(config.mongo.uri);
+  const redisUrl = parseRedisUrl(config.redis.url);
+  if (!redisUrl) throw new Error('REDIS_URL is invalid');
   const tools = await provision({
     purpose: 'dev',
     config: stack,
     say: (l) => say(l),
+    needRedisServer: isLoopback(redisUrl.host),
     ...(mongoIsExternal && { externalMongoUri: config.mongo.uri }),
   });
 
@@ -67,9 +70,7 @@ async function main(): Promise<void> {
   };
 
   // Redis
-  const redisUrl = parseRedisUrl(config.redis.url);
-  if (!redisUrl) throw new Error('REDIS_URL is invalid');
-  if (isLoopback(redisUrl.host) && !(await portHeldByOther(redisUrl.port, path.join(pids, 'redis.pid')))) {
+  if (tools.redisServer && !(await portHeldByOther(redisUrl.port, path.join(pids, 'redis.pid')))) {
     await started(
       startRedis({
         bin: tools.redisServer,

@@ -12,8 +12,8 @@ const lockFile = path.join(root, 'package-lock.json');
 const stampFile = path.join(root, 'node_modules', '.patchproof-lock.sha256');
 
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 19)) {
-  console.error(`[deps] Node ${process.versions.node} is too old: PatchProof needs Node 20.19 or later.`);
+if (major < 20 || (major === 20 && minor < 19) || major === 21) {
+  console.error(`[deps] Node ${process.versions.node} is not supported: PatchProof needs Node 20.19+ or 22+.`);
   process.exit(1);
 }
 

@@ -22,7 +22,8 @@ export type MongoProvision = { kind: 'external'; uri: string } | { kind: 'mongod
 export interface ProvisionedTools {
   temporal: string;
   mongo: MongoProvision;
-  redisServer: string;
+  /** Absent when the caller uses a Redis it does not start (dev with a remote REDIS_URL). */
+  redisServer?: string;
   /** Wrapper around the Java time-skipping test server, usable as the SDK's `existing-path` (tests only). */
   temporalTestServer?: string;
 }
@@ -38,6 +39,8 @@ export interface ProvisionOptions {
   purpose: Purpose;
   /** An external MongoDB to use instead of starting one (dev: MONGODB_URI when it is set). */
   externalMongoUri?: string;
+  /** False when Redis is provided from outside, so no redis-server is needed. Default true. */
+  needRedisServer?: boolean;
   config?: DevStackConfig;
   say?: (line: string) => void;
 }
@@ -49,9 +52,9 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
 
   const temporal = await ensureTemporalCli(config, say);
   const mongo = await ensureMongo(config, say, options.externalMongoUri);
-  const redisServer = await ensureRedisServer(config, say);
+  const redisServer = options.needRedisServer === false ? undefined : await ensureRedisServer(config, say);
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
-  return { temporal, mongo, redisServer, ...(temporalTestServer && { temporalTestServer }) };
+  return { temporal, mongo, ...(redisServer && { redisServer }), ...(temporalTestServer && { temporalTestServer }) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
     throw new ProvisionError(
       'MongoDB',
       'no MONGODB_URI, no mongod on PATH, and no Go toolchain to build the FerretDB stand-in',
-      'set MONGODB_URI to a MongoDB you run, put mongod on PATH, or install Go ≥ 1.24',
+      'set MONGODB_URI to a MongoDB you run, put mongod on PATH, or install Go ≥ 1.25',
     );
   }
   say(`MongoDB: building FerretDB ${FERRETDB_VERSION} from ops/dev-stack/ferretdb (first run: a minute or two)`);

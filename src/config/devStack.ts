@@ -17,7 +17,6 @@ export interface DevStackConfig {
   temporalUiPort: number;
   /** Set when the process runs as root and may install Debian packages with apt-get. */
   canUseApt: boolean;
-  isCi: boolean;
 }
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -30,7 +29,6 @@ export function loadDevStackConfig(env: Record<string, string | undefined> = pro
     dataDir: path.resolve(env.PATCHPROOF_DATA_DIR ?? path.join(REPO_ROOT, '.data')),
     temporalUiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
     canUseApt: typeof process.getuid === 'function' && process.getuid() === 0 && env.PATCHPROOF_NO_APT !== '1',
-    isCi: env.CI === 'true' || env.CI === '1',
   };
 }
 
@@ -41,7 +39,6 @@ export const DEV_STACK_VARIABLE_NAMES = [
   'PATCHPROOF_NO_APT',
   'TEMPORAL_UI_PORT',
   'XDG_CACHE_HOME',
-  'CI',
 ] as const;
 
 /** Reads `.env` at the repo root, if present, without touching process.env. Values already in `env` win. */

@@ -7,7 +7,7 @@ export async function connectMongo(config: AppConfig['mongo']): Promise<Connecti
     serverSelectionTimeoutMS: config.serverSelectionTimeoutMs,
     connectTimeoutMS: config.connectTimeoutMs,
     socketTimeoutMS: config.socketTimeoutMs,
-    // Indexes are created by ensure-indexes at deploy and worker start, never implicitly on first use.
+    // Indexes are created by ensureIndexes (src/db/indexes.ts) at worker start, never implicitly on first use.
     autoIndex: false,
     autoCreate: false,
   });

@@ -36,7 +36,7 @@ export function createMetrics(options: { service: string; deploySha: string }): 
     }),
     workflowStarts: new Counter({
       name: `${METRIC_PREFIX}workflow_starts_total`,
-      help: 'Workflow start requests by workflow type and outcome (started, already_started, failed).',
+      help: 'Workflow starts requested through the API, by workflow type and outcome (started, already_started, failed).',
       labelNames: ['workflow_type', 'outcome'],
       registers: [registry],
     }),

@@ -11,4 +11,15 @@ export function systemCheckWorkflowId(checkId: string): string {
   return `system-check-${checkId}`;
 }
 
+/**
+ * The check id of a run that was not given one: schedule-started runs get workflow ids such as
+ * `system-check-scheduled-2026-11-27T02:00:00Z`, whose `:` a check id may not contain.
+ */
+export function checkIdFromWorkflowId(workflowId: string): string {
+  return workflowId
+    .replace(/^system-check-/, '')
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 64);
+}
+
 export const SYSTEM_CHECK_SCHEDULE_ID = 'system-check-schedule';

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Model } from 'mongoose';
+import type { SystemCheckDocument } from '../db/models/systemCheck';
 import { WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import {
@@ -36,8 +38,16 @@ export type SystemCheckStatus =
   | { state: 'failed'; reason: string }
   | { state: 'not_found' };
 
-/** Reads a check's state from Temporal: the live query while it runs, the result once it has completed. */
-export async function getSystemCheckStatus(client: Client, checkId: string): Promise<SystemCheckStatus> {
+/**
+ * Reads a check's state from Temporal: the live query while it runs, the result once it has completed. When
+ * Temporal no longer knows the run (retention passed, or a scheduled run addressed by its derived check id), the
+ * Mongo projection answers if one is given.
+ */
+export async function getSystemCheckStatus(
+  client: Client,
+  checkId: string,
+  reports?: Model<SystemCheckDocument>,
+): Promise<SystemCheckStatus> {
   const handle = client.workflow.getHandle(systemCheckWorkflowId(checkId));
   try {
     const description = await handle.describe();
@@ -50,7 +60,10 @@ export async function getSystemCheckStatus(client: Client, checkId: string): Pro
         return { state: 'failed', reason: description.status.name.toLowerCase() };
     }
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { state: 'not_found' };
-    throw err;
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    const stored = await reports?.findById(checkId).lean();
+    if (!stored) return { state: 'not_found' };
+    const { _id: _ignored, ...report } = stored;
+    return { state: 'completed', report };
   }
 }

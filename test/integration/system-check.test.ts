@@ -106,6 +106,21 @@ describe('SystemCheckWorkflow end to end: API → Temporal dev server → worker
     expect(again.runId).toBe(original.runId);
   });
 
+  it('serves a schedule-started run by its derived check id from the Mongo projection', async () => {
+    // Schedules start runs with a timestamped workflow id and no check id, exactly like this.
+    const workflowId = 'system-check-scheduled-2026-11-27T02:00:00Z';
+    await api.deps.temporal.workflow.execute('systemCheckWorkflow', {
+      workflowId,
+      taskQueue: 'patchproof-main',
+      args: [{ requestedBy: 'schedule' }],
+    });
+    const done = await waitForCompletion(api, 'scheduled-2026-11-27T02-00-00Z');
+    expect(done).toMatchObject({
+      state: 'completed',
+      report: { checkId: 'scheduled-2026-11-27T02-00-00Z', requestedBy: 'schedule', status: 'ok' },
+    });
+  });
+
   it('answers 404 in the envelope for an unknown check', async () => {
     const res = await fetch(`${api.baseUrl}/v1/admin/system-checks/never-started`, { headers: { 'x-api-key': API_KEY } });
     expect(res.status).toBe(404);

@@ -27,6 +27,7 @@ export default async function globalSetup(): Promise<void> {
   const services: RunningService[] = [];
   (globalThis as { __patchproofServices?: RunningService[] }).__patchproofServices = services;
 
+  if (!tools.redisServer) throw new Error('the tests need redis-server');
   const [redisPort, mongoPort, temporalPort] = await Promise.all([freePort(), freePort(), freePort()]);
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));
 

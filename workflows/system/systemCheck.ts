@@ -1,5 +1,6 @@
 import { ActivityFailure, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SystemActivities } from '../../activities/system/probes';
+import { checkIdFromWorkflowId } from '../../src/system/ids';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import {
   systemCheckProgressQuery,
@@ -28,7 +29,7 @@ const recorder = proxyActivities<SystemActivities>({
  * Runbook: "health" — a degraded report names the dependency that failed.
  */
 export async function systemCheckWorkflow(input: SystemCheckInput): Promise<SystemCheckReport> {
-  const checkId = input.checkId ?? workflowInfo().workflowId;
+  const checkId = input.checkId ?? checkIdFromWorkflowId(workflowInfo().workflowId);
   const startedAt = new Date(Date.now()).toISOString();
   const progress: SystemCheckProgress = { step: 'probing', probes: [] };
   setHandler(systemCheckProgressQuery, () => progress);

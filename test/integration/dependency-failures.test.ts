@@ -1,0 +1,80 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import express from 'express';
+import { createApp } from '../../api/app';
+import { errorHandler } from '../../api/errors';
+import { createRateLimiter } from '../../api/middleware/rateLimit';
+import { freePort } from '../../ops/dev-stack/services';
+import { ensureIndexes } from '../../src/db/indexes';
+import { registerModels } from '../../src/db/models';
+import { connectTestDeps, type TestDeps } from '../support/stack';
+
+async function listen(app: express.Express): Promise<{ url: string; server: Server }> {
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('when a dependency is away', () => {
+  let deps: TestDeps;
+
+  beforeAll(async () => {
+    deps = await connectTestDeps('api', { ADMIN_API_MAX: '1000' });
+  });
+  afterAll(() => deps.close());
+
+  it('answers 503 DEPENDENCY_UNAVAILABLE, not 500, when Temporal cannot be reached', async () => {
+    // No retry interceptor, so the unreachable server fails the call at once instead of after the client's backoff.
+    const deadConnection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+    const app = createApp({ ...deps, temporal: new Client({ connection: deadConnection, namespace: 'default' }) });
+    const { url, server } = await listen(app);
+    try {
+      const res = await fetch(`${url}/v1/admin/system-checks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': deps.config.auth.apiKey },
+        body: '{"checkId":"temporal-away"}',
+      });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('DEPENDENCY_UNAVAILABLE');
+      const metrics = await deps.metrics.registry.getSingleMetricAsString('patchproof_workflow_starts_total');
+      expect(metrics).toMatch(/outcome="failed"[^\n]* 1/);
+    } finally {
+      server.close();
+      await deadConnection.close();
+    }
+  });
+
+  it('a fail-closed limiter answers 503 while Redis is lost; a fail-open one lets the request through', async () => {
+    const lostRedis = deps.redis.duplicate();
+    await lostRedis.connect();
+    lostRedis.disconnect();
+    const app = express();
+    const limiter = (failOpen: boolean) =>
+      createRateLimiter({ name: `t${String(failOpen)}`, windowMs: 60_000, max: 5, redis: lostRedis, logger: deps.logger, failOpen });
+    app.get('/closed', limiter(false), (_req, res) => void res.json({ ok: true }));
+    app.get('/open', limiter(true), (_req, res) => void res.json({ ok: true }));
+    app.use(errorHandler(deps.logger));
+    const { url, server } = await listen(app);
+    try {
+      const closed = await fetch(`${url}/closed`);
+      expect(closed.status).toBe(503);
+      expect(((await closed.json()) as { error: { code: string } }).error.code).toBe('DEPENDENCY_UNAVAILABLE');
+      expect((await fetch(`${url}/open`)).status).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('creates every declared index at worker start', async () => {
+    registerModels(deps.mongo);
+    const reports = await ensureIndexes(deps.mongo);
+    expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
+      ['SystemCheck', 'ok'],
+      ['SystemProbe', 'ok'],
+    ]);
+    const indexes = await deps.mongo.collection('system_checks').indexes();
+    expect(indexes.map((i) => i.key)).toContainEqual({ completedAt: -1 });
+  });
+});
