@@ -11,7 +11,7 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
-import { isPortOpen, startFerretDb, startMongod, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
+import { isPortOpen, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
 
@@ -90,11 +90,15 @@ async function main(): Promise<void> {
   if (tools.mongo.kind === 'external' || mongoPort === null || (await portHeldByOther(mongoPort, path.join(pids, 'mongo.pid')))) {
     say('mongodb     using the MongoDB named by MONGODB_URI');
   } else {
-    const common = { port: mongoPort, logFile: path.join(logs, 'mongo.log'), pidFile: path.join(pids, 'mongo.pid') };
     await started(
-      tools.mongo.kind === 'mongod'
-        ? startMongod({ bin: tools.mongo.bin, dataDir: path.join(stack.dataDir, 'mongod'), ...common })
-        : startFerretDb({ bin: tools.mongo.bin, dataDir: path.join(stack.dataDir, 'ferretdb'), ...common }),
+      startMongoWire({
+        kind: tools.mongo.kind,
+        bin: tools.mongo.bin,
+        port: mongoPort,
+        dataDir: path.join(stack.dataDir, tools.mongo.kind),
+        logFile: path.join(logs, 'mongo.log'),
+        pidFile: path.join(pids, 'mongo.pid'),
+      }),
     );
     say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${tools.mongo.kind})`);
   }

@@ -110,36 +110,26 @@ export function startTemporalDevServer(options: TemporalDevServerOptions): Promi
   });
 }
 
-export function startFerretDb(options: {
+export interface MongoWireOptions {
+  kind: 'ferretdb' | 'mongod';
   bin: string;
   port: number;
   dataDir: string;
   logFile: string;
   pidFile?: string;
-}): Promise<RunningService> {
-  mkdirSync(options.dataDir, { recursive: true });
-  return spawnService({
-    name: 'ferretdb',
-    command: options.bin,
-    args: ['--listen-addr', `127.0.0.1:${options.port}`, '--sqlite-dir', options.dataDir, '--log-level', 'warn'],
-    port: options.port,
-    logFile: options.logFile,
-    ...(options.pidFile && { pidFile: options.pidFile }),
-  });
 }
 
-export function startMongod(options: {
-  bin: string;
-  port: number;
-  dataDir: string;
-  logFile: string;
-  pidFile?: string;
-}): Promise<RunningService> {
+/** Starts the MongoDB-wire database: FerretDB with its SQLite backend, or a real mongod. */
+export function startMongoWire(options: MongoWireOptions): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
+  const args =
+    options.kind === 'ferretdb'
+      ? ['--listen-addr', `127.0.0.1:${options.port}`, '--sqlite-dir', options.dataDir, '--log-level', 'warn']
+      : ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'];
   return spawnService({
-    name: 'mongod',
+    name: options.kind,
     command: options.bin,
-    args: ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'],
+    args,
     port: options.port,
     logFile: options.logFile,
     ...(options.pidFile && { pidFile: options.pidFile }),

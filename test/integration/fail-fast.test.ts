@@ -1,16 +1,5 @@
 import { runEntry } from '../support/processes';
-
-const REQUIRED = [
-  'API_KEY',
-  'JWT_SECRET',
-  'MONGODB_URI',
-  'REDIS_URL',
-  'TEMPORAL_ADDRESS',
-  'TEMPORAL_NAMESPACE',
-  'KMS_SIGN_URL',
-  'KMS_API_KEY',
-  'ISSUER_KEY_IDENTIFIER',
-];
+import { PRODUCTION_REQUIRED_VARIABLES as REQUIRED } from '../support/productionConfig';
 
 describe('production start-up with missing configuration', () => {
   it.each([['api/server.ts'], ['workers/main.ts']])('%s exits non-zero with one message listing every missing variable', async (entry) => {

@@ -4,14 +4,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { provision } from '../../ops/dev-stack/provision';
-import {
-  freePort,
-  startFerretDb,
-  startMongod,
-  startRedis,
-  startTemporalDevServer,
-  type RunningService,
-} from '../../ops/dev-stack/services';
+import { freePort, startMongoWire, startRedis, startTemporalDevServer, type RunningService } from '../../ops/dev-stack/services';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
 
@@ -31,21 +24,14 @@ export default async function globalSetup(): Promise<void> {
   const [redisPort, mongoPort, temporalPort] = await Promise.all([freePort(), freePort(), freePort()]);
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));
 
-  if (tools.mongo.kind === 'mongod') {
+  if (tools.mongo.kind !== 'external') {
+    const dataDir = path.join(scratch, tools.mongo.kind);
     services.push(
-      await startMongod({
+      await startMongoWire({
+        kind: tools.mongo.kind,
         bin: tools.mongo.bin,
         port: mongoPort,
-        dataDir: path.join(scratch, 'mongod'),
-        logFile: path.join(logs, 'mongo.log'),
-      }),
-    );
-  } else if (tools.mongo.kind === 'ferretdb') {
-    services.push(
-      await startFerretDb({
-        bin: tools.mongo.bin,
-        port: mongoPort,
-        dataDir: path.join(scratch, 'ferretdb'),
+        dataDir,
         logFile: path.join(logs, 'mongo.log'),
       }),
     );

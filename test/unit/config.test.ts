@@ -1,4 +1,5 @@
 import { ConfigError, DEV_DEFAULTS, loadConfig } from '../../src/config';
+import { PRODUCTION_REQUIRED_VARIABLES } from '../support/productionConfig';
 
 const PRODUCTION_OK = {
   NODE_ENV: 'production',
@@ -53,18 +54,7 @@ describe('configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    for (const name of [
-      'API_KEY',
-      'JWT_SECRET',
-      'MONGODB_URI',
-      'REDIS_URL',
-      'TEMPORAL_ADDRESS',
-      'TEMPORAL_NAMESPACE',
-      'KMS_SIGN_URL',
-      'KMS_API_KEY',
-      'ISSUER_KEY_IDENTIFIER',
-      'TEMPORAL_TLS',
-    ]) {
+    for (const name of [...PRODUCTION_REQUIRED_VARIABLES, 'TEMPORAL_TLS']) {
       expect(message).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(10);
