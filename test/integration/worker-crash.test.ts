@@ -75,7 +75,8 @@ describe('worker killed mid-flight', () => {
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
     redis = await startPrivateRedis();
-    const second = spawnEntry('workers/main.ts', [], await workerEnv());
+    const secondEnv = await workerEnv();
+    const second = spawnEntry('workers/main.ts', [], secondEnv);
     workers.push(second);
 
     const report = (await handle.result()) as SystemCheckReport;
@@ -87,6 +88,12 @@ describe('worker killed mid-flight', () => {
       runs.push(execution.runId);
     expect(runs).toEqual([started.runId]);
     expect(await systemCheckModel(deps.mongo).countDocuments({ checkId: 'crash-1' })).toBe(1);
+
+    // The restarted worker exposes the Temporal SDK's metrics and its own registry.
+    const sdkMetrics = await (await fetch(`http://${secondEnv.TEMPORAL_METRICS_BIND_ADDRESS}/metrics`)).text();
+    expect(sdkMetrics).toContain('temporal_activity_execution_latency');
+    const appMetrics = await (await fetch(`http://127.0.0.1:${secondEnv.WORKER_METRICS_PORT}/metrics`)).text();
+    expect(appMetrics).toContain('patchproof_process_cpu_seconds_total');
   }, 90_000);
 });
 
