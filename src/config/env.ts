@@ -73,6 +73,15 @@ export const envSchema = z.object({
   KMS_SIGN_URL: z.url().optional(),
   KMS_API_KEY: z.string().min(1).optional(),
   ISSUER_KEY_IDENTIFIER: z.string().min(1).optional(),
+  KMS_SIGN_TIMEOUT_MS: positiveInt.default(15_000),
+  KMS_SIGN_RETRY_ATTEMPTS: positiveInt.default(3),
+
+  WOC_NETWORK: z.enum(['main', 'test']).default('main'),
+  WOC_BASE_URL: z.url().optional(),
+  WOC_API_KEY: z.string().min(1).optional(),
+  WOC_TIMEOUT_MS: positiveInt.default(15_000),
+  WOC_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  WOC_REQUESTS_PER_SECOND: z.coerce.number().positive().optional(),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

@@ -52,7 +52,18 @@ export interface AppConfig {
     /** Interval of the system-check schedule, or null when it is switched off. */
     systemCheckEvery: string | null;
   };
-  kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string };
+  kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
+  woc: {
+    network: 'main' | 'test';
+    /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
+    baseUrl: string;
+    apiKey?: string;
+    timeoutMs: number;
+    /** Retries after the first attempt. */
+    retries: number;
+    /** Client-side request rate: WhatsOnChain allows about 3/s without an API key. */
+    requestsPerSecond: number;
+  };
 }
 
 /** Thrown when the environment cannot make a valid configuration. The message lists every problem at once. */
@@ -80,6 +91,10 @@ export const DEV_DEFAULTS = {
   KMS_API_KEY: 'dev-kms-api-key-not-for-production',
   ISSUER_KEY_IDENTIFIER: 'issuer',
 } as const;
+
+/** The chain simulator in dev and tests; production talks to WhatsOnChain itself. */
+export const DEV_WOC_BASE_URL = 'http://127.0.0.1:8091';
+export const PRODUCTION_WOC_BASE_URL = 'https://api.whatsonchain.com';
 
 const MIN_SECRET_LENGTH = 32;
 
@@ -206,7 +221,21 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
       systemCheckEvery: raw.SYSTEM_CHECK_EVERY === 'off' ? null : raw.SYSTEM_CHECK_EVERY.replace(/\s+/g, ''),
     },
-    kms: { signUrl: kmsSignUrl, apiKey: kmsApiKey, issuerKeyIdentifier },
+    kms: {
+      signUrl: kmsSignUrl.replace(/\/+$/, ''),
+      apiKey: kmsApiKey,
+      issuerKeyIdentifier,
+      timeoutMs: raw.KMS_SIGN_TIMEOUT_MS,
+      retryAttempts: raw.KMS_SIGN_RETRY_ATTEMPTS,
+    },
+    woc: {
+      network: raw.WOC_NETWORK,
+      baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),
+      ...(raw.WOC_API_KEY && { apiKey: raw.WOC_API_KEY }),
+      timeoutMs: raw.WOC_TIMEOUT_MS,
+      retries: raw.WOC_RETRIES,
+      requestsPerSecond: raw.WOC_REQUESTS_PER_SECOND ?? (raw.WOC_API_KEY ? 20 : 3),
+    },
   };
 }
 
