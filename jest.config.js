@@ -24,6 +24,7 @@ module.exports = {
       slowTestThreshold: 30,
     },
   ],
+  reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
   testTimeout: 60_000,
   // The Temporal native bridge keeps handles open after teardown (sdk-typescript#928).
   forceExit: true,
