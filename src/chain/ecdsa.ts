@@ -1,26 +1,54 @@
 import { BigNumber, Curve, ECDSA, PublicKey, Signature } from '@bsv/sdk';
 
 /**
- * secp256k1 ECDSA over 32-byte digests, as external signers (KMS) produce them. The digest is signed as given:
- * standard big-endian ECDSA, no further hashing (PublicKey.verify would sha256 the message again).
+ * secp256k1 ECDSA over 32-byte digests, as external signers (the KMS) produce them; shared by transaction signing,
+ * the KMS client and the dev KMS. Pure, no I/O. The digest is signed as given: standard big-endian ECDSA with no
+ * further hashing (PublicKey.verify would sha256 the message again).
  */
 
-const curve = new Curve();
-const halfOrder = curve.n.ushrn(1);
+export const DIGEST_HEX = /^[0-9a-fA-F]{64}$/;
 
-/** BSV relays only low-S signatures for version-1 transactions; a KMS may return either twin. */
-export function normaliseLowS(signature: Signature): Signature {
-  return signature.s.gt(halfOrder) ? new Signature(signature.r, curve.n.sub(signature.s)) : signature;
-}
+const CURVE_ORDER = new Curve().n;
+const HALF_ORDER = CURVE_ORDER.ushrn(1);
 
 export function isLowS(signature: Signature): boolean {
-  return !signature.s.gt(halfOrder);
+  return signature.s.lte(HALF_ORDER);
 }
 
-export function verifyDigestSignature(digest: number[], signature: Signature, publicKey: PublicKey): boolean {
-  if (digest.length !== 32) return false;
+/** (r, s) and (r, n − s) both verify; BSV policy only accepts the one with s ≤ n/2. */
+export function toLowS(signature: Signature): Signature {
+  return isLowS(signature) ? signature : new Signature(signature.r, CURVE_ORDER.sub(signature.s));
+}
+
+export function toHighS(signature: Signature): Signature {
+  return isLowS(signature) ? new Signature(signature.r, CURVE_ORDER.sub(signature.s)) : signature;
+}
+
+/**
+ * Parses a SEC1 public key and returns it with its compressed hex, or null. The SDK accepts an x ≥ p by reducing
+ * it, so the point must also encode back to the same bytes.
+ */
+export function parsePublicKeyHex(
+  hex: string,
+  options: { compressedOnly?: boolean } = {},
+): { key: PublicKey; compressedHex: string } | null {
+  const pattern = options.compressedOnly ? /^0[23][0-9a-fA-F]{64}$/ : /^(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$/;
+  if (!pattern.test(hex)) return null;
   try {
-    return ECDSA.verify(new BigNumber(digest), signature, publicKey);
+    const key = PublicKey.fromString(hex);
+    if (key.isInfinity() || !key.validate()) return null;
+    const encoded = key.encode(!hex.startsWith('04'), 'hex') as string;
+    if (encoded !== hex.toLowerCase()) return null;
+    return { key, compressedHex: key.toString() };
+  } catch {
+    return null;
+  }
+}
+
+/** Verifies over the 32-byte digest itself; PublicKey.verify would hash it once more. */
+export function verifyDigestSignature(digest: number[], signature: Signature, key: PublicKey): boolean {
+  try {
+    return ECDSA.verify(new BigNumber(digest), signature, key);
   } catch {
     return false;
   }
@@ -31,15 +59,6 @@ export function parseDerSignature(derHex: string): Signature | null {
   if (!/^([0-9a-fA-F]{2})+$/.test(derHex)) return null;
   try {
     return Signature.fromDER(derHex, 'hex');
-  } catch {
-    return null;
-  }
-}
-
-export function parsePublicKey(hex: string): PublicKey | null {
-  if (!/^0[23][0-9a-fA-F]{64}$/.test(hex)) return null;
-  try {
-    return PublicKey.fromString(hex);
   } catch {
     return null;
   }

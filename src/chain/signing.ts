@@ -1,5 +1,5 @@
 import { Hash, LockingScript, OP, TransactionSignature, UnlockingScript, Utils, type SignatureHashCache } from '@bsv/sdk';
-import { isLowS, normaliseLowS, parseDerSignature, parsePublicKey, verifyDigestSignature } from './ecdsa';
+import { parseDerSignature, parsePublicKeyHex, toLowS, verifyDigestSignature } from './ecdsa';
 import type { UnsignedTransaction } from './transactions';
 
 /** Every input signs with SIGHASH_ALL|FORKID (0x41); the predecessor's 0x01 made every input invalid on BSV. */
@@ -88,10 +88,10 @@ export async function signTransaction(unsigned: UnsignedTransaction, signer: Dig
   unsigned.inputs.forEach((input, i) => {
     const answer = answers[i]!;
     const parsed = parseDerSignature(answer.signatureDerHex);
-    const publicKey = parsePublicKey(answer.pubKeyHex);
+    const publicKey = parsePublicKeyHex(answer.pubKeyHex, { compressedOnly: true })?.key;
     if (!parsed || !publicKey) throw new SigningError(`input ${i}: malformed signature or public key`);
-    const signature = normaliseLowS(parsed);
-    if (!isLowS(signature) || !verifyDigestSignature(digests[i]!, signature, publicKey)) {
+    const signature = toLowS(parsed);
+    if (!verifyDigestSignature(digests[i]!, signature, publicKey)) {
       throw new SigningError(`input ${i}: signature does not verify`);
     }
     if (Utils.toHex(publicKey.toHash() as number[]) !== p2pkhKeyHashHex(input.lockingScriptHex)) {

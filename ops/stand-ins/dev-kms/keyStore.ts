@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PrivateKey } from '@bsv/sdk';
+import { DomainError } from '../../../src/errors';
+import type { Logger } from '../../../src/logging/logger';
+
+/**
+ * Keys of the dev KMS, on local disk: one JSON file per key name holding every version. Dev and tests only; a real
+ * KMS never lets a private key out, and this one only lets it out to its own disk (mode 0600 in a 0700 directory).
+ */
+
+export const KEY_FILE_FORMAT = 'patchproof-dev-kms-key/1';
+
+/** Safe as a file name: no separators, no leading dot. */
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const KEY_IDENTIFIER = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?:@([1-9]\d{0,8}))?$/;
+
+export interface KeyFileVersion {
+  version: number;
+  createdAt: string;
+  privateKeyHex: string;
+  pubKeyHex: string;
+}
+
+export interface KeyFile {
+  format: typeof KEY_FILE_FORMAT;
+  keyIdentifier: string;
+  versions: KeyFileVersion[];
+}
+
+export interface KeyVersionInfo {
+  /** The key name, without a version. */
+  keyIdentifier: string;
+  version: number;
+  /** Compressed SEC1. */
+  pubKeyHex: string;
+}
+
+export interface SigningKey extends KeyVersionInfo {
+  privateKey: PrivateKey;
+}
+
+/** What callers of createDevKms may use; private keys stay inside. */
+export interface DevKmsKeys {
+  readonly dataDir: string;
+  /** `name` (current version, created when new) or `name@N`. */
+  describe(keyIdentifier: string): KeyVersionInfo;
+  /** Adds a version and makes it current; a new name starts at version 1. */
+  addVersion(name: string): KeyVersionInfo;
+  keyFilePath(name: string): string;
+}
+
+export interface DevKmsKeyStore extends DevKmsKeys {
+  signingKey(keyIdentifier: string): SigningKey;
+}
+
+export function parseKeyIdentifier(keyIdentifier: string): { name: string; version?: number } {
+  const match = KEY_IDENTIFIER.exec(keyIdentifier);
+  if (!match) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      'keyIdentifier must be a name of [A-Za-z0-9._-] (up to 64) optionally followed by @<version>.',
+    );
+  }
+  return { name: match[1]!, ...(match[2] !== undefined && { version: Number(match[2]) }) };
+}
+
+export function createKeyStore(options: { dataDir: string; logger?: Logger }): DevKmsKeyStore {
+  const dataDir = path.resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // The directory is the dev KMS's own; tighten it even if it already existed.
+  chmodSync(dataDir, 0o700);
+  // Everything is synchronous so two concurrent first uses of a name cannot both create version 1.
+  const loaded = new Map<string, KeyFile>();
+
+  const keyFilePath = (name: string): string => {
+    if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'A key name must be [A-Za-z0-9._-], up to 64 characters.');
+    return path.join(dataDir, `${name}.json`);
+  };
+
+  function load(name: string): KeyFile | undefined {
+    const cached = loaded.get(name);
+    if (cached) return cached;
+    const file = keyFilePath(name);
+    if (!existsSync(file)) return undefined;
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as KeyFile;
+    if (parsed.format !== KEY_FILE_FORMAT || parsed.keyIdentifier !== name || !Array.isArray(parsed.versions)) {
+      throw new Error(`dev kms: ${file} is not a ${KEY_FILE_FORMAT} file for ${name}`);
+    }
+    parsed.versions.forEach((entry, index) => {
+      const derived = PrivateKey.fromHex(entry.privateKeyHex).toPublicKey().toString();
+      if (entry.version !== index + 1 || derived !== entry.pubKeyHex) {
+        throw new Error(`dev kms: ${file} version entry ${index + 1} is inconsistent`);
+      }
+    });
+    loaded.set(name, parsed);
+    return parsed;
+  }
+
+  function save(keyFile: KeyFile): void {
+    const file = keyFilePath(keyFile.keyIdentifier);
+    const staging = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    writeFileSync(staging, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(staging, 0o600);
+    // Rename is atomic: a crash leaves the old file or the new one, never half a key.
+    renameSync(staging, file);
+    loaded.set(keyFile.keyIdentifier, keyFile);
+  }
+
+  function addVersion(name: string): KeyVersionInfo {
+    const current = load(name) ?? { format: KEY_FILE_FORMAT, keyIdentifier: name, versions: [] };
+    const privateKey = PrivateKey.fromRandom();
+    const entry: KeyFileVersion = {
+      version: current.versions.length + 1,
+      createdAt: new Date().toISOString(),
+      privateKeyHex: privateKey.toHex(),
+      pubKeyHex: privateKey.toPublicKey().toString(),
+    };
+    save({ ...current, versions: [...current.versions, entry] });
+    const info = { keyIdentifier: name, version: entry.version, pubKeyHex: entry.pubKeyHex };
+    options.logger?.info('dev kms key version created', info);
+    return info;
+  }
+
+  function signingKey(keyIdentifier: string): SigningKey {
+    const { name, version } = parseKeyIdentifier(keyIdentifier);
+    let keyFile = load(name);
+    if (!keyFile) {
+      // First use of a plain name creates it; a pinned version of an unknown name is simply unknown.
+      if (version !== undefined) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist.`);
+      addVersion(name);
+      keyFile = load(name)!;
+    }
+    const entry = version === undefined ? keyFile.versions.at(-1) : keyFile.versions[version - 1];
+    if (!entry) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist.`);
+    return {
+      keyIdentifier: name,
+      version: entry.version,
+      pubKeyHex: entry.pubKeyHex,
+      privateKey: PrivateKey.fromHex(entry.privateKeyHex),
+    };
+  }
+
+  return {
+    dataDir,
+    signingKey,
+    describe: (keyIdentifier) => {
+      const { keyIdentifier: name, version, pubKeyHex } = signingKey(keyIdentifier);
+      return { keyIdentifier: name, version, pubKeyHex };
+    },
+    addVersion: (name) => {
+      if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'Versions are added to a key name, without @<version>.');
+      return addVersion(name);
+    },
+    keyFilePath,
+  };
+}

@@ -1,0 +1,136 @@
+import { BigNumber, ECDSA, Hash, Utils } from '@bsv/sdk';
+import express, { type RequestHandler } from 'express';
+import { z } from 'zod';
+import { createApiKeyVerifier } from '../../../api/middleware/apiKey';
+import { errorHandler, notFoundHandler } from '../../../api/errors';
+import { DomainError } from '../../../src/errors';
+import { DIGEST_HEX, parsePublicKeyHex, toHighS, toLowS } from '../../../src/chain/ecdsa';
+import { createLogger, type Logger } from '../../../src/logging/logger';
+import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } from './keyStore';
+
+/**
+ * Dev KMS: the KMS HTTP contract (predecessor-system §6) over keys on local disk, for dev and tests only.
+ *
+ *   GET  /health                      → {status:'ok'}                               (no auth)
+ *   GET  /keys/{name | name@N}        → {keyIdentifier, version, pubKeyHex}         (a new name gets version 1)
+ *   POST /keys/{name}/versions        → 201 {keyIdentifier, version, pubKeyHex}     (new current version)
+ *   POST /sign                        {requests:[{keyIdentifier, sighash}]} → {signatures:[{signatureHex, pubKeyHex}]}
+ *   POST /svd/derive-secret           {Mhex, pmcHex, keyIdentifier?} → {sharedSecretHex, kid}
+ *
+ * Everything but /health needs `Authorization: Bearer <apiKey>`. Errors use the API's envelope.
+ */
+
+export const DEFAULT_HIGH_S_RATE = 0.25;
+export const DEFAULT_SVD_KEY_IDENTIFIER = 'svd';
+/** Far more inputs than any transaction we build; bounds the work one request can ask for. */
+const MAX_SIGN_REQUESTS = 10_000;
+
+export interface DevKmsOptions {
+  dataDir: string;
+  apiKey: string;
+  /** Share of signatures returned in their high-S form, so clients' normalisation is exercised. 0..1. */
+  highSRate?: number;
+  logger?: Logger;
+  /** Source of the high-S coin flips; tests may pin it. */
+  random?: () => number;
+}
+
+export interface DevKms {
+  app: express.Express;
+  keys: DevKmsKeys;
+}
+
+const keyIdentifierField = z.string().min(1).max(80);
+
+const signBody = z.object({
+  requests: z
+    .array(z.object({ keyIdentifier: keyIdentifierField, sighash: z.string().regex(DIGEST_HEX, 'must be 64 hex characters (32 bytes)') }))
+    .min(1)
+    .max(MAX_SIGN_REQUESTS),
+});
+
+const deriveSecretBody = z.object({
+  // M = 8-byte big-endian seconds ‖ 16 random bytes (predecessor-system §3.3).
+  Mhex: z.string().regex(/^[0-9a-fA-F]{48}$/, 'must be 48 hex characters (24 bytes)'),
+  pmcHex: z.string().regex(/^0[23][0-9a-fA-F]{64}$/, 'must be a compressed secp256k1 public key (66 hex characters)'),
+  keyIdentifier: keyIdentifierField.optional(),
+});
+
+function silentLogger(): Logger {
+  const logger = createLogger({ service: 'dev-kms', deploySha: 'dev', level: 'error', format: 'json' });
+  for (const transport of logger.transports) transport.silent = true;
+  return logger;
+}
+
+export function createDevKms(options: DevKmsOptions): DevKms {
+  const highSRate = options.highSRate ?? DEFAULT_HIGH_S_RATE;
+  if (!(highSRate >= 0 && highSRate <= 1)) throw new Error(`dev kms: highSRate must be between 0 and 1, got ${highSRate}`);
+  if (!options.apiKey) throw new Error('dev kms: an API key is required');
+  const random = options.random ?? Math.random;
+  const logger = options.logger ?? silentLogger();
+  const keys = createKeyStore({ dataDir: options.dataDir, logger });
+  const verifyBearer = createApiKeyVerifier(options.apiKey);
+
+  const requireBearer: RequestHandler = (req, res, next) => {
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '')?.[1];
+    if (verifyBearer(presented)) return next();
+    // Route only: never the presented credential.
+    logger.warn('dev kms authorization rejected', { method: req.method, path: req.path });
+    res.set('WWW-Authenticate', 'Bearer');
+    next(new DomainError('UNAUTHORIZED', 'A valid Authorization: Bearer token is required.'));
+  };
+  const authenticated = [requireBearer, express.json({ limit: '2mb' })];
+
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/keys/:keyIdentifier', ...authenticated, (req, res) => {
+    res.json(keys.describe(String(req.params.keyIdentifier)));
+  });
+
+  app.post('/keys/:name/versions', ...authenticated, (req, res) => {
+    res.status(201).json(keys.addVersion(String(req.params.name)));
+  });
+
+  app.post('/sign', ...authenticated, (req, res) => {
+    const { requests } = signBody.parse(req.body);
+    // Check every identifier before signing anything, so a bad entry cannot leave half a batch signed.
+    for (const request of requests) parseKeyIdentifier(request.keyIdentifier);
+    const signingKeys = new Map<string, SigningKey>();
+    const signatures = requests.map(({ keyIdentifier, sighash }) => {
+      let key = signingKeys.get(keyIdentifier);
+      if (!key) {
+        key = keys.signingKey(keyIdentifier);
+        signingKeys.set(keyIdentifier, key);
+      }
+      // The digest is signed as given (big-endian, no further hashing), like a cloud KMS in DIGEST mode.
+      const signature = ECDSA.sign(new BigNumber([...Buffer.from(sighash, 'hex')]), key.privateKey, false);
+      const served = random() < highSRate ? toHighS(signature) : toLowS(signature);
+      return { signatureHex: served.toDER('hex') as string, pubKeyHex: key.pubKeyHex };
+    });
+    logger.debug('dev kms signed', { count: signatures.length, keyIdentifiers: [...signingKeys.keys()] });
+    res.json({ signatures });
+  });
+
+  app.post('/svd/derive-secret', ...authenticated, (req, res) => {
+    const body = deriveSecretBody.parse(req.body);
+    const pmc = parsePublicKeyHex(body.pmcHex, { compressedOnly: true });
+    if (!pmc) throw new DomainError('VALIDATION_FAILED', 'pmcHex is not a point on secp256k1.');
+    const key = keys.signingKey(body.keyIdentifier ?? DEFAULT_SVD_KEY_IDENTIFIER);
+    // sharedSecret = sha256( X(d · PMC) as 32 bytes big-endian ‖ M as its 24 bytes ), d = this key's private scalar.
+    // ECDH ties the secret to the client's registered key and to this challenge; the client cannot compute it.
+    const point = pmc.key.mul(key.privateKey);
+    if (point.isInfinity()) throw new DomainError('VALIDATION_FAILED', 'pmcHex gives no shared point.');
+    const x = point.getX().toArray('be', 32);
+    const sharedSecret = Hash.sha256([...x, ...Buffer.from(body.Mhex, 'hex')]);
+    res.json({ sharedSecretHex: Utils.toHex(sharedSecret), kid: `${key.keyIdentifier}@${key.version}` });
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return { app, keys };
+}

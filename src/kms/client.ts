@@ -1,0 +1,284 @@
+import { Signature } from '@bsv/sdk';
+import { redactString } from '../logging/redact';
+import { KmsError, type KmsErrorKind } from './errors';
+import { DIGEST_HEX, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../chain/ecdsa';
+
+/**
+ * Client of the KMS HTTP contract (docs: predecessor-system §6, DESIGN "Keys never enter our processes").
+ * Nothing it returns is trusted as sent: every signature is parsed, normalised to low-S and verified over the digest
+ * against the public key we expect for that key identifier before a caller sees it.
+ */
+
+export interface KmsClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Per attempt, covering the response body too. */
+  timeoutMs: number;
+  /** Total attempts per call, the first included. */
+  retryAttempts: number;
+  fetchImpl?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface KmsSignRequest {
+  keyIdentifier: string;
+  /** The 32-byte digest to sign as given, in hex: hash256(preimage) for a transaction input. */
+  digestHex: string;
+}
+
+export interface KmsSignature {
+  /** DER, always low-S, without a sighash byte. */
+  signatureDerHex: string;
+  /** Compressed SEC1. */
+  pubKeyHex: string;
+}
+
+export interface KmsPublicKey {
+  /** The key's name, without a version. */
+  keyIdentifier: string;
+  version: number;
+  /** Compressed SEC1. */
+  pubKeyHex: string;
+}
+
+export interface SvdSecretRequest {
+  Mhex: string;
+  pmcHex: string;
+  keyIdentifier?: string;
+}
+
+export interface SvdSecret {
+  sharedSecretHex: string;
+  kid?: string;
+}
+
+export interface KmsClient {
+  /** Signs every digest in one HTTP call; results are index-aligned with `requests`. */
+  sign(requests: readonly KmsSignRequest[]): Promise<KmsSignature[]>;
+  /** `name` is the current version, `name@N` a fixed one. Cached until forgetPublicKey. */
+  publicKey(keyIdentifier: string): Promise<KmsPublicKey>;
+  /** Drops the cached key, e.g. after a rotation made a new version current. */
+  forgetPublicKey(keyIdentifier: string): void;
+  deriveSvdSecret(input: SvdSecretRequest): Promise<SvdSecret>;
+}
+
+export const BACKOFF_BASE_MS = 200;
+export const BACKOFF_CAP_MS = 4_000;
+
+/** Full jitter: spreads the retries of many workers that failed together. */
+export function backoffDelayMs(failedAttempt: number, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (failedAttempt - 1)));
+}
+
+const PINNED_IDENTIFIER = /^(.+)@([1-9]\d*)$/;
+const WIRE_TEXT_LIMIT = 200;
+
+type Json = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export function createKmsClient(options: KmsClientOptions): KmsClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const fetchImpl = options.fetchImpl ?? fetch;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const attempts = Math.max(1, Math.floor(options.retryAttempts));
+  const publicKeys = new Map<string, Promise<KmsPublicKey>>();
+
+  /** Text that came from the wire or from a URL: no credential may survive into an error message. */
+  const scrub = (text: string): string => {
+    const redacted = redactString(text);
+    return options.apiKey ? redacted.split(options.apiKey).join('[REDACTED]') : redacted;
+  };
+
+  async function callOnce(operation: string, method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetchImpl(`${baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(options.timeoutMs),
+        // A KMS has no reason to redirect, and following one could carry the bearer elsewhere.
+        redirect: 'manual',
+      });
+      text = await response.text();
+    } catch (err) {
+      throw transportError(operation, err);
+    }
+    const { status } = response;
+    if (status >= 200 && status < 300) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new KmsError('malformed', `KMS ${operation}: the response is not JSON`, { status });
+      }
+    }
+    const kind: KmsErrorKind =
+      status === 401 || status === 403 ? 'unauthorized' : status === 429 ? 'throttled' : status >= 500 ? 'server' : 'rejected';
+    const reason = wireReason(text);
+    throw new KmsError(kind, `KMS ${operation}: HTTP ${status}${reason ? `: ${reason}` : ''}`, { status });
+  }
+
+  function transportError(operation: string, err: unknown): KmsError {
+    // Duck-typed: fetch's errors may come from another realm (DOMException, undici), where instanceof fails.
+    const error: Json = isRecord(err) ? err : { message: String(err) };
+    if (error.name === 'TimeoutError' || error.name === 'AbortError') {
+      return new KmsError('timeout', `KMS ${operation}: no complete response within ${options.timeoutMs} ms`);
+    }
+    const message = typeof error.message === 'string' ? error.message : 'request failed';
+    const code = isRecord(error.cause) && typeof error.cause.code === 'string' ? ` (${error.cause.code})` : '';
+    return new KmsError('network', `KMS ${operation}: ${scrub(message)}${code}`, {}, { cause: err });
+  }
+
+  /** The KMS's own explanation, from our error envelope or a plain body, shortened and scrubbed. */
+  function wireReason(text: string): string {
+    let reason = text;
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (isRecord(parsed)) {
+        const error = parsed.error;
+        if (isRecord(error) && typeof error.message === 'string') reason = error.message;
+        else if (typeof error === 'string') reason = error;
+        else if (typeof parsed.message === 'string') reason = parsed.message;
+      }
+    } catch {
+      // Not JSON: keep the text.
+    }
+    const short = reason.replace(/\s+/g, ' ').trim().slice(0, WIRE_TEXT_LIMIT);
+    return scrub(short);
+  }
+
+  async function call(operation: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await callOnce(operation, method, path, body);
+      } catch (err) {
+        const error = err as KmsError;
+        if (!error.retryable || attempt >= attempts) {
+          const suffix = attempt > 1 ? ` (after ${attempt} attempts)` : '';
+          throw new KmsError(error.kind, `${error.message}${suffix}`, { ...error.details, attempts: attempt }, { cause: error.cause });
+        }
+        await sleep(backoffDelayMs(attempt));
+      }
+    }
+  }
+
+  async function fetchPublicKey(keyIdentifier: string): Promise<KmsPublicKey> {
+    const operation = `public key of ${keyIdentifier}`;
+    const body = await call(operation, 'GET', `/keys/${encodeURIComponent(keyIdentifier)}`);
+    if (
+      !isRecord(body) ||
+      typeof body.keyIdentifier !== 'string' ||
+      !Number.isSafeInteger(body.version) ||
+      typeof body.pubKeyHex !== 'string'
+    ) {
+      throw new KmsError('malformed', `KMS ${operation}: expected {keyIdentifier, version, pubKeyHex}`);
+    }
+    const version = body.version as number;
+    const parsed = parsePublicKeyHex(body.pubKeyHex);
+    if (!parsed || version < 1) throw new KmsError('malformed', `KMS ${operation}: not a valid secp256k1 public key and version`);
+    const pinned = PINNED_IDENTIFIER.exec(keyIdentifier);
+    const [name, pinnedVersion] = pinned ? [pinned[1], Number(pinned[2])] : [keyIdentifier, undefined];
+    if (body.keyIdentifier !== name || (pinnedVersion !== undefined && version !== pinnedVersion)) {
+      throw new KmsError('wrong_key', `KMS ${operation}: answered for ${scrub(body.keyIdentifier)}@${version}`);
+    }
+    return { keyIdentifier: name, version, pubKeyHex: parsed.compressedHex };
+  }
+
+  function publicKey(keyIdentifier: string): Promise<KmsPublicKey> {
+    const cached = publicKeys.get(keyIdentifier);
+    if (cached) return cached;
+    // Caching the promise lets concurrent first callers share one lookup.
+    const lookup = fetchPublicKey(keyIdentifier).then(
+      (key) => {
+        const pinnedId = `${key.keyIdentifier}@${key.version}`;
+        if (!publicKeys.has(pinnedId)) publicKeys.set(pinnedId, Promise.resolve(key));
+        return key;
+      },
+      (err: unknown) => {
+        publicKeys.delete(keyIdentifier);
+        throw err;
+      },
+    );
+    publicKeys.set(keyIdentifier, lookup);
+    return lookup;
+  }
+
+  function checkedSignature(request: KmsSignRequest, entry: unknown, expected: KmsPublicKey, index: number): KmsSignature {
+    const where = `KMS sign: signature ${index} (${request.keyIdentifier})`;
+    if (!isRecord(entry) || typeof entry.signatureHex !== 'string' || typeof entry.pubKeyHex !== 'string') {
+      throw new KmsError('malformed', `${where}: expected {signatureHex, pubKeyHex}`);
+    }
+    let signature: Signature;
+    try {
+      signature = toLowS(Signature.fromDER(entry.signatureHex, 'hex'));
+    } catch {
+      throw new KmsError('malformed', `${where}: signatureHex is not a DER signature`);
+    }
+    const returnedKey = parsePublicKeyHex(entry.pubKeyHex);
+    if (!returnedKey) throw new KmsError('malformed', `${where}: pubKeyHex is not a secp256k1 public key`);
+    if (returnedKey.compressedHex !== expected.pubKeyHex) {
+      throw new KmsError('wrong_key', `${where}: signed by ${returnedKey.compressedHex}, expected ${expected.pubKeyHex}`);
+    }
+    if (!verifyDigestSignature([...Buffer.from(request.digestHex, 'hex')], signature, returnedKey.key)) {
+      throw new KmsError('invalid_signature', `${where}: does not verify over the requested digest`);
+    }
+    return { signatureDerHex: signature.toDER('hex') as string, pubKeyHex: expected.pubKeyHex };
+  }
+
+  async function sign(requests: readonly KmsSignRequest[]): Promise<KmsSignature[]> {
+    if (requests.length === 0) return [];
+    requests.forEach((request, index) => {
+      if (typeof request.keyIdentifier !== 'string' || request.keyIdentifier.length === 0) {
+        throw new KmsError('rejected', `KMS sign not sent: request ${index} has no keyIdentifier`);
+      }
+      if (typeof request.digestHex !== 'string' || !DIGEST_HEX.test(request.digestHex)) {
+        throw new KmsError('rejected', `KMS sign not sent: request ${index} digestHex is not 32 bytes of hex`);
+      }
+    });
+    const keyIdentifiers = [...new Set(requests.map((r) => r.keyIdentifier))];
+    const expectedKeys = new Map(await Promise.all(keyIdentifiers.map(async (id) => [id, await publicKey(id)] as const)));
+
+    const body = await call('sign', 'POST', '/sign', {
+      requests: requests.map((r) => ({ keyIdentifier: r.keyIdentifier, sighash: r.digestHex.toLowerCase() })),
+    });
+    if (!isRecord(body) || !Array.isArray(body.signatures)) {
+      throw new KmsError('malformed', 'KMS sign: the response has no signatures array');
+    }
+    const signatures: unknown[] = body.signatures;
+    if (signatures.length !== requests.length) {
+      throw new KmsError('misaligned', `KMS sign: ${signatures.length} signatures for ${requests.length} requests`);
+    }
+    return requests.map((request, index) => checkedSignature(request, signatures[index], expectedKeys.get(request.keyIdentifier)!, index));
+  }
+
+  async function deriveSvdSecret(input: SvdSecretRequest): Promise<SvdSecret> {
+    const body = await call('svd derive-secret', 'POST', '/svd/derive-secret', {
+      Mhex: input.Mhex,
+      pmcHex: input.pmcHex,
+      ...(input.keyIdentifier !== undefined && { keyIdentifier: input.keyIdentifier }),
+    });
+    // The secret itself never goes into a message.
+    if (!isRecord(body) || typeof body.sharedSecretHex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(body.sharedSecretHex)) {
+      throw new KmsError('malformed', 'KMS svd derive-secret: expected {sharedSecretHex, kid?} with a hex secret');
+    }
+    if (body.kid !== undefined && typeof body.kid !== 'string') {
+      throw new KmsError('malformed', 'KMS svd derive-secret: kid is not a string');
+    }
+    return { sharedSecretHex: body.sharedSecretHex.toLowerCase(), ...(body.kid !== undefined && { kid: body.kid }) };
+  }
+
+  return {
+    sign,
+    publicKey,
+    forgetPublicKey: (keyIdentifier) => {
+      publicKeys.delete(keyIdentifier);
+    },
+    deriveSvdSecret,
+  };
+}
