@@ -11,7 +11,7 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
-import { isPortOpen, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
+import { isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
 
@@ -103,6 +103,33 @@ async function main(): Promise<void> {
     say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${tools.mongo.kind})`);
   }
 
+  // Stand-ins for the external services, each on the port its URL names, unless the URL points elsewhere.
+  const tsxNode = (entry: string, args: string[]) => ({
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(stack.repoRoot, entry), ...args],
+    identity: entry,
+  });
+  const kmsUrl = new URL(config.kms.signUrl);
+  if (isLoopback(kmsUrl.hostname) && !(await portHeldByOther(Number(kmsUrl.port), path.join(pids, 'dev-kms.pid')))) {
+    const port = Number(kmsUrl.port);
+    await started(
+      spawnService({
+        name: 'dev-kms',
+        ...tsxNode('ops/stand-ins/dev-kms/main.ts', [
+          '--port',
+          String(port),
+          '--data-dir',
+          path.join(stack.dataDir, 'dev-kms'),
+          '--api-key',
+          config.kms.apiKey,
+        ]),
+        port,
+        logFile: path.join(logs, 'dev-kms.log'),
+        pidFile: path.join(pids, 'dev-kms.pid'),
+      }),
+    );
+  }
+
   // Temporal dev server with a persistent db and the Web UI
   const temporalPort = Number(config.temporal.address.split(':').pop());
   if (await portHeldByOther(temporalPort, path.join(pids, 'temporal.pid'))) {
@@ -151,6 +178,7 @@ async function main(): Promise<void> {
   say(`  Readiness        ${apiBase}/ready`);
   say(`  Temporal Web UI  http://127.0.0.1:${stack.temporalUiPort}`);
   say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
+  say(`  Dev KMS          ${config.kms.signUrl}`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
   say(`  Logs and data    ${stack.dataDir}`);
   say('Press Ctrl-C to stop everything.');

@@ -28,11 +28,13 @@ export interface SpawnServiceOptions {
   pidFile?: string;
   readyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Text the command line of a stale process of this service contains (default: the command's file name). */
+  identity?: string;
 }
 
 export async function spawnService(options: SpawnServiceOptions): Promise<RunningService> {
   mkdirSync(path.dirname(options.logFile), { recursive: true });
-  if (options.pidFile) await stopStaleProcess(options.pidFile, options.command);
+  if (options.pidFile) await stopStaleProcess(options.pidFile, options.identity ?? path.basename(options.command));
   if (await isPortOpen(options.port)) {
     throw new Error(`${options.name}: port ${options.port} is already in use; stop what holds it or choose another port`);
   }
@@ -221,7 +223,7 @@ export function terminate(child: ChildProcess, options: { alreadySignalled?: boo
 }
 
 /** Stops a process recorded in a pid file by an earlier run that did not shut down, if it is still ours. */
-async function stopStaleProcess(pidFile: string, command: string): Promise<void> {
+async function stopStaleProcess(pidFile: string, identity: string): Promise<void> {
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   rmSync(pidFile, { force: true });
@@ -232,7 +234,7 @@ async function stopStaleProcess(pidFile: string, command: string): Promise<void>
   } catch {
     return; // not running
   }
-  if (!cmdline.includes(path.basename(command))) return; // the pid was reused by something else
+  if (!cmdline.includes(identity)) return; // the pid was reused by something else
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 50; i++) {
     await new Promise((r) => setTimeout(r, 200));

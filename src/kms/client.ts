@@ -53,6 +53,8 @@ export interface SvdSecret {
 }
 
 export interface KmsClient {
+  /** Every signature `sign` returns was verified over its digest against the key's registered public key. */
+  readonly verifiesSignatures: true;
   /** Signs every digest in one HTTP call; results are index-aligned with `requests`. */
   sign(requests: readonly KmsSignRequest[]): Promise<KmsSignature[]>;
   /** `name` is the current version, `name@N` a fixed one. Cached until forgetPublicKey. */
@@ -274,6 +276,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
   }
 
   return {
+    verifiesSignatures: true,
     sign,
     publicKey,
     forgetPublicKey: (keyIdentifier) => {

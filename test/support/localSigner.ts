@@ -8,7 +8,7 @@ import type { DigestSignRequest, DigestSignature, DigestSigner } from '../../src
 export class LocalSigner implements DigestSigner {
   readonly keys = new Map<string, PrivateKey>();
   calls: DigestSignRequest[][] = [];
-  mode: 'honest' | 'high-s' | 'drop-last' | 'wrong-key' | 'garbage' = 'honest';
+  mode: 'honest' | 'high-s' | 'drop-last' | 'wrong-key' | 'garbage' | 'other-digest' = 'honest';
 
   key(keyIdentifier: string): PrivateKey {
     let key = this.keys.get(keyIdentifier);
@@ -24,7 +24,8 @@ export class LocalSigner implements DigestSigner {
     const n = new Curve().n;
     const answers = requests.map((request) => {
       const key = this.mode === 'wrong-key' ? PrivateKey.fromRandom() : this.key(request.keyIdentifier);
-      let signature = ECDSA.sign(new BigNumber(Utils.toArray(request.digestHex, 'hex')), key, true);
+      const digest = this.mode === 'other-digest' ? new Array<number>(32).fill(9) : Utils.toArray(request.digestHex, 'hex');
+      let signature = ECDSA.sign(new BigNumber(digest), key, true);
       if (this.mode === 'high-s') signature = new Signature(signature.r, n.sub(signature.s));
       return {
         signatureDerHex: this.mode === 'garbage' ? 'deadbeef' : (signature.toDER('hex') as string),

@@ -107,6 +107,7 @@ describe('transaction building and external signing', () => {
     ['answers fewer signatures than inputs', 'drop-last', /answered 1 signatures for 2 inputs/],
     ['signs with a key that does not own the output', 'wrong-key', /does not own the spent output/],
     ['answers garbage', 'garbage', /malformed/],
+    ['signs another digest with the right key', 'other-digest', /does not verify/],
   ] as const)('refuses a signer that %s', async (_what, mode, message) => {
     const signer = new LocalSigner();
     const unsigned = buildTransaction({
