@@ -12,7 +12,9 @@ import { REPO_ROOT } from '../support/processes';
  */
 describe('npm run dev', () => {
   it('serves /ready and the Web UI, then stops every process on Ctrl-C', async () => {
-    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics] = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms] = await Promise.all(
+      Array.from({ length: 8 }, () => freePort()),
+    );
     const dataDir = mkdtempSync(path.join(tmpdir(), 'patchproof-dev-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'ops/dev-stack/dev.ts'], {
       cwd: REPO_ROOT,
@@ -29,6 +31,7 @@ describe('npm run dev', () => {
         REDIS_URL: `redis://127.0.0.1:${redis}`,
         TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}`,
         WORKER_METRICS_PORT: String(workerMetrics),
+        KMS_SIGN_URL: `http://127.0.0.1:${kms}`,
         PATCHPROOF_DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
       },
@@ -52,8 +55,10 @@ describe('npm run dev', () => {
       expect(webUi.status).toBe(200);
       expect(await webUi.text()).toContain('<html');
 
-      const servicePids = readdirSync(path.join(dataDir, 'run')).map((f) => Number(readFileSync(path.join(dataDir, 'run', f), 'utf8')));
-      expect(servicePids).toHaveLength(3);
+      const pidFiles = readdirSync(path.join(dataDir, 'run')).sort();
+      expect(pidFiles).toEqual(['dev-kms.pid', 'mongo.pid', 'redis.pid', 'temporal.pid']);
+      const servicePids = pidFiles.map((f) => Number(readFileSync(path.join(dataDir, 'run', f), 'utf8')));
+      expect((await fetch(`http://127.0.0.1:${kms}/health`)).status).toBe(200);
 
       process.kill(-child.pid!, 'SIGINT');
       expect(await exited).toBe(0);
