@@ -1,10 +1,12 @@
+import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps;
+export type ActivityDeps = SystemActivityDeps & ChainActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createSystemActivities(deps),
+    ...createChainActivities(deps),
   };
 }

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../src/config';
 import { ensureIndexes } from '../src/db/indexes';
 import { registerModels } from '../src/db/models';
 import { connectMongo } from '../src/db/mongo';
+import { chainClientsFromConfig } from '../src/chain/clients';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { createMetrics } from '../src/metrics';
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   const worker = await createMainWorker({
     connection,
     namespace: config.temporal.namespace,
-    deps: { mongo, redis, logger },
+    deps: { mongo, redis, logger, ...chainClientsFromConfig(config, logger) },
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,

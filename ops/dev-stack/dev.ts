@@ -130,6 +130,30 @@ async function main(): Promise<void> {
     );
   }
 
+  const wocUrl = new URL(config.woc.baseUrl);
+  if (isLoopback(wocUrl.hostname) && !(await portHeldByOther(Number(wocUrl.port), path.join(pids, 'chain-simulator.pid')))) {
+    const port = Number(wocUrl.port);
+    await started(
+      spawnService({
+        name: 'chain-simulator',
+        // Mines a block every 30 s, like a (fast) chain; state survives restarts in the data dir.
+        ...tsxNode('ops/stand-ins/chain-simulator/main.ts', [
+          '--port',
+          String(port),
+          '--network',
+          config.woc.network,
+          '--block-interval-ms',
+          '30000',
+          '--persist-file',
+          path.join(stack.dataDir, 'chain-simulator', 'chains.json'),
+        ]),
+        port,
+        logFile: path.join(logs, 'chain-simulator.log'),
+        pidFile: path.join(pids, 'chain-simulator.pid'),
+      }),
+    );
+  }
+
   // Temporal dev server with a persistent db and the Web UI
   const temporalPort = Number(config.temporal.address.split(':').pop());
   if (await portHeldByOther(temporalPort, path.join(pids, 'temporal.pid'))) {
@@ -179,6 +203,7 @@ async function main(): Promise<void> {
   say(`  Temporal Web UI  http://127.0.0.1:${stack.temporalUiPort}`);
   say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   say(`  Dev KMS          ${config.kms.signUrl}`);
+  say(`  Chain simulator  ${config.woc.baseUrl}/v1/bsv/${config.woc.network} (WhatsOnChain API; admin at /admin)`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
   say(`  Logs and data    ${stack.dataDir}`);
   say('Press Ctrl-C to stop everything.');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../ops/dev-stack/services';
+import { freePorts } from '../../ops/dev-stack/services';
 import { REPO_ROOT } from '../support/processes';
 
 /**
@@ -12,9 +12,17 @@ import { REPO_ROOT } from '../support/processes';
  */
 describe('npm run dev', () => {
   it('serves /ready and the Web UI, then stops every process on Ctrl-C', async () => {
-    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms] = await Promise.all(
-      Array.from({ length: 8 }, () => freePort()),
-    );
+    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc] = (await freePorts(9)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const dataDir = mkdtempSync(path.join(tmpdir(), 'patchproof-dev-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'ops/dev-stack/dev.ts'], {
       cwd: REPO_ROOT,
@@ -32,6 +40,8 @@ describe('npm run dev', () => {
         TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}`,
         WORKER_METRICS_PORT: String(workerMetrics),
         KMS_SIGN_URL: `http://127.0.0.1:${kms}`,
+        WOC_BASE_URL: `http://127.0.0.1:${woc}`,
+        WOC_NETWORK: 'test',
         PATCHPROOF_DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
       },
@@ -56,9 +66,10 @@ describe('npm run dev', () => {
       expect(await webUi.text()).toContain('<html');
 
       const pidFiles = readdirSync(path.join(dataDir, 'run')).sort();
-      expect(pidFiles).toEqual(['dev-kms.pid', 'mongo.pid', 'redis.pid', 'temporal.pid']);
+      expect(pidFiles).toEqual(['chain-simulator.pid', 'dev-kms.pid', 'mongo.pid', 'redis.pid', 'temporal.pid']);
       const servicePids = pidFiles.map((f) => Number(readFileSync(path.join(dataDir, 'run', f), 'utf8')));
       expect((await fetch(`http://127.0.0.1:${kms}/health`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${woc}/v1/bsv/test/chain/info`)).status).toBe(200);
 
       process.kill(-child.pid!, 'SIGINT');
       expect(await exited).toBe(0);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { provision } from '../../ops/dev-stack/provision';
-import { freePort, startMongoWire, startRedis, startTemporalDevServer, type RunningService } from '../../ops/dev-stack/services';
+import { freePorts, startMongoWire, startRedis, startTemporalDevServer, type RunningService } from '../../ops/dev-stack/services';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
 
@@ -21,7 +21,7 @@ export default async function globalSetup(): Promise<void> {
   (globalThis as { __patchproofServices?: RunningService[] }).__patchproofServices = services;
 
   if (!tools.redisServer) throw new Error('the tests need redis-server');
-  const [redisPort, mongoPort, temporalPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [redisPort, mongoPort, temporalPort] = (await freePorts(3)) as [number, number, number];
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));
 
   if (tools.mongo.kind !== 'external') {

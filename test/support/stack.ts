@@ -9,6 +9,7 @@ import Transport from 'winston-transport';
 import { createApp } from '../../api/app';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
+import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLogger, type Logger } from '../../src/logging/logger';
 import { createMetrics, type Metrics } from '../../src/metrics';
 import { connectRedis } from '../../src/redis/client';
@@ -115,7 +116,7 @@ export async function createTestWorker(deps: TestDeps): Promise<{ worker: Worker
   const worker = await createMainWorker({
     connection,
     namespace: deps.config.temporal.namespace,
-    deps: { mongo: deps.mongo, redis: deps.redis, logger: deps.logger },
+    deps: { mongo: deps.mongo, redis: deps.redis, logger: deps.logger, ...chainClientsFromConfig(deps.config) },
     workflowBundlePath: testEnv('workflowBundle'),
     shutdownGraceMs: 1_000,
     shutdownForceMs: 5_000,

@@ -1,0 +1,126 @@
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import type { Network } from '../../src/chain/addresses';
+import { signTransaction, SigningError, type SignedTransaction } from '../../src/chain/signing';
+import {
+  buildTransaction,
+  InsufficientFundsError,
+  InvalidTransactionPlanError,
+  type BuildTransactionInput,
+} from '../../src/chain/transactions';
+import type { KmsClient } from '../../src/kms/client';
+import { isKmsError } from '../../src/kms/errors';
+import type { Logger } from '../../src/logging/logger';
+import type { WocClient } from '../../src/woc/client';
+import { WocError } from '../../src/woc/errors';
+
+export interface ChainActivityDeps {
+  kms: KmsClient;
+  woc: WocClient;
+  logger: Logger;
+  network: Network;
+}
+
+/** Failure types of the chain activities; workflows branch on these, and only these. */
+export const CHAIN_FAILURES = {
+  insufficientFunds: 'InsufficientFunds',
+  invalidPlan: 'InvalidTransactionPlan',
+  signingFailed: 'SigningFailed',
+  kmsUnavailable: 'KmsUnavailable',
+  kmsRejected: 'KmsRejected',
+  missingInputs: 'MissingInputs',
+  mempoolConflict: 'MempoolConflict',
+  broadcastRejected: 'BroadcastRejected',
+  chainUnavailable: 'ChainServiceUnavailable',
+} as const;
+
+export interface BroadcastOutcome {
+  txid: string;
+  /** The node already had it: a retried broadcast after a lost answer lands here. */
+  alreadyKnown: boolean;
+}
+
+/**
+ * Activities at the chain borders: KMS signing and WhatsOnChain. Transport trouble is retryable (Temporal retries
+ * with the workflow's policy); what retrying cannot fix is non-retryable with a type the workflow can act on.
+ */
+export function createChainActivities({ kms, woc, logger, network }: ChainActivityDeps) {
+  return {
+    /** Builds and signs in one step: the signature covers exactly the plan, so a retry rebuilds identical bytes. */
+    async signTransaction(plan: Omit<BuildTransactionInput, 'network'>): Promise<SignedTransaction> {
+      try {
+        const unsigned = buildTransaction({ ...plan, network });
+        heartbeat({ step: 'signing', inputs: plan.inputs.length });
+        return await signTransaction(unsigned, kms);
+      } catch (err) {
+        throw chainFailure(err);
+      }
+    },
+
+    async broadcastTransaction(signed: Pick<SignedTransaction, 'txid' | 'hex'>): Promise<BroadcastOutcome> {
+      let result;
+      try {
+        result = await woc.broadcast(signed.hex);
+      } catch (err) {
+        throw chainFailure(err);
+      }
+      logger.onChain.info('broadcast', { txid: signed.txid, outcome: result.outcome, alreadyKnown: result.alreadyKnown });
+      switch (result.outcome) {
+        case 'success':
+          return { txid: signed.txid, alreadyKnown: result.alreadyKnown };
+        case 'retryable':
+          throw ApplicationFailure.retryable(
+            `broadcast of ${signed.txid} got no verdict: ${result.reason ?? 'no answer'}`,
+            CHAIN_FAILURES.chainUnavailable,
+          );
+        case 'missing_inputs':
+          throw ApplicationFailure.nonRetryable(`Missing inputs for ${signed.txid}`, CHAIN_FAILURES.missingInputs, { txid: signed.txid });
+        case 'mempool_conflict':
+          throw ApplicationFailure.nonRetryable(`txn-mempool-conflict for ${signed.txid}`, CHAIN_FAILURES.mempoolConflict, {
+            txid: signed.txid,
+          });
+        default:
+          throw ApplicationFailure.nonRetryable(
+            `broadcast of ${signed.txid} rejected (${result.outcome}): ${result.reason ?? ''}`,
+            CHAIN_FAILURES.broadcastRejected,
+            {
+              txid: signed.txid,
+              outcome: result.outcome,
+            },
+          );
+      }
+    },
+
+    /** Confirmations of a tx, or null while the service does not know it. */
+    async transactionConfirmations(txid: string): Promise<number | null> {
+      try {
+        const tx = await woc.getTx(txid);
+        return tx ? tx.confirmations : null;
+      } catch (err) {
+        throw chainFailure(err);
+      }
+    },
+  };
+}
+
+export type ChainActivities = ReturnType<typeof createChainActivities>;
+
+/** Maps errors from the chain modules to ApplicationFailures with a stable type and the right retryability. */
+function chainFailure(err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof InsufficientFundsError) {
+    return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.insufficientFunds, { needed: err.needed, available: err.available });
+  }
+  if (err instanceof InvalidTransactionPlanError) return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.invalidPlan);
+  if (err instanceof SigningError) return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.signingFailed);
+  if (isKmsError(err)) {
+    return err.retryable
+      ? ApplicationFailure.retryable(err.message, CHAIN_FAILURES.kmsUnavailable, { kind: err.kind })
+      : ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.kmsRejected, { kind: err.kind });
+  }
+  if (err instanceof WocError) {
+    return err.retryable
+      ? ApplicationFailure.retryable(err.message, CHAIN_FAILURES.chainUnavailable, { kind: err.kind })
+      : ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.broadcastRejected, { kind: err.kind });
+  }
+  return ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'Unexpected');
+}

@@ -1,0 +1,60 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PrivateKey } from '@bsv/sdk';
+import type { FaultSettings } from '../../ops/stand-ins/chain-simulator/faults';
+import { type ChainSimulator, type ChainSimulatorOptions, createChainSimulator } from '../../ops/stand-ins/chain-simulator/server';
+import type { Coin } from './chainTransactions';
+
+/** The chain simulator on a real socket (127.0.0.1, free port), driven through its admin HTTP routes. */
+export interface RunningSimulator {
+  simulator: ChainSimulator;
+  baseUrl: string;
+  faucet(key: PrivateKey, satoshis: number, confirmed?: boolean): Promise<Coin>;
+  mine(blocks?: number): Promise<{ height: number; blocks: { height: number; hash: string; txids: string[] }[] }>;
+  setFaults(faults: Partial<FaultSettings>): Promise<FaultSettings>;
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  stop(): Promise<void>;
+}
+
+export async function startSimulator(options: ChainSimulatorOptions = {}): Promise<RunningSimulator> {
+  const simulator = createChainSimulator({ network: 'test', ...options });
+  const server: Server = simulator.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${baseUrl}/admin${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const ok = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await admin(method, path, body);
+    if (res.status !== 200) throw new Error(`admin ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as T;
+  };
+
+  return {
+    simulator,
+    baseUrl,
+    admin,
+    async faucet(key, satoshis, confirmed = true) {
+      const funded = await ok<{ txid: string; vout: number }>('POST', '/faucet', {
+        address: key.toAddress('testnet'),
+        satoshis,
+        confirmed,
+      });
+      return { txid: funded.txid, vout: funded.vout, satoshis, key };
+    },
+    mine: (blocks = 1) => ok('POST', '/mine', { blocks }),
+    setFaults: (faults) => ok('PUT', '/faults', faults),
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await simulator.close();
+    },
+  };
+}
