@@ -126,6 +126,30 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
     expect(failure.message).toMatch(/S value is unnecessarily high|signature/i);
   });
 
+  it.each([
+    [
+      'a signature byte',
+      (chunks: { op: number; data?: number[] }[]) => [
+        { ...chunks[0]!, data: chunks[0]!.data!.map((b, i) => (i === 10 ? b ^ 0x01 : b)) },
+        chunks[1]!,
+      ],
+    ],
+    [
+      'the public key',
+      (chunks: { op: number; data?: number[] }[]) => [
+        chunks[0]!,
+        { op: 33, data: PrivateKey.fromRandom().toPublicKey().encode(true) as number[] },
+      ],
+    ],
+  ])('rejects a transaction whose unlocking script has %s changed', async (_what, tamper) => {
+    const signed = await run(activities.signTransaction, anchorPlan(await fundedInput(20_000)));
+    const tx = Transaction.fromHex(signed.hex);
+    tx.inputs[0]!.unlockingScript = new UnlockingScript(tamper(tx.inputs[0]!.unlockingScript!.chunks));
+    const failure = await failureOf(run(activities.broadcastTransaction, reserialised(tx)));
+    expect(failure.type).toBe(CHAIN_FAILURES.broadcastRejected);
+    expect(failure.details?.[0]).toMatchObject({ outcome: 'script_verify_failed' });
+  });
+
   it('reports Missing inputs for an output the chain does not have', async () => {
     const unknown: SpendableOutput = {
       txid: 'cd'.repeat(32),
