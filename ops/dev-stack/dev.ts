@@ -104,55 +104,37 @@ async function main(): Promise<void> {
   }
 
   // Stand-ins for the external services, each on the port its URL names, unless the URL points elsewhere.
-  const tsxNode = (entry: string, args: string[]) => ({
-    command: process.execPath,
-    args: ['--import', 'tsx', path.join(stack.repoRoot, entry), ...args],
-    identity: entry,
-  });
-  const kmsUrl = new URL(config.kms.signUrl);
-  if (isLoopback(kmsUrl.hostname) && !(await portHeldByOther(Number(kmsUrl.port), path.join(pids, 'dev-kms.pid')))) {
-    const port = Number(kmsUrl.port);
+  const startStandIn = async (name: string, url: string, entry: string, args: string[]) => {
+    const { hostname, port } = new URL(url);
+    const pidFile = path.join(pids, `${name}.pid`);
+    if (!isLoopback(hostname) || (await portHeldByOther(Number(port), pidFile))) return;
     await started(
       spawnService({
-        name: 'dev-kms',
-        ...tsxNode('ops/stand-ins/dev-kms/main.ts', [
-          '--port',
-          String(port),
-          '--data-dir',
-          path.join(stack.dataDir, 'dev-kms'),
-          '--api-key',
-          config.kms.apiKey,
-        ]),
-        port,
-        logFile: path.join(logs, 'dev-kms.log'),
-        pidFile: path.join(pids, 'dev-kms.pid'),
+        name,
+        command: process.execPath,
+        args: ['--import', 'tsx', path.join(stack.repoRoot, entry), '--port', port, ...args],
+        identity: entry,
+        port: Number(port),
+        logFile: path.join(logs, `${name}.log`),
+        pidFile,
       }),
     );
-  }
-
-  const wocUrl = new URL(config.woc.baseUrl);
-  if (isLoopback(wocUrl.hostname) && !(await portHeldByOther(Number(wocUrl.port), path.join(pids, 'chain-simulator.pid')))) {
-    const port = Number(wocUrl.port);
-    await started(
-      spawnService({
-        name: 'chain-simulator',
-        // Mines a block every 30 s, like a (fast) chain; state survives restarts in the data dir.
-        ...tsxNode('ops/stand-ins/chain-simulator/main.ts', [
-          '--port',
-          String(port),
-          '--network',
-          config.woc.network,
-          '--block-interval-ms',
-          '30000',
-          '--persist-file',
-          path.join(stack.dataDir, 'chain-simulator', 'chains.json'),
-        ]),
-        port,
-        logFile: path.join(logs, 'chain-simulator.log'),
-        pidFile: path.join(pids, 'chain-simulator.pid'),
-      }),
-    );
-  }
+  };
+  await startStandIn('dev-kms', config.kms.signUrl, 'ops/stand-ins/dev-kms/main.ts', [
+    '--data-dir',
+    path.join(stack.dataDir, 'dev-kms'),
+    '--api-key',
+    config.kms.apiKey,
+  ]);
+  // Mines a block every 30 s, like a (fast) chain; its state survives restarts in the data dir.
+  await startStandIn('chain-simulator', config.woc.baseUrl, 'ops/stand-ins/chain-simulator/main.ts', [
+    '--network',
+    config.woc.network,
+    '--block-interval-ms',
+    '30000',
+    '--persist-file',
+    path.join(stack.dataDir, 'chain-simulator', 'chains.json'),
+  ]);
 
   // Temporal dev server with a persistent db and the Web UI
   const temporalPort = Number(config.temporal.address.split(':').pop());
