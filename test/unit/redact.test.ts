@@ -1,3 +1,5 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { PrivateKey } from '@bsv/sdk';
 import { REDACTED, redact, redactString } from '../../src/logging/redact';
 
 describe('redaction', () => {
@@ -28,11 +30,13 @@ describe('redaction', () => {
   });
 
   it('removes WIF private keys and PEM blocks', () => {
-    const wif = 'KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn';
-    const pem = '-----BEGIN EC PRIVATE KEY-----\nMHQCAQEEIB\n-----END EC PRIVATE KEY-----';
+    // Generated per run: no key material lives in the repository.
+    const wif = PrivateKey.fromRandom().toWif();
+    const pem = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    const pemBody = pem.split('\n')[1]!;
     const out = redactString(`wif ${wif} pem ${pem}`);
     expect(out).not.toContain(wif);
-    expect(out).not.toContain('MHQCAQEEIB');
+    expect(out).not.toContain(pemBody);
   });
 
   it('keeps the structure of errors, redacting their messages, and survives cycles', () => {
