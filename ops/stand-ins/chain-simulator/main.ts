@@ -2,12 +2,12 @@
  * Entry point of the chain simulator: `tsx ops/stand-ins/chain-simulator/main.ts --port 8091`. A dev and test
  * stand-in for WhatsOnChain; it refuses to run with NODE_ENV=production.
  */
-import type { AddressInfo } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEV_WOC_BASE_URL } from '../../../src/config';
 import { standInEnvironment } from '../../../src/config/standIns';
 import { createLogger } from '../../../src/logging/logger';
 import { isNetwork, type Network } from './addresses';
+import { serveUntilSignalled } from '../serve';
 import { createChainSimulator } from './server';
 
 function wholeNumber(min: number) {
@@ -63,28 +63,15 @@ function main(): void {
     ...(options.persistFile && { persistFile: options.persistFile }),
     logger,
   });
-  const server = simulator.app.listen(options.port, options.host, () => {
-    const { port } = server.address() as AddressInfo;
-    logger.info('chain simulator listening', {
-      url: `http://${options.host}:${port}`,
-      network: options.network,
-      feeRateSatPerKb: options.feeRate,
-      nodeEnv,
-    });
+  serveUntilSignalled({
+    name: 'chain simulator',
+    app: simulator.app,
+    port: options.port,
+    host: options.host,
+    logger,
+    details: { network: options.network, feeRateSatPerKb: options.feeRate, nodeEnv },
+    onClose: () => simulator.close(),
   });
-  server.on('error', (err) => {
-    logger.error('chain simulator could not listen', { err });
-    process.exit(1);
-  });
-
-  const shutdown = (signal: string) => {
-    logger.info('chain simulator stopping', { signal });
-    server.close();
-    server.closeAllConnections();
-    void simulator.close().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 try {

@@ -2,7 +2,6 @@
  * Entry point of the dev KMS stand-in: `node --import tsx ops/stand-ins/dev-kms/main.ts [--port 8090] ...`.
  * It keeps private keys in plain files, so it refuses to start when NODE_ENV=production.
  */
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEV_DEFAULTS } from '../../../src/config';
@@ -10,6 +9,7 @@ import { loadDevStackConfig } from '../../../src/config/devStack';
 import { standInEnvironment } from '../../../src/config/standIns';
 import { createLogger } from '../../../src/logging/logger';
 import { redactString } from '../../../src/logging/redact';
+import { serveUntilSignalled } from '../serve';
 import { createDevKms, DEFAULT_HIGH_S_RATE } from './server';
 
 const DEFAULT_PORT = Number(new URL(DEV_DEFAULTS.KMS_SIGN_URL).port);
@@ -48,27 +48,14 @@ function main(): void {
 
   const logger = createLogger({ service: 'dev-kms', deploySha: 'dev', level: 'info', format: 'pretty' });
   const { app, keys } = createDevKms({ dataDir: options.dataDir, apiKey: options.apiKey, highSRate: options.highSRate, logger });
-  const server = app.listen(options.port, options.host, () => {
-    const { port } = server.address() as AddressInfo;
-    logger.info('dev kms listening', {
-      url: `http://${options.host}:${port}`,
-      dataDir: keys.dataDir,
-      highSRate: options.highSRate,
-      nodeEnv,
-    });
+  serveUntilSignalled({
+    name: 'dev kms',
+    app,
+    port: options.port,
+    host: options.host,
+    logger,
+    details: { dataDir: keys.dataDir, highSRate: options.highSRate, nodeEnv },
   });
-  server.on('error', (err) => {
-    process.stderr.write(`dev-kms: cannot listen on ${options.host}:${options.port}: ${redactString(err.message)}\n`);
-    process.exit(1);
-  });
-
-  const shutdown = (signal: string) => {
-    logger.info('dev kms shutting down', { signal });
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 try {
