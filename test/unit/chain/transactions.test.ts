@@ -72,6 +72,25 @@ describe('transaction building and external signing', () => {
     expect(signed.txid).toBe(tx.id('hex'));
   });
 
+  // Predecessor defect §14.3: signatures carried sighash byte 0x01 (no FORKID), which BSV nodes reject.
+  it('ends every input signature with SIGHASH_ALL|FORKID (0x41) and pushes the compressed key', async () => {
+    const signer = new LocalSigner();
+    const inputs = [fundedOutput(signer, 'a', 3_000, 0), fundedOutput(signer, 'b', 3_000, 1)];
+    const unsigned = buildTransaction({
+      inputs,
+      outputs: [{ kind: 'p2pkh', address: addressOf(signer.key('d')), satoshis: 5_000 }],
+      minChangeSats: 1,
+      feeRateSatPerKb: 1,
+      network,
+    });
+    const tx = Transaction.fromHex((await signTransaction(unsigned, signer)).hex);
+    for (const input of tx.inputs) {
+      const [signature, publicKey] = input.unlockingScript!.chunks;
+      expect(signature!.data!.at(-1)).toBe(0x41);
+      expect(publicKey!.data).toHaveLength(33);
+    }
+  });
+
   it('asks the signer once per transaction, carrying every input digest', async () => {
     const signer = new LocalSigner();
     const inputs = [1, 2, 3, 4, 5].map((i) => fundedOutput(signer, i % 2 ? 'a' : 'b', 1_000 * i, i));
