@@ -73,6 +73,9 @@ describe('when a dependency is away', () => {
     expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
       ['SystemCheck', 'ok'],
       ['SystemProbe', 'ok'],
+      ['Utxo', 'ok'],
+      ['UtxoClaim', 'ok'],
+      ['UtxoReservation', 'ok'],
     ]);
     const indexes = await deps.mongo.collection('system_checks').indexes();
     expect(indexes.map((i) => i.key)).toContainEqual({ completedAt: -1 });
