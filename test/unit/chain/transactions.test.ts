@@ -30,6 +30,17 @@ function addressOf(key: PrivateKey): string {
   return key.toPublicKey().toAddress('testnet');
 }
 
+/** A plan paying `satoshis` from `inputs` to a fresh key of the signer, without change. */
+function paymentPlan(signer: LocalSigner, inputs: SpendableOutput[], satoshis: number, feeRateSatPerKb = 1) {
+  return {
+    inputs,
+    outputs: [{ kind: 'p2pkh' as const, address: addressOf(signer.key('dest')), satoshis }],
+    minChangeSats: 1,
+    feeRateSatPerKb,
+    network,
+  };
+}
+
 /** Runs the SDK's script interpreter on every input, as a node would. */
 function everyInputValidates(unsigned: UnsignedTransaction, hex: string): boolean {
   const tx = Transaction.fromHex(hex);
@@ -76,13 +87,7 @@ describe('transaction building and external signing', () => {
   it('ends every input signature with SIGHASH_ALL|FORKID (0x41) and pushes the compressed key', async () => {
     const signer = new LocalSigner();
     const inputs = [fundedOutput(signer, 'a', 3_000, 0), fundedOutput(signer, 'b', 3_000, 1)];
-    const unsigned = buildTransaction({
-      inputs,
-      outputs: [{ kind: 'p2pkh', address: addressOf(signer.key('d')), satoshis: 5_000 }],
-      minChangeSats: 1,
-      feeRateSatPerKb: 1,
-      network,
-    });
+    const unsigned = buildTransaction(paymentPlan(signer, inputs, 5_000));
     const tx = Transaction.fromHex((await signTransaction(unsigned, signer)).hex);
     for (const input of tx.inputs) {
       const [signature, publicKey] = input.unlockingScript!.chunks;
@@ -94,13 +99,7 @@ describe('transaction building and external signing', () => {
   it('asks the signer once per transaction, carrying every input digest', async () => {
     const signer = new LocalSigner();
     const inputs = [1, 2, 3, 4, 5].map((i) => fundedOutput(signer, i % 2 ? 'a' : 'b', 1_000 * i, i));
-    const unsigned = buildTransaction({
-      inputs,
-      outputs: [{ kind: 'p2pkh', address: addressOf(signer.key('dest')), satoshis: 9_000 }],
-      minChangeSats: 1,
-      feeRateSatPerKb: 50,
-      network,
-    });
+    const unsigned = buildTransaction(paymentPlan(signer, inputs, 9_000, 50));
     const signed = await signTransaction(unsigned, signer);
     expect(signer.calls).toHaveLength(1);
     expect(signer.calls[0]).toHaveLength(5);
