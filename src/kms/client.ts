@@ -1,5 +1,5 @@
 import { Signature } from '@bsv/sdk';
-import { redactString } from '../logging/redact';
+import { fullJitterDelay, scrubWireText } from '../net/retry';
 import { KmsError, type KmsErrorKind } from './errors';
 import { DIGEST_HEX, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../chain/ecdsa';
 
@@ -69,7 +69,7 @@ export const BACKOFF_CAP_MS = 4_000;
 
 /** Full jitter: spreads the retries of many workers that failed together. */
 export function backoffDelayMs(failedAttempt: number, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (failedAttempt - 1)));
+  return fullJitterDelay(failedAttempt - 1, random, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
 }
 
 const PINNED_IDENTIFIER = /^(.+)@([1-9]\d*)$/;
@@ -87,10 +87,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
   const publicKeys = new Map<string, Promise<KmsPublicKey>>();
 
   /** Text that came from the wire or from a URL: no credential may survive into an error message. */
-  const scrub = (text: string): string => {
-    const redacted = redactString(text);
-    return options.apiKey ? redacted.split(options.apiKey).join('[REDACTED]') : redacted;
-  };
+  const scrub = (text: string): string => scrubWireText(text, options.apiKey);
 
   async function callOnce(operation: string, method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
     let response: Response;

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger';
 import { type BroadcastResult, classifyBroadcastReason, nodeReasonOf } from './broadcastResult';
 import { WocError, type WocErrorKind } from './errors';
 import { createRateLimiter } from './rateLimiter';
-import { fullJitterDelay, parseRetryAfter } from './retry';
+import { fullJitterDelay, parseRetryAfter, scrubWireText } from '../net/retry';
 import type { TscProof } from './tscProof';
 
 /**
@@ -160,7 +160,7 @@ export function createWocClient(config: AppConfig['woc'] & WocClientOptions): Wo
     ...(config.apiKey && { authorization: config.apiKey }),
   });
   // Belt and braces: bodies are echoed into errors, and a misbehaving proxy could echo the key back.
-  const scrub = (text: string): string => (config.apiKey ? text.split(config.apiKey).join('[REDACTED]') : text);
+  const scrub = (text: string): string => scrubWireText(text, config.apiKey);
 
   async function request(spec: RequestSpec): Promise<Response> {
     const attempts = config.retries + 1;

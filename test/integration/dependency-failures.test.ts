@@ -1,5 +1,3 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import express from 'express';
 import { createApp } from '../../api/app';
@@ -8,14 +6,8 @@ import { createRateLimiter } from '../../api/middleware/rateLimit';
 import { freePort } from '../../ops/dev-stack/services';
 import { ensureIndexes } from '../../src/db/indexes';
 import { registerModels } from '../../src/db/models';
+import { listen } from '../support/http';
 import { connectTestDeps, type TestDeps } from '../support/stack';
-
-async function listen(app: express.Express): Promise<{ url: string; server: Server }> {
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
 describe('when a dependency is away', () => {
   let deps: TestDeps;
@@ -29,9 +21,9 @@ describe('when a dependency is away', () => {
     // No retry interceptor, so the unreachable server fails the call at once instead of after the client's backoff.
     const deadConnection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
     const app = createApp({ ...deps, temporal: new Client({ connection: deadConnection, namespace: 'default' }) });
-    const { url, server } = await listen(app);
+    const server = await listen(app);
     try {
-      const res = await fetch(`${url}/v1/admin/system-checks`, {
+      const res = await fetch(`${server.baseUrl}/v1/admin/system-checks`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': deps.config.auth.apiKey },
         body: '{"checkId":"temporal-away"}',
@@ -41,7 +33,7 @@ describe('when a dependency is away', () => {
       const metrics = await deps.metrics.registry.getSingleMetricAsString('patchproof_workflow_starts_total');
       expect(metrics).toMatch(/outcome="failed"[^\n]* 1/);
     } finally {
-      server.close();
+      await server.close();
       await deadConnection.close();
     }
   });
@@ -56,14 +48,14 @@ describe('when a dependency is away', () => {
     app.get('/closed', limiter(false), (_req, res) => void res.json({ ok: true }));
     app.get('/open', limiter(true), (_req, res) => void res.json({ ok: true }));
     app.use(errorHandler(deps.logger));
-    const { url, server } = await listen(app);
+    const server = await listen(app);
     try {
-      const closed = await fetch(`${url}/closed`);
+      const closed = await fetch(`${server.baseUrl}/closed`);
       expect(closed.status).toBe(503);
       expect(((await closed.json()) as { error: { code: string } }).error.code).toBe('DEPENDENCY_UNAVAILABLE');
-      expect((await fetch(`${url}/open`)).status).toBe(200);
+      expect((await fetch(`${server.baseUrl}/open`)).status).toBe(200);
     } finally {
-      server.close();
+      await server.close();
     }
   });
 

@@ -1,10 +1,8 @@
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { PrivateKey } from '@bsv/sdk';
 import type { FaultSettings } from '../../ops/stand-ins/chain-simulator/faults';
 import { type ChainSimulator, type ChainSimulatorOptions, createChainSimulator } from '../../ops/stand-ins/chain-simulator/server';
 import type { Coin } from './chainTransactions';
+import { listen } from './http';
 
 /** The chain simulator on a real socket (127.0.0.1, free port), driven through its admin HTTP routes. */
 export interface RunningSimulator {
@@ -19,9 +17,8 @@ export interface RunningSimulator {
 
 export async function startSimulator(options: ChainSimulatorOptions = {}): Promise<RunningSimulator> {
   const simulator = createChainSimulator({ network: 'test', ...options });
-  const server: Server = simulator.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await listen(simulator.app);
+  const baseUrl = server.baseUrl;
 
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${baseUrl}/admin${path}`, {
@@ -52,8 +49,7 @@ export async function startSimulator(options: ChainSimulatorOptions = {}): Promi
     mine: (blocks = 1) => ok('POST', '/mine', { blocks }),
     setFaults: (faults) => ok('PUT', '/faults', faults),
     async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await server.close();
       await simulator.close();
     },
   };

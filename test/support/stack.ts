@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
@@ -14,6 +12,7 @@ import { createLogger, type Logger } from '../../src/logging/logger';
 import { createMetrics, type Metrics } from '../../src/metrics';
 import { connectRedis } from '../../src/redis/client';
 import { createMainWorker } from '../../workers/mainWorker';
+import { listen } from './http';
 import { jestWorkerId, testEnv } from './testEnv';
 
 /** Collects every log line a test process writes, after redaction, so tests can assert on them. */
@@ -94,17 +93,12 @@ export interface TestApi {
 /** The real Express app on an ephemeral port, wired to the test services. */
 export async function startTestApi(overrides: Record<string, string> = {}): Promise<TestApi> {
   const deps = await connectTestDeps('api', overrides);
-  const app = createApp(deps);
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
+  const server = await listen(createApp(deps));
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.baseUrl,
     deps,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      await server.close();
       await deps.close();
     },
   };

@@ -1,6 +1,4 @@
 import { mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,6 +13,7 @@ import { createKmsClient, type KmsClient } from '../../../src/kms/client';
 import { createLogger } from '../../../src/logging/logger';
 import { createWocClient } from '../../../src/woc/client';
 import { startSimulator, type RunningSimulator } from '../../support/chainSimulator';
+import { listen, type Listening } from '../../support/http';
 
 /** A parsed transaction keeps its original bytes cached; rebuild it so edits reach the serialisation. */
 function reserialised(tx: Transaction): { txid: string; hex: string } {
@@ -27,7 +26,7 @@ logger.transports[0]!.silent = true;
 
 /** A transaction built by our code, signed through the dev KMS over HTTP, judged by the chain simulator over HTTP. */
 describe('chain activities against the dev KMS and the chain simulator', () => {
-  let kmsServer: Server;
+  let kmsServer: Listening;
   let kms: KmsClient;
   let simulator: RunningSimulator;
   let activities: ChainActivities;
@@ -42,10 +41,9 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
   beforeAll(async () => {
     // Every signature comes back high-S from the KMS, so normalisation is on the path of every test.
     const { app } = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'chain-kms-')), apiKey: 'chain-test-key', highSRate: 1 });
-    kmsServer = app.listen(0, '127.0.0.1');
-    await new Promise((r) => kmsServer.once('listening', r));
+    kmsServer = await listen(app);
     kms = createKmsClient({
-      baseUrl: `http://127.0.0.1:${(kmsServer.address() as AddressInfo).port}`,
+      baseUrl: kmsServer.baseUrl,
       apiKey: 'chain-test-key',
       timeoutMs: 5_000,
       retryAttempts: 2,
@@ -67,8 +65,7 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
 
   afterAll(async () => {
     await simulator.stop();
-    kmsServer.closeAllConnections();
-    kmsServer.close();
+    await kmsServer.close();
   });
 
   async function fundedInput(satoshis: number): Promise<SpendableOutput> {

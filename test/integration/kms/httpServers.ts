@@ -1,30 +1,6 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
+export { listen, type Listening } from '../../support/http';
 
-/** Test helpers for the KMS tests: real sockets on ephemeral ports, and a fetch that records what was called. */
-
-export interface Listening {
-  baseUrl: string;
-  server: Server;
-  close(): Promise<void>;
-}
-
-export async function listen(app: Express): Promise<Listening> {
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    server,
-    async close() {
-      // Drop hanging requests too, or close() would wait for them.
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+/** Test helpers for the KMS tests: a fetch that records what was called, and rejection capture. */
 
 export function recordingFetch(): { calls: string[]; fetchImpl: typeof fetch } {
   const calls: string[] = [];

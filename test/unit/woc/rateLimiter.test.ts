@@ -1,5 +1,5 @@
 import { createRateLimiter } from '../../../src/woc/rateLimiter';
-import { fullJitterDelay, parseRetryAfter } from '../../../src/woc/retry';
+import { fullJitterDelay, parseRetryAfter } from '../../../src/net/retry';
 
 /** A clock that only moves when someone sleeps on it. */
 function fakeTime() {

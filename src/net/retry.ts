@@ -1,4 +1,10 @@
-/** Backoff for WOC retries: full jitter (a random wait up to the exponential cap) so that clients spread out. */
+import { redactString } from '../logging/redact';
+
+/**
+ * Retry helpers shared by the HTTP clients at the system's borders (KMS, WhatsOnChain).
+ * Full jitter: a random wait up to the exponential cap, so clients that failed together spread out.
+ * `attempt` counts from 0 (the wait after the first failure).
+ */
 export function fullJitterDelay(attempt: number, random: () => number, baseMs = 200, capMs = 5_000): number {
   return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt));
 }
@@ -10,4 +16,10 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   const date = Date.parse(text);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/** Text from the wire made safe for an error message: redacted, and without a literal copy of the caller's secret. */
+export function scrubWireText(text: string, secret?: string): string {
+  const redacted = redactString(text);
+  return secret ? redacted.split(secret).join('[REDACTED]') : redacted;
 }
