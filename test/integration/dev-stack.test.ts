@@ -76,6 +76,10 @@ describe('npm run dev', () => {
       expect(output).toContain('stopped; nothing left running');
       for (const pid of [...servicePids, child.pid!]) expect(existsSync(`/proc/${pid}`)).toBe(false);
       expect(groupMembers(child.pid!)).toEqual([]);
+    } catch (err) {
+      // What the stack printed is the only record of why it did not come up or go down cleanly.
+      process.stderr.write(`--- npm run dev output ---\n${output}\n`);
+      throw err;
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
