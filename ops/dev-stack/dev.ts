@@ -45,7 +45,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0, 'SIGINT'));
   process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'));
 
-  const mongoIsExternal = env.MONGODB_URI !== undefined && !isLoopbackMongo(config.mongo.uri);
+  const mongoPort = loopbackMongoPort(config.mongo.uri);
+  const mongoIsExternal = env.MONGODB_URI !== undefined && mongoPort === null;
   const redisUrl = parseRedisUrl(config.redis.url);
   if (!redisUrl) throw new Error('REDIS_URL is invalid');
   const tools = await provision({
@@ -86,7 +87,6 @@ async function main(): Promise<void> {
   }
 
   // MongoDB-wire database
-  const mongoPort = mongoPortOf(config.mongo.uri);
   if (tools.mongo.kind === 'external' || mongoPort === null || (await portHeldByOther(mongoPort, path.join(pids, 'mongo.pid')))) {
     say('mongodb     using the MongoDB named by MONGODB_URI');
   } else {
@@ -195,16 +195,12 @@ function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '::1';
 }
 
-function isLoopbackMongo(uri: string): boolean {
+/** The port of a single-host loopback mongodb:// URI (the dev stack can serve it), else null. */
+function loopbackMongoPort(uri: string): number | null {
   const parsed = parseMongoUri(uri);
-  return parsed !== null && parsed.scheme === 'mongodb' && parsed.hosts.length === 1 && isLoopback(parsed.hosts[0]!.split(':')[0]!);
-}
-
-function mongoPortOf(uri: string): number | null {
-  if (!isLoopbackMongo(uri)) return null;
-  const host = parseMongoUri(uri)!.hosts[0]!;
-  const port = host.split(':')[1];
-  return port ? Number(port) : 27017;
+  if (!parsed || parsed.scheme !== 'mongodb' || parsed.hosts.length !== 1) return null;
+  const [host, port] = parsed.hosts[0]!.split(':');
+  return isLoopback(host!) ? Number(port ?? 27017) : null;
 }
 
 /** A port held by something other than a stale process of ours (which the service runner replaces). */
