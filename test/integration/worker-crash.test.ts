@@ -1,10 +1,12 @@
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { temporal } from '@temporalio/proto';
 import { freePort, startRedis, type RunningService } from '../../ops/dev-stack/services';
 import { systemCheckModel } from '../../src/db/models/systemCheck';
 import { systemCheckWorkflowId } from '../../src/system/ids';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
+import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import { spawnEntry } from '../support/processes';
 import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
@@ -21,7 +23,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 /**
  * The production worker entry point (workers/main.ts) in its own process, SIGKILLed while an activity of a check
- * is between retries; a second worker process finishes the same run. Exactly one run, one report.
+ * is running; a second worker process finishes the same run. Exactly one run, one report.
  */
 describe('worker killed mid-flight', () => {
   let deps: TestDeps;
@@ -34,19 +36,19 @@ describe('worker killed mid-flight', () => {
 
   afterAll(async () => {
     for (const w of workers) w.kill('SIGKILL');
+    if (redis) process.kill(redis.pid, 'SIGCONT');
     await redis?.stop();
     await deps.close();
   });
 
   it('completes the check exactly once after the first worker dies', async () => {
     const redisPort = await freePort();
-    const startPrivateRedis = () =>
-      startRedis({
-        bin: testEnv('redisServer'),
-        port: redisPort,
-        logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`),
-      });
-    redis = await startPrivateRedis();
+    const privateRedis = await startRedis({
+      bin: testEnv('redisServer'),
+      port: redisPort,
+      logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`),
+    });
+    redis = privateRedis;
 
     const workerEnv = async () =>
       testEnvironment({
@@ -61,20 +63,22 @@ describe('worker killed mid-flight', () => {
 
     const first = spawnEntry('workers/main.ts', [], await workerEnv());
     workers.push(first);
-    await waitFor('the first worker to poll', async () => ((await pollerCount(deps)) > 0 ? true : undefined));
+    // Pollers seen recently may belong to earlier files' workers; wait for this process's own identity (pid@host).
+    await waitFor('the first worker to poll', async () => ((await isPolling(deps, first.pid)) ? true : undefined), 60_000);
 
-    // Redis goes away after the worker started: the Redis probe fails and Temporal schedules retries.
-    await redis.stop();
+    // Redis is frozen (SIGSTOP): the probe's command is sent and never answered, so the activity stays in flight
+    // until its start-to-close timeout. The worker dies while it runs; the retry must land on the second worker.
+    process.kill(privateRedis.pid, 'SIGSTOP');
     const started = await startSystemCheck(deps.temporal, { checkId: 'crash-1', requestedBy: 'test' });
     const handle = deps.temporal.workflow.getHandle(started.workflowId);
-    await waitFor('a second attempt of the Redis probe', async () => {
+    await waitFor('the Redis probe to be running on the first worker', async () => {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      return pending.some((a) => a.activityType?.name === 'probeRedis' && (a.attempt ?? 0) >= 2) ? true : undefined;
+      return pending.some((a) => a.activityType?.name === 'probeRedis' && a.state === PENDING_ACTIVITY_STARTED) ? true : undefined;
     });
 
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
-    redis = await startPrivateRedis();
+    process.kill(privateRedis.pid, 'SIGCONT');
     const secondEnv = await workerEnv();
     const second = spawnEntry('workers/main.ts', [], secondEnv);
     workers.push(second);
@@ -89,18 +93,31 @@ describe('worker killed mid-flight', () => {
     expect(runs).toEqual([started.runId]);
     expect(await systemCheckModel(deps.mongo).countDocuments({ checkId: 'crash-1' })).toBe(1);
 
+    // The probe's completing attempt was the retry, and it ran on the second worker.
+    const history = await handle.fetchHistory();
+    const redisProbeScheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'probeRedis');
+    const redisProbeStarted = history.events?.find(
+      (e) =>
+        e.activityTaskStartedEventAttributes &&
+        String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(redisProbeScheduled?.eventId),
+    )?.activityTaskStartedEventAttributes;
+    expect(redisProbeStarted?.attempt).toBeGreaterThanOrEqual(2);
+    expect(redisProbeStarted?.identity).toMatch(new RegExp(`^${second.pid}@`));
+
     // The restarted worker exposes the Temporal SDK's metrics and its own registry.
     const sdkMetrics = await (await fetch(`http://${secondEnv.TEMPORAL_METRICS_BIND_ADDRESS}/metrics`)).text();
     expect(sdkMetrics).toContain('temporal_activity_execution_latency');
     const appMetrics = await (await fetch(`http://127.0.0.1:${secondEnv.WORKER_METRICS_PORT}/metrics`)).text();
     expect(appMetrics).toContain('patchproof_process_cpu_seconds_total');
-  }, 90_000);
+  }, 150_000);
 });
 
-async function pollerCount(deps: TestDeps): Promise<number> {
+const PENDING_ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+
+async function isPolling(deps: TestDeps, pid: number | undefined): Promise<boolean> {
   const response = await deps.temporal.workflowService.describeTaskQueue({
     namespace: deps.config.temporal.namespace,
-    taskQueue: { name: 'patchproof-main' },
+    taskQueue: { name: TASK_QUEUES.main },
   });
-  return response.pollers?.length ?? 0;
+  return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${pid}@`));
 }
