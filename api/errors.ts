@@ -30,6 +30,14 @@ export function httpStatusFor(code: ErrorCode): number {
       return 503;
     case 'INTERNAL':
       return 500;
+    case 'SVD_EXPIRED':
+    case 'SVD_BAD_CHALLENGE':
+      return 400;
+    case 'SVD_INVALID_SIGNATURE':
+    case 'CODE_INVALID':
+      return 401;
+    case 'SVD_REPLAYED':
+      return 409;
   }
 }
 

@@ -16,6 +16,12 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'DEPENDENCY_UNAVAILABLE',
   'INTERNAL',
+  // Owner authentication (docs/AUTH.md).
+  'SVD_EXPIRED',
+  'SVD_BAD_CHALLENGE',
+  'SVD_REPLAYED',
+  'SVD_INVALID_SIGNATURE',
+  'CODE_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -64,6 +64,36 @@ export interface AppConfig {
     /** Client-side request rate: WhatsOnChain allows about 3/s without an API key. */
     requestsPerSecond: number;
   };
+  ownerAuth: OwnerAuthConfig;
+}
+
+/** Owner authentication: JWT keyring, SVD, email codes and the email worker's SMTP (docs/AUTH.md). */
+export interface OwnerAuthConfig {
+  jwt: {
+    /** Every key that may verify, by kid; removing a kid retires it. */
+    keys: Record<string, string>;
+    /** The kid that signs new tokens. */
+    activeKid: string;
+    issuer: string;
+    audience: string;
+    svdSessionTtlSec: number;
+    emailTokenTtlSec: number;
+  };
+  svd: {
+    challengeTtlSec: number;
+    clockSkewSec: number;
+    maxPendingChallenges: number;
+    /** 'kms' derives the session secret through the KMS; 'local' (dev and tests only) with a local server key. */
+    mode: 'kms' | 'local';
+    kmsKeyIdentifier: string;
+    localPmsWif?: string;
+  };
+  rateLimits: {
+    svd: { windowMs: number; maxPerIp: number; maxPerUser: number };
+    emailCode: { windowMs: number; maxPerIp: number; maxPerIdentifier: number };
+  };
+  codes: { saltRounds: number; maxAttempts: number };
+  smtp: { host?: string; port: number; secure: boolean; user?: string; pass?: string; from: string };
 }
 
 /** Thrown when the environment cannot make a valid configuration. The message lists every problem at once. */
@@ -166,6 +196,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if ((raw.TEMPORAL_TLS_CERT_PATH === undefined) !== (raw.TEMPORAL_TLS_KEY_PATH === undefined)) {
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   }
+  const jwtKeyring = parseJwtKeyring(raw.JWT_KEYS, jwtSecret, raw.JWT_ACTIVE_KID, isProduction, problems);
+  const svdMode = raw.SVD_USE_KMS === true || (isProduction && raw.SVD_USE_KMS !== false) ? 'kms' : 'local';
+  if (isProduction && svdMode !== 'kms') problems.push('SVD_USE_KMS: production derives SVD secrets through the KMS only');
+  if (isProduction && raw.SVD_SERVER_PMS_WIF) problems.push('SVD_SERVER_PMS_WIF: a local SVD server key is refused in production');
   if (problems.length > 0) throw new ConfigError(problems);
 
   const tlsWanted = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
@@ -236,7 +270,79 @@ export function loadConfig(env: Env = process.env): AppConfig {
       retries: raw.WOC_RETRIES,
       requestsPerSecond: raw.WOC_REQUESTS_PER_SECOND ?? (raw.WOC_API_KEY ? 20 : 3),
     },
+    ownerAuth: {
+      jwt: {
+        ...jwtKeyring,
+        issuer: raw.JWT_ISSUER,
+        audience: raw.JWT_AUDIENCE,
+        svdSessionTtlSec: raw.SVD_SESSION_TTL_SEC,
+        emailTokenTtlSec: raw.EMAIL_TOKEN_TTL_SEC,
+      },
+      svd: {
+        challengeTtlSec: raw.SVD_CHALLENGE_TTL_SEC,
+        clockSkewSec: raw.SVD_CLOCK_SKEW_SEC,
+        maxPendingChallenges: raw.SVD_MAX_PENDING_CHALLENGES,
+        mode: svdMode,
+        kmsKeyIdentifier: raw.SVD_KMS_KID,
+        ...(raw.SVD_SERVER_PMS_WIF && { localPmsWif: raw.SVD_SERVER_PMS_WIF }),
+      },
+      rateLimits: {
+        svd: { windowMs: raw.SVD_RATE_WINDOW_MS, maxPerIp: raw.SVD_RATE_MAX_PER_IP, maxPerUser: raw.SVD_RATE_MAX_PER_USER },
+        emailCode: {
+          windowMs: raw.EMAIL_CODE_RATE_WINDOW_MS,
+          maxPerIp: raw.EMAIL_CODE_RATE_MAX_PER_IP,
+          maxPerIdentifier: raw.EMAIL_CODE_RATE_MAX_PER_IDENTIFIER,
+        },
+      },
+      codes: { saltRounds: raw.VERIFY_CODE_SALT_ROUNDS, maxAttempts: raw.VERIFY_CODE_MAX_ATTEMPTS },
+      smtp: {
+        // Dev and tests talk to the SMTP capture stand-in; production names its relay (the email worker checks).
+        ...((raw.SMTP_HOST ?? (isProduction ? undefined : DEV_SMTP_HOST)) && { host: raw.SMTP_HOST ?? DEV_SMTP_HOST }),
+        port: raw.SMTP_PORT ?? (isProduction ? 587 : DEV_SMTP_PORT),
+        secure: raw.SMTP_SECURE ?? raw.SMTP_PORT === 465,
+        ...(raw.SMTP_USER && { user: raw.SMTP_USER }),
+        ...(raw.SMTP_PASS && { pass: raw.SMTP_PASS }),
+        from: raw.EMAIL_FROM,
+      },
+    },
   };
+}
+
+/** The SMTP capture stand-in of `npm run dev` (ops/stand-ins/smtp-capture). */
+export const DEV_SMTP_HOST = '127.0.0.1';
+export const DEV_SMTP_PORT = 2525;
+
+const KID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * `JWT_KEYS` is `kid:secret,kid:secret`; without it the keyring is JWT_SECRET under kid `jwt-1`. The active kid
+ * defaults to the first listed.
+ */
+function parseJwtKeyring(
+  list: string | undefined,
+  jwtSecret: string,
+  activeKid: string | undefined,
+  isProduction: boolean,
+  problems: string[],
+): { keys: Record<string, string>; activeKid: string } {
+  const keys: Record<string, string> = {};
+  if (list === undefined) {
+    keys['jwt-1'] = jwtSecret;
+  } else {
+    for (const entry of list.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const at = entry.indexOf(':');
+      const kid = entry.slice(0, at);
+      const secret = entry.slice(at + 1);
+      // Never echo the secret in a problem message.
+      if (at <= 0 || !KID.test(kid) || secret.length === 0) problems.push('JWT_KEYS: each entry must be kid:secret (kid of A–Z, a–z, 0–9, . _ -)');
+      else if (keys[kid] !== undefined) problems.push(`JWT_KEYS: kid ${kid} is listed twice`);
+      else if (isProduction && secret.length < MIN_SECRET_LENGTH) problems.push(`JWT_KEYS: the secret of ${kid} must be at least ${MIN_SECRET_LENGTH} characters`);
+      else keys[kid] = secret;
+    }
+  }
+  const active = activeKid ?? Object.keys(keys)[0] ?? '';
+  if (keys[active] === undefined) problems.push('JWT_ACTIVE_KID: must name a kid of JWT_KEYS');
+  return { keys, activeKid: active };
 }
 
 function parseTrustProxy(value: string): string | number | boolean {

@@ -11,6 +11,11 @@ export interface Metrics {
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>;
   dependencyUp: Gauge<'dependency'>;
   workflowStarts: Counter<'workflow_type' | 'outcome'>;
+  /** deploy_sha comes from the registry's default labels. */
+  svdEvents: Counter<'event_type' | 'kid'>;
+  svdChallengeAge: Histogram<'kid'>;
+  ownerLogins: Counter<'method' | 'outcome'>;
+  emailDeliveries: Counter<'kind' | 'outcome'>;
 }
 
 /** Creates a registry for one process, labelled with its service name and deploy SHA. */
@@ -38,6 +43,31 @@ export function createMetrics(options: { service: string; deploySha: string }): 
       name: `${METRIC_PREFIX}workflow_starts_total`,
       help: 'Workflow starts requested through the API, by workflow type and outcome (started, already_started, failed).',
       labelNames: ['workflow_type', 'outcome'],
+      registers: [registry],
+    }),
+    svdEvents: new Counter({
+      name: `${METRIC_PREFIX}svd_events_total`,
+      help: 'SVD events by type (begin, complete, replayed, expired, bad_challenge, malleable_reject, invalid, register, replace, revoke, refused) and JWT kid.',
+      labelNames: ['event_type', 'kid'],
+      registers: [registry],
+    }),
+    svdChallengeAge: new Histogram({
+      name: `${METRIC_PREFIX}svd_challenge_age_seconds`,
+      help: 'Age of an SVD challenge when a login completes with it.',
+      labelNames: ['kid'],
+      buckets: [1, 5, 15, 30, 60, 120, 180, 300],
+      registers: [registry],
+    }),
+    ownerLogins: new Counter({
+      name: `${METRIC_PREFIX}owner_logins_total`,
+      help: 'Owner logins by method (svd, email) and outcome (success, failure).',
+      labelNames: ['method', 'outcome'],
+      registers: [registry],
+    }),
+    emailDeliveries: new Counter({
+      name: `${METRIC_PREFIX}email_deliveries_total`,
+      help: 'Email delivery attempts by kind and outcome (sent, transient_failure, permanent_failure).',
+      labelNames: ['kind', 'outcome'],
       registers: [registry],
     }),
   };
