@@ -14,6 +14,7 @@ import { createRateLimiter } from './middleware/rateLimit';
 import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
+import { ownerAuthRoutes } from './routes/ownerAuth';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
 
@@ -38,6 +39,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       deploySha: deps.config.deploySha,
     }),
     ...systemCheckRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics }),
+    ...ownerAuthRoutes(deps),
   ];
 }
 

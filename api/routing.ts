@@ -34,6 +34,8 @@ export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodT
   access: Access;
   /** Which limiter applies; 'none' for probes that orchestration polls (health, ready). */
   rateLimit: 'public' | 'admin' | 'none';
+  /** Further limiters of this route, run after `rateLimit` and before authentication (e.g. per user). */
+  extraLimiters?: RequestHandler[];
   request?: { params?: P; query?: Q; body?: B };
   responses: Record<number, ResponseSpec>;
   handler: (input: Validated<z.infer<P>, z.infer<Q>, z.infer<B>>, req: Request, res: Response) => Promise<void> | void;
@@ -66,6 +68,7 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
   for (const route of routes) {
     const chain: RequestHandler[] = [];
     if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
+    if (route.extraLimiters) chain.push(...route.extraLimiters);
     if (route.access === 'apiKey') chain.push(options.requireApiKey);
     chain.push(async (req, res) => {
       const input = {

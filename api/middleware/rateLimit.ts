@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
@@ -17,6 +17,8 @@ export interface RateLimiterOptions extends RateLimitConfig {
    * false and answer 503 DEPENDENCY_UNAVAILABLE instead (fail closed).
    */
   failOpen: boolean;
+  /** Counter key for a request; the default is the client IP. Owner-auth routes also key by user or identifier. */
+  keyGenerator?: (req: Request) => string;
 }
 
 /** A Redis-backed limiter keyed by client IP, answering 429 in the standard envelope with Retry-After. */
@@ -27,6 +29,7 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     passOnStoreError: options.failOpen,
+    ...(options.keyGenerator && { keyGenerator: options.keyGenerator }),
     store: new RedisStore({
       prefix: `rl:${options.name}:`,
       sendCommand: async (command: string, ...args: string[]) => {

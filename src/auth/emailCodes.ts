@@ -33,9 +33,10 @@ export function normaliseIdentifier(identifier: string): string {
 }
 
 export function createEmailCodeService(deps: EmailCodeDeps) {
-  const codes = verificationCodeModel(deps.mongo);
-  const messages = emailMessageModel(deps.mongo);
-  const accounts = ownerAccountModel(deps.mongo);
+  // Resolved per call: route declarations are also built without a connection, for the OpenAPI document.
+  const codes = () => verificationCodeModel(deps.mongo);
+  const messages = () => emailMessageModel(deps.mongo);
+  const accounts = () => ownerAccountModel(deps.mongo);
   const now = deps.now ?? Date.now;
   const fail = (reason: CodeFailureReason) => {
     deps.metrics.ownerLogins.inc({ method: 'email', outcome: 'failure' });
@@ -49,9 +50,9 @@ export function createEmailCodeService(deps: EmailCodeDeps) {
     const codeHash = await bcrypt.hash(code, deps.config.saltRounds);
     const createdAt = new Date(now());
     // One live code per identifier: a new request replaces the old one (and any legacy plaintext record).
-    await codes.replaceOne({ _id: identifier }, { _id: identifier, codeHash, attempts: 0, createdAt }, { upsert: true });
+    await codes().replaceOne({ _id: identifier }, { _id: identifier, codeHash, attempts: 0, createdAt }, { upsert: true });
     const messageId = randomUUID();
-    await messages.create({ _id: messageId, kind: 'verification-code', to: identifier, code, status: 'queued', attempts: 0, createdAt });
+    await messages().create({ _id: messageId, kind: 'verification-code', to: identifier, code, status: 'queued', attempts: 0, createdAt });
     await startEmailDelivery(deps.temporal, messageId);
     deps.logger.info('verification code issued', { messageId });
     return { messageId };
@@ -62,11 +63,11 @@ export function createEmailCodeService(deps: EmailCodeDeps) {
     const cutoff = new Date(now() - CODE_TTL_SECONDS * 1000);
 
     // Runbook "Verification Code Hashing Change": a plaintext record is treated as expired and deleted.
-    const legacy = await codes.deleteOne({ _id: identifier, codeHash: { $exists: false } });
+    const legacy = await codes().deleteOne({ _id: identifier, codeHash: { $exists: false } });
     if (legacy.deletedCount === 1) throw fail('NotFoundOrExpired');
 
     // Take one guess atomically before comparing, so parallel guesses cannot exceed the bound.
-    const claimed = await codes
+    const claimed = await codes()
       .findOneAndUpdate(
         { _id: identifier, codeHash: { $exists: true }, createdAt: { $gte: cutoff }, attempts: { $lt: deps.config.maxAttempts } },
         { $inc: { attempts: 1 } },
@@ -74,12 +75,12 @@ export function createEmailCodeService(deps: EmailCodeDeps) {
       )
       .lean();
     if (!claimed?.codeHash) {
-      await codes.deleteOne({ _id: identifier, $or: [{ createdAt: { $lt: cutoff } }, { attempts: { $gte: deps.config.maxAttempts } }] });
+      await codes().deleteOne({ _id: identifier, $or: [{ createdAt: { $lt: cutoff } }, { attempts: { $gte: deps.config.maxAttempts } }] });
       throw fail('NotFoundOrExpired');
     }
     if (!(await bcrypt.compare(code, claimed.codeHash))) throw fail('InvalidCode');
     // Single use: only the submit that deletes this very code gets a token.
-    const consumed = await codes.deleteOne({ _id: identifier, codeHash: claimed.codeHash });
+    const consumed = await codes().deleteOne({ _id: identifier, codeHash: claimed.codeHash });
     if (consumed.deletedCount !== 1) throw fail('NotFoundOrExpired');
 
     const userId = await accountFor(identifier);
@@ -91,15 +92,15 @@ export function createEmailCodeService(deps: EmailCodeDeps) {
 
   /** The owner account of a verified address, created on first verification. */
   async function accountFor(email: string): Promise<string> {
-    const existing = await accounts.findOne({ email }).lean();
+    const existing = await accounts().findOne({ email }).lean();
     if (existing) return existing._id;
     try {
-      const created = await accounts.create({ _id: new Types.ObjectId().toHexString(), email, createdAt: new Date(now()) });
+      const created = await accounts().create({ _id: new Types.ObjectId().toHexString(), email, createdAt: new Date(now()) });
       return created._id;
     } catch (err) {
       // A concurrent first verification won the unique email index: use its account.
       if ((err as { code?: number }).code !== 11000) throw err;
-      const winner = await accounts.findOne({ email }).lean();
+      const winner = await accounts().findOne({ email }).lean();
       if (!winner) throw err;
       return winner._id;
     }

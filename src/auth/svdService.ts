@@ -86,7 +86,8 @@ export function createSvdSecretDeriver(config: OwnerAuthConfig['svd'], kms: KmsC
 
 export function createSvdService(deps: SvdServiceDeps) {
   const { config, redis, keyring, metrics, logger } = deps;
-  const registrations = svdRegistrationModel(deps.mongo);
+  // Resolved per call: route declarations are also built without a connection, for the OpenAPI document.
+  const registrations = () => svdRegistrationModel(deps.mongo);
   const now = deps.now ?? Date.now;
   const event = (eventType: string) => metrics.svdEvents.inc({ event_type: eventType, kid: keyring.activeKid });
   const loginFailed = () => metrics.ownerLogins.inc({ method: 'svd', outcome: 'failure' });
@@ -135,7 +136,7 @@ export function createSvdService(deps: SvdServiceDeps) {
       throw reject('expired', 'SVD_EXPIRED', 'No pending challenge matches; begin again.');
     }
 
-    const registration = await registrations.findById(userId).lean();
+    const registration = await registrations().findById(userId).lean();
     const pmc = registration ? parsePmc(registration.pmcHex) : null;
     if (registration && !pmc) throw new Error('stored PMC does not parse');
     // Unknown users and revoked keys cost the same verify and get the same answer as a wrong signature.
@@ -187,11 +188,11 @@ export function createSvdService(deps: SvdServiceDeps) {
       previousKeys: [],
     };
 
-    const existing = await registrations.findById(userId).lean();
+    const existing = await registrations().findById(userId).lean();
     if (!existing) {
       if (proof.kind === 'svd-session') throw new DomainError('FORBIDDEN', 'No key is registered for this session.');
       try {
-        await registrations.create(fresh);
+        await registrations().create(fresh);
       } catch (err) {
         if ((err as { code?: number }).code === 11000) throw conflict();
         throw err;
@@ -212,7 +213,7 @@ export function createSvdService(deps: SvdServiceDeps) {
       throw conflict();
     }
     // Compare-and-set on the key we checked: a concurrent replacement makes this one fail rather than overwrite.
-    const updated = await registrations.findOneAndUpdate(
+    const updated = await registrations().findOneAndUpdate(
       { _id: userId, keyId: existing.keyId },
       {
         $set: { keyId, pmcHex: normalised, revoked: false, registeredBy: proof.kind, updatedAt: at },
@@ -231,7 +232,7 @@ export function createSvdService(deps: SvdServiceDeps) {
 
   async function revoke(userId: string): Promise<boolean> {
     const at = new Date(now());
-    const result = await registrations.updateOne({ _id: userId, revoked: false }, { $set: { revoked: true, revokedAt: at, updatedAt: at } });
+    const result = await registrations().updateOne({ _id: userId, revoked: false }, { $set: { revoked: true, revokedAt: at, updatedAt: at } });
     if (result.modifiedCount === 1) {
       event('revoke');
       logger.info('svd key revoked', { userId });
@@ -241,7 +242,7 @@ export function createSvdService(deps: SvdServiceDeps) {
 
   /** The current registration, for session checks: a session stays valid only while its key is current. */
   async function currentKeyId(userId: string): Promise<string | null> {
-    const registration = await registrations.findById(userId, { keyId: 1, revoked: 1 }).lean();
+    const registration = await registrations().findById(userId, { keyId: 1, revoked: 1 }).lean();
     return registration && !registration.revoked ? registration.keyId : null;
   }
 

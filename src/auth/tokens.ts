@@ -35,8 +35,8 @@ export interface IssueTokenInput {
 export interface TokenKeyring {
   readonly activeKid: string;
   issue(input: IssueTokenInput): { token: string; expiresAt: number };
-  /** Throws DomainError UNAUTHORIZED with `details.reason` unless the token is valid and of `expected` type. */
-  verify(token: string, expected: TokenType): OwnerToken;
+  /** Throws DomainError UNAUTHORIZED with `details.reason` unless the token is valid and of an `expected` type. */
+  verify(token: string, expected: TokenType | readonly TokenType[]): OwnerToken;
 }
 
 export function createTokenKeyring(config: OwnerAuthConfig['jwt'], clockSkewSec: number, now: () => number = Date.now): TokenKeyring {
@@ -80,12 +80,14 @@ export function createTokenKeyring(config: OwnerAuthConfig['jwt'], clockSkewSec:
         if (name === 'TokenExpiredError') throw fail('expired', 'The bearer token has expired.');
         throw fail('invalid');
       }
-      if (payload.typ !== expected) throw fail('wrong_type', `This route needs a ${expected} token.`);
+      const accepted: readonly TokenType[] = typeof expected === 'string' ? [expected] : expected;
+      const type = accepted.find((t) => t === payload.typ);
+      if (!type) throw fail('wrong_type', `This route needs a ${accepted.join(' or ')} token.`);
       if (typeof payload.sub !== 'string' || !/^[0-9a-f]{24}$/.test(payload.sub)) throw fail('invalid');
       if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') throw fail('invalid');
       const svdKeyId = (payload as { svd_kid?: unknown }).svd_kid;
       return {
-        type: expected,
+        type,
         userId: payload.sub,
         kid,
         jti: payload.jti,

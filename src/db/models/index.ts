@@ -1,6 +1,7 @@
 import type { Connection } from 'mongoose';
 import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
+import { registerAuthModels } from '../../auth/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -9,4 +10,5 @@ export function registerModels(connection: Connection): void {
   utxoModel(connection);
   claimModel(connection);
   reservationModel(connection);
+  registerAuthModels(connection);
 }
