@@ -11,6 +11,7 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
+import { DEV_SMTP_CAPTURE_HTTP_PORT } from '../stand-ins/smtp-capture/ports';
 import { isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
@@ -126,6 +127,13 @@ async function main(): Promise<void> {
     '--api-key',
     config.kms.apiKey,
   ]);
+  // SMTP capture: the email worker's relay in dev; read received mail at its HTTP port.
+  if (config.ownerAuth.smtp.host) {
+    await startStandIn('smtp-capture', `smtp://${config.ownerAuth.smtp.host}:${config.ownerAuth.smtp.port}`, 'ops/stand-ins/smtp-capture/main.ts', [
+      '--http-port',
+      String(DEV_SMTP_CAPTURE_HTTP_PORT),
+    ]);
+  }
   // Mines a block every 30 s, like a (fast) chain; its state survives restarts in the data dir.
   await startStandIn('chain-simulator', config.woc.baseUrl, 'ops/stand-ins/chain-simulator/main.ts', [
     '--network',
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
   for (const [name, entry] of [
     ['api', 'api/server.ts'],
     ['worker', 'workers/main.ts'],
+    ['email-worker', 'workers/email.ts'],
   ] as const) {
     const child = spawn(tsx, ['watch', '--clear-screen=false', entry], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' });
     children.push({ name, process: child });
@@ -185,6 +194,7 @@ async function main(): Promise<void> {
   say(`  Temporal Web UI  http://127.0.0.1:${stack.temporalUiPort}`);
   say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   say(`  Dev KMS          ${config.kms.signUrl}`);
+  say(`  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${DEV_SMTP_CAPTURE_HTTP_PORT}/messages`);
   say(`  Chain simulator  ${config.woc.baseUrl}/v1/bsv/${config.woc.network} (WhatsOnChain API; admin at /admin)`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
   say(`  Logs and data    ${stack.dataDir}`);

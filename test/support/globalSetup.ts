@@ -6,6 +6,7 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { provision } from '../../ops/dev-stack/provision';
 import { freePorts, startMongoWire, startRedis, startTemporalDevServer, type RunningService } from '../../ops/dev-stack/services';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
+import { startSmtpCapture } from '../../ops/stand-ins/smtp-capture/server';
 import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
 
 /**
@@ -65,6 +66,12 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEST_ENV.temporalCli] = tools.temporal;
   process.env[TEST_ENV.redisServer] = tools.redisServer;
   if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;
+
+  // SMTP capture, in this process: tests read verification codes from the mail it received.
+  const capture = await startSmtpCapture({ smtpPort: 0, httpPort: 0 });
+  services.push({ name: 'smtp-capture', pid: process.pid, port: capture.smtpPort, stop: () => capture.close(), exited: new Promise(() => undefined) });
+  process.env[TEST_ENV.smtpPort] = String(capture.smtpPort);
+  process.env[TEST_ENV.smtpCaptureUrl] = capture.httpUrl;
 }
 
 const quietBundlerLogger = new DefaultLogger('WARN');

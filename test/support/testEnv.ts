@@ -8,6 +8,8 @@ export const TEST_ENV = {
   timeSkippingServer: 'PATCHPROOF_TEST_TIME_SKIPPING_SERVER',
   workflowBundle: 'PATCHPROOF_TEST_WORKFLOW_BUNDLE',
   redisServer: 'PATCHPROOF_TEST_REDIS_SERVER',
+  smtpPort: 'PATCHPROOF_TEST_SMTP_PORT',
+  smtpCaptureUrl: 'PATCHPROOF_TEST_SMTP_CAPTURE_URL',
 } as const;
 
 /**

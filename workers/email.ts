@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../src/config';
+import { connectMongo } from '../src/db/mongo';
+import { createLogger } from '../src/logging/logger';
+import { redactString } from '../src/logging/redact';
+import { createMetrics } from '../src/metrics';
+import { connectRedis } from '../src/redis/client';
+import { temporalConnectionOptions } from '../src/temporal/connection';
+import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
+import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import { createEmailWorker, createSmtpTransport } from './emailWorker';
+
+/** Fatal misconfiguration: the process exits 1 with this message, and never starts polling. */
+class FatalStartupError extends Error {}
+
+/**
+ * Entry point of the email worker (runbook "Workers (Email)"): verifies SMTP and Redis at start, exits on fatal
+ * misconfiguration in production, and drains in-flight sends on SIGINT/SIGTERM.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ service: 'worker-email', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
+  const metrics = createMetrics({ service: 'worker-email', deploySha: config.deploySha });
+  const smtp = config.ownerAuth.smtp;
+  if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
+  if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
+
+  // Logs only; the main worker owns the SDK's Prometheus endpoint on this host.
+  Runtime.install({ logger: temporalLoggerFrom(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
+
+  // Redis is part of the platform's start contract: a worker that cannot reach it is misconfigured.
+  const redis = await connectRedis(config.redis, { connectionName: 'patchproof-worker-email' }).catch((err: unknown) => {
+    throw new FatalStartupError(`Redis unreachable at start: ${redactString(err instanceof Error ? err.message : String(err))}`);
+  });
+  redis.disconnect();
+
+  const transport = createSmtpTransport(smtp);
+  try {
+    await transport.verify();
+    logger.info('smtp verified', { host: smtp.host, port: smtp.port });
+  } catch (err) {
+    const reason = redactString(err instanceof Error ? err.message : String(err));
+    if (config.isProduction) throw new FatalStartupError(`SMTP verification failed: ${reason}`);
+    // Outside production the capture stand-in may start after us; deliveries retry until it is there.
+    logger.warn('smtp verification failed; continuing outside production', { reason });
+  }
+
+  const mongo = await connectMongo(config.mongo);
+  const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
+  const bundle = config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
+  if (bundle && !existsSync(bundle)) throw new FatalStartupError(`workflow bundle not found at ${bundle}; run \`npm run build\``);
+
+  const worker = await createEmailWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    deps: { mongo, logger, metrics, transport, from: smtp.from },
+    ...(bundle && { workflowBundlePath: bundle }),
+    shutdownGraceMs: config.worker.shutdownGraceMs,
+    shutdownForceMs: config.worker.shutdownForceMs,
+  });
+  logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
+  // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight sends have drained.
+  try {
+    await worker.run();
+  } finally {
+    transport.close();
+    await Promise.allSettled([connection.close(), mongo.close()]);
+    logger.info('email worker stopped');
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const message =
+      err instanceof ConfigError || err instanceof FatalStartupError
+        ? err.message
+        : `email worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`;
+    process.stderr.write(`${message}\n`);
+    process.exit(1);
+  },
+);
