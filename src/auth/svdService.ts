@@ -132,6 +132,10 @@ export function createSvdService(deps: SvdServiceDeps) {
       throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
     }
     const issuedAtMs = await redis.zscore(pendingKey(userId), challenge.digestHex);
+    if (issuedAtMs === null && (await redis.exists(usedKey(challenge.digestHex))) === 1) {
+      // Consumed between our two reads by a concurrent complete.
+      throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
+    }
     if (issuedAtMs === null || nowMs - Number(issuedAtMs) > config.challengeTtlSec * 1000) {
       throw reject('expired', 'SVD_EXPIRED', 'No pending challenge matches; begin again.');
     }
@@ -148,9 +152,14 @@ export function createSvdService(deps: SvdServiceDeps) {
     if (verdict !== 'valid') throw reject('invalid', 'SVD_INVALID_SIGNATURE', 'The signature does not verify.');
 
     // The signature is good: consume the challenge exactly once, then mark it used for the rest of its life.
-    const removed = await redis.zrem(pendingKey(userId), challenge.digestHex);
-    if (removed !== 1) throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
-    await redis.set(usedKey(challenge.digestHex), '1', 'EX', 2 * (config.challengeTtlSec + config.clockSkewSec), 'NX');
+    // One transaction, so nobody can see the challenge gone without the mark (and misreport a replay as expired).
+    const consumed = await redis
+      .multi()
+      .zrem(pendingKey(userId), challenge.digestHex)
+      .set(usedKey(challenge.digestHex), '1', 'EX', 2 * (config.challengeTtlSec + config.clockSkewSec), 'NX')
+      .exec();
+    throwOnMultiError(consumed);
+    if (consumed?.[0]?.[1] !== 1) throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
 
     const secret = await deps.secrets.derive(challenge, registration.pmcHex, pmc);
     const issued = keyring.issue({
