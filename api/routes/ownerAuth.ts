@@ -28,15 +28,12 @@ const Email = z.string().trim().max(320).pipe(z.email());
 const TokenSchema = z.object({ token: z.string(), expiresAt: z.number().int(), kid: z.string() }).openapi('SvdSessionToken');
 
 /**
- * Limiters are built on first use: building one loads its script into Redis, which the OpenAPI generator's
- * unconnected placeholders cannot do.
+ * Limiters are built with the app. The OpenAPI generator declares the routes with an unconnected placeholder, where
+ * building one would try to load its script into Redis; there a limiter is never run, so a pass-through stands in.
  */
-function lazyLimiter(options: () => RateLimiterOptions): RequestHandler {
-  let limiter: RequestHandler | undefined;
-  return (req, res, next) => {
-    limiter ??= createRateLimiter(options());
-    return limiter(req, res, next);
-  };
+function limiterFor(options: RateLimiterOptions): RequestHandler {
+  if (typeof (options.redis as { call?: unknown }).call !== 'function') return (_req, _res, next) => next();
+  return createRateLimiter(options);
 }
 
 const ipKey = (req: Request) => ipKeyGenerator(req.ip ?? 'unknown');
@@ -75,7 +72,7 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
 
   // Authentication routes fail closed: without Redis there is no replay protection, so they answer 503.
   const limiter = (name: string, windowMs: number, max: number, keyGenerator: (req: Request) => string) =>
-    lazyLimiter(() => ({ name, windowMs, max, keyGenerator, redis: deps.redis, logger: deps.logger, failOpen: false }));
+    limiterFor({ name, windowMs, max, keyGenerator, redis: deps.redis, logger: deps.logger, failOpen: false });
   const svdLimits = auth.rateLimits.svd;
   const svdLimiters = [
     limiter('svd-ip', svdLimits.windowMs, svdLimits.maxPerIp, ipKey),
