@@ -28,7 +28,10 @@ async function main(): Promise<void> {
   if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
 
   // Logs only; the main worker owns the SDK's Prometheus endpoint on this host.
-  Runtime.install({ logger: temporalLoggerFrom(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
+  Runtime.install({
+    logger: temporalLoggerFrom(logger),
+    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
+  });
 
   // Redis is part of the platform's start contract: a worker that cannot reach it is misconfigured.
   const redis = await connectRedis(config.redis, { connectionName: 'patchproof-worker-email' }).catch((err: unknown) => {
@@ -49,7 +52,8 @@ async function main(): Promise<void> {
 
   const mongo = await connectMongo(config.mongo);
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
-  const bundle = config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
+  const bundle =
+    config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
   if (bundle && !existsSync(bundle)) throw new FatalStartupError(`workflow bundle not found at ${bundle}; run \`npm run build\``);
 
   const worker = await createEmailWorker({

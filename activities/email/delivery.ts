@@ -49,12 +49,13 @@ export function createEmailActivities(deps: EmailActivityDeps) {
       if (!message) throw ApplicationFailure.nonRetryable('email message not found', EMAIL_FAILURES.notFound);
       // Idempotent: a retry after a send whose status write was lost does not send again.
       if (message.status === 'sent') return message.smtpMessageId ? { smtpMessageId: message.smtpMessageId } : {};
-      if (message.code === undefined) throw ApplicationFailure.nonRetryable('email message has no body left to send', EMAIL_FAILURES.notFound);
+      if (message.code === undefined)
+        throw ApplicationFailure.nonRetryable('email message has no body left to send', EMAIL_FAILURES.notFound);
 
       const rendered = renderEmail(message);
       let info: { messageId?: string };
       try {
-        info = (await deps.transport.sendMail({ from: deps.from, to: message.to, ...rendered })) as { messageId?: string };
+        info = await deps.transport.sendMail({ from: deps.from, to: message.to, ...rendered });
       } catch (err) {
         // SMTP replies can quote the recipient; the redaction masks addresses before anything is stored or thrown.
         const reason = redactString(err instanceof Error ? err.message : String(err)).slice(0, 300);

@@ -20,7 +20,9 @@ export function requireOwnerSession(deps: { keyring: TokenKeyring; svd: Pick<Svd
     }
     deps.svd.currentKeyId(owner.userId).then((keyId) => {
       if (keyId === null || keyId !== owner.svdKeyId) {
-        return next(new DomainError('UNAUTHORIZED', 'The key this session was proved with is no longer current.', { reason: 'key_not_current' }));
+        return next(
+          new DomainError('UNAUTHORIZED', 'The key this session was proved with is no longer current.', { reason: 'key_not_current' }),
+        );
       }
       res.locals.owner = owner;
       next();

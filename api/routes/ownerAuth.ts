@@ -81,7 +81,12 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
   const codeLimits = auth.rateLimits.emailCode;
   const codeLimiters = (name: string) => [
     limiter(`${name}-ip`, codeLimits.windowMs, codeLimits.maxPerIp, ipKey),
-    limiter(`${name}-id`, codeLimits.windowMs, codeLimits.maxPerIdentifier, bodyKey('identifier', (v) => v.trim().toLowerCase())),
+    limiter(
+      `${name}-id`,
+      codeLimits.windowMs,
+      codeLimits.maxPerIdentifier,
+      bodyKey('identifier', (v) => v.trim().toLowerCase()),
+    ),
   ];
   const ownerSession = requireOwnerSession({ keyring, svd });
 
@@ -255,7 +260,10 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
           secretMode: auth.svd.mode,
           metrics: {
             events,
-            challengeAge: { count: sumOf('patchproof_svd_challenge_age_seconds_count'), sumSeconds: sumOf('patchproof_svd_challenge_age_seconds_sum') },
+            challengeAge: {
+              count: sumOf('patchproof_svd_challenge_age_seconds_count'),
+              sumSeconds: sumOf('patchproof_svd_challenge_age_seconds_sum'),
+            },
           },
           timestamp: new Date().toISOString(),
         });

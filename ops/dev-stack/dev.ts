@@ -129,10 +129,12 @@ async function main(): Promise<void> {
   ]);
   // SMTP capture: the email worker's relay in dev; read received mail at its HTTP port.
   if (config.ownerAuth.smtp.host) {
-    await startStandIn('smtp-capture', `smtp://${config.ownerAuth.smtp.host}:${config.ownerAuth.smtp.port}`, 'ops/stand-ins/smtp-capture/main.ts', [
-      '--http-port',
-      String(DEV_SMTP_CAPTURE_HTTP_PORT),
-    ]);
+    await startStandIn(
+      'smtp-capture',
+      `smtp://${config.ownerAuth.smtp.host}:${config.ownerAuth.smtp.port}`,
+      'ops/stand-ins/smtp-capture/main.ts',
+      ['--http-port', String(DEV_SMTP_CAPTURE_HTTP_PORT)],
+    );
   }
   // Mines a block every 30 s, like a (fast) chain; its state survives restarts in the data dir.
   await startStandIn('chain-simulator', config.woc.baseUrl, 'ops/stand-ins/chain-simulator/main.ts', [
@@ -194,7 +196,9 @@ async function main(): Promise<void> {
   say(`  Temporal Web UI  http://127.0.0.1:${stack.temporalUiPort}`);
   say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   say(`  Dev KMS          ${config.kms.signUrl}`);
-  say(`  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${DEV_SMTP_CAPTURE_HTTP_PORT}/messages`);
+  say(
+    `  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${DEV_SMTP_CAPTURE_HTTP_PORT}/messages`,
+  );
   say(`  Chain simulator  ${config.woc.baseUrl}/v1/bsv/${config.woc.network} (WhatsOnChain API; admin at /admin)`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
   say(`  Logs and data    ${stack.dataDir}`);

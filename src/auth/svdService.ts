@@ -92,7 +92,11 @@ export function createSvdService(deps: SvdServiceDeps) {
   const event = (eventType: string) => metrics.svdEvents.inc({ event_type: eventType, kid: keyring.activeKid });
   const loginFailed = () => metrics.ownerLogins.inc({ method: 'svd', outcome: 'failure' });
 
-  const reject = (eventType: string, code: 'SVD_EXPIRED' | 'SVD_BAD_CHALLENGE' | 'SVD_REPLAYED' | 'SVD_INVALID_SIGNATURE', message: string) => {
+  const reject = (
+    eventType: string,
+    code: 'SVD_EXPIRED' | 'SVD_BAD_CHALLENGE' | 'SVD_REPLAYED' | 'SVD_INVALID_SIGNATURE',
+    message: string,
+  ) => {
     event(eventType);
     loginFailed();
     logger.info('svd login refused', { reason: eventType });
@@ -228,7 +232,12 @@ export function createSvdService(deps: SvdServiceDeps) {
         $set: { keyId, pmcHex: normalised, revoked: false, registeredBy: proof.kind, updatedAt: at },
         $unset: { revokedAt: 1 },
         $push: {
-          previousKeys: { keyId: existing.keyId, pmcHex: existing.pmcHex, retiredAt: at, reason: existing.revoked ? 'revoked' : 'replaced' },
+          previousKeys: {
+            keyId: existing.keyId,
+            pmcHex: existing.pmcHex,
+            retiredAt: at,
+            reason: existing.revoked ? 'revoked' : 'replaced',
+          },
         },
       },
       { new: true },
@@ -241,7 +250,10 @@ export function createSvdService(deps: SvdServiceDeps) {
 
   async function revoke(userId: string): Promise<boolean> {
     const at = new Date(now());
-    const result = await registrations().updateOne({ _id: userId, revoked: false }, { $set: { revoked: true, revokedAt: at, updatedAt: at } });
+    const result = await registrations().updateOne(
+      { _id: userId, revoked: false },
+      { $set: { revoked: true, revokedAt: at, updatedAt: at } },
+    );
     if (result.modifiedCount === 1) {
       event('revoke');
       logger.info('svd key revoked', { userId });

@@ -329,14 +329,19 @@ function parseJwtKeyring(
   if (list === undefined) {
     keys['jwt-1'] = jwtSecret;
   } else {
-    for (const entry of list.split(',').map((e) => e.trim()).filter(Boolean)) {
+    for (const entry of list
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
       const at = entry.indexOf(':');
       const kid = entry.slice(0, at);
       const secret = entry.slice(at + 1);
       // Never echo the secret in a problem message.
-      if (at <= 0 || !KID.test(kid) || secret.length === 0) problems.push('JWT_KEYS: each entry must be kid:secret (kid of A–Z, a–z, 0–9, . _ -)');
+      if (at <= 0 || !KID.test(kid) || secret.length === 0)
+        problems.push('JWT_KEYS: each entry must be kid:secret (kid of A–Z, a–z, 0–9, . _ -)');
       else if (keys[kid] !== undefined) problems.push(`JWT_KEYS: kid ${kid} is listed twice`);
-      else if (isProduction && secret.length < MIN_SECRET_LENGTH) problems.push(`JWT_KEYS: the secret of ${kid} must be at least ${MIN_SECRET_LENGTH} characters`);
+      else if (isProduction && secret.length < MIN_SECRET_LENGTH)
+        problems.push(`JWT_KEYS: the secret of ${kid} must be at least ${MIN_SECRET_LENGTH} characters`);
       else keys[kid] = secret;
     }
   }

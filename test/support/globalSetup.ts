@@ -69,7 +69,13 @@ export default async function globalSetup(): Promise<void> {
 
   // SMTP capture, in this process: tests read verification codes from the mail it received.
   const capture = await startSmtpCapture({ smtpPort: 0, httpPort: 0 });
-  services.push({ name: 'smtp-capture', pid: process.pid, port: capture.smtpPort, stop: () => capture.close(), exited: new Promise(() => undefined) });
+  services.push({
+    name: 'smtp-capture',
+    pid: process.pid,
+    port: capture.smtpPort,
+    stop: () => capture.close(),
+    exited: new Promise(() => undefined),
+  });
   process.env[TEST_ENV.smtpPort] = String(capture.smtpPort);
   process.env[TEST_ENV.smtpCaptureUrl] = capture.httpUrl;
 }

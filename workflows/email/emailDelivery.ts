@@ -1,7 +1,13 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EmailActivities } from '../../activities/email/delivery';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { EMAIL_FAILURES, emailDeliveryStatusQuery, type EmailDeliveryInput, type EmailDeliveryOutcome, type EmailDeliveryStatus } from './shared';
+import {
+  EMAIL_FAILURES,
+  emailDeliveryStatusQuery,
+  type EmailDeliveryInput,
+  type EmailDeliveryOutcome,
+  type EmailDeliveryStatus,
+} from './shared';
 
 // SMTP relays throttle and greylist (4xx) for minutes: back off up to 5 minutes between tries, for about an hour in
 // all, which is longer than a verification code lives. A 5xx or a missing message will not get better: stop at once.
@@ -42,5 +48,9 @@ export async function emailDeliveryWorkflow(input: EmailDeliveryInput): Promise<
     status = { state: 'failed', reason };
   }
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: status.state }]);
-  return { messageId: input.messageId, status: status.state === 'sent' ? 'sent' : 'failed', ...(status.reason && { reason: status.reason }) };
+  return {
+    messageId: input.messageId,
+    status: status.state === 'sent' ? 'sent' : 'failed',
+    ...(status.reason && { reason: status.reason }),
+  };
 }

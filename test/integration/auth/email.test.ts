@@ -8,6 +8,8 @@ import { ensureIndexes } from '../../../src/db/indexes';
 import { registerModels } from '../../../src/db/models';
 import { SvdClient, SvdError } from '../../../src/sdk/svdClient';
 import { createEmailWorker, createSmtpTransport } from '../../../workers/emailWorker';
+import type { emailDeliveryWorkflow } from '../../../workflows/email/emailDelivery';
+import type { EmailDeliveryOutcome } from '../../../workflows/email/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { startTestApi, type TestApi } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
@@ -60,8 +62,8 @@ afterAll(async () => {
 const address = (prefix = 'owner') => `${prefix}-${randomBytes(4).toString('hex')}@example.com`;
 
 /** Waits for the delivery workflow of a message and returns its result. */
-async function delivered(messageId: string) {
-  return api.deps.temporal.workflow.getHandle(emailDeliveryWorkflowId(messageId)).result();
+async function delivered(messageId: string): Promise<EmailDeliveryOutcome> {
+  return api.deps.temporal.workflow.getHandle<typeof emailDeliveryWorkflow>(emailDeliveryWorkflowId(messageId)).result();
 }
 
 /** Reads the newest code mailed to `to` from the SMTP capture, as the owner would from their inbox. */
@@ -103,7 +105,10 @@ describe('login by email code', () => {
     expect(asSession.status).toBe(401);
     // ...but it proves the account, so it can register the first key.
     const priv = PrivateKey.fromRandom().toHex();
-    await expect(client.register(SvdClient.publicKeyOf(priv), verified.token)).resolves.toMatchObject({ userId: verified.userId, replaced: false });
+    await expect(client.register(SvdClient.publicKeyOf(priv), verified.token)).resolves.toMatchObject({
+      userId: verified.userId,
+      replaced: false,
+    });
     const login = await client.login(verified.userId, priv);
     const me = await fetch(`${api.baseUrl}/api/owner/session`, { headers: { authorization: `Bearer ${login.token}` } });
     expect(((await me.json()) as { userId: string }).userId).toBe(verified.userId);
@@ -145,7 +150,8 @@ describe('login by email code', () => {
     const { code } = await requestAndRead(to);
     const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
     const reasons = [];
-    for (let i = 0; i < api.deps.config.ownerAuth.codes.maxAttempts; i++) reasons.push(await failureReason(client.submitEmailCode(to, wrong)));
+    for (let i = 0; i < api.deps.config.ownerAuth.codes.maxAttempts; i++)
+      reasons.push(await failureReason(client.submitEmailCode(to, wrong)));
     expect(new Set(reasons)).toEqual(new Set(['CODE_INVALID:InvalidCode']));
     expect(await failureReason(client.submitEmailCode(to, code))).toBe('CODE_INVALID:NotFoundOrExpired');
   });
@@ -159,7 +165,9 @@ describe('login by email code', () => {
 
   it('treats a legacy plaintext record as expired and deletes it on the next submit (runbook)', async () => {
     const to = address();
-    await api.deps.mongo.collection('verification_codes').insertOne({ _id: to as never, code: '123456', createdAt: new Date(), attempts: 0 });
+    await api.deps.mongo
+      .collection('verification_codes')
+      .insertOne({ _id: to as never, code: '123456', createdAt: new Date(), attempts: 0 });
     expect(await failureReason(client.submitEmailCode(to, '123456'))).toBe('CODE_INVALID:NotFoundOrExpired');
     expect(await verificationCodeModel(api.deps.mongo).findById(to).lean()).toBeNull();
   });

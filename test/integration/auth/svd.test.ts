@@ -56,22 +56,34 @@ afterAll(async () => {
   await api.close();
 });
 
+/** The fields the tests read from answers: the error envelope and the canary's snapshot. */
+interface ApiBody {
+  error: { code: string; message: string; details: { reason?: string } };
+  metrics: { events: { eventType: string; count: number }[]; challengeAge: { count: number } };
+  [field: string]: unknown;
+}
+
 async function post(baseUrl: string, route: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${baseUrl}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, headers: res.headers, body: (await res.json()) as ApiBody };
 }
 
 async function get(baseUrl: string, route: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${baseUrl}${route}`, { headers });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, headers: res.headers, body: (await res.json()) as ApiBody };
 }
 
 const adminRegister = (owner: Owner, extra: Record<string, unknown> = {}) =>
-  post(api.baseUrl, '/api/svd/register', { userId: owner.userId, pmcHex: owner.pmcHex, ...extra }, { 'x-api-key': api.deps.config.auth.apiKey });
+  post(
+    api.baseUrl,
+    '/api/svd/register',
+    { userId: owner.userId, pmcHex: owner.pmcHex, ...extra },
+    { 'x-api-key': api.deps.config.auth.apiKey },
+  );
 
 async function registered(): Promise<Owner> {
   const owner = newOwner();
@@ -132,7 +144,9 @@ describe('SVD login', () => {
     const second = await client.begin(owner.userId);
     expect(second.M).not.toBe(first.M);
     await expect(client.complete(owner.userId, first.M, SvdClient.signChallenge(owner.privHex, first.M))).resolves.toHaveProperty('token');
-    await expect(client.complete(owner.userId, second.M, SvdClient.signChallenge(owner.privHex, second.M))).resolves.toHaveProperty('token');
+    await expect(client.complete(owner.userId, second.M, SvdClient.signChallenge(owner.privHex, second.M))).resolves.toHaveProperty(
+      'token',
+    );
   });
 
   it('keeps at most SVD_MAX_PENDING_CHALLENGES per user: the oldest gives way', async () => {
@@ -144,7 +158,9 @@ describe('SVD login', () => {
     const oldest = challenges[0]!;
     expect(await errorCode(client.complete(owner.userId, oldest.M, SvdClient.signChallenge(owner.privHex, oldest.M)))).toBe('SVD_EXPIRED');
     const newest = challenges[max]!;
-    await expect(client.complete(owner.userId, newest.M, SvdClient.signChallenge(owner.privHex, newest.M))).resolves.toHaveProperty('token');
+    await expect(client.complete(owner.userId, newest.M, SvdClient.signChallenge(owner.privHex, newest.M))).resolves.toHaveProperty(
+      'token',
+    );
   });
 
   it('a wrong signature does not burn the challenge: the owner can still use it (hole 16)', async () => {
@@ -189,7 +205,7 @@ describe('SVD login', () => {
     expect(metrics).toMatch(/event_type="malleable_reject"/);
   });
 
-  it("refuses an M whose embedded time is older than the TTL plus skew, or in the future, even with a valid signature", async () => {
+  it('refuses an M whose embedded time is older than the TTL plus skew, or in the future, even with a valid signature', async () => {
     const owner = await registered();
     const { challengeTtlSec, clockSkewSec } = api.deps.config.ownerAuth.svd;
     const nowSec = Math.floor(Date.now() / 1000);
@@ -204,7 +220,10 @@ describe('SVD login', () => {
 
   it('refuses a challenge the server issued once its TTL has passed', async () => {
     const owner = await registered();
-    const shortTtl = await appWith((c) => ({ ...c, ownerAuth: { ...c.ownerAuth, svd: { ...c.ownerAuth.svd, challengeTtlSec: 1, clockSkewSec: 0 } } }));
+    const shortTtl = await appWith((c) => ({
+      ...c,
+      ownerAuth: { ...c.ownerAuth, svd: { ...c.ownerAuth.svd, challengeTtlSec: 1, clockSkewSec: 0 } },
+    }));
     const shortClient = new SvdClient({ baseUrl: shortTtl });
     const { M } = await shortClient.begin(owner.userId);
     await new Promise((r) => setTimeout(r, 2_100));
@@ -221,7 +240,11 @@ describe('SVD login', () => {
   it('an unknown user gets the same 401 as a wrong signature', async () => {
     const stranger = newOwner();
     const { M } = await client.begin(stranger.userId);
-    const res = await post(api.baseUrl, '/api/svd/complete', { userId: stranger.userId, M, signatureHex: SvdClient.signChallenge(stranger.privHex, M) });
+    const res = await post(api.baseUrl, '/api/svd/complete', {
+      userId: stranger.userId,
+      M,
+      signatureHex: SvdClient.signChallenge(stranger.privHex, M),
+    });
     expect(res.status).toBe(401);
     expect(res.body.error).toMatchObject({ code: 'SVD_INVALID_SIGNATURE', message: 'The signature does not verify.' });
   });
@@ -253,7 +276,12 @@ describe('key registration (hole 15)', () => {
     const owner = await registered();
     const keyring = createTokenKeyring(api.deps.config.ownerAuth.jwt, 0);
     const otherToken = keyring.issue({ type: 'email-verified', userId: new Types.ObjectId().toHexString(), jti: 'e2' }).token;
-    const res = await post(api.baseUrl, '/api/svd/register', { userId: owner.userId, pmcHex: newOwner().pmcHex }, { authorization: `Bearer ${otherToken}` });
+    const res = await post(
+      api.baseUrl,
+      '/api/svd/register',
+      { userId: owner.userId, pmcHex: newOwner().pmcHex },
+      { authorization: `Bearer ${otherToken}` },
+    );
     expect(res.status).toBe(403);
   });
 
@@ -341,7 +369,10 @@ describe('JWT keyring', () => {
     const oldToken = (await new SvdClient({ baseUrl: oldActive }).login(owner.userId, owner.privHex)).token;
     expect(jwt.decode(oldToken, { complete: true })?.header.kid).toBe('k-old');
     expect((await session(api.baseUrl, oldToken)).status).toBe(200);
-    const retired = await appWith((c) => ({ ...c, ownerAuth: { ...c.ownerAuth, jwt: { ...c.ownerAuth.jwt, keys: { 'k-new': KEY_NEW } } } }));
+    const retired = await appWith((c) => ({
+      ...c,
+      ownerAuth: { ...c.ownerAuth, jwt: { ...c.ownerAuth.jwt, keys: { 'k-new': KEY_NEW } } },
+    }));
     const res = await session(retired, oldToken);
     expect([res.status, res.body.error.details.reason]).toEqual([401, 'unknown_kid']);
   });
@@ -365,9 +396,7 @@ describe('SVD operations', () => {
     const res = await get(api.baseUrl, '/api/svd/canary', { 'x-api-key': api.deps.config.auth.apiKey });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ ok: true, kid: 'k-new', secretMode: 'local' });
-    const completes = (res.body.metrics.events as { eventType: string; count: number }[])
-      .filter((e) => e.eventType === 'complete')
-      .reduce((total, e) => total + e.count, 0);
+    const completes = res.body.metrics.events.filter((e) => e.eventType === 'complete').reduce((total, e) => total + e.count, 0);
     expect(completes).toBeGreaterThan(0);
     expect(res.body.metrics.challengeAge.count).toBe(completes);
   });
@@ -391,7 +420,8 @@ describe('SVD operations', () => {
     await post(api.baseUrl, '/api/svd/complete', { userId: owner.userId, M, signatureHex: signature });
     const logs = api.deps.logs.text();
     expect(logs).toContain('svd login completed');
-    for (const secret of [owner.pmcHex, owner.privHex, M, signature, token, parseChallenge(M)!.digestHex]) expect(logs).not.toContain(secret);
+    for (const secret of [owner.pmcHex, owner.privHex, M, signature, token, parseChallenge(M)!.digestHex])
+      expect(logs).not.toContain(secret);
   });
 
   it('limits SVD per user and per IP with 429 and Retry-After', async () => {
@@ -415,7 +445,10 @@ describe('SVD operations', () => {
   });
 
   it('derives the session secret through the KMS in KMS mode', async () => {
-    const kms = createDevKms({ dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'svd-kms-')), 'keys'), apiKey: api.deps.config.kms.apiKey });
+    const kms = createDevKms({
+      dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'svd-kms-')), 'keys'),
+      apiKey: api.deps.config.kms.apiKey,
+    });
     const derivations: string[] = [];
     const front = express();
     front.use((req, _res, next) => {
@@ -452,7 +485,7 @@ describe('when Redis is lost at runtime', () => {
     try {
       const owner = newOwner();
       expect((await post(server.baseUrl, '/api/svd/begin', { userId: owner.userId })).status).toBe(200);
-      const { M } = (await post(server.baseUrl, '/api/svd/begin', { userId: owner.userId })).body as { M: string };
+      const M = String((await post(server.baseUrl, '/api/svd/begin', { userId: owner.userId })).body.M);
       await redis.stop();
       const begin = await post(server.baseUrl, '/api/svd/begin', { userId: owner.userId });
       expect([begin.status, begin.body.error.code]).toEqual([503, 'DEPENDENCY_UNAVAILABLE']);
