@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../src/config';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
@@ -27,11 +27,21 @@ async function main(): Promise<void> {
   if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
   if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
 
-  // Logs only; the main worker owns the SDK's Prometheus endpoint on this host.
+  // Logs only; the main worker owns the SDK's Prometheus endpoint on this host. Signals are ours: a stop that
+  // arrives while the worker is still starting (bundling, connecting) must end the process, not be swallowed.
   Runtime.install({
     logger: temporalLoggerFrom(logger),
+    shutdownSignals: [],
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
   });
+  let worker: Worker | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info('email worker stopping', { signal });
+    if (worker) worker.shutdown();
+    else process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 
   // Redis is part of the platform's start contract: a worker that cannot reach it is misconfigured.
   const redis = await connectRedis(config.redis, { connectionName: 'patchproof-worker-email' }).catch((err: unknown) => {
@@ -56,7 +66,7 @@ async function main(): Promise<void> {
     config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
   if (bundle && !existsSync(bundle)) throw new FatalStartupError(`workflow bundle not found at ${bundle}; run \`npm run build\``);
 
-  const worker = await createEmailWorker({
+  worker = await createEmailWorker({
     connection,
     namespace: config.temporal.namespace,
     deps: { mongo, logger, metrics, transport, from: smtp.from },
@@ -65,7 +75,7 @@ async function main(): Promise<void> {
     shutdownForceMs: config.worker.shutdownForceMs,
   });
   logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
-  // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight sends have drained.
+  // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight sends have drained.
   try {
     await worker.run();
   } finally {

@@ -11,7 +11,6 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
-import { DEV_SMTP_CAPTURE_HTTP_PORT } from '../stand-ins/smtp-capture/ports';
 import { isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
@@ -133,7 +132,7 @@ async function main(): Promise<void> {
       'smtp-capture',
       `smtp://${config.ownerAuth.smtp.host}:${config.ownerAuth.smtp.port}`,
       'ops/stand-ins/smtp-capture/main.ts',
-      ['--http-port', String(DEV_SMTP_CAPTURE_HTTP_PORT)],
+      ['--http-port', String(stack.smtpCaptureHttpPort)],
     );
   }
   // Mines a block every 30 s, like a (fast) chain; its state survives restarts in the data dir.
@@ -197,7 +196,7 @@ async function main(): Promise<void> {
   say(`  Temporal gRPC    ${config.temporal.address} (namespace ${config.temporal.namespace})`);
   say(`  Dev KMS          ${config.kms.signUrl}`);
   say(
-    `  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${DEV_SMTP_CAPTURE_HTTP_PORT}/messages`,
+    `  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${stack.smtpCaptureHttpPort}/messages`,
   );
   say(`  Chain simulator  ${config.woc.baseUrl}/v1/bsv/${config.woc.network} (WhatsOnChain API; admin at /admin)`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);

@@ -15,6 +15,8 @@ export interface DevStackConfig {
   /** Dev data: the Temporal SQLite file, FerretDB's SQLite files, Redis dump, logs and pid files. Git-ignored. */
   dataDir: string;
   temporalUiPort: number;
+  /** HTTP port of the SMTP capture's message API (its SMTP port is SMTP_PORT). */
+  smtpCaptureHttpPort: number;
   /** Set when the process runs as root and may install Debian packages with apt-get. */
   canUseApt: boolean;
 }
@@ -28,6 +30,7 @@ export function loadDevStackConfig(env: Record<string, string | undefined> = pro
     toolsDir: path.resolve(env.PATCHPROOF_TOOLS_DIR ?? path.join(cacheHome, 'patchproof', 'tools')),
     dataDir: path.resolve(env.PATCHPROOF_DATA_DIR ?? path.join(REPO_ROOT, '.data')),
     temporalUiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
+    smtpCaptureHttpPort: Number(env.SMTP_CAPTURE_HTTP_PORT ?? 8025),
     canUseApt: typeof process.getuid === 'function' && process.getuid() === 0 && env.PATCHPROOF_NO_APT !== '1',
   };
 }
@@ -39,6 +42,7 @@ export const DEV_STACK_VARIABLE_NAMES = [
   'PATCHPROOF_NO_APT',
   'TEMPORAL_UI_PORT',
   'XDG_CACHE_HOME',
+  'SMTP_CAPTURE_HTTP_PORT',
 ] as const;
 
 /** Reads `.env` at the repo root, if present, without touching process.env. Values already in `env` win. */

@@ -12,7 +12,9 @@ import { REPO_ROOT } from '../support/processes';
  */
 describe('npm run dev', () => {
   it('serves /ready and the Web UI, then stops every process on Ctrl-C', async () => {
-    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc] = (await freePorts(9)) as [
+    const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp] = (await freePorts(11)) as [
+      number,
+      number,
       number,
       number,
       number,
@@ -42,6 +44,8 @@ describe('npm run dev', () => {
         KMS_SIGN_URL: `http://127.0.0.1:${kms}`,
         WOC_BASE_URL: `http://127.0.0.1:${woc}`,
         WOC_NETWORK: 'test',
+        SMTP_PORT: String(smtp),
+        SMTP_CAPTURE_HTTP_PORT: String(smtpHttp),
         PATCHPROOF_DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
       },
@@ -66,10 +70,11 @@ describe('npm run dev', () => {
       expect(await webUi.text()).toContain('<html');
 
       const pidFiles = readdirSync(path.join(dataDir, 'run')).sort();
-      expect(pidFiles).toEqual(['chain-simulator.pid', 'dev-kms.pid', 'mongo.pid', 'redis.pid', 'temporal.pid']);
+      expect(pidFiles).toEqual(['chain-simulator.pid', 'dev-kms.pid', 'mongo.pid', 'redis.pid', 'smtp-capture.pid', 'temporal.pid']);
       const servicePids = pidFiles.map((f) => Number(readFileSync(path.join(dataDir, 'run', f), 'utf8')));
       expect((await fetch(`http://127.0.0.1:${kms}/health`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${woc}/v1/bsv/test/chain/info`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${smtpHttp}/messages`)).status).toBe(200);
 
       process.kill(-child.pid!, 'SIGINT');
       expect(await exited).toBe(0);

@@ -7,7 +7,7 @@ import { DEV_SMTP_PORT } from '../../../src/config';
 import { standInEnvironment } from '../../../src/config/standIns';
 import { createLogger } from '../../../src/logging/logger';
 import { redactString } from '../../../src/logging/redact';
-import { DEV_SMTP_CAPTURE_HTTP_PORT } from './ports';
+import { loadDevStackConfig } from '../../../src/config/devStack';
 import { startSmtpCapture } from './server';
 
 function parsePort(value: string): number {
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const options = new Command('smtp-capture')
     .description('SMTP server that keeps received mail for dev and tests, with an HTTP API to read it')
     .option('--port <port>', 'SMTP port', parsePort, DEV_SMTP_PORT)
-    .option('--http-port <port>', 'HTTP port of the message API', parsePort, DEV_SMTP_CAPTURE_HTTP_PORT)
+    .option('--http-port <port>', 'HTTP port of the message API', parsePort, loadDevStackConfig().smtpCaptureHttpPort)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .parse()
     .opts<{ port: number; httpPort: number; host: string }>();

@@ -1,0 +1,50 @@
+import { runEntry, spawnEntry } from '../../support/processes';
+import { testEnvironment } from '../../support/stack';
+import { testEnv } from '../../support/testEnv';
+
+/** A production environment that passes the configuration rules, so only the email worker's own checks fail. */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  API_KEY: 'k'.repeat(40),
+  JWT_SECRET: 'j'.repeat(40),
+  MONGODB_URI: 'mongodb://app:pw@127.0.0.1:9/patchproof',
+  REDIS_URL: 'redis://:pw@127.0.0.1:9',
+  TEMPORAL_ADDRESS: '127.0.0.1:9',
+  TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_INSECURE: 'true',
+  KMS_SIGN_URL: 'https://kms.internal',
+  KMS_API_KEY: 'kms-key',
+  ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+};
+
+describe('email worker start-up (runbook "Workers (Email)")', () => {
+  it('exits 1 in production without an SMTP relay, naming the variable', async () => {
+    const result = await runEntry('workers/email.ts', [], PRODUCTION);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('SMTP_HOST: required in production for the email worker');
+  });
+
+  it('exits 1 with a clear message when Redis is unreachable at start', async () => {
+    const result = await runEntry('workers/email.ts', [], { NODE_ENV: 'development', REDIS_URL: 'redis://127.0.0.1:9' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('Redis unreachable at start');
+  });
+
+  it('starts against the real stack and stops cleanly on SIGTERM', async () => {
+    const env = testEnvironment({ SMTP_HOST: '127.0.0.1', SMTP_PORT: testEnv('smtpPort'), LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
+    const child = spawnEntry('workers/email.ts', [], { ...env, WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle') });
+    let output = '';
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const deadline = Date.now() + 45_000;
+    while (!output.includes('email worker started') && Date.now() < deadline && child.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(output).toContain('smtp verified');
+    expect(output).toContain('email worker started');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('email worker stopped');
+  }, 60_000);
+});
