@@ -34,10 +34,10 @@ async function main(): Promise<void> {
     shutdownSignals: [],
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
   });
-  let worker: Worker | undefined;
+  const started: { worker?: Worker } = {};
   const stop = (signal: NodeJS.Signals) => {
     logger.info('email worker stopping', { signal });
-    if (worker) worker.shutdown();
+    if (started.worker) started.worker.shutdown();
     else process.exit(0);
   };
   process.once('SIGINT', stop);
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
   if (bundle && !existsSync(bundle)) throw new FatalStartupError(`workflow bundle not found at ${bundle}; run \`npm run build\``);
 
-  worker = await createEmailWorker({
+  const worker = await createEmailWorker({
     connection,
     namespace: config.temporal.namespace,
     deps: { mongo, logger, metrics, transport, from: smtp.from },
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
   });
+  started.worker = worker;
   logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
   // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight sends have drained.
   try {
