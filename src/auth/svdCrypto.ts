@@ -67,13 +67,18 @@ export function signChallenge(pmcPriv: PrivateKey, challenge: ParsedChallenge): 
 export type SignatureVerdict = 'valid' | 'malformed' | 'high_s' | 'invalid';
 
 /** Checks a DER signature over sha256(M) against PMC + H·G; a high-S form is refused even though ECDSA accepts it. */
-export function verifyChallengeSignature(pmc: PublicKey, challenge: ParsedChallenge, signatureDerHex: string): SignatureVerdict {
+export function verifyChallengeSignature(
+  pmc: PublicKey,
+  challenge: ParsedChallenge,
+  signatureDerHex: string,
+  v2c?: PublicKey,
+): SignatureVerdict {
   const signature: Signature | null = parseDerSignature(signatureDerHex);
   if (!signature) return 'malformed';
   if (signature.r.isZero() || signature.s.isZero() || signature.r.gte(N) || signature.s.gte(N)) return 'invalid';
   if (!isLowS(signature)) return 'high_s';
   try {
-    return ECDSA.verify(digestNumber(challenge), signature, challengePublicKey(pmc, challenge)) ? 'valid' : 'invalid';
+    return ECDSA.verify(digestNumber(challenge), signature, v2c ?? challengePublicKey(pmc, challenge)) ? 'valid' : 'invalid';
   } catch {
     return 'invalid';
   }
@@ -88,14 +93,20 @@ export function parsePmc(pmcHex: string): PublicKey | null {
  * S = HMAC(HMAC(salt, X(point)), "SVD-Session") with salt = sha256(PMS_pub ‖ PMC ‖ M). In KMS mode the KMS computes
  * its own secret; either way S never leaves the server.
  */
-export function localSessionSecret(pms: PrivateKey, pmc: PublicKey, challenge: ParsedChallenge): Buffer {
+export function localSessionSecret(
+  pms: PrivateKey,
+  pmc: PublicKey,
+  challenge: ParsedChallenge,
+  // Each is a scalar multiplication; callers that already have them pass them in.
+  precomputed: { v2c?: PublicKey; pmsPublic?: PublicKey } = {},
+): Buffer {
   const p2s = pms.add(digestNumber(challenge)).umod(N);
   if (p2s.isZero()) throw new Error('degenerate server key for this challenge');
-  const point = challengePublicKey(pmc, challenge).mul(p2s);
+  const point = (precomputed.v2c ?? challengePublicKey(pmc, challenge)).mul(p2s);
   if (point.isInfinity()) throw new Error('no shared point');
   const x = Buffer.from(point.getX().toArray('be', 32));
   const salt = createHash('sha256')
-    .update(Buffer.from(pms.toPublicKey().encode(true) as number[]))
+    .update(Buffer.from((precomputed.pmsPublic ?? pms.toPublicKey()).encode(true) as number[]))
     .update(Buffer.from(pmc.encode(true) as number[]))
     .update(challenge.bytes)
     .digest();

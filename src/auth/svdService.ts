@@ -8,6 +8,7 @@ import type { Logger } from '../logging/logger';
 import type { Metrics } from '../metrics';
 import { svdRegistrationModel, type SvdRegistrationDocument } from './models';
 import {
+  challengePublicKey,
   localSessionSecret,
   makeChallenge,
   parseChallenge,
@@ -36,7 +37,8 @@ export type RegistrationProof =
 
 export interface SvdSecretDeriver {
   mode: 'kms' | 'local';
-  derive(challenge: ParsedChallenge, pmcHex: string, pmc: PublicKey): Promise<Buffer>;
+  /** `v2c` is PMC + H·G, already computed by the verification. */
+  derive(challenge: ParsedChallenge, pmcHex: string, pmc: PublicKey, v2c: PublicKey): Promise<Buffer>;
 }
 
 export interface SvdServiceDeps {
@@ -81,7 +83,11 @@ export function createSvdSecretDeriver(config: OwnerAuthConfig['svd'], kms: KmsC
   // Dev and tests only (config refuses local mode in production). Without a configured key each process makes one:
   // the secret is never stored, so nothing depends on it surviving a restart.
   const pms = config.localPmsWif ? PrivateKey.fromWif(config.localPmsWif) : PrivateKey.fromRandom();
-  return { mode: 'local', derive: (challenge, _pmcHex, pmc) => Promise.resolve(localSessionSecret(pms, pmc, challenge)) };
+  const pmsPublic = pms.toPublicKey();
+  return {
+    mode: 'local',
+    derive: (challenge, _pmcHex, pmc, v2c) => Promise.resolve(localSessionSecret(pms, pmc, challenge, { v2c, pmsPublic })),
+  };
 }
 
 export function createSvdService(deps: SvdServiceDeps) {
@@ -148,7 +154,8 @@ export function createSvdService(deps: SvdServiceDeps) {
     const pmc = registration ? parsePmc(registration.pmcHex) : null;
     if (registration && !pmc) throw new Error('stored PMC does not parse');
     // Unknown users and revoked keys cost the same verify and get the same answer as a wrong signature.
-    const verdict = verifyChallengeSignature(pmc ?? DECOY_PMC, challenge, signatureHex);
+    const v2c = challengePublicKey(pmc ?? DECOY_PMC, challenge);
+    const verdict = verifyChallengeSignature(pmc ?? DECOY_PMC, challenge, signatureHex, v2c);
     if (!registration || !pmc || registration.revoked) {
       throw reject('refused', 'SVD_INVALID_SIGNATURE', 'The signature does not verify.');
     }
@@ -165,7 +172,7 @@ export function createSvdService(deps: SvdServiceDeps) {
     throwOnMultiError(consumed);
     if (consumed?.[0]?.[1] !== 1) throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
 
-    const secret = await deps.secrets.derive(challenge, registration.pmcHex, pmc);
+    const secret = await deps.secrets.derive(challenge, registration.pmcHex, pmc, v2c);
     const issued = keyring.issue({
       type: 'svd-session',
       userId,
