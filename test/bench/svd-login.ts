@@ -44,7 +44,8 @@ function timePerCall(rounds: number, fn: () => void): number {
 
 async function main(): Promise<void> {
   const tools = await provision({ purpose: 'dev', say: () => undefined });
-  if (!tools.redisServer || tools.mongo.kind === 'external') throw new Error('the benchmark needs redis-server and a local MongoDB-wire database');
+  if (!tools.redisServer || tools.mongo.kind === 'external')
+    throw new Error('the benchmark needs redis-server and a local MongoDB-wire database');
   const scratch = mkdtempSync(path.join(tmpdir(), 'bench-svd-'));
   const [redisPort, mongoPort] = (await freePorts(2)) as [number, number];
   const services: RunningService[] = [];
@@ -76,7 +77,9 @@ async function main(): Promise<void> {
   await ensureIndexes(mongo);
   // SVD never calls Temporal; a lazy connection to nowhere keeps the app's shape.
   const temporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:9' }), namespace: 'default' });
-  const server = await listen(createApp({ config, logger, metrics: createMetrics({ service: 'bench', deploySha: 'bench' }), mongo, redis, temporal }));
+  const server = await listen(
+    createApp({ config, logger, metrics: createMetrics({ service: 'bench', deploySha: 'bench' }), mongo, redis, temporal }),
+  );
   const client = new SvdClient({ baseUrl: server.baseUrl });
 
   try {
