@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Connection } from 'mongoose';
 import type { Transporter } from 'nodemailer';
-import { emailMessageModel, type EmailMessageDocument } from '../../src/auth/models';
+import { CODE_TTL_SECONDS, emailMessageModel, type EmailMessageDocument } from '../../src/auth/models';
 import type { Logger } from '../../src/logging/logger';
 import { redactString } from '../../src/logging/redact';
 import type { Metrics } from '../../src/metrics';
@@ -51,6 +51,11 @@ export function createEmailActivities(deps: EmailActivityDeps) {
       if (message.status === 'sent') return message.smtpMessageId ? { smtpMessageId: message.smtpMessageId } : {};
       if (message.code === undefined)
         throw ApplicationFailure.nonRetryable('email message has no body left to send', EMAIL_FAILURES.notFound);
+      // A code past its 15 minutes cannot be used: sending it late only confuses the owner.
+      if (Date.now() - message.createdAt.getTime() > CODE_TTL_SECONDS * 1000) {
+        await messages.updateOne({ _id: messageId }, { $unset: { code: 1 } });
+        throw ApplicationFailure.nonRetryable('the code expired before it could be sent', EMAIL_FAILURES.expired);
+      }
 
       const rendered = renderEmail(message);
       let info: { messageId?: string };

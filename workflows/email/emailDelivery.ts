@@ -18,7 +18,7 @@ const { deliverEmail } = proxyActivities<EmailActivities>({
     backoffCoefficient: 2,
     maximumInterval: '5 minutes',
     maximumAttempts: 15,
-    nonRetryableErrorTypes: [EMAIL_FAILURES.permanent, EMAIL_FAILURES.notFound],
+    nonRetryableErrorTypes: [EMAIL_FAILURES.permanent, EMAIL_FAILURES.notFound, EMAIL_FAILURES.expired],
   },
 });
 

@@ -27,6 +27,7 @@ export const EMAIL_FAILURES = {
   permanent: 'SmtpPermanentFailure',
   transient: 'SmtpTransientFailure',
   notFound: 'EmailMessageNotFound',
+  expired: 'EmailExpired',
 } as const;
 
 export const emailDeliveryStatusQuery = defineQuery<EmailDeliveryStatus>('emailDeliveryStatus');

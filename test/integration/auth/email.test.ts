@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PrivateKey } from '@bsv/sdk';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { NativeConnection as Native } from '@temporalio/worker';
+import { createEmailActivities } from '../../../activities/email/delivery';
 import { emailMessageModel, verificationCodeModel } from '../../../src/auth/models';
 import { emailDeliveryWorkflowId } from '../../../src/email/ids';
 import { ensureIndexes } from '../../../src/db/indexes';
@@ -156,6 +157,17 @@ describe('login by email code', () => {
     expect(await failureReason(client.submitEmailCode(to, code))).toBe('CODE_INVALID:NotFoundOrExpired');
   });
 
+  it('keeps the bound when twenty wrong guesses race', async () => {
+    const to = address();
+    const { code } = await requestAndRead(to);
+    const wrong = String((Number(code) + 7) % 1_000_000).padStart(6, '0');
+    await Promise.all(Array.from({ length: 20 }, () => failureReason(client.submitEmailCode(to, wrong))));
+    const max = api.deps.config.ownerAuth.codes.maxAttempts;
+    const stored = await verificationCodeModel(api.deps.mongo).findById(to).lean();
+    expect(stored?.attempts ?? max).toBeLessThanOrEqual(max);
+    expect(await failureReason(client.submitEmailCode(to, code))).toBe('CODE_INVALID:NotFoundOrExpired');
+  });
+
   it('refuses a code older than 15 minutes, whether or not the database purged it', async () => {
     const to = address();
     const { code } = await requestAndRead(to);
@@ -220,6 +232,29 @@ describe('email delivery workflow', () => {
     expect((await handle.describe()).status.name).toBe('RUNNING');
     expect(await handle.query('emailDeliveryStatus')).toEqual({ state: 'sending' });
     await handle.terminate('test done');
+  });
+
+  it('does not send a code that expired before delivery, and drops its plaintext', async () => {
+    const messageId = randomBytes(8).toString('hex');
+    await emailMessageModel(api.deps.mongo).create({
+      _id: messageId,
+      kind: 'verification-code',
+      to: address(),
+      code: '123456',
+      status: 'queued',
+      attempts: 0,
+      createdAt: new Date(Date.now() - 16 * 60_000),
+    });
+    const sent: unknown[] = [];
+    const activities = createEmailActivities({
+      mongo: api.deps.mongo,
+      logger: api.deps.logger,
+      transport: { sendMail: (mail: unknown) => (sent.push(mail), Promise.resolve({})) } as never,
+      from: 'x@example.com',
+    });
+    await expect(activities.deliverEmail(messageId)).rejects.toMatchObject({ type: 'EmailExpired', nonRetryable: true });
+    expect(sent).toEqual([]);
+    expect(await emailMessageModel(api.deps.mongo).findById(messageId).lean()).not.toHaveProperty('code');
   });
 
   it('starts one delivery per message id', async () => {
