@@ -12,6 +12,8 @@ import { createEmailWorker, createSmtpTransport } from '../../../workers/emailWo
 import type { emailDeliveryWorkflow } from '../../../workflows/email/emailDelivery';
 import type { EmailDeliveryOutcome } from '../../../workflows/email/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
+import { createApp } from '../../../api/app';
+import { listen } from '../../support/http';
 import { startTestApi, type TestApi } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
 
@@ -199,6 +201,42 @@ describe('login by email code', () => {
     const first = await client.submitEmailCode(to, (await requestAndRead(to)).code);
     const second = await client.submitEmailCode(to, (await requestAndRead(to)).code);
     expect(second.userId).toBe(first.userId);
+  });
+});
+
+describe('email code rate limits', () => {
+  it('limits code requests per address with 429 and Retry-After, counting case and whitespace variants as one address', async () => {
+    const limited = await listen(
+      createApp({
+        ...api.deps,
+        config: {
+          ...api.deps.config,
+          ownerAuth: {
+            ...api.deps.config.ownerAuth,
+            rateLimits: { ...api.deps.config.ownerAuth.rateLimits, emailCode: { windowMs: 60_000, maxPerIp: 100, maxPerIdentifier: 2 } },
+          },
+        },
+      }),
+    );
+    try {
+      const counters = await api.deps.redis.keys('rl:code-request-*');
+      if (counters.length > 0) await api.deps.redis.del(...counters);
+      const to = address();
+      const statuses = [];
+      let last: Response | undefined;
+      for (const variant of [to, to.toUpperCase(), ` ${to} `]) {
+        last = await fetch(`${limited.baseUrl}/v1/auth/request-verification`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ identifier: variant }),
+        });
+        statuses.push(last.status);
+      }
+      expect(statuses).toEqual([202, 202, 429]);
+      expect(Number(last?.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
   });
 });
 

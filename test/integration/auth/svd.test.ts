@@ -317,6 +317,20 @@ describe('key registration (hole 15)', () => {
     expect(metrics).toMatch(/event_type="refused"/);
   });
 
+  it("after a revocation the account's verified email can register a new key (recovery)", async () => {
+    const owner = await registered();
+    await post(api.baseUrl, '/api/svd/revoke', { userId: owner.userId }, { 'x-api-key': api.deps.config.auth.apiKey });
+    const next = newOwner();
+    const emailToken = createTokenKeyring(api.deps.config.ownerAuth.jwt, 0).issue({
+      type: 'email-verified',
+      userId: owner.userId,
+      jti: 'r',
+    }).token;
+    await expect(client.register(next.pmcHex, emailToken)).resolves.toMatchObject({ userId: owner.userId, replaced: true });
+    await expect(client.login(owner.userId, next.privHex)).resolves.toHaveProperty('token');
+    expect(await errorCode(client.login(owner.userId, owner.privHex))).toBe('SVD_INVALID_SIGNATURE');
+  });
+
   it('registers once when twenty first registrations race', async () => {
     const userId = new Types.ObjectId().toHexString();
     const candidates = Array.from({ length: 20 }, () => ({ ...newOwner(), userId }));
