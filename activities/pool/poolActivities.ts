@@ -39,6 +39,8 @@ export interface PoolActivityDeps {
 
 /** Most inputs a top-up gathers when no single output covers the split. */
 const MAX_SPLIT_INPUTS = 50;
+/** Syncs in a row that must find neither an output nor its transaction before the output is retired. */
+const UNSEEN_SYNCS_BEFORE_RETIRING = 3;
 /** Outputs the sync checks one by one per run when they vanished from the unspent list. */
 const MAX_VANISHED_CHECKS = 200;
 
@@ -65,7 +67,9 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
     );
     const listedIds = new Set(listed.map((u) => outpointId(u.txid, u.vout)));
     // Only available outputs: reserved ones belong to a running workflow, and the reconciler settles them.
-    const local = await utxos.find({ status: 'available', lockingScriptHex: target.lockingScriptHex }, { _id: 1, txid: 1, vout: 1 }).lean();
+    const local = await utxos
+      .find({ status: 'available', lockingScriptHex: target.lockingScriptHex }, { _id: 1, txid: 1, vout: 1, unseenSyncs: 1 })
+      .lean();
     const vanished = local.filter((u) => !listedIds.has(u._id)).slice(0, MAX_VANISHED_CHECKS);
     let markedSpent = 0;
     let dropped = 0;
@@ -76,9 +80,14 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
         await reservations.markSpent([output], spend.txid);
         markedSpent += 1;
       } else if ((await woc.getTx(output.txid).catch(chainReadFailure)) === null) {
-        // The creating tx is gone (a reorg dropped it, or it never propagated): never offer the output again.
-        await reservations.markSpent([output], 'dropped');
-        dropped += 1;
+        // Unknown to the chain: still propagating, or evicted by a reorg. Not offered meanwhile; retired if it stays unknown.
+        const unseen = (output.unseenSyncs ?? 0) + 1;
+        if (unseen >= UNSEEN_SYNCS_BEFORE_RETIRING) {
+          await reservations.markSpent([output], 'dropped');
+          dropped += 1;
+        } else {
+          await utxos.updateOne({ _id: output._id, status: 'available' }, { $set: { unseenSyncs: unseen } });
+        }
       }
       // Otherwise the unspent list lags behind the node; the next sync looks again.
     }
@@ -89,6 +98,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
   async function spendableCount(funding: PoolAccount, settings: PoolSettings, chainHeight: number): Promise<number> {
     return utxos.countDocuments({
       status: 'available',
+      unseenSyncs: 0,
       keyIdentifier: funding.keyIdentifier,
       lockingScriptHex: funding.lockingScriptHex,
       satoshis: { $gte: settings.dustThresholdSats },
@@ -150,6 +160,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
         {
           $match: {
             status: 'available',
+            unseenSyncs: 0,
             keyIdentifier: input.accounts.funding.keyIdentifier,
             lockingScriptHex: input.accounts.funding.lockingScriptHex,
             ...confirmedFilter(input.settings.minConfirmations, input.chainHeight),
@@ -211,7 +222,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
     async planSweep(input: { sweep: SweepInput; accounts: PoolAccounts; settings: PoolSettings }): Promise<SweepPlan> {
       const lockingScriptHex = p2pkhOutputScript(input.sweep.changeAddress, network).toHex();
       const candidates = await utxos
-        .find({ status: 'available', keyIdentifier: input.sweep.changeKeyId, lockingScriptHex }, { _id: 1, satoshis: 1 })
+        .find({ status: 'available', unseenSyncs: 0, keyIdentifier: input.sweep.changeKeyId, lockingScriptHex }, { _id: 1, satoshis: 1 })
         .lean();
       return planSweep(
         candidates.map((c) => ({ utxoId: c._id, satoshis: c.satoshis })),

@@ -92,6 +92,7 @@ export function createReservations(connection: Connection) {
       const candidates = await utxos
         .find({
           status: 'available',
+          unseenSyncs: 0,
           keyIdentifier: request.keyIdentifier,
           satoshis: { $gte: request.minSatoshis },
           ...(request.lockingScriptHex && { lockingScriptHex: request.lockingScriptHex }),
@@ -242,7 +243,7 @@ export function createReservations(connection: Connection) {
           updateOne: {
             filter: { _id: outpointId(output.txid, output.vout) },
             update: {
-              $set: { blockHeight: output.blockHeight },
+              $set: { blockHeight: output.blockHeight, unseenSyncs: 0 },
               $setOnInsert: {
                 txid: output.txid,
                 vout: output.vout,
