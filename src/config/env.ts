@@ -60,6 +60,7 @@ export const envSchema = z.object({
   TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   TEMPORAL_INSECURE: boolean.default(false),
+  TEMPORAL_UI_URL: z.url().optional(),
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),

@@ -44,6 +44,8 @@ export interface AppConfig {
     apiKey?: string;
     tls?: TemporalTlsConfig;
     metricsBindAddress: string;
+    /** Temporal Web UI, for links printed by the CLI; the dev server's UI outside production. */
+    uiUrl?: string;
   };
   worker: {
     metricsPort: number;
@@ -131,6 +133,8 @@ export const DEV_DEFAULTS = {
 
 /** The chain simulator in dev and tests; production talks to WhatsOnChain itself. */
 export const DEV_WOC_BASE_URL = 'http://127.0.0.1:8091';
+/** The Temporal dev server's Web UI (`npm run dev`). */
+export const DEV_TEMPORAL_UI_URL = 'http://127.0.0.1:8233';
 export const PRODUCTION_WOC_BASE_URL = 'https://api.whatsonchain.com';
 
 const MIN_SECRET_LENGTH = 32;
@@ -264,6 +268,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ...(raw.TEMPORAL_API_KEY && { apiKey: raw.TEMPORAL_API_KEY }),
       ...(tls && { tls }),
       metricsBindAddress: raw.TEMPORAL_METRICS_BIND_ADDRESS,
+      ...((raw.TEMPORAL_UI_URL ?? (isProduction ? undefined : DEV_TEMPORAL_UI_URL)) && {
+        uiUrl: (raw.TEMPORAL_UI_URL ?? DEV_TEMPORAL_UI_URL).replace(/\/+$/, ''),
+      }),
     },
     worker: {
       metricsPort: raw.WORKER_METRICS_PORT,
