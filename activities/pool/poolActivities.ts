@@ -182,6 +182,8 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
       settings: PoolSettings;
       chainHeight: number;
       outputCount: number;
+      /** Inputs of an earlier round the node refused: not chosen again by this run, whatever the chain view says. */
+      excludeUtxoIds?: string[];
     }): Promise<SpendableOutput[]> {
       const { owner, accounts, settings, outputCount } = input;
       const base = {
@@ -190,6 +192,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
         lockingScriptHex: accounts.funding.lockingScriptHex,
         minConfirmations: settings.minConfirmations,
         chainHeight: input.chainHeight,
+        ...(input.excludeUtxoIds && input.excludeUtxoIds.length > 0 && { excludeUtxoIds: input.excludeUtxoIds }),
       };
       const slot = (i: number) => `split-input-${input.attempt}-${String(i).padStart(3, '0')}`;
       const held: UtxoDocument[] = [];

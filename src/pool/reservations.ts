@@ -33,6 +33,8 @@ export interface ReserveRequest {
   order?: 'smallest' | 'largest';
   /** Locking script the output must have, e.g. only the funding address's outputs. */
   lockingScriptHex?: string;
+  /** Outputs not to choose, e.g. the inputs of a transaction the node just refused. */
+  excludeUtxoIds?: string[];
 }
 
 export interface ReleaseChecks {
@@ -91,6 +93,7 @@ export function createReservations(connection: Connection) {
 
       const candidates = await utxos
         .find({
+          ...(request.excludeUtxoIds ? { _id: { $nin: request.excludeUtxoIds } } : {}),
           status: 'available',
           unseenSyncs: 0,
           keyIdentifier: request.keyIdentifier,

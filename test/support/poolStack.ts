@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PublicKey } from '@bsv/sdk';
 import type { Worker } from '@temporalio/worker';
+import express from 'express';
 import { createDevKms, type DevKms } from '../../ops/stand-ins/dev-kms/server';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import { chainClientsFromConfig } from '../../src/chain/clients';
@@ -27,6 +28,8 @@ export interface PoolStack {
   /** Pays the address from the simulator's faucet; confirmed outputs are mined at once. */
   fund(address: string, satoshis: number, confirmed?: boolean): Promise<{ txid: string; vout: number }>;
   signRequests(): number;
+  /** Runs before the dev KMS answers the next /sign request: lets a test change the chain at that exact moment. */
+  beforeNextSign(action: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -35,7 +38,16 @@ export async function startPoolStack(
   options: { blockIntervalMs?: number } = {},
 ): Promise<PoolStack> {
   const kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')), apiKey: POOL_TEST_KMS_KEY });
-  const kmsServer: Listening = await listen(kms.app);
+  let pendingBeforeSign: (() => Promise<void>) | undefined;
+  const kmsFront = express();
+  kmsFront.use((req, _res, next) => {
+    const action = req.method === 'POST' && req.path === '/sign' ? pendingBeforeSign : undefined;
+    if (!action) return next();
+    pendingBeforeSign = undefined;
+    action().then(() => next(), next);
+  });
+  kmsFront.use(kms.app);
+  const kmsServer: Listening = await listen(kmsFront);
   const simulator = await startSimulator({ ...(options.blockIntervalMs && { blockIntervalMs: options.blockIntervalMs }) });
   // Addresses are configured the way production configures them, so dry runs need no KMS lookup.
   const fundingKey = kms.keys.describe(overrides.UTXO_FUNDING_KEY_IDENTIFIER ?? 'funding');
@@ -69,6 +81,9 @@ export async function startPoolStack(
       return res.body as { txid: string; vout: number };
     },
     signRequests: () => kms.requests.filter((r) => r.path === '/sign').length,
+    beforeNextSign(action) {
+      pendingBeforeSign = action;
+    },
     async close() {
       worker.shutdown();
       await running.catch(() => undefined);

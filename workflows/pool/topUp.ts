@@ -65,6 +65,7 @@ async function topUp(input: TopUpInput): Promise<TopUpReport> {
   }
 
   const owner = reservationOwner(workflowInfo().workflowId, workflowInfo().runId);
+  const refusedInputs: string[] = [];
   for (let round = 1; round <= MAX_SPEND_ROUNDS; round++) {
     progress.attempt = round;
     progress.step = 'reserving';
@@ -75,6 +76,7 @@ async function topUp(input: TopUpInput): Promise<TopUpReport> {
       settings,
       chainHeight: sync.chainHeight,
       outputCount: plan.outputCount,
+      ...(refusedInputs.length > 0 && { excludeUtxoIds: [...refusedInputs] }),
     });
     const transaction = await spendReservedInputs({
       owner,
@@ -113,7 +115,9 @@ async function topUp(input: TopUpInput): Promise<TopUpReport> {
     });
     if (transaction) return finish({ ...planned, outcome: 'completed', transaction }, progress);
 
-    // `Missing inputs` for a tx the chain does not know: our view was stale. Resync, then rebuild with other inputs.
+    // `Missing inputs` (or a conflict) for a tx the chain does not know: our view was stale. Resync, then rebuild
+    // with other inputs: the refused ones may still look unspent while the chain catches up.
+    refusedInputs.push(...inputs.map((i) => `${i.txid}:${i.vout}`));
     progress.step = 'resyncing';
     await sleep(`${round * 10} seconds`);
     sync = await pool.syncPool(accounts);

@@ -7,6 +7,7 @@ import { createReservations } from '../../../src/pool/reservations';
 import { writePoolSetting } from '../../../src/pool/settings';
 import { desiredSchedules, reconcileSchedules } from '../../../workers/schedules';
 import type { ScheduledPoolRunReport, TopUpReport } from '../../../workflows/pool/shared';
+import { recordHistoryIfAsked } from '../../support/histories';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 import { testEnvironment } from '../../support/stack';
 
@@ -59,7 +60,11 @@ describe('pool schedules', () => {
       else await new Promise((r) => setTimeout(r, 100));
     }
     expect(workflowId).toBeDefined();
-    return (await stack.deps.temporal.workflow.getHandle(workflowId!).result()) as ScheduledPoolRunReport;
+    const report = (await stack.deps.temporal.workflow.getHandle(workflowId!).result()) as ScheduledPoolRunReport;
+    await recordHistoryIfAsked(stack.deps.temporal, workflowId!, `scheduled-${report.operation}-${report.outcome.replace('_', '-')}`);
+    if (report.runId)
+      await recordHistoryIfAsked(stack.deps.temporal, report.workflowId, `utxo-${report.operation}-scheduled`, report.runId);
+    return report;
   };
 
   it('creates the top-up, sweep and reconcile schedules with explicit overlap and catch-up policies', async () => {

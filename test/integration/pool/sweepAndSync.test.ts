@@ -6,6 +6,7 @@ import { outpointId, utxoModel } from '../../../src/pool/models';
 import { createReservations } from '../../../src/pool/reservations';
 import { startSweep, startSync, startTopUp, waitForPoolOperation } from '../../../src/pool/launch';
 import type { SweepReport, SyncReport, TopUpReport } from '../../../workflows/pool/shared';
+import { recordHistoryIfAsked } from '../../support/histories';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 
 const DUST = 500;
@@ -21,9 +22,10 @@ describe('pool sweep and sync against the dev KMS and the chain simulator', () =
   });
   afterAll(() => stack?.close());
 
-  const finished = async <R>(started: { workflowId: string; runId: string }): Promise<R> => {
+  const finished = async <R>(started: { workflowId: string; runId: string }, recordAs?: string): Promise<R> => {
     const done = await waitForPoolOperation(stack.deps.temporal, started.workflowId, started.runId, { pollMs: 200, timeoutMs: 90_000 });
     if (done.state !== 'completed') throw new Error(`${started.workflowId} ended ${JSON.stringify(done)}`);
+    if (recordAs) await recordHistoryIfAsked(stack.deps.temporal, started.workflowId, recordAs, started.runId);
     return done.result as R;
   };
   const sweepInput = (dryRun: boolean) => ({
@@ -38,7 +40,7 @@ describe('pool sweep and sync against the dev KMS and the chain simulator', () =
   it('consolidates dust in one transaction the simulator accepts, and never touches a reserved output', async () => {
     const dust = [];
     for (let i = 0; i < 8; i++) dust.push(await stack.fund(stack.accounts.funding.address, DUST + i));
-    await finished<SyncReport>(await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test'));
+    await finished<SyncReport>(await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test'), 'utxo-sync');
     // A registration in flight holds one of them.
     const held = await createReservations(stack.deps.mongo).reserve({
       owner: 'registration-inflight@run',
@@ -52,11 +54,11 @@ describe('pool sweep and sync against the dev KMS and the chain simulator', () =
 
     const signsBefore = stack.signRequests();
     const kmsCallsBefore = stack.kms.requests.length;
-    const plan = await finished<SweepReport>(await startSweep(stack.deps.temporal, sweepInput(true)));
+    const plan = await finished<SweepReport>(await startSweep(stack.deps.temporal, sweepInput(true)), 'utxo-sweep-dry-run');
     expect(plan).toMatchObject({ outcome: 'dry_run', dustOnly: true, eligible: 7, inputCount: 7 });
     expect(stack.kms.requests.length).toBe(kmsCallsBefore);
 
-    const report = await finished<SweepReport>(await startSweep(stack.deps.temporal, sweepInput(false)));
+    const report = await finished<SweepReport>(await startSweep(stack.deps.temporal, sweepInput(false)), 'utxo-sweep-completed');
     expect(report.outcome).toBe('completed');
     expect(report.inputCount).toBe(7);
     expect(stack.signRequests() - signsBefore).toBe(1);
@@ -103,36 +105,45 @@ describe('pool sweep and sync against the dev KMS and the chain simulator', () =
     expect(await utxos().findById(outpointId(other.txid, 0)).lean()).toMatchObject({ status: 'spent' });
   });
 
-  it('rebuilds with other inputs when a spend the chain had not shown yet makes the split conflict', async () => {
+  it('rebuilds with other inputs when another spend of its input reaches the node first', async () => {
     await utxos().updateMany({ status: 'available' }, { $set: { status: 'spent', spentBy: 'test-reset' } });
     const contested = await stack.fund(stack.accounts.funding.address, 30_000);
     const spare = await stack.fund(stack.accounts.funding.address, 60_000);
     await finished<SyncReport>(await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test'));
 
-    // Another spender (e.g. a predecessor process) spends the contested output; the chain hides that for 4 s.
-    await stack.simulator.setFaults({ propagationLagMs: 4_000 });
+    // Another spender (e.g. a predecessor process) spends the contested output after the top-up reserved it and
+    // before its split reaches the node: the moment the split goes to the KMS for signing.
     const fundingScript = p2pkhOutputScript(stack.accounts.funding.address, 'test').toHex();
-    const outside = await signTransaction(
-      buildTransaction({
-        inputs: [{ txid: contested.txid, vout: 0, satoshis: 30_000, lockingScriptHex: fundingScript, keyIdentifier: 'funding' }],
-        outputs: [{ kind: 'p2pkh', address: PrivateKey.fromRandom().toAddress('testnet'), satoshis: 29_000 }],
-        minChangeSats: 1,
-        feeRateSatPerKb: 100,
-        network: 'test',
-      }),
-      chainClientsFromConfig(stack.deps.config).kms,
-    );
-    expect((await chainClientsFromConfig(stack.deps.config).woc.broadcast(outside.hex)).outcome).toBe('success');
-    await stack.simulator.setFaults({ propagationLagMs: 0 });
+    const chain = chainClientsFromConfig(stack.deps.config);
+    let outside: { txid: string } | undefined;
+    stack.beforeNextSign(async () => {
+      const signed = await signTransaction(
+        buildTransaction({
+          inputs: [{ txid: contested.txid, vout: 0, satoshis: 30_000, lockingScriptHex: fundingScript, keyIdentifier: 'funding' }],
+          outputs: [{ kind: 'p2pkh', address: PrivateKey.fromRandom().toAddress('testnet'), satoshis: 29_000 }],
+          minChangeSats: 1,
+          feeRateSatPerKb: 100,
+          network: 'test',
+        }),
+        chain.kms,
+      );
+      expect((await chain.woc.broadcast(signed.hex)).outcome).toBe('success');
+      outside = signed;
+    });
 
     const started = await startTopUp(stack.deps.temporal, stack.accounts.funding.keyIdentifier, { requestedBy: 'test' });
-    const report = await finished<TopUpReport>(started);
+    const report = await finished<TopUpReport>(started, 'utxo-topup-rebuilt-after-conflict');
 
     expect(report.outcome).toBe('completed');
-    // First round: the contested output, refused; after the resync, the spare one.
+    // First round: the contested output, refused; after the resync, the spare one, although the chain still
+    // shows the contested output unspent.
     expect(stack.simulator.simulator.chains.test.spenderOf(spare.txid, 0)?.txid).toBe(report.transaction!.txid);
-    expect(stack.simulator.simulator.chains.test.spenderOf(contested.txid, 0)?.txid).toBe(outside.txid);
-    expect(await utxos().findById(outpointId(contested.txid, 0)).lean()).toMatchObject({ status: 'spent', spentBy: outside.txid });
+    expect(stack.simulator.simulator.chains.test.spenderOf(contested.txid, 0)?.txid).toBe(outside!.txid);
+    // Never reserved again; spent by the outside tx once some chain view shows that spend.
+    const contestedRecord = await utxos().findById(outpointId(contested.txid, 0)).lean();
+    expect(contestedRecord?.reservedBy ?? null).toBeNull();
+    if (contestedRecord?.status === 'spent') expect(contestedRecord.spentBy).toBe(outside!.txid);
+    else expect(contestedRecord?.status).toBe('available');
     const history = await stack.deps.temporal.workflow.getHandle(started.workflowId, started.runId).fetchHistory();
     const reservationRounds = history.events?.filter(
       (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'reserveSplitInputs',

@@ -6,6 +6,7 @@ import { topUpWorkflowId } from '../../../src/pool/ids';
 import { getPoolOperationStatus, startTopUp, waitForPoolOperation } from '../../../src/pool/launch';
 import { writePoolSetting } from '../../../src/pool/settings';
 import type { TopUpReport } from '../../../workflows/pool/shared';
+import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 
@@ -38,10 +39,11 @@ describe('pool top-up against the dev KMS and the chain simulator', () => {
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const runTopUp = async (dryRun: boolean): Promise<TopUpReport> => {
+  const runTopUp = async (dryRun: boolean, recordAs?: string): Promise<TopUpReport> => {
     const started = await startTopUp(stack.deps.temporal, stack.accounts.funding.keyIdentifier, { requestedBy: 'test', dryRun });
     const done = await waitForPoolOperation(stack.deps.temporal, started.workflowId, started.runId, { pollMs: 200, timeoutMs: 60_000 });
     if (done.state !== 'completed') throw new Error(`top-up ended ${JSON.stringify(done)}`);
+    if (recordAs) await recordHistoryIfAsked(stack.deps.temporal, started.workflowId, recordAs, started.runId);
     return done.result as TopUpReport;
   };
   const available = () =>
@@ -51,7 +53,7 @@ describe('pool top-up against the dev KMS and the chain simulator', () => {
     funded = await stack.fund(stack.accounts.funding.address, 100_000);
     const kmsCallsBefore = stack.kms.requests.length;
 
-    const report = await runTopUp(true);
+    const report = await runTopUp(true, 'utxo-topup-dry-run');
 
     expect(report).toMatchObject({ outcome: 'dry_run', dryRun: true, spendableBefore: 1, target: TARGET, outputCount: TARGET - 1 });
     expect(report.sufficientFunds).toBe(true);
@@ -63,7 +65,7 @@ describe('pool top-up against the dev KMS and the chain simulator', () => {
 
   it('splits a funding output into the missing pool outputs with one KMS request, and waits for confirmation', async () => {
     const signsBefore = stack.signRequests();
-    const report = await runTopUp(false);
+    const report = await runTopUp(false, 'utxo-topup-completed');
 
     expect(report.outcome).toBe('completed');
     expect(report.outputCount).toBe(TARGET - 1);
@@ -105,6 +107,7 @@ describe('pool top-up against the dev KMS and the chain simulator', () => {
       const started = await startTopUp(stack.deps.temporal, stack.accounts.funding.keyIdentifier, { requestedBy: 'test' });
       const done = await waitForPoolOperation(stack.deps.temporal, started.workflowId, started.runId, { pollMs: 200, timeoutMs: 60_000 });
       expect(done).toMatchObject({ state: 'failed', failureType: 'InsufficientFunds' });
+      await recordHistoryIfAsked(stack.deps.temporal, started.workflowId, 'utxo-topup-insufficient-funds', started.runId);
       expect((done as { reason: string }).reason).toMatch(/insufficient funds for a split of 400 outputs: need \d+ sat/);
       expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
       const metrics = await stack.deps.metrics.registry.getSingleMetricAsString('patchproof_utxo_pool_operation_failures_total');
