@@ -4,9 +4,11 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import swaggerUi from 'swagger-ui-express';
+import { chainClientsFromConfig } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import type { Metrics } from '../src/metrics';
+import { createPoolHealth } from '../src/pool/health';
 import { errorHandler, notFoundHandler } from './errors';
 import { requireApiKey } from './middleware/apiKey';
 import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middleware/inputGuards';
@@ -14,6 +16,7 @@ import { createRateLimiter } from './middleware/rateLimit';
 import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
+import { poolRoutes } from './routes/pool';
 import { ownerAuthRoutes } from './routes/ownerAuth';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
@@ -31,6 +34,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
+  const chain = chainClientsFromConfig(deps.config, deps.logger);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -39,6 +43,14 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       deploySha: deps.config.deploySha,
     }),
     ...systemCheckRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics }),
+    ...poolRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      pool: deps.config.pool,
+      network: chain.network,
+      health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
+    }),
     ...ownerAuthRoutes(deps),
   ];
 }

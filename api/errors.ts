@@ -19,6 +19,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'NOT_FOUND':
       return 404;
     case 'CONFLICT':
+    case 'OPERATION_IN_PROGRESS':
       return 409;
     case 'PAYLOAD_TOO_LARGE':
       return 413;

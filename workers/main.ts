@@ -10,6 +10,8 @@ import { chainClientsFromConfig } from '../src/chain/clients';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { createMetrics } from '../src/metrics';
+import { resolvePoolAccounts } from '../src/pool/accounts';
+import { POOL_SCHEDULE_IDS } from '../src/pool/ids';
 import { connectRedis } from '../src/redis/client';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
@@ -57,13 +59,21 @@ async function main(): Promise<void> {
     // Temporal Cloud registers search attributes through its own control plane; the worker can run without.
     logger.warn('could not register search attributes; register them with `temporal operator search-attribute create`', { err });
   }
-  await reconcileSchedules(client, desiredSchedules(config), logger);
+  const chainClients = chainClientsFromConfig(config, logger);
+  // The nightly sweep's schedule names the change address; derive it now, or leave that schedule alone for now.
+  const accounts = await resolvePoolAccounts(config.pool, chainClients.kms, chainClients.network, false).catch((err: unknown) => {
+    logger.warn('pool addresses not resolved at start; the sweep schedule is left as it is', { err });
+    return undefined;
+  });
+  await reconcileSchedules(client, desiredSchedules(config, accounts), logger, {
+    keep: accounts || !config.pool.sweepCron ? [] : [POOL_SCHEDULE_IDS.sweep],
+  });
 
   const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
   const worker = await createMainWorker({
     connection,
     namespace: config.temporal.namespace,
-    deps: { mongo, redis, logger, ...chainClientsFromConfig(config, logger) },
+    deps: { mongo, redis, logger, metrics, temporal: client, pool: config.pool, ...chainClients },
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,

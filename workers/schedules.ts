@@ -7,17 +7,89 @@ import {
 } from '@temporalio/client';
 import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
+import { POOL_SCHEDULE_IDS, RECONCILE_WORKFLOW_ID, sweepWorkflowId, topUpWorkflowId } from '../src/pool/ids';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../src/system/ids';
 import { WORKFLOW_KIND } from '../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import type { PoolAccounts, ScheduledPoolOperation } from '../workflows/pool/shared';
 import type { SystemCheckInput } from '../workflows/system/shared';
 
 /** Every schedule this system owns. A managed id that the config switches off is deleted on reconcile. */
-export const MANAGED_SCHEDULE_IDS = [SYSTEM_CHECK_SCHEDULE_ID] as const;
+export const MANAGED_SCHEDULE_IDS = [
+  SYSTEM_CHECK_SCHEDULE_ID,
+  POOL_SCHEDULE_IDS.topUp,
+  POOL_SCHEDULE_IDS.sweep,
+  POOL_SCHEDULE_IDS.reconcile,
+] as const;
 
-/** The schedules the configuration asks for; cron lines of the predecessor become these. */
-export function desiredSchedules(config: AppConfig): ScheduleOptions[] {
+const MANAGED_NOTE = 'Managed by the PatchProof worker: edits are overwritten at its next start.';
+
+/**
+ * The schedules the configuration asks for; cron lines of the predecessor become these. `accounts` are the
+ * pool's resolved addresses; without them (KMS unreachable at start) the sweep schedule is left as it is.
+ */
+export function desiredSchedules(config: AppConfig, accounts?: PoolAccounts): ScheduleOptions[] {
   const schedules: ScheduleOptions[] = [];
+  const poolSchedule = (
+    scheduleId: string,
+    spec: ScheduleOptions['spec'],
+    request: ScheduledPoolOperation,
+    catchupWindow: string,
+  ): ScheduleOptions => ({
+    scheduleId,
+    spec,
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'scheduledPoolOperationWorkflow',
+      workflowId: `${request.workflowId}-scheduled`,
+      taskQueue: TASK_QUEUES.main,
+      args: [request],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: `scheduled-${request.operation}` }],
+    },
+    // One run at a time (a run also holds the operation's own id); after an outage, one catch-up run at most.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: catchupWindow as `${number}${'m' | 'h'}`, pauseOnFailure: false },
+    state: { note: MANAGED_NOTE },
+  });
+  const pool = config.pool;
+  if (pool.topUpEvery) {
+    schedules.push(
+      poolSchedule(
+        POOL_SCHEDULE_IDS.topUp,
+        { intervals: [{ every: pool.topUpEvery as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+        { operation: 'top-up', workflowId: topUpWorkflowId(pool.fundingKeyIdentifier), input: { requestedBy: 'schedule' } },
+        '10 minutes',
+      ),
+    );
+  }
+  if (pool.sweepCron && accounts) {
+    schedules.push(
+      poolSchedule(
+        POOL_SCHEDULE_IDS.sweep,
+        { cronExpressions: [pool.sweepCron], timezone: pool.scheduleTimezone },
+        {
+          operation: 'sweep',
+          workflowId: sweepWorkflowId(accounts.change.address),
+          input: {
+            requestedBy: 'schedule',
+            changeAddress: accounts.change.address,
+            changeKeyId: accounts.change.keyIdentifier,
+            destinationAddress: accounts.funding.address,
+          },
+        },
+        '2 hours',
+      ),
+    );
+  }
+  if (pool.reconcileEvery) {
+    schedules.push(
+      poolSchedule(
+        POOL_SCHEDULE_IDS.reconcile,
+        { intervals: [{ every: pool.reconcileEvery as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+        { operation: 'reconcile', workflowId: RECONCILE_WORKFLOW_ID },
+        '30 minutes',
+      ),
+    );
+  }
   if (config.worker.systemCheckEvery) {
     const input: SystemCheckInput = { requestedBy: 'schedule' };
     schedules.push({
@@ -34,7 +106,7 @@ export function desiredSchedules(config: AppConfig): ScheduleOptions[] {
       },
       // One check at a time; after an outage run at most the latest missed one, not a burst.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes', pauseOnFailure: false },
-      state: { note: 'Managed by the PatchProof worker: edits are overwritten at its next start.' },
+      state: { note: MANAGED_NOTE },
     });
   }
   return schedules;
@@ -50,7 +122,12 @@ export interface ReconcileResult {
  * Makes the server's schedules match the configuration: create each one, or update it when it already exists
  * (ScheduleAlreadyRunning), and delete managed schedules that the configuration no longer wants.
  */
-export async function reconcileSchedules(client: Client, desired: ScheduleOptions[], logger?: Logger): Promise<ReconcileResult> {
+export async function reconcileSchedules(
+  client: Client,
+  desired: ScheduleOptions[],
+  logger?: Logger,
+  options: { keep?: string[] } = {},
+): Promise<ReconcileResult> {
   const result: ReconcileResult = { created: [], updated: [], deleted: [] };
   for (const options of desired) {
     try {
@@ -67,7 +144,7 @@ export async function reconcileSchedules(client: Client, desired: ScheduleOption
       result.updated.push(options.scheduleId);
     }
   }
-  const wanted = new Set(desired.map((s) => s.scheduleId));
+  const wanted = new Set([...desired.map((s) => s.scheduleId), ...(options.keep ?? [])]);
   for (const scheduleId of MANAGED_SCHEDULE_IDS.filter((id) => !wanted.has(id))) {
     try {
       await client.schedule.getHandle(scheduleId).delete();

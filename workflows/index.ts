@@ -1,3 +1,6 @@
 // Every workflow the worker registers. The bundler starts here, so only workflow-safe modules may be imported.
 export { systemCheckWorkflow } from './system/systemCheck';
+export { utxoTopUpWorkflow } from './pool/topUp';
+export { utxoSweepWorkflow } from './pool/sweep';
+export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';

@@ -10,6 +10,7 @@ import {
 import type { KmsClient } from '../../src/kms/client';
 import { isKmsError } from '../../src/kms/errors';
 import type { Logger } from '../../src/logging/logger';
+import type { Metrics } from '../../src/metrics';
 import type { WocClient } from '../../src/woc/client';
 import { WocError } from '../../src/woc/errors';
 
@@ -18,6 +19,7 @@ export interface ChainActivityDeps {
   woc: WocClient;
   logger: Logger;
   network: Network;
+  metrics?: Metrics;
 }
 
 /** Failure types of the chain activities; workflows branch on these, and only these. */
@@ -43,7 +45,7 @@ export interface BroadcastOutcome {
  * Activities at the chain borders: KMS signing and WhatsOnChain. Transport trouble is retryable (Temporal retries
  * with the workflow's policy); what retrying cannot fix is non-retryable with a type the workflow can act on.
  */
-export function createChainActivities({ kms, woc, logger, network }: ChainActivityDeps) {
+export function createChainActivities({ kms, woc, logger, network, metrics }: ChainActivityDeps) {
   return {
     /** Builds and signs in one step: the signature covers exactly the plan, so a retry rebuilds identical bytes. */
     async signTransaction(plan: Omit<BuildTransactionInput, 'network'>): Promise<SignedTransaction> {
@@ -64,6 +66,7 @@ export function createChainActivities({ kms, woc, logger, network }: ChainActivi
         throw chainFailure(err);
       }
       logger.onChain.info('broadcast', { txid: signed.txid, outcome: result.outcome, alreadyKnown: result.alreadyKnown });
+      if (result.outcome !== 'success') metrics?.broadcastRejections.inc({ reason: result.outcome });
       switch (result.outcome) {
         case 'success':
           return { txid: signed.txid, alreadyKnown: result.alreadyKnown };

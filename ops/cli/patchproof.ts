@@ -7,40 +7,15 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type AppConfig } from '../../src/config';
 import { redactString } from '../../src/logging/redact';
 import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
-import { connectTemporalClient } from '../../src/temporal/connection';
 import type { SystemCheckReport } from '../../workflows/system/shared';
+import { CliFailure, connectTemporal, EXIT, output } from './common';
+import { registerPoolCommands } from './pool';
 
-export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3, config: 4 } as const;
-
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-interface Output {
-  json: boolean;
-  progress(line: string): void;
-  result(value: unknown, human: string): void;
-}
-
-function output(json: boolean): Output {
-  return {
-    json,
-    // Progress goes to stderr so stdout stays machine-readable with --json.
-    progress: (line) => process.stderr.write(`${line}\n`),
-    result: (value, human) => process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`),
-  };
-}
+export { EXIT } from './common';
 
 async function systemCheck(config: AppConfig, options: { checkId?: string; wait: boolean; json: boolean }): Promise<number> {
   const out = output(options.json);
-  const client = await connectTemporalClient(config.temporal).catch((err: unknown) => {
-    throw new CliFailure(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`, EXIT.unreachable);
-  });
+  const client = await connectTemporal(config);
   try {
     const started = await startSystemCheck(client, { ...(options.checkId && { checkId: options.checkId }), requestedBy: 'cli' });
     out.progress(`${started.alreadyStarted ? 'attached to' : 'started'} workflow ${started.workflowId}`);
@@ -131,12 +106,15 @@ export function buildProgram(run: (code: number) => void): Command {
       withConfig((config) => health(config, { ...options, json: program.opts<{ json: boolean }>().json })),
     );
 
+  registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+
   return program;
 }
 
-if (require.main === module) {
+/** Runs the CLI with these arguments and exits with its code; the npm bin (ops/cli/bin.cjs) calls this. */
+export function runCli(argv: string[]): void {
   const program = buildProgram((code) => process.exit(code));
-  program.parseAsync(process.argv).catch((err: unknown) => {
+  program.parseAsync(argv).catch((err: unknown) => {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
     if (err instanceof CliFailure) {
       process.stderr.write(`patchproof: ${redactString(err.message)}\n`);
@@ -146,3 +124,5 @@ if (require.main === module) {
     process.exit(EXIT.problem);
   });
 }
+
+if (require.main === module) runCli(process.argv);

@@ -30,6 +30,10 @@ export interface SignedTransaction {
   hex: string;
   fee: number;
   size: number;
+  outputCount: number;
+  /** Index of the change output, or null when there is none. */
+  changeVout: number | null;
+  changeSatoshis: number;
 }
 
 export class SigningError extends Error {
@@ -111,5 +115,13 @@ export async function signTransaction(unsigned: UnsignedTransaction, signer: Dig
   });
 
   const hex = unsigned.tx.toHex();
-  return { txid: unsigned.tx.id('hex'), hex, fee: unsigned.fee, size: hex.length / 2 };
+  return {
+    txid: unsigned.tx.id('hex'),
+    hex,
+    fee: unsigned.fee,
+    size: hex.length / 2,
+    outputCount: unsigned.tx.outputs.length,
+    changeVout: unsigned.changeVout,
+    changeSatoshis: unsigned.changeSatoshis,
+  };
 }

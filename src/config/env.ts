@@ -60,6 +60,7 @@ export const envSchema = z.object({
   TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   TEMPORAL_INSECURE: boolean.default(false),
+  TEMPORAL_UI_URL: z.url().optional(),
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
@@ -83,6 +84,38 @@ export const envSchema = z.object({
   WOC_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   WOC_REQUESTS_PER_SECOND: z.coerce.number().positive().optional(),
 
+  // UTXO pool. Names follow the predecessor's; the second of each pair is its legacy alias.
+  UTXO_FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
+  FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
+  UTXO_FUNDING_ADDRESS: z.string().min(1).optional(),
+  FUNDING_ADDRESS: z.string().min(1).optional(),
+  UTXO_CHANGE_ADDRESS: z.string().min(1).optional(),
+  CHANGE_ADDRESS: z.string().min(1).optional(),
+  UTXO_CHANGE_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
+  UTXO_MIN_POOL: positiveInt.optional(),
+  MIN_UTXO_COUNT: positiveInt.optional(),
+  UTXO_SPLIT_SIZE_SATS: positiveInt.default(5_000),
+  MAX_SPLIT_OUTPUTS: positiveInt.max(10_000).default(40),
+  DUST_THRESHOLD_SATS: positiveInt.default(2_000),
+  DUST_SWEEP_LIMIT: positiveInt.default(20),
+  UTXO_MIN_CONFIRMATIONS: z.coerce.number().int().min(0).max(100).default(1),
+  FEE_PER_KB: z.coerce.number().min(0).max(100_000).default(100),
+  SWEEP_MAX_INPUTS: positiveInt.max(10_000).default(1_000),
+  UTXO_TOPUP_EVERY: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 15m, or off')
+    .default('15m'),
+  UTXO_SWEEP_CRON: z
+    .string()
+    .regex(/^(off|(\S+\s+){4}\S+)$/, 'a five-field cron expression such as "0 2 * * *", or off')
+    .default('0 2 * * *'),
+  UTXO_RECONCILE_EVERY: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 1h, or off')
+    .default('1h'),
+  UTXO_SCHEDULE_TIMEZONE: z.string().min(1).default('UTC'),
+  UTXO_CONFIRMATION_POLL_SECONDS: positiveInt.max(3_600).default(30),
+  UTXO_HEALTH_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   // Owner authentication (docs/AUTH.md).
   JWT_KEYS: z.string().min(1).optional(),
   JWT_ACTIVE_KID: z.string().min(1).optional(),

@@ -1,4 +1,5 @@
 import { envSchema, type RawEnv } from './env';
+import { isValidP2pkhAddress } from '../chain/addresses';
 import { parseMongoUri, parseRedisUrl } from './urls';
 
 export { ENV_VARIABLE_NAMES } from './env';
@@ -43,6 +44,8 @@ export interface AppConfig {
     apiKey?: string;
     tls?: TemporalTlsConfig;
     metricsBindAddress: string;
+    /** Temporal Web UI, for links printed by the CLI; the dev server's UI outside production. */
+    uiUrl?: string;
   };
   worker: {
     metricsPort: number;
@@ -53,6 +56,7 @@ export interface AppConfig {
     systemCheckEvery: string | null;
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
+  pool: PoolConfig;
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -96,6 +100,40 @@ export interface OwnerAuthConfig {
   smtp: { host?: string; port: number; secure: boolean; user?: string; pass?: string; from: string };
 }
 
+/**
+ * The UTXO pool. Addresses are optional: unset, each is derived from its KMS key's public key; set, the pool checks
+ * that it belongs to that key before spending. The numeric settings are defaults that the `settings` collection
+ * may override at run time (see src/pool/settings.ts); keys and addresses are never overridable there.
+ */
+export interface PoolConfig {
+  fundingKeyIdentifier: string;
+  fundingAddress?: string;
+  changeKeyIdentifier: string;
+  changeAddress?: string;
+  defaults: PoolSettings;
+  /** Interval of the top-up schedule, or null when switched off. */
+  topUpEvery: string | null;
+  /** Cron expression of the nightly sweep, or null when switched off. */
+  sweepCron: string | null;
+  reconcileEvery: string | null;
+  scheduleTimezone: string;
+  healthCacheMs: number;
+}
+
+/** Pool settings that operators may change at run time through the settings collection. */
+export interface PoolSettings {
+  /** UTXO_MIN_POOL: the number of spendable outputs a top-up aims for. */
+  minPool: number;
+  splitSizeSats: number;
+  maxSplitOutputs: number;
+  dustThresholdSats: number;
+  dustSweepLimit: number;
+  minConfirmations: number;
+  feePerKb: number;
+  sweepMaxInputs: number;
+  confirmationPollSeconds: number;
+}
+
 /** Thrown when the environment cannot make a valid configuration. The message lists every problem at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -120,10 +158,13 @@ export const DEV_DEFAULTS = {
   KMS_SIGN_URL: 'http://127.0.0.1:8090',
   KMS_API_KEY: 'dev-kms-api-key-not-for-production',
   ISSUER_KEY_IDENTIFIER: 'issuer',
+  UTXO_FUNDING_KEY_IDENTIFIER: 'funding',
 } as const;
 
 /** The chain simulator in dev and tests; production talks to WhatsOnChain itself. */
 export const DEV_WOC_BASE_URL = 'http://127.0.0.1:8091';
+/** The Temporal dev server's Web UI (`npm run dev`). */
+export const DEV_TEMPORAL_UI_URL = 'http://127.0.0.1:8233';
 export const PRODUCTION_WOC_BASE_URL = 'https://api.whatsonchain.com';
 
 const MIN_SECRET_LENGTH = 32;
@@ -145,8 +186,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const raw = parsed.data;
   const isProduction = raw.NODE_ENV === 'production';
 
-  const pick = <K extends keyof typeof DEV_DEFAULTS>(name: K): string => {
-    const value = raw[name];
+  const pick = <K extends keyof typeof DEV_DEFAULTS>(name: K, alias?: keyof RawEnv): string => {
+    const value = raw[name] ?? (alias && (raw[alias] as string | undefined));
     if (value !== undefined) {
       if (isProduction && value === DEV_DEFAULTS[name] && name !== 'TEMPORAL_NAMESPACE') {
         problems.push(`${name}: the development default is not allowed in production`);
@@ -169,6 +210,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const kmsSignUrl = pick('KMS_SIGN_URL');
   const kmsApiKey = pick('KMS_API_KEY');
   const issuerKeyIdentifier = pick('ISSUER_KEY_IDENTIFIER');
+  const fundingKeyIdentifier = pick('UTXO_FUNDING_KEY_IDENTIFIER', 'FUNDING_KEY_IDENTIFIER');
+  const fundingAddress = raw.UTXO_FUNDING_ADDRESS ?? raw.FUNDING_ADDRESS;
+  const changeAddress = raw.UTXO_CHANGE_ADDRESS ?? raw.CHANGE_ADDRESS;
+  for (const [name, address] of [
+    ['UTXO_FUNDING_ADDRESS', fundingAddress],
+    ['UTXO_CHANGE_ADDRESS', changeAddress],
+  ] as const) {
+    if (address !== undefined && !isValidP2pkhAddress(address, raw.WOC_NETWORK)) {
+      problems.push(`${name}: not a P2PKH address of the ${raw.WOC_NETWORK} network`);
+    }
+  }
+  if (changeAddress !== undefined && changeAddress !== fundingAddress && raw.UTXO_CHANGE_KEY_IDENTIFIER === undefined) {
+    problems.push('UTXO_CHANGE_KEY_IDENTIFIER: required when UTXO_CHANGE_ADDRESS differs from the funding address');
+  }
 
   if (mongoUri) {
     const mongo = parseMongoUri(mongoUri);
@@ -247,13 +302,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ...(raw.TEMPORAL_API_KEY && { apiKey: raw.TEMPORAL_API_KEY }),
       ...(tls && { tls }),
       metricsBindAddress: raw.TEMPORAL_METRICS_BIND_ADDRESS,
+      ...((raw.TEMPORAL_UI_URL ?? (isProduction ? undefined : DEV_TEMPORAL_UI_URL)) && {
+        uiUrl: (raw.TEMPORAL_UI_URL ?? DEV_TEMPORAL_UI_URL).replace(/\/+$/, ''),
+      }),
     },
     worker: {
       metricsPort: raw.WORKER_METRICS_PORT,
       shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
       shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
       ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
-      systemCheckEvery: raw.SYSTEM_CHECK_EVERY === 'off' ? null : raw.SYSTEM_CHECK_EVERY.replace(/\s+/g, ''),
+      systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
     },
     kms: {
       signUrl: kmsSignUrl.replace(/\/+$/, ''),
@@ -261,6 +319,28 @@ export function loadConfig(env: Env = process.env): AppConfig {
       issuerKeyIdentifier,
       timeoutMs: raw.KMS_SIGN_TIMEOUT_MS,
       retryAttempts: raw.KMS_SIGN_RETRY_ATTEMPTS,
+    },
+    pool: {
+      fundingKeyIdentifier,
+      ...(fundingAddress && { fundingAddress }),
+      changeKeyIdentifier: raw.UTXO_CHANGE_KEY_IDENTIFIER ?? fundingKeyIdentifier,
+      ...(changeAddress && { changeAddress }),
+      defaults: {
+        minPool: raw.UTXO_MIN_POOL ?? raw.MIN_UTXO_COUNT ?? 10,
+        splitSizeSats: raw.UTXO_SPLIT_SIZE_SATS,
+        maxSplitOutputs: raw.MAX_SPLIT_OUTPUTS,
+        dustThresholdSats: raw.DUST_THRESHOLD_SATS,
+        dustSweepLimit: raw.DUST_SWEEP_LIMIT,
+        minConfirmations: raw.UTXO_MIN_CONFIRMATIONS,
+        feePerKb: raw.FEE_PER_KB,
+        sweepMaxInputs: raw.SWEEP_MAX_INPUTS,
+        confirmationPollSeconds: raw.UTXO_CONFIRMATION_POLL_SECONDS,
+      },
+      topUpEvery: offOrDuration(raw.UTXO_TOPUP_EVERY),
+      sweepCron: raw.UTXO_SWEEP_CRON === 'off' ? null : raw.UTXO_SWEEP_CRON.trim(),
+      reconcileEvery: offOrDuration(raw.UTXO_RECONCILE_EVERY),
+      scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
+      healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
     },
     woc: {
       network: raw.WOC_NETWORK,
@@ -348,6 +428,10 @@ function parseJwtKeyring(
   const active = activeKid ?? Object.keys(keys)[0] ?? '';
   if (keys[active] === undefined) problems.push('JWT_ACTIVE_KID: must name a kid of JWT_KEYS');
   return { keys, activeKid: active };
+}
+
+function offOrDuration(value: string): string | null {
+  return value === 'off' ? null : value.replace(/\s+/g, '');
 }
 
 function parseTrustProxy(value: string): string | number | boolean {

@@ -11,6 +11,10 @@ export interface Metrics {
   httpRequestDuration: Histogram<'method' | 'route' | 'status_code'>;
   dependencyUp: Gauge<'dependency'>;
   workflowStarts: Counter<'workflow_type' | 'outcome'>;
+  poolOutputs: Gauge<'status'>;
+  poolSatoshis: Gauge<'status'>;
+  poolOperationFailures: Counter<'operation' | 'reason'>;
+  broadcastRejections: Counter<'reason'>;
   /** deploy_sha comes from the registry's default labels. */
   svdEvents: Counter<'event_type' | 'kid'>;
   svdChallengeAge: Histogram<'kid'>;
@@ -43,6 +47,30 @@ export function createMetrics(options: { service: string; deploySha: string }): 
       name: `${METRIC_PREFIX}workflow_starts_total`,
       help: 'Workflow starts requested through the API, by workflow type and outcome (started, already_started, failed).',
       labelNames: ['workflow_type', 'outcome'],
+      registers: [registry],
+    }),
+    poolOutputs: new Gauge({
+      name: `${METRIC_PREFIX}utxo_pool_outputs`,
+      help: 'UTXO pool outputs by status (available, reserved, spent), as of the last sync, spend or health read.',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    poolSatoshis: new Gauge({
+      name: `${METRIC_PREFIX}utxo_pool_satoshis`,
+      help: 'Satoshis held by UTXO pool outputs, by status.',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    poolOperationFailures: new Counter({
+      name: `${METRIC_PREFIX}utxo_pool_operation_failures_total`,
+      help: 'Pool operations that failed permanently, by operation (top-up, sweep) and reason (insufficient_funds, …).',
+      labelNames: ['operation', 'reason'],
+      registers: [registry],
+    }),
+    broadcastRejections: new Counter({
+      name: `${METRIC_PREFIX}broadcast_rejections_total`,
+      help: 'Broadcasts the node rejected, by reason (missing_inputs, mempool_conflict, rejected, no_verdict).',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     svdEvents: new Counter({

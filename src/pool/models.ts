@@ -20,6 +20,11 @@ export interface UtxoDocument {
   reservedBy?: string | null;
   reservedAt?: Date | null;
   spentBy?: string | null;
+  /**
+   * Consecutive syncs in which the chain knew neither this output nor its transaction. Such an output is not
+   * reserved (it may be one of ours still propagating, or one a reorg evicted); after a few syncs it is retired.
+   */
+  unseenSyncs: number;
 }
 
 /**
@@ -55,6 +60,7 @@ const utxoSchema = new Schema<UtxoDocument>(
     reservedBy: { type: String, default: null },
     reservedAt: { type: Date, default: null },
     spentBy: { type: String, default: null },
+    unseenSyncs: { type: Number, default: 0 },
   },
   { collection: 'utxos', versionKey: false },
 );

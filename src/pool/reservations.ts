@@ -7,6 +7,19 @@ function isDuplicateKey(err: unknown): boolean {
   return (err as { code?: number }).code === 11000;
 }
 
+/** Runs an unordered bulk insert; duplicates (already claimed or already recorded) are expected, anything else is not. */
+async function ignoringDuplicates(insert: Promise<unknown>): Promise<void> {
+  try {
+    await insert;
+  } catch (err) {
+    const writeErrors = (err as { writeErrors?: { code?: number; err?: { code?: number } }[] }).writeErrors;
+    const codes = writeErrors?.map((e) => e.code ?? e.err?.code);
+    if (codes && codes.length > 0 && codes.every((c) => c === 11000)) return;
+    if (isDuplicateKey(err)) return;
+    throw err;
+  }
+}
+
 export interface ReserveRequest {
   /** The reserving workflow's id: a retried activity of the same workflow gets the same UTXO back. */
   owner: string;
@@ -16,6 +29,12 @@ export interface ReserveRequest {
   minSatoshis: number;
   minConfirmations: number;
   chainHeight: number;
+  /** `smallest` (default): the smallest adequate output. `largest`: for gathering several inputs. */
+  order?: 'smallest' | 'largest';
+  /** Locking script the output must have, e.g. only the funding address's outputs. */
+  lockingScriptHex?: string;
+  /** Outputs not to choose, e.g. the inputs of a transaction the node just refused. */
+  excludeUtxoIds?: string[];
 }
 
 export interface ReleaseChecks {
@@ -72,15 +91,17 @@ export function createReservations(connection: Connection) {
       const held = await existing(request.owner, request.slot);
       if (held) return markReserved(held, request.owner);
 
-      const maxHeight = request.minConfirmations > 0 ? request.chainHeight - request.minConfirmations + 1 : undefined;
       const candidates = await utxos
         .find({
+          ...(request.excludeUtxoIds ? { _id: { $nin: request.excludeUtxoIds } } : {}),
           status: 'available',
+          unseenSyncs: 0,
           keyIdentifier: request.keyIdentifier,
           satoshis: { $gte: request.minSatoshis },
-          ...(maxHeight !== undefined && { blockHeight: { $ne: null, $lte: maxHeight } }),
+          ...(request.lockingScriptHex && { lockingScriptHex: request.lockingScriptHex }),
+          ...confirmedFilter(request.minConfirmations, request.chainHeight),
         })
-        .sort({ satoshis: 1 })
+        .sort({ satoshis: request.order === 'largest' ? -1 : 1, _id: 1 })
         .limit(CANDIDATES_PER_ATTEMPT)
         .lean();
 
@@ -105,11 +126,92 @@ export function createReservations(connection: Connection) {
       return null;
     },
 
+    /**
+     * Reserves these particular outputs for one owner (a sweep's inputs), each in its own slot. Outputs another
+     * owner holds are skipped; a retry returns what the first attempt got. Claims go in one unordered batch.
+     */
+    async reserveOutpoints(owner: string, utxoIds: string[]): Promise<UtxoDocument[]> {
+      if (utxoIds.length === 0) return [];
+      const now = new Date();
+      await ignoringDuplicates(
+        claims.insertMany(
+          utxoIds.map((id) => ({ _id: id, owner, slot: `input:${id}`, claimedAt: now })),
+          { ordered: false },
+        ),
+      );
+      const ours = (await claims.find({ _id: { $in: utxoIds }, owner }, { _id: 1 }).lean()).map((c) => c._id);
+      if (ours.length === 0) return [];
+      await ignoringDuplicates(
+        reservations.insertMany(
+          ours.map((id) => ({ _id: slotId(owner, `input:${id}`), owner, utxoId: id, createdAt: now })),
+          { ordered: false },
+        ),
+      );
+      await utxos.updateMany(
+        { _id: { $in: ours }, status: 'available' },
+        { $set: { status: 'reserved', reservedBy: owner, reservedAt: now } },
+      );
+      return utxos
+        .find({ _id: { $in: ours }, status: 'reserved', reservedBy: owner })
+        .sort({ satoshis: 1, _id: 1 })
+        .lean();
+    },
+
+    /** Every output an owner holds, in slot order. */
+    async heldBy(owner: string): Promise<UtxoDocument[]> {
+      const held = await reservations.find({ owner }).sort({ _id: 1 }).lean();
+      if (held.length === 0) return [];
+      const docs = await utxos.find({ _id: { $in: held.map((r) => r.utxoId) } }).lean();
+      const byId = new Map(docs.map((d) => [d._id, d]));
+      return held.flatMap((r) => byId.get(r.utxoId) ?? []);
+    },
+
+    /**
+     * The owner gives back what it holds, for when it knows it broadcast nothing that spends them (it stopped before
+     * broadcasting, or the node rejected the transaction). Spent outputs stay spent.
+     */
+    async giveBack(owner: string): Promise<number> {
+      const held = await reservations.find({ owner }).lean();
+      let released = 0;
+      for (const reservation of held) {
+        const result = await utxos.updateOne(
+          { _id: reservation.utxoId, status: 'reserved', reservedBy: owner },
+          { $set: { status: 'available', reservedBy: null, reservedAt: null } },
+        );
+        if (result.modifiedCount > 0) {
+          await claims.deleteOne({ _id: reservation.utxoId, owner });
+          released += 1;
+        }
+        await reservations.deleteOne({ _id: reservation._id });
+      }
+      return released;
+    },
+
+    /** Reservations oldest first, for the reconciler. */
+    async oldestReservations(limit: number): Promise<{ owner: string; slot: string; utxo: UtxoDocument | null }[]> {
+      const held = await reservations.find({}).sort({ createdAt: 1, _id: 1 }).limit(limit).lean();
+      const docs = await utxos.find({ _id: { $in: held.map((r) => r.utxoId) } }).lean();
+      const byId = new Map(docs.map((d) => [d._id, d]));
+      return held.map((r) => ({ owner: r.owner, slot: r._id.slice(r.owner.length + 1), utxo: byId.get(r.utxoId) ?? null }));
+    },
+
+    /** Drops the reservation record of an output that has been spent; the claim stays, so it is never reused. */
+    async forgetSpentReservation(owner: string, slot: string): Promise<void> {
+      await reservations.deleteOne({ _id: slotId(owner, slot) });
+    },
+
     /** Records that a broadcast transaction spent these outputs; idempotent. Spent outputs stay claimed for ever. */
     async markSpent(outpoints: { txid: string; vout: number }[], spendingTxid: string): Promise<void> {
       const ids = outpoints.map((o) => outpointId(o.txid, o.vout));
-      for (const id of ids) await claim(id, `spent:${spendingTxid}`, 'spent');
+      if (ids.length === 0) return;
+      await ignoringDuplicates(
+        claims.insertMany(
+          ids.map((id) => ({ _id: id, owner: `spent:${spendingTxid}`, slot: 'spent', claimedAt: new Date() })),
+          { ordered: false },
+        ),
+      );
       await utxos.updateMany({ _id: { $in: ids } }, { $set: { status: 'spent', spentBy: spendingTxid } });
+      await reservations.deleteMany({ utxoId: { $in: ids } });
     },
 
     /**
@@ -138,28 +240,49 @@ export function createReservations(connection: Connection) {
       outputs: { txid: string; vout: number; satoshis: number; lockingScriptHex: string; blockHeight: number | null }[],
       keyIdentifier: string,
     ): Promise<{ added: number }> {
-      let added = 0;
-      for (const output of outputs) {
-        const result = await utxos.updateOne(
-          { _id: outpointId(output.txid, output.vout) },
-          {
-            $set: { blockHeight: output.blockHeight },
-            $setOnInsert: {
-              txid: output.txid,
-              vout: output.vout,
-              satoshis: output.satoshis,
-              lockingScriptHex: output.lockingScriptHex,
-              keyIdentifier,
-              status: 'available',
+      if (outputs.length === 0) return { added: 0 };
+      const result = await utxos.bulkWrite(
+        outputs.map((output) => ({
+          updateOne: {
+            filter: { _id: outpointId(output.txid, output.vout) },
+            update: {
+              $set: { blockHeight: output.blockHeight, unseenSyncs: 0 },
+              $setOnInsert: {
+                txid: output.txid,
+                vout: output.vout,
+                satoshis: output.satoshis,
+                lockingScriptHex: output.lockingScriptHex,
+                keyIdentifier,
+                status: 'available' as const,
+              },
             },
+            upsert: true,
           },
-          { upsert: true },
-        );
-        added += result.upsertedCount;
-      }
-      return { added };
+        })),
+        { ordered: false },
+      );
+      return { added: result.upsertedCount };
     },
   };
 }
 
 export type Reservations = ReturnType<typeof createReservations>;
+
+/** Outputs with at least `minConfirmations`, counted from their block height. */
+export function confirmedFilter(minConfirmations: number, chainHeight: number): Record<string, unknown> {
+  return minConfirmations > 0 ? { blockHeight: { $ne: null, $lte: chainHeight - minConfirmations + 1 } } : {};
+}
+
+/** Count and satoshis of the pool's outputs by status. */
+export async function poolTotals(
+  mongo: Connection,
+): Promise<Record<'available' | 'reserved' | 'spent', { count: number; satoshis: number }>> {
+  const rows = await utxoModel(mongo).aggregate<{ _id: string; count: number; satoshis: number }>([
+    { $group: { _id: '$status', count: { $sum: 1 }, satoshis: { $sum: '$satoshis' } } },
+  ]);
+  const totals = { available: { count: 0, satoshis: 0 }, reserved: { count: 0, satoshis: 0 }, spent: { count: 0, satoshis: 0 } };
+  for (const row of rows) {
+    if (row._id in totals) totals[row._id as keyof typeof totals] = { count: row.count, satoshis: row.satoshis };
+  }
+  return totals;
+}

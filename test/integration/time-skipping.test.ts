@@ -1,9 +1,8 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { addSearchAttributesRequest } from '../../src/temporal/searchAttributes';
-import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createMainWorker } from '../../workers/mainWorker';
 import type { SystemCheckReport } from '../../workflows/system/shared';
-import { connectTestDeps, type TestDeps } from '../support/stack';
+import { activityDeps, connectTestDeps, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
 
 /**
@@ -40,7 +39,7 @@ describe('time-skipping test environment', () => {
     const worker = await createMainWorker({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
-      deps: { mongo: deps.mongo, redis: deps.redis, logger: deps.logger, ...chainClientsFromConfig(deps.config) },
+      deps: activityDeps(deps),
       workflowBundlePath: testEnv('workflowBundle'),
       taskQueue: 'time-skipping',
       shutdownGraceMs: 1_000,

@@ -4,6 +4,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Connection as MongoConnection } from 'mongoose';
 import Transport from 'winston-transport';
+import type { ActivityDeps } from '../../activities';
 import { createApp } from '../../api/app';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
@@ -39,6 +40,10 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     TEMPORAL_NAMESPACE: `test-${jestWorkerId()}`,
     API_KEY: 'test-api-key-0123456789abcdef0123456789',
     PORT: '0',
+    // Pool schedules are created by the tests that exercise them, not by every worker a test starts.
+    UTXO_TOPUP_EVERY: 'off',
+    UTXO_SWEEP_CRON: 'off',
+    UTXO_RECONCILE_EVERY: 'off',
     ...overrides,
   };
 }
@@ -104,13 +109,26 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
   };
 }
 
+/** The activities' dependencies, built the way workers/main.ts builds them. */
+export function activityDeps(deps: TestDeps): ActivityDeps {
+  return {
+    mongo: deps.mongo,
+    redis: deps.redis,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    temporal: deps.temporal,
+    pool: deps.config.pool,
+    ...chainClientsFromConfig(deps.config),
+  };
+}
+
 /** The main worker with real activities, on the test namespace. */
 export async function createTestWorker(deps: TestDeps): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: deps.config.temporal.address });
   const worker = await createMainWorker({
     connection,
     namespace: deps.config.temporal.namespace,
-    deps: { mongo: deps.mongo, redis: deps.redis, logger: deps.logger, ...chainClientsFromConfig(deps.config) },
+    deps: activityDeps(deps),
     workflowBundlePath: testEnv('workflowBundle'),
     shutdownGraceMs: 1_000,
     shutdownForceMs: 5_000,

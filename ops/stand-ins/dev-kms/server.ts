@@ -35,10 +35,25 @@ export interface DevKmsOptions {
   random?: () => number;
 }
 
+/** One authenticated request as the dev KMS saw it: what was asked of which keys, never digests or secrets. */
+export interface DevKmsRequestRecord {
+  at: string;
+  method: string;
+  path: string;
+  keyIdentifiers: string[];
+  /** Signatures asked for, for /sign. */
+  signatures?: number;
+}
+
 export interface DevKms {
   app: express.Express;
   keys: DevKmsKeys;
+  /** Recent authenticated requests, oldest first; also served at GET /admin/requests. */
+  requests: DevKmsRequestRecord[];
 }
+
+/** Kept in memory, so a long dev session cannot grow it without bound. */
+const REQUEST_LOG_LIMIT = 1_000;
 
 const keyIdentifierField = z.string().min(1).max(80);
 
@@ -79,6 +94,17 @@ export function createDevKms(options: DevKmsOptions): DevKms {
     res.set('WWW-Authenticate', 'Bearer');
     next(new DomainError('UNAUTHORIZED', 'A valid Authorization: Bearer token is required.'));
   };
+  const requestLog: DevKmsRequestRecord[] = [];
+  const record = (req: express.Request, keyIdentifiers: string[], signatures?: number) => {
+    requestLog.push({
+      at: new Date().toISOString(),
+      method: req.method,
+      path: req.path,
+      keyIdentifiers,
+      ...(signatures !== undefined && { signatures }),
+    });
+    if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.splice(0, requestLog.length - REQUEST_LOG_LIMIT);
+  };
   const authenticated = [requireBearer, express.json({ limit: '2mb' })];
 
   const app = express();
@@ -88,11 +114,18 @@ export function createDevKms(options: DevKmsOptions): DevKms {
     res.json({ status: 'ok' });
   });
 
+  // Lets tests and operators see which calls were made (dry runs must make none that sign).
+  app.get('/admin/requests', requireBearer, (_req, res) => {
+    res.json({ requests: requestLog });
+  });
+
   app.get('/keys/:keyIdentifier', ...authenticated, (req, res) => {
+    record(req, [String(req.params.keyIdentifier)]);
     res.json(keys.describe(String(req.params.keyIdentifier)));
   });
 
   app.post('/keys/:name/versions', ...authenticated, (req, res) => {
+    record(req, [String(req.params.name)]);
     res.status(201).json(keys.addVersion(String(req.params.name)));
   });
 
@@ -113,11 +146,13 @@ export function createDevKms(options: DevKmsOptions): DevKms {
       return { signatureHex: served.toDER('hex') as string, pubKeyHex: key.pubKeyHex };
     });
     logger.debug('dev kms signed', { count: signatures.length, keyIdentifiers: [...signingKeys.keys()] });
+    record(req, [...signingKeys.keys()], signatures.length);
     res.json({ signatures });
   });
 
   app.post('/svd/derive-secret', ...authenticated, (req, res) => {
     const body = deriveSecretBody.parse(req.body);
+    record(req, [body.keyIdentifier ?? DEFAULT_SVD_KEY_IDENTIFIER]);
     const pmc = parsePublicKeyHex(body.pmcHex, { compressedOnly: true });
     if (!pmc) throw new DomainError('VALIDATION_FAILED', 'pmcHex is not a point on secp256k1.');
     const key = keys.signingKey(body.keyIdentifier ?? DEFAULT_SVD_KEY_IDENTIFIER);
@@ -132,5 +167,5 @@ export function createDevKms(options: DevKmsOptions): DevKms {
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
-  return { app, keys };
+  return { app, keys, requests: requestLog };
 }

@@ -1,0 +1,96 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PublicKey } from '@bsv/sdk';
+import type { Worker } from '@temporalio/worker';
+import express from 'express';
+import { createDevKms, type DevKms } from '../../ops/stand-ins/dev-kms/server';
+import { resolvePoolAccounts } from '../../src/pool/accounts';
+import { chainClientsFromConfig } from '../../src/chain/clients';
+import type { PoolAccounts } from '../../workflows/pool/shared';
+import { startSimulator, type RunningSimulator } from './chainSimulator';
+import { listen, type Listening } from './http';
+import { connectTestDeps, createTestWorker, type TestDeps } from './stack';
+
+export const POOL_TEST_KMS_KEY = 'pool-test-kms-api-key';
+
+/**
+ * The pool's real surroundings for a test file: the dev KMS and the chain simulator on real sockets, the test
+ * services, and the main worker running the production workflows and activities.
+ */
+export interface PoolStack {
+  deps: TestDeps;
+  kms: DevKms;
+  simulator: RunningSimulator;
+  accounts: PoolAccounts;
+  worker: Worker;
+  env: Record<string, string>;
+  /** Pays the address from the simulator's faucet; confirmed outputs are mined at once. */
+  fund(address: string, satoshis: number, confirmed?: boolean): Promise<{ txid: string; vout: number }>;
+  signRequests(): number;
+  /** Runs before the dev KMS answers the next /sign request: lets a test change the chain at that exact moment. */
+  beforeNextSign(action: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export async function startPoolStack(
+  overrides: Record<string, string> = {},
+  options: { blockIntervalMs?: number } = {},
+): Promise<PoolStack> {
+  const kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')), apiKey: POOL_TEST_KMS_KEY });
+  let pendingBeforeSign: (() => Promise<void>) | undefined;
+  const kmsFront = express();
+  kmsFront.use((req, _res, next) => {
+    const action = req.method === 'POST' && req.path === '/sign' ? pendingBeforeSign : undefined;
+    if (!action) return next();
+    pendingBeforeSign = undefined;
+    action().then(() => next(), next);
+  });
+  kmsFront.use(kms.app);
+  const kmsServer: Listening = await listen(kmsFront);
+  const simulator = await startSimulator({ ...(options.blockIntervalMs && { blockIntervalMs: options.blockIntervalMs }) });
+  // Addresses are configured the way production configures them, so dry runs need no KMS lookup.
+  const fundingKey = kms.keys.describe(overrides.UTXO_FUNDING_KEY_IDENTIFIER ?? 'funding');
+  const fundingAddress = PublicKey.fromString(fundingKey.pubKeyHex).toAddress('testnet');
+  const env = {
+    UTXO_FUNDING_ADDRESS: fundingAddress,
+    KMS_SIGN_URL: kmsServer.baseUrl,
+    KMS_API_KEY: POOL_TEST_KMS_KEY,
+    WOC_BASE_URL: simulator.baseUrl,
+    WOC_NETWORK: 'test',
+    WOC_REQUESTS_PER_SECOND: '1000',
+    UTXO_CONFIRMATION_POLL_SECONDS: '1',
+    UTXO_HEALTH_CACHE_MS: '0',
+    ...overrides,
+  };
+  const deps = await connectTestDeps('worker', env);
+  const chain = chainClientsFromConfig(deps.config);
+  const accounts = await resolvePoolAccounts(deps.config.pool, chain.kms, chain.network, true);
+  const { worker, connection } = await createTestWorker(deps);
+  const running = worker.run();
+  return {
+    deps,
+    kms,
+    simulator,
+    accounts,
+    worker,
+    env,
+    async fund(address, satoshis, confirmed = true) {
+      const res = await simulator.admin('POST', '/faucet', { address, satoshis, confirmed });
+      if (res.status !== 200) throw new Error(`faucet: ${JSON.stringify(res.body)}`);
+      return res.body as { txid: string; vout: number };
+    },
+    signRequests: () => kms.requests.filter((r) => r.path === '/sign').length,
+    beforeNextSign(action) {
+      pendingBeforeSign = action;
+    },
+    async close() {
+      worker.shutdown();
+      await running.catch(() => undefined);
+      await connection.close();
+      await simulator.stop();
+      await kmsServer.close();
+      await deps.close();
+    },
+  };
+}

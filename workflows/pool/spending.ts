@@ -1,0 +1,134 @@
+import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import type { ChainActivities } from '../../activities/chain/chainActivities';
+import type { PoolActivities } from '../../activities/pool/poolActivities';
+import type { BuildTransactionInput } from '../../src/chain/transactions';
+import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import type { PoolOperationProgress, SpendSummary } from './shared';
+
+// Failure types from activities/chain/chainActivities.ts (CHAIN_FAILURES); workflow code may not import that module.
+const MISSING_INPUTS = 'MissingInputs';
+const MEMPOOL_CONFLICT = 'MempoolConflict';
+
+// Signing 1000 inputs is one KMS request of a few seconds; rejected keys fail at once (non-retryable).
+const signer = proxyActivities<ChainActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+// Rebroadcasting the same bytes is safe (the node answers "already known"), so a lost answer is simply retried.
+// After the last attempt the outcome is unknown: the reservation stays for the reconciler, which asks the chain.
+const broadcaster = proxyActivities<ChainActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
+});
+
+const pool = proxyActivities<PoolActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+export interface NewOutput {
+  vout: number;
+  satoshis: number;
+  lockingScriptHex: string;
+  keyIdentifier: string;
+}
+
+export interface SpendRequest {
+  owner: string;
+  plan: Omit<BuildTransactionInput, 'network'>;
+  /** Which of the signed transaction's outputs join the pool, and under which key. */
+  poolOutputs(signed: { changeVout: number | null; changeSatoshis: number }): NewOutput[];
+  minConfirmations: number;
+  confirmationPollSeconds: number;
+  progress: PoolOperationProgress;
+}
+
+export function failureType(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+/**
+ * Runs a pool workflow's body; on failure marks the run failed in its search attributes and surfaces an
+ * activity's own failure (e.g. InsufficientFunds with its amounts) as the workflow's failure, so operators see
+ * the cause at the top of the Web UI instead of "activity task failed".
+ */
+export async function withFailureStatus<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+      const cause = err.cause;
+      throw ApplicationFailure.create({
+        message: cause.message,
+        ...(cause.type && { type: cause.type }),
+        nonRetryable: true,
+        ...(cause.details && { details: cause.details }),
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Sign → broadcast → record → wait for confirmations, for inputs the caller has reserved. Returns null when the
+ * node said `Missing inputs` for a transaction it does not know: the caller resyncs and rebuilds with other inputs.
+ * Whenever the node definitely did not take the transaction, the reservations are given back first.
+ */
+export async function spendReservedInputs(request: SpendRequest): Promise<SpendSummary | null> {
+  const { progress } = request;
+  progress.step = 'signing';
+  let signed;
+  try {
+    signed = await signer.signTransaction(request.plan);
+  } catch (err) {
+    await pool.giveBackReservations(request.owner);
+    throw err;
+  }
+  progress.txid = signed.txid;
+  upsertSearchAttributes([{ key: TXID, value: signed.txid }]);
+
+  progress.step = 'broadcasting';
+  try {
+    await broadcaster.broadcastTransaction(signed);
+  } catch (err) {
+    const type = failureType(err);
+    if (type === MISSING_INPUTS || type === MEMPOOL_CONFLICT) {
+      // A lost answer to an earlier attempt can make our own tx look like a conflict: if the chain knows it, it went through.
+      if ((await pool.recordConfirmations(signed.txid)) === null) {
+        progress.lastError = type;
+        await pool.giveBackReservations(request.owner);
+        return null;
+      }
+    } else {
+      if (type !== undefined && type !== 'ChainServiceUnavailable') await pool.giveBackReservations(request.owner);
+      throw err;
+    }
+  }
+
+  await pool.recordPoolSpend({
+    txid: signed.txid,
+    inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })),
+    outputs: request.poolOutputs(signed),
+  });
+
+  progress.step = 'confirming';
+  let confirmations = 0;
+  for (;;) {
+    confirmations = (await pool.recordConfirmations(signed.txid)) ?? 0;
+    progress.confirmations = confirmations;
+    if (confirmations >= request.minConfirmations) break;
+    await sleep(`${request.confirmationPollSeconds} seconds`);
+  }
+  return {
+    txid: signed.txid,
+    fee: signed.fee,
+    sizeBytes: signed.size,
+    inputs: request.plan.inputs.length,
+    outputs: signed.outputCount,
+    confirmations,
+  };
+}
