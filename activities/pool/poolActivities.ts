@@ -258,41 +258,48 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
       return { inputs: held.map(spendable), ...amounts };
     },
 
-    /** After a successful broadcast: the inputs are spent, the new outputs join the pool (unconfirmed). */
-    async recordPoolSpend(input: {
+    /** After a successful broadcast: its inputs are spent, for good. */
+    async recordPoolSpend(input: { txid: string; inputs: { txid: string; vout: number }[] }): Promise<void> {
+      await reservations.markSpent(input.inputs, input.txid);
+      logger.onChain.info('pool spend recorded', { txid: input.txid, spent: input.inputs.length });
+      await updatePoolGauges();
+    },
+
+    /**
+     * Once the transaction has its confirmations: its outputs join the pool with their block height, in one
+     * insert (until then the pool could not reserve them anyway; a sync would import them too).
+     */
+    async ingestPoolOutputs(input: {
       txid: string;
-      inputs: { txid: string; vout: number }[];
+      blockHeight: number | null;
       outputs: { vout: number; satoshis: number; lockingScriptHex: string; keyIdentifier: string }[];
     }): Promise<{ added: number }> {
-      await reservations.markSpent(input.inputs, input.txid);
       let added = 0;
       const byKey = new Map<string, typeof input.outputs>();
       for (const output of input.outputs) byKey.set(output.keyIdentifier, [...(byKey.get(output.keyIdentifier) ?? []), output]);
       for (const [keyIdentifier, outputs] of byKey) {
-        added += (
-          await reservations.ingest(
-            outputs.map((o) => ({
-              txid: input.txid,
-              vout: o.vout,
-              satoshis: o.satoshis,
-              lockingScriptHex: o.lockingScriptHex,
-              blockHeight: null,
-            })),
-            keyIdentifier,
-          )
-        ).added;
+        const rows = outputs.map((o) => ({
+          txid: input.txid,
+          vout: o.vout,
+          satoshis: o.satoshis,
+          lockingScriptHex: o.lockingScriptHex,
+          blockHeight: input.blockHeight,
+        }));
+        added += (await reservations.ingest(rows, keyIdentifier)).added;
       }
-      logger.onChain.info('pool spend recorded', { txid: input.txid, spent: input.inputs.length, added });
+      logger.onChain.info('pool outputs added', { txid: input.txid, added });
       await updatePoolGauges();
       return { added };
     },
 
-    /** Confirmations of one of our transactions; records its block height on the outputs it created. */
-    async recordConfirmations(txid: string): Promise<number | null> {
+    /** Confirmations of one of our transactions and its block height; null while the chain does not know it. */
+    async recordConfirmations(txid: string): Promise<{ confirmations: number; blockHeight: number | null } | null> {
       const tx = await woc.getTx(txid).catch(chainReadFailure);
       if (!tx) return null;
-      await utxos.updateMany({ txid }, { $set: { blockHeight: tx.blockHeight ?? null } });
-      return tx.confirmations;
+      const blockHeight = tx.blockHeight ?? null;
+      // Outputs a sync imported already follow the tx into (or out of, after a reorg) its block.
+      await utxos.updateMany({ txid, blockHeight: { $ne: blockHeight } }, { $set: { blockHeight } });
+      return { confirmations: tx.confirmations, blockHeight };
     },
 
     /** The calling workflow gives back its reservations; only when it knows nothing it broadcast spent them. */

@@ -66,6 +66,7 @@ const utxoSchema = new Schema<UtxoDocument>(
 );
 utxoSchema.index({ status: 1, keyIdentifier: 1, satoshis: 1 });
 utxoSchema.index({ reservedBy: 1 });
+utxoSchema.index({ txid: 1 });
 
 const reservationSchema = new Schema<ReservationDocument>(
   {

@@ -7,16 +7,20 @@ function isDuplicateKey(err: unknown): boolean {
   return (err as { code?: number }).code === 11000;
 }
 
-/** Runs an unordered bulk insert; duplicates (already claimed or already recorded) are expected, anything else is not. */
+/** True when every failure of an unordered bulk insert was a duplicate key (already claimed, already recorded). */
+function onlyDuplicates(err: unknown): boolean {
+  if (isDuplicateKey(err)) return true;
+  const writeErrors = (err as { writeErrors?: { code?: number; err?: { code?: number } }[] }).writeErrors;
+  const codes = writeErrors?.map((e) => e.code ?? e.err?.code);
+  return codes !== undefined && codes.length > 0 && codes.every((c) => c === 11000);
+}
+
+/** Runs an unordered bulk insert; duplicates are expected, anything else is not. */
 async function ignoringDuplicates(insert: Promise<unknown>): Promise<void> {
   try {
     await insert;
   } catch (err) {
-    const writeErrors = (err as { writeErrors?: { code?: number; err?: { code?: number } }[] }).writeErrors;
-    const codes = writeErrors?.map((e) => e.code ?? e.err?.code);
-    if (codes && codes.length > 0 && codes.every((c) => c === 11000)) return;
-    if (isDuplicateKey(err)) return;
-    throw err;
+    if (!onlyDuplicates(err)) throw err;
   }
 }
 
@@ -204,12 +208,17 @@ export function createReservations(connection: Connection) {
     async markSpent(outpoints: { txid: string; vout: number }[], spendingTxid: string): Promise<void> {
       const ids = outpoints.map((o) => outpointId(o.txid, o.vout));
       if (ids.length === 0) return;
-      await ignoringDuplicates(
-        claims.insertMany(
-          ids.map((id) => ({ _id: id, owner: `spent:${spendingTxid}`, slot: 'spent', claimedAt: new Date() })),
-          { ordered: false },
-        ),
-      );
+      // Reserved inputs are claimed already; claim only the others, so they can never be reserved again.
+      const claimed = new Set((await claims.find({ _id: { $in: ids } }, { _id: 1 }).lean()).map((c) => c._id));
+      const unclaimed = ids.filter((id) => !claimed.has(id));
+      if (unclaimed.length > 0) {
+        await ignoringDuplicates(
+          claims.insertMany(
+            unclaimed.map((id) => ({ _id: id, owner: `spent:${spendingTxid}`, slot: 'spent', claimedAt: new Date() })),
+            { ordered: false },
+          ),
+        );
+      }
       await utxos.updateMany({ _id: { $in: ids } }, { $set: { status: 'spent', spentBy: spendingTxid } });
       await reservations.deleteMany({ utxoId: { $in: ids } });
     },
@@ -241,27 +250,49 @@ export function createReservations(connection: Connection) {
       keyIdentifier: string,
     ): Promise<{ added: number }> {
       if (outputs.length === 0) return { added: 0 };
-      const result = await utxos.bulkWrite(
-        outputs.map((output) => ({
-          updateOne: {
-            filter: { _id: outpointId(output.txid, output.vout) },
-            update: {
-              $set: { blockHeight: output.blockHeight, unseenSyncs: 0 },
-              $setOnInsert: {
-                txid: output.txid,
-                vout: output.vout,
-                satoshis: output.satoshis,
-                lockingScriptHex: output.lockingScriptHex,
+      const ids = outputs.map((o) => outpointId(o.txid, o.vout));
+      // Writes only what changed: on a Mongo-wire store without bulk updates every written document costs a round
+      // trip, and a sync mostly sees outputs it already knows at the height it knows.
+      const known = new Map(
+        (await utxos.find({ _id: { $in: ids } }, { _id: 1, blockHeight: 1, unseenSyncs: 1 }).lean()).map((u) => [u._id, u]),
+      );
+      const fresh = outputs.filter((o) => !known.has(outpointId(o.txid, o.vout)));
+      let added = 0;
+      if (fresh.length > 0) {
+        try {
+          added = (
+            await utxos.insertMany(
+              fresh.map((o) => ({
+                _id: outpointId(o.txid, o.vout),
+                txid: o.txid,
+                vout: o.vout,
+                satoshis: o.satoshis,
+                lockingScriptHex: o.lockingScriptHex,
                 keyIdentifier,
                 status: 'available' as const,
-              },
-            },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
-      );
-      return { added: result.upsertedCount };
+                blockHeight: o.blockHeight,
+                unseenSyncs: 0,
+              })),
+              { ordered: false },
+            )
+          ).length;
+        } catch (err) {
+          // A concurrent ingest of the same outputs inserted some first: theirs stand, ours are duplicates.
+          if (!onlyDuplicates(err)) throw err;
+          added = (err as { insertedDocs?: unknown[] }).insertedDocs?.length ?? 0;
+        }
+      }
+      const changedByHeight = new Map<number | null, string[]>();
+      for (const output of outputs) {
+        const id = outpointId(output.txid, output.vout);
+        const before = known.get(id);
+        if (!before || (before.blockHeight === output.blockHeight && !before.unseenSyncs)) continue;
+        changedByHeight.set(output.blockHeight, [...(changedByHeight.get(output.blockHeight) ?? []), id]);
+      }
+      for (const [blockHeight, changed] of changedByHeight) {
+        await utxos.updateMany({ _id: { $in: changed } }, { $set: { blockHeight, unseenSyncs: 0 } });
+      }
+      return { added };
     },
   };
 }

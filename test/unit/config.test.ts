@@ -13,6 +13,7 @@ const PRODUCTION_OK = {
   KMS_SIGN_URL: 'https://kms.internal',
   KMS_API_KEY: 'kms-key',
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+  UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -57,7 +58,7 @@ describe('configuration', () => {
     for (const name of [...PRODUCTION_REQUIRED_VARIABLES, 'TEMPORAL_TLS']) {
       expect(message).toContain(name);
     }
-    expect((error as ConfigError).problems).toHaveLength(10);
+    expect((error as ConfigError).problems).toHaveLength(PRODUCTION_REQUIRED_VARIABLES.length + 1);
   });
 
   it('treats empty values (API_KEY= in an EnvironmentFile) as missing', () => {
@@ -133,5 +134,48 @@ describe('configuration', () => {
     const config = loadConfig({ CORS_ALLOWED_ORIGINS: 'https://a.example, https://b.example,', SYSTEM_CHECK_EVERY: 'off' });
     expect(config.http.corsAllowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(config.worker.systemCheckEvery).toBeNull();
+  });
+
+  describe('UTXO pool settings', () => {
+    it('reads the predecessor names and their legacy aliases, with its defaults', () => {
+      const pool = loadConfig({ FUNDING_KEY_IDENTIFIER: 'fund-legacy', MIN_UTXO_COUNT: '25', WOC_NETWORK: 'test' }).pool;
+      expect(pool).toMatchObject({ fundingKeyIdentifier: 'fund-legacy', changeKeyIdentifier: 'fund-legacy' });
+      expect(pool.defaults).toMatchObject({
+        minPool: 25,
+        splitSizeSats: 5000,
+        maxSplitOutputs: 40,
+        dustThresholdSats: 2000,
+        dustSweepLimit: 20,
+      });
+      expect(pool).toMatchObject({ topUpEvery: '15m', sweepCron: '0 2 * * *', reconcileEvery: '1h' });
+      // The current name wins over the alias.
+      expect(loadConfig({ UTXO_MIN_POOL: '7', MIN_UTXO_COUNT: '25' }).pool.defaults.minPool).toBe(7);
+    });
+
+    it('refuses addresses of the wrong network and a separate change address without its key', () => {
+      const problems = problemsOf({
+        WOC_NETWORK: 'main',
+        UTXO_FUNDING_ADDRESS: 'mw6H5fyjbAxrP3NvYnHNAbccaNZv1oPauY',
+        UTXO_CHANGE_ADDRESS: '1BoatSLRHtKNngkdXEeobR76b53LETtpyT',
+      });
+      expect(problems).toEqual([
+        'UTXO_FUNDING_ADDRESS: not a P2PKH address of the main network',
+        'UTXO_CHANGE_KEY_IDENTIFIER: required when UTXO_CHANGE_ADDRESS differs from the funding address',
+      ]);
+    });
+
+    it('requires the funding key identifier in production and refuses the dev default there', () => {
+      const { UTXO_FUNDING_KEY_IDENTIFIER: _omitted, ...withoutFunding } = PRODUCTION_OK;
+      expect(problemsOf(withoutFunding)).toEqual(['UTXO_FUNDING_KEY_IDENTIFIER: required in production']);
+      expect(problemsOf({ ...PRODUCTION_OK, UTXO_FUNDING_KEY_IDENTIFIER: 'funding' })).toEqual([
+        'UTXO_FUNDING_KEY_IDENTIFIER: the development default is not allowed in production',
+      ]);
+    });
+
+    it('switches schedules off with "off" and rejects malformed cron lines', () => {
+      const pool = loadConfig({ UTXO_TOPUP_EVERY: 'off', UTXO_SWEEP_CRON: 'off', UTXO_RECONCILE_EVERY: 'off' }).pool;
+      expect([pool.topUpEvery, pool.sweepCron, pool.reconcileEvery]).toEqual([null, null, null]);
+      expect(problemsOf({ UTXO_SWEEP_CRON: 'nightly' })[0]).toMatch(/^UTXO_SWEEP_CRON: a five-field cron expression/);
+    });
   });
 });

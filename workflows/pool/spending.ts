@@ -74,8 +74,9 @@ export async function withFailureStatus<T>(body: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Sign → broadcast → record → wait for confirmations, for inputs the caller has reserved. Returns null when the
- * node said `Missing inputs` for a transaction it does not know: the caller resyncs and rebuilds with other inputs.
+ * Sign → broadcast → record the spend → wait for confirmations → add the new outputs, for inputs the caller has
+ * reserved. Returns null when the node said `Missing inputs` (or a conflict) for a transaction it does not know: the
+ * caller resyncs and rebuilds with other inputs.
  * Whenever the node definitely did not take the transaction, the reservations are given back first.
  */
 export async function spendReservedInputs(request: SpendRequest): Promise<SpendSummary | null> {
@@ -109,20 +110,18 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
     }
   }
 
-  await pool.recordPoolSpend({
-    txid: signed.txid,
-    inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })),
-    outputs: request.poolOutputs(signed),
-  });
+  await pool.recordPoolSpend({ txid: signed.txid, inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })) });
 
   progress.step = 'confirming';
-  let confirmations = 0;
-  for (;;) {
-    confirmations = (await pool.recordConfirmations(signed.txid)) ?? 0;
-    progress.confirmations = confirmations;
-    if (confirmations >= request.minConfirmations) break;
+  let confirmed = await pool.recordConfirmations(signed.txid);
+  while ((confirmed?.confirmations ?? 0) < request.minConfirmations) {
     await sleep(`${request.confirmationPollSeconds} seconds`);
+    confirmed = await pool.recordConfirmations(signed.txid);
+    progress.confirmations = confirmed?.confirmations ?? 0;
   }
+  const confirmations = confirmed?.confirmations ?? 0;
+  progress.confirmations = confirmations;
+  await pool.ingestPoolOutputs({ txid: signed.txid, blockHeight: confirmed?.blockHeight ?? null, outputs: request.poolOutputs(signed) });
   return {
     txid: signed.txid,
     fee: signed.fee,

@@ -1,0 +1,160 @@
+/**
+ * Pool operations end to end on the real stack (Temporal dev server, FerretDB, Redis, dev KMS, chain simulator):
+ * a top-up that creates 1000 outputs and a sweep that consolidates 1000 inputs, each beside a 10-output / 10-input
+ * baseline run in the same process, so the ratios hold on a shared, noisy machine.
+ * Prints wall time (start → confirmed), fee, fee rate, transaction size, KMS sign requests per transaction and
+ * workflow history events.
+ * Run: npx tsx test/bench/pool-operations.ts
+ */
+import { PublicKey } from '@bsv/sdk';
+import { startSweep, startTopUp, waitForPoolOperation } from '../../src/pool/launch';
+import { writePoolSetting } from '../../src/pool/settings';
+import type { SweepReport, TopUpReport } from '../../workflows/pool/shared';
+import globalSetup from '../support/globalSetup';
+import globalTeardown from '../support/globalTeardown';
+import { startPoolStack, type PoolStack } from '../support/poolStack';
+
+interface Row {
+  name: string;
+  wallMs: number;
+  fee: number;
+  sizeBytes: number;
+  satPerKb: number;
+  signRequests: number;
+  historyEvents: number;
+  /** Seconds per activity type, scheduled → completed, summed over its calls. */
+  activitySeconds: Record<string, number>;
+}
+
+async function timed(
+  stack: PoolStack,
+  name: string,
+  start: () => Promise<{ workflowId: string; runId: string }>,
+): Promise<{ row: Row; result: TopUpReport | SweepReport }> {
+  const signsBefore = stack.signRequests();
+  const began = performance.now();
+  const started = await start();
+  const done = await waitForPoolOperation(stack.deps.temporal, started.workflowId, started.runId, { pollMs: 50, timeoutMs: 600_000 });
+  const wallMs = performance.now() - began;
+  if (done.state !== 'completed') throw new Error(`${name}: ${JSON.stringify(done)}`);
+  const result = done.result as TopUpReport | SweepReport;
+  if (!result.transaction) throw new Error(`${name}: no transaction (${result.outcome} ${result.reason ?? ''})`);
+  const history = await stack.deps.temporal.workflow.getHandle(started.workflowId, started.runId).fetchHistory();
+  return {
+    result,
+    row: {
+      name,
+      wallMs,
+      fee: result.transaction.fee,
+      sizeBytes: result.transaction.sizeBytes,
+      satPerKb: (result.transaction.fee * 1000) / result.transaction.sizeBytes,
+      signRequests: stack.signRequests() - signsBefore,
+      historyEvents: history.events?.length ?? 0,
+      activitySeconds: activityDurations(history.events ?? []),
+    },
+  };
+}
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<PoolStack['deps']['temporal']['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+
+function activityDurations(events: HistoryEvent[]): Record<string, number> {
+  const seconds = (e: HistoryEvent) => Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const totals: Record<string, number> = {};
+  for (const e of events) {
+    const attrs = e.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(String(e.eventId), { type: attrs.activityType?.name ?? '?', at: seconds(e) });
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (completed) {
+      const start = scheduled.get(String(completed.scheduledEventId));
+      if (start) totals[start.type] = (totals[start.type] ?? 0) + seconds(e) - start.at;
+    }
+  }
+  return totals;
+}
+
+async function fundMany(stack: PoolStack, address: string, count: number, satoshis: number): Promise<void> {
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => stack.fund(address, satoshis + ((i + j) % 7))));
+  }
+}
+
+async function main(): Promise<void> {
+  process.env.JEST_WORKER_ID ??= '1';
+  await globalSetup();
+  const stack = await startPoolStack(
+    {
+      UTXO_SPLIT_SIZE_SATS: '1000',
+      MAX_SPLIT_OUTPUTS: '1000',
+      DUST_THRESHOLD_SATS: '600',
+      SWEEP_MAX_INPUTS: '1000',
+      FEE_PER_KB: '100',
+      LOG_LEVEL: 'warn',
+    },
+    { blockIntervalMs: 200 },
+  );
+  const rows: Row[] = [];
+  try {
+    const funding = stack.accounts.funding;
+    await stack.fund(funding.address, 5_000_000);
+    const topUp = async (name: string, target: number) => {
+      await writePoolSetting(stack.deps.mongo, 'UTXO_MIN_POOL', target, 'bench');
+      rows.push((await timed(stack, name, () => startTopUp(stack.deps.temporal, funding.keyIdentifier, { requestedBy: 'test' }))).row);
+    };
+    // The funding output itself counts as one spendable output.
+    await topUp('top-up, 10 outputs (baseline)', 11);
+    await topUp('top-up, 1000 outputs', 1011);
+
+    const sweep = async (name: string, keyIdentifier: string, inputs: number) => {
+      const address = PublicKey.fromString(stack.kms.keys.describe(keyIdentifier).pubKeyHex).toAddress('testnet');
+      await fundMany(stack, address, inputs, 700);
+      rows.push(
+        (
+          await timed(stack, name, () =>
+            startSweep(stack.deps.temporal, {
+              requestedBy: 'test',
+              changeAddress: address,
+              changeKeyId: keyIdentifier,
+              destinationAddress: funding.address,
+            }),
+          )
+        ).row,
+      );
+    };
+    await sweep('sweep, 10 inputs (baseline)', 'bench-change-small', 10);
+    await sweep('sweep, 1000 inputs', 'bench-change-large', 1000);
+  } finally {
+    await stack.close();
+    await globalTeardown();
+  }
+
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  process.stdout.write(
+    `${'operation'.padEnd(32)}${pad('wall ms', 10)}${pad('fee sat', 10)}${pad('sat/kB', 9)}${pad('bytes', 10)}${pad('KMS req', 9)}${pad('events', 8)}\n`,
+  );
+  for (const r of rows) {
+    process.stdout.write(
+      `${r.name.padEnd(32)}${pad(r.wallMs.toFixed(0), 10)}${pad(r.fee, 10)}${pad(r.satPerKb.toFixed(1), 9)}${pad(r.sizeBytes, 10)}${pad(r.signRequests, 9)}${pad(r.historyEvents, 8)}\n`,
+    );
+  }
+  for (const r of rows) {
+    const top = Object.entries(r.activitySeconds)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([type, sec]) => `${type} ${sec.toFixed(2)}s`);
+    process.stdout.write(`  ${r.name}: ${top.join(', ')}\n`);
+  }
+  const [splitBase, split, sweepBase, sweepLarge] = rows;
+  process.stdout.write(
+    `\nratios in this run: top-up 1000/10 outputs wall ${(split!.wallMs / splitBase!.wallMs).toFixed(2)}x, size ${(split!.sizeBytes / splitBase!.sizeBytes).toFixed(1)}x; ` +
+      `sweep 1000/10 inputs wall ${(sweepLarge!.wallMs / sweepBase!.wallMs).toFixed(2)}x, size ${(sweepLarge!.sizeBytes / sweepBase!.sizeBytes).toFixed(1)}x\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
