@@ -55,7 +55,9 @@ async function timed(
   };
 }
 
-type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<PoolStack['deps']['temporal']['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+type HistoryEvent = NonNullable<
+  Awaited<ReturnType<ReturnType<PoolStack['deps']['temporal']['workflow']['getHandle']>['fetchHistory']>>['events']
+>[number];
 
 function activityDurations(events: HistoryEvent[]): Record<string, number> {
   const seconds = (e: HistoryEvent) => Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;

@@ -1,7 +1,7 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../../src/system/ids';
-import { desiredSchedules, reconcileSchedules } from '../../workers/schedules';
+import { desiredSchedules, MANAGED_SCHEDULE_IDS, reconcileSchedules } from '../../workers/schedules';
 import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
 
 describe('schedule reconciliation at worker start', () => {
@@ -9,10 +9,13 @@ describe('schedule reconciliation at worker start', () => {
 
   beforeAll(async () => {
     deps = await connectTestDeps('worker');
-    await deps.temporal.schedule
-      .getHandle(SYSTEM_CHECK_SCHEDULE_ID)
-      .delete()
-      .catch(() => undefined);
+    // Files of one Jest worker share a namespace: start without any managed schedule another file left behind.
+    for (const scheduleId of MANAGED_SCHEDULE_IDS) {
+      await deps.temporal.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => undefined);
+    }
   });
   afterAll(() => deps.close());
 

@@ -44,7 +44,13 @@ describe('patchproof CLI against the real stack', () => {
     env = testEnvironment({ ...stack.env, MONGODB_URI: stack.deps.config.mongo.uri, LOG_LEVEL: 'warn' });
     await stack.fund(stack.accounts.funding.address, 50_000);
   });
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    await stack?.deps.temporal.schedule
+      .getHandle(POOL_SCHEDULE_IDS.topUp)
+      .delete()
+      .catch(() => undefined);
+    await stack?.close();
+  });
 
   it('plans a top-up with --dry-run, then runs it, printing the workflow id and the Web UI link', async () => {
     const dry = await patchproof(['--json', 'utxo', 'top-up', '--dry-run'], env);

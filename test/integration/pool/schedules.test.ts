@@ -30,7 +30,16 @@ describe('pool schedules', () => {
     const result = await reconcileSchedules(stack.deps.temporal, desiredSchedules(config, stack.accounts));
     expect(result.created).toEqual(expect.arrayContaining(Object.values(POOL_SCHEDULE_IDS)));
   });
-  afterAll(() => stack?.close());
+  afterAll(async () => {
+    // The namespace is shared with later files of this Jest worker; leave no schedule firing into it.
+    for (const id of Object.values(POOL_SCHEDULE_IDS)) {
+      await stack?.deps.temporal.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
+    }
+    await stack?.close();
+  });
 
   const mineWhile = async <T>(promise: Promise<T>): Promise<T> => {
     let done = false;
@@ -87,6 +96,7 @@ describe('pool schedules', () => {
     await writePoolSetting(stack.deps.mongo, 'UTXO_MIN_CONFIRMATIONS', 3, 'test');
     await writePoolSetting(stack.deps.mongo, 'UTXO_MIN_POOL', TARGET, 'test');
     await stack.simulator.mine(3);
+    const startedAfter = new Date().toISOString();
     const manual = await startTopUp(stack.deps.temporal, stack.accounts.funding.keyIdentifier, { requestedBy: 'test' });
     for (let i = 0; i < 100; i++) {
       const status = await getPoolOperationStatus(stack.deps.temporal, manual.workflowId);
@@ -100,7 +110,9 @@ describe('pool schedules', () => {
     const done = await mineWhile(waitForPoolOperation(stack.deps.temporal, manual.workflowId, manual.runId, { pollMs: 200 }));
     expect(done).toMatchObject({ state: 'completed', result: { outcome: 'completed' } });
     const runs: string[] = [];
-    for await (const run of stack.deps.temporal.workflow.list({ query: `WorkflowId = '${manual.workflowId}'` })) runs.push(run.runId);
+    // Earlier files of this Jest worker ran the same id in this namespace; count the runs since this test began.
+    const query = `WorkflowId = '${manual.workflowId}' AND StartTime >= '${startedAfter}'`;
+    for await (const run of stack.deps.temporal.workflow.list({ query })) runs.push(run.runId);
     expect(runs).toEqual([manual.runId]);
     await writePoolSetting(stack.deps.mongo, 'UTXO_MIN_CONFIRMATIONS', 1, 'test');
   });
