@@ -15,6 +15,7 @@ const PRODUCTION = {
   KMS_SIGN_URL: 'https://kms.internal',
   KMS_API_KEY: 'kms-key',
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+  UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
 };
 
 describe('email worker start-up (runbook "Workers (Email)")', () => {

@@ -13,6 +13,7 @@ const productionEnvironment = () => ({
   KMS_SIGN_URL: 'https://kms.internal',
   KMS_API_KEY: 'kms-key',
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+  UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
 });
 
 function problemsOf(env: Record<string, string>): string[] {
