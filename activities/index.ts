@@ -1,8 +1,11 @@
+import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
+import type { AppConfig } from '../src/config';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
+import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps;
+export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -10,5 +13,21 @@ export function createActivities(deps: ActivityDeps) {
     ...createSystemActivities(deps),
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
+    ...createRegistrationActivities(deps),
+  };
+}
+
+/** The activities' dependencies from the configuration and the process's connections; the worker and tests share it. */
+export function activityDepsFromConfig(
+  config: AppConfig,
+  connections: Pick<ActivityDeps, 'mongo' | 'redis' | 'logger' | 'metrics' | 'temporal'>,
+  chain: ChainClients = chainClientsFromConfig(config, connections.logger),
+): ActivityDeps {
+  return {
+    ...connections,
+    ...chain,
+    pool: config.pool,
+    issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
+    anchorConfirmations: config.anchoring.confirmations,
   };
 }

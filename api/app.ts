@@ -18,6 +18,7 @@ import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
 import { ownerAuthRoutes } from './routes/ownerAuth';
+import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
 
@@ -52,6 +53,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
     }),
     ...ownerAuthRoutes(deps),
+    ...patchRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, network: chain.network }),
   ];
 }
 

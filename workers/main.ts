@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { activityDepsFromConfig } from '../activities';
 import { ConfigError, loadConfig } from '../src/config';
 import { ensureIndexes } from '../src/db/indexes';
 import { registerModels } from '../src/db/models';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const worker = await createMainWorker({
     connection,
     namespace: config.temporal.namespace,
-    deps: { mongo, redis, logger, metrics, temporal: client, pool: config.pool, ...chainClients },
+    deps: activityDepsFromConfig(config, { mongo, redis, logger, metrics, temporal: client }, chainClients),
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,

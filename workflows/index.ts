@@ -4,3 +4,4 @@ export { utxoTopUpWorkflow } from './pool/topUp';
 export { utxoSweepWorkflow } from './pool/sweep';
 export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';
+export { registrationWorkflow } from './registration/registration';

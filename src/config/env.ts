@@ -115,6 +115,7 @@ export const envSchema = z.object({
     .default('1h'),
   UTXO_SCHEDULE_TIMEZONE: z.string().min(1).default('UTC'),
   UTXO_CONFIRMATION_POLL_SECONDS: positiveInt.max(3_600).default(30),
+  ANCHOR_CONFIRMATIONS: z.coerce.number().int().min(0).max(100).default(1),
   UTXO_HEALTH_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   // Owner authentication (docs/AUTH.md).
   JWT_KEYS: z.string().min(1).optional(),

@@ -57,6 +57,8 @@ export interface AppConfig {
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
   pool: PoolConfig;
+  /** Confirmations after which a registration counts as anchored. */
+  anchoring: { confirmations: number };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -342,6 +344,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
       healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
     },
+    anchoring: { confirmations: raw.ANCHOR_CONFIRMATIONS },
     woc: {
       network: raw.WOC_NETWORK,
       baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),

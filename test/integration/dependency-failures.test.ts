@@ -65,6 +65,8 @@ describe('when a dependency is away', () => {
     expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
       ['EmailMessage', 'ok'],
       ['OwnerAccount', 'ok'],
+      ['Patch', 'ok'],
+      ['Setting', 'ok'],
       ['SvdRegistration', 'ok'],
       ['SystemCheck', 'ok'],
       ['SystemProbe', 'ok'],

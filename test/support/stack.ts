@@ -4,11 +4,10 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Connection as MongoConnection } from 'mongoose';
 import Transport from 'winston-transport';
-import type { ActivityDeps } from '../../activities';
+import { activityDepsFromConfig, type ActivityDeps } from '../../activities';
 import { createApp } from '../../api/app';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
-import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLogger, type Logger } from '../../src/logging/logger';
 import { createMetrics, type Metrics } from '../../src/metrics';
 import { connectRedis } from '../../src/redis/client';
@@ -111,15 +110,7 @@ export async function startTestApi(overrides: Record<string, string> = {}): Prom
 
 /** The activities' dependencies, built the way workers/main.ts builds them. */
 export function activityDeps(deps: TestDeps): ActivityDeps {
-  return {
-    mongo: deps.mongo,
-    redis: deps.redis,
-    logger: deps.logger,
-    metrics: deps.metrics,
-    temporal: deps.temporal,
-    pool: deps.config.pool,
-    ...chainClientsFromConfig(deps.config),
-  };
+  return activityDepsFromConfig(deps.config, deps);
 }
 
 /** The main worker with real activities, on the test namespace. */

@@ -2,6 +2,8 @@ import type { Connection } from 'mongoose';
 import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
 import { registerAuthModels } from '../../auth/models';
+import { settingModel } from '../../pool/settings';
+import { patchModel } from '../../registration/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -10,5 +12,7 @@ export function registerModels(connection: Connection): void {
   utxoModel(connection);
   claimModel(connection);
   reservationModel(connection);
+  settingModel(connection);
   registerAuthModels(connection);
+  patchModel(connection);
 }

@@ -1,0 +1,156 @@
+import type { Client } from '@temporalio/client';
+import type { Response } from 'express';
+import type { Connection } from 'mongoose';
+import { z } from 'zod';
+import { canonicalHash } from '../../src/anchoring/canonical';
+import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
+import { DomainError } from '../../src/errors';
+import type { Metrics } from '../../src/metrics';
+import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
+import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
+import { patchModel, type PatchDocument } from '../../src/registration/models';
+import type { RegistrationRequest } from '../../src/registration/record';
+import { defineRoute, type RouteSpec } from '../routing';
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+const AcceptedSchema = z.object({ registrationId: z.string(), statusUrl: z.string() }).openapi('RegistrationAccepted');
+
+const RegistrationStatusSchema = z
+  .object({
+    registrationId: z.string(),
+    uid: z.string(),
+    state: z.enum(['running', 'completed', 'failed']),
+    status: z.enum(['starting', 'pending', 'anchoring', 'anchored', 'failed']),
+    progress: z.unknown().optional(),
+    txid: z.string().optional(),
+    recordHash: z.string().optional(),
+    lastError: z.string().optional(),
+  })
+  .openapi('RegistrationStatus');
+
+export interface PatchRouteDeps {
+  temporal: Client;
+  mongo: Connection;
+  metrics: Metrics;
+  network: Network;
+}
+
+const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURIComponent(registrationId)}`;
+
+/** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
+export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
+  const patches = patchModel(deps.mongo);
+  const RegistrationBody = z
+    .object({
+      product: z
+        .object({
+          uid_tag_id: z.string().regex(UID_PATTERN, '1–128 characters of A–Z, a–z, 0–9, . _ : - (starting alphanumeric)'),
+          name: text(200).optional(),
+          category: text(100).optional(),
+          sku: text(100).optional(),
+          serial_number: text(100).optional(),
+          material: text(100).optional(),
+        })
+        .strict(),
+      metadata: z
+        .object({ notes: text(2000).optional(), image: z.url().max(2000).optional(), patch_location: text(200).optional() })
+        .strict()
+        .optional(),
+      auth: z
+        .object({
+          owner: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
+        })
+        .strict(),
+    })
+    .strict()
+    .openapi('RegistrationRequest');
+
+  /** The same request again (same Idempotency-Key and body) gets the same 202; anything else for the uid is a 409. */
+  function answerExisting(patch: PatchDocument, requestHash: string, idempotencyKey: string | undefined, res: Response): void {
+    if (idempotencyKey && patch.idempotencyKey === idempotencyKey && patch.requestHash === requestHash) {
+      res
+        .status(202)
+        .location(statusUrlOf(patch.registrationId))
+        .json({ registrationId: patch.registrationId, statusUrl: statusUrlOf(patch.registrationId) });
+      return;
+    }
+    throw new DomainError('CONFLICT', `${patch._id} is already registered.`, {
+      registrationId: patch.registrationId,
+      statusUrl: statusUrlOf(patch.registrationId),
+    });
+  }
+
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/patches',
+      summary: 'Register a patch: starts a RegistrationWorkflow (issuer signature, anchoring). A uid is registered once.',
+      tags: ['Registration'],
+      access: 'apiKey',
+      rateLimit: 'admin',
+      request: { body: RegistrationBody },
+      responses: {
+        202: { description: 'Accepted; follow statusUrl.', schema: AcceptedSchema },
+        409: { description: 'The uid is already registered; details name its registration.' },
+      },
+      handler: async ({ body }, req, res) => {
+        const idempotencyKey = req.get('idempotency-key');
+        if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
+          throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
+        }
+        const request = body;
+        const requestHash = canonicalHash(body);
+        const uid = request.product.uid_tag_id;
+        const existing = await patches.findById(uid).lean();
+        if (existing) return answerExisting(existing, requestHash, idempotencyKey, res);
+
+        const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) });
+        deps.metrics.workflowStarts.inc({
+          workflow_type: 'registrationWorkflow',
+          outcome: started.alreadyStarted ? 'already_started' : 'started',
+        });
+        if (started.alreadyStarted) {
+          // A concurrent request won the id; its record appears as soon as its first activity ran.
+          for (let i = 0; i < 30; i++) {
+            const winner = await patches.findById(uid).lean();
+            if (winner) return answerExisting(winner, requestHash, idempotencyKey, res);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          throw new DomainError('CONFLICT', `${uid} is already being registered.`, {
+            registrationId: started.workflowId,
+            statusUrl: statusUrlOf(started.workflowId),
+          });
+        }
+        res
+          .status(202)
+          .location(statusUrlOf(started.workflowId))
+          .json({ registrationId: started.workflowId, statusUrl: statusUrlOf(started.workflowId) });
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/registrations/:registrationId',
+      summary: "A registration's state: live progress while its workflow runs, the stored record after.",
+      tags: ['Registration'],
+      access: 'apiKey',
+      rateLimit: 'admin',
+      request: {
+        params: z.object({
+          registrationId: z.string().refine((id) => uidFromRegistrationId(id) !== null, 'a registration id (registration-<uid>)'),
+        }),
+      },
+      responses: {
+        200: { description: 'The registration.', schema: RegistrationStatusSchema },
+        404: { description: 'No such registration.' },
+      },
+      handler: async ({ params }, _req, res) => {
+        const uid = uidFromRegistrationId(params.registrationId)!;
+        const status = await getRegistrationStatus(deps.temporal, deps.mongo, uid);
+        if (!status || status.registrationId !== registrationWorkflowId(uid)) throw new DomainError('NOT_FOUND', 'No such registration.');
+        res.setHeader('Cache-Control', 'no-store');
+        res.json(status);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,48 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import type { MerkleProof } from '../anchoring/merkle';
+
+export type PatchStatus = 'pending' | 'anchoring' | 'anchored' | 'failed';
+
+/** The patch head: one document per uid with its registration record, issuer signature, anchor and current owner. */
+export interface PatchDocument {
+  _id: string;
+  registrationId: string;
+  status: PatchStatus;
+  /** sha256 of the request body as received, so a client retry with the same body is recognised. */
+  requestHash: string;
+  idempotencyKey: string | null;
+  /** The canonical registration record (a RegistrationRecord), stored as signed. */
+  record: Record<string, unknown>;
+  recordHash: string;
+  issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string } | null;
+  anchor: { txid: string; vout: number; proof: MerkleProof; blockHeight: number | null } | null;
+  owner: string;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const patchSchema = new Schema<PatchDocument>(
+  {
+    _id: { type: String, required: true },
+    registrationId: { type: String, required: true },
+    status: { type: String, required: true, enum: ['pending', 'anchoring', 'anchored', 'failed'] },
+    requestHash: { type: String, required: true },
+    idempotencyKey: { type: String, default: null },
+    record: { type: Schema.Types.Mixed, required: true },
+    recordHash: { type: String, required: true },
+    issuerSignature: { type: Schema.Types.Mixed, default: null },
+    anchor: { type: Schema.Types.Mixed, default: null },
+    owner: { type: String, required: true },
+    lastError: { type: String, default: null },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { collection: 'patches', versionKey: false, minimize: false },
+);
+patchSchema.index({ status: 1, updatedAt: 1 });
+patchSchema.index({ 'anchor.txid': 1 });
+
+export function patchModel(connection: Connection): Model<PatchDocument> {
+  return (connection.models.Patch as Model<PatchDocument> | undefined) ?? connection.model<PatchDocument>('Patch', patchSchema);
+}

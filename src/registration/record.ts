@@ -1,0 +1,50 @@
+import { canonicalHash, type CanonicalValue } from '../anchoring/canonical';
+
+/** What a client registers (POST /v1/patches), already validated. */
+export interface RegistrationRequest {
+  product: {
+    uid_tag_id: string;
+    name?: string;
+    category?: string;
+    sku?: string;
+    serial_number?: string;
+    material?: string;
+  };
+  metadata?: { notes?: string; image?: string; patch_location?: string };
+  auth: { owner: string };
+}
+
+/**
+ * The record the issuer signs and the chain anchors. It holds only what never changes after registration: the
+ * product, its metadata, the first owner and the registration time. The current owner lives in the patch head and
+ * in transfer records, so a transfer never invalidates this signature (the predecessor re-signed a mutable record).
+ */
+export interface RegistrationRecord {
+  [key: string]: CanonicalValue | undefined;
+  v: 1;
+  kind: 'patchproof.registration';
+  uid: string;
+  product: { [key: string]: string | undefined };
+  metadata: { [key: string]: string | undefined };
+  initialOwner: string;
+  /** ISO 8601, whole seconds, UTC: the registration workflow's start time. */
+  registeredAt: string;
+}
+
+export function registrationRecord(request: RegistrationRequest, registeredAt: Date): RegistrationRecord {
+  const { uid_tag_id: uid, ...product } = request.product;
+  return {
+    v: 1,
+    kind: 'patchproof.registration',
+    uid,
+    product,
+    metadata: { ...(request.metadata ?? {}) },
+    initialOwner: request.auth.owner,
+    registeredAt: new Date(Math.floor(registeredAt.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+}
+
+/** sha256 of the record's canonical JSON: the digest the issuer signs and the leaf the anchor commits to. */
+export function registrationRecordHash(record: RegistrationRecord): string {
+  return canonicalHash(record);
+}

@@ -1,0 +1,130 @@
+import { PublicKey, Signature, Transaction } from '@bsv/sdk';
+import { createApp } from '../../../api/app';
+import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
+import { canonicalHash } from '../../../src/anchoring/canonical';
+import { leafHash, verifyMerkleProof, type MerkleProof } from '../../../src/anchoring/merkle';
+import { verifyDigestSignature } from '../../../src/chain/ecdsa';
+import { startSync, waitForPoolOperation } from '../../../src/pool/launch';
+import { utxoModel } from '../../../src/pool/models';
+import { patchModel } from '../../../src/registration/models';
+import { recordHistoryIfAsked } from '../../support/histories';
+import { listen, type Listening } from '../../support/http';
+import { startPoolStack, type PoolStack } from '../../support/poolStack';
+
+describe('registration through the API, anchored on the chain simulator', () => {
+  let stack: PoolStack;
+  let api: Listening;
+  let owner: string;
+
+  beforeAll(async () => {
+    stack = await startPoolStack({ FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1' }, { blockIntervalMs: 300 });
+    api = await listen(createApp(stack.deps));
+    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    for (let i = 0; i < 4; i++) await stack.fund(stack.accounts.funding.address, 10_000 + i);
+    // The pool learns of its outputs through a sync (the top-up schedule runs one every 15 minutes).
+    const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
+    await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await stack?.close();
+  });
+
+  const post = async (body: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${api.baseUrl}/v1/patches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': stack.deps.config.auth.apiKey, ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
+  };
+  const registration = (uid: string) => ({
+    product: { uid_tag_id: uid, name: 'Field jacket', category: 'apparel', sku: 'FJ-01', serial_number: 'SN-77', material: 'wool' },
+    metadata: { notes: 'limited run', image: 'https://img.example/fj.png', patch_location: 'left sleeve' },
+    auth: { owner },
+  });
+  const waitAnchored = async (statusUrl: string) => {
+    for (let i = 0; i < 300; i++) {
+      const res = await fetch(`${api.baseUrl}${statusUrl}`, { headers: { 'x-api-key': stack.deps.config.auth.apiKey } });
+      const body = (await res.json()) as { state: string; status: string; txid?: string; lastError?: string };
+      if (body.state !== 'running') return body;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('registration did not finish');
+  };
+
+  it('registers, signs as the issuer over the canonical record and anchors a proof the chain backs', async () => {
+    const accepted = await post(registration('PP-0001'));
+    expect(accepted).toMatchObject({
+      status: 202,
+      body: { registrationId: 'registration-PP-0001', statusUrl: '/v1/registrations/registration-PP-0001' },
+    });
+    const done = await waitAnchored(accepted.body.statusUrl as string);
+    expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
+    expect(done.lastError).toBeUndefined();
+    await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-0001', 'registration-anchored');
+
+    const patch = (await patchModel(stack.deps.mongo).findById('PP-0001').lean())!;
+    expect(patch.recordHash).toBe(canonicalHash(patch.record as never));
+    expect(patch.record).toMatchObject({ uid: 'PP-0001', initialOwner: owner, product: { sku: 'FJ-01' } });
+    expect(patch.record).not.toHaveProperty('product.uid_tag_id');
+    // The issuer's signature verifies over sha256(canonical record) with the issuer key's public key.
+    const issuerKey = PublicKey.fromString(stack.kms.keys.describe('issuer').pubKeyHex);
+    expect(patch.issuerSignature?.pubKeyHex).toBe(issuerKey.toString());
+    const signature = Signature.fromDER(patch.issuerSignature!.signatureDerHex, 'hex');
+    expect(verifyDigestSignature([...Buffer.from(patch.recordHash, 'hex')], signature, issuerKey)).toBe(true);
+
+    // The anchor transaction commits to the proof's root, and the proof leads from the record to it.
+    const proof = patch.anchor!.proof as MerkleProof;
+    expect(proof).toMatchObject({ leaf: leafHash(patch.recordHash), count: 1, index: 0 });
+    expect(verifyMerkleProof(patch.recordHash, proof)).toBe(true);
+    const raw = await (await fetch(`${stack.simulator.baseUrl}/v1/bsv/test/tx/${patch.anchor!.txid}/hex`)).text();
+    const tx = Transaction.fromHex(raw);
+    expect(parseAnchorScript(tx.outputs[0]!.lockingScript.toHex())).toEqual({ root: proof.root, count: 1 });
+    expect(patch.anchor!.blockHeight).toBeGreaterThan(0);
+    // Its input came from the pool and is spent there; no reservation is left behind.
+    expect(await utxoModel(stack.deps.mongo).countDocuments({ spentBy: patch.anchor!.txid })).toBe(1);
+    expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
+  });
+
+  it('registers a uid once when twenty requests race, and answers a same-key retry with the same 202', async () => {
+    const body = registration('PP-RACE');
+    const answers = await Promise.all(Array.from({ length: 20 }, () => post(body)));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+    expect(answers.find((a) => a.status === 409)!.body.error).toMatchObject({ code: 'CONFLICT' });
+    expect(await patchModel(stack.deps.mongo).countDocuments({ _id: 'PP-RACE' })).toBe(1);
+    await waitAnchored('/v1/registrations/registration-PP-RACE');
+
+    const first = await post(registration('PP-IDEM'), { 'idempotency-key': 'retry-1' });
+    expect(first.status).toBe(202);
+    await waitAnchored(first.body.statusUrl as string);
+    expect(await post(registration('PP-IDEM'), { 'idempotency-key': 'retry-1' })).toMatchObject({ status: 202, body: first.body });
+    expect((await post({ ...registration('PP-IDEM'), metadata: { notes: 'changed' } }, { 'idempotency-key': 'retry-1' })).status).toBe(409);
+  });
+
+  it('answers bad input with a 4xx envelope and starts nothing', async () => {
+    const unknown = await post({ ...registration('PP-BAD-1'), extra: true, product: { uid_tag_id: 'PP-BAD-1', colour: 'red' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error!.code).toBe('VALIDATION_FAILED');
+    expect(JSON.stringify(unknown.body.error)).toMatch(/colour/);
+    expect(JSON.stringify(unknown.body.error)).toMatch(/extra/);
+    expect((await post({ ...registration('PP-BAD-2'), auth: { owner: '1BoatSLRHtKNngkdXEeobR76b53LETtpyT' } })).status).toBe(400);
+    expect((await post({ ...registration('PP-BAD-3'), product: { uid_tag_id: 42 } })).status).toBe(400);
+    expect((await post({ ...registration('PP-BAD-4'), auth: { owner: { $ne: null } } })).status).toBe(400);
+    expect((await post('{"product":')).status).toBe(400);
+    expect((await post(registration('PP BAD'))).status).toBe(400);
+    expect(await patchModel(stack.deps.mongo).countDocuments({ _id: /^PP-BAD/ })).toBe(0);
+  });
+
+  it('fails clearly and holds nothing when the pool has no output to anchor with', async () => {
+    await utxoModel(stack.deps.mongo).updateMany({ status: 'available' }, { $set: { status: 'spent', spentBy: 'test-drain' } });
+    const accepted = await post(registration('PP-DRY'));
+    const done = await waitAnchored(accepted.body.statusUrl as string);
+    expect(done).toMatchObject({ state: 'failed', status: 'failed' });
+    expect(done.lastError).toMatch(/insufficient funds: no confirmed pool output/);
+    expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
+    await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-DRY', 'registration-insufficient-funds');
+  });
+});
