@@ -9,7 +9,6 @@ import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
-import type { RegistrationRequest } from '../../src/registration/record';
 import { defineRoute, type RouteSpec } from '../routing';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -40,7 +39,8 @@ const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURICo
 
 /** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
 export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
-  const patches = patchModel(deps.mongo);
+  // Resolved per request: the OpenAPI generator builds these routes without a database.
+  const patches = () => patchModel(deps.mongo);
   const RegistrationBody = z
     .object({
       product: z
@@ -102,7 +102,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         const request = body;
         const requestHash = canonicalHash(body);
         const uid = request.product.uid_tag_id;
-        const existing = await patches.findById(uid).lean();
+        const existing = await patches().findById(uid).lean();
         if (existing) return answerExisting(existing, requestHash, idempotencyKey, res);
 
         const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) });
@@ -113,7 +113,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         if (started.alreadyStarted) {
           // A concurrent request won the id; its record appears as soon as its first activity ran.
           for (let i = 0; i < 30; i++) {
-            const winner = await patches.findById(uid).lean();
+            const winner = await patches().findById(uid).lean();
             if (winner) return answerExisting(winner, requestHash, idempotencyKey, res);
             await new Promise((r) => setTimeout(r, 100));
           }
