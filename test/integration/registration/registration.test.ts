@@ -2,7 +2,7 @@ import { PublicKey, Signature, Transaction } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
 import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
 import { canonicalHash } from '../../../src/anchoring/canonical';
-import { leafHash, verifyMerkleProof, type MerkleProof } from '../../../src/anchoring/merkle';
+import { leafHash, verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { verifyDigestSignature } from '../../../src/chain/ecdsa';
 import { startSync, waitForPoolOperation } from '../../../src/pool/launch';
 import { utxoModel } from '../../../src/pool/models';
