@@ -53,7 +53,16 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
     }),
     ...ownerAuthRoutes(deps),
-    ...patchRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, network: chain.network }),
+    ...patchRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      kms: chain.kms,
+      woc: chain.woc,
+      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      anchorConfirmations: deps.config.anchoring.confirmations,
+    }),
   ];
 }
 

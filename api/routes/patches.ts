@@ -5,10 +5,13 @@ import { z } from 'zod';
 import { canonicalHash } from '../../src/anchoring/canonical';
 import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
 import { DomainError } from '../../src/errors';
+import type { KmsClient } from '../../src/kms/client';
 import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
+import { verifyPatch } from '../../src/registration/verify';
+import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -33,7 +36,43 @@ export interface PatchRouteDeps {
   mongo: Connection;
   metrics: Metrics;
   network: Network;
+  kms: KmsClient;
+  woc: WocClient;
+  issuerKeyIdentifier: string;
+  anchorConfirmations: number;
 }
+
+const VerificationSchema = z
+  .object({
+    uid: z.string(),
+    status: z.enum(['authentic', 'pending', 'not_found', 'invalid']),
+    reason: z.string().optional(),
+    record: z.record(z.string(), z.unknown()).optional(),
+    recordHash: z.string().optional(),
+    issuerSignature: z
+      .object({ valid: z.boolean(), keyIdentifier: z.string(), pubKeyHex: z.string(), signatureDerHex: z.string() })
+      .optional(),
+    ownership: z
+      .object({
+        currentOwner: z.string(),
+        chain: z.array(z.object({ kind: z.string(), owner: z.string(), txid: z.string().nullable() })),
+      })
+      .optional(),
+    anchor: z
+      .object({
+        txid: z.string(),
+        vout: z.number().int(),
+        leaf: z.string(),
+        index: z.number().int(),
+        count: z.number().int(),
+        path: z.array(z.object({ side: z.enum(['L', 'R']), hash: z.string() })),
+        root: z.string(),
+        blockHeight: z.number().int().nullable(),
+        confirmations: z.number().int(),
+      })
+      .optional(),
+  })
+  .openapi('PatchVerification');
 
 const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURIComponent(registrationId)}`;
 
@@ -81,7 +120,39 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     });
   }
 
+  const verifyRoute = (path: string, summary: string) =>
+    defineRoute({
+      method: 'get',
+      path,
+      summary,
+      tags: ['Verification'],
+      access: 'public',
+      rateLimit: 'public',
+      request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
+      responses: { 200: { description: 'The verdict, with everything needed to check it.', schema: VerificationSchema } },
+      handler: async ({ params }, _req, res) => {
+        const verification = await verifyPatch(
+          {
+            mongo: deps.mongo,
+            kms: deps.kms,
+            woc: deps.woc,
+            issuerKeyIdentifier: deps.issuerKeyIdentifier,
+            requiredConfirmations: deps.anchorConfirmations,
+          },
+          params.uid,
+        );
+        // Short public caching: a pending verdict changes within minutes, an authentic one rarely.
+        res.setHeader('Cache-Control', verification.status === 'authentic' ? 'public, max-age=60' : 'no-store');
+        res.json(verification);
+      },
+    });
+
   return [
+    verifyRoute(
+      '/v1/patches/:uid/verify',
+      'Verify a patch: record integrity, issuer signature, Merkle proof and its anchor on chain. authentic / pending / not_found / invalid.',
+    ),
+    verifyRoute('/v1/patches/verify/:uid', "The predecessor's path for the same verification (kept as an alias)."),
     defineRoute({
       method: 'post',
       path: '/v1/patches',

@@ -87,6 +87,46 @@ describe('registration through the API, anchored on the chain simulator', () => 
     expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
   });
 
+  it('verifies an anchored patch from its parts, under both paths, and refuses a tampered record or proof', async () => {
+    const verify = async (path: string) => {
+      const res = await fetch(`${api.baseUrl}${path}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> & { status: string; reason?: string } };
+    };
+    const authentic = await verify('/v1/patches/PP-0001/verify');
+    expect(authentic.status).toBe(200);
+    expect(authentic.body).toMatchObject({
+      uid: 'PP-0001',
+      status: 'authentic',
+      issuerSignature: { valid: true, keyIdentifier: 'issuer' },
+      ownership: { currentOwner: owner, chain: [{ kind: 'registration', owner }] },
+      anchor: { count: 1, index: 0, vout: 0 },
+    });
+    expect((authentic.body.anchor as { confirmations: number }).confirmations).toBeGreaterThanOrEqual(1);
+    expect((await verify('/v1/patches/verify/PP-0001')).body).toEqual(authentic.body);
+    expect((await verify('/v1/patches/PP-NOPE/verify')).body).toEqual({ uid: 'PP-NOPE', status: 'not_found' });
+
+    const patches = patchModel(stack.deps.mongo);
+    const original = (await patches.findById('PP-0001').lean())!;
+    try {
+      await patches.updateOne({ _id: 'PP-0001' }, { $set: { 'record.product.sku': 'FAKE' } });
+      expect((await verify('/v1/patches/PP-0001/verify')).body).toMatchObject({
+        status: 'invalid',
+        reason: expect.stringMatching(/no longer hashes/),
+      });
+      await patches.replaceOne({ _id: 'PP-0001' }, original);
+      const forged = { ...original.anchor!.proof, root: 'cd'.repeat(32) };
+      await patches.updateOne({ _id: 'PP-0001' }, { $set: { 'anchor.proof': forged } });
+      expect((await verify('/v1/patches/PP-0001/verify')).body).toMatchObject({
+        status: 'invalid',
+        reason: expect.stringMatching(/Merkle proof/),
+      });
+    } finally {
+      await patches.replaceOne({ _id: 'PP-0001' }, original);
+    }
+    expect((await verify('/v1/patches/PP-0001/verify')).body.status).toBe('authentic');
+    expect((await verify('/v1/patches/bad%20uid/verify')).status).toBe(400);
+  });
+
   it('registers a uid once when twenty requests race, and answers a same-key retry with the same 202', async () => {
     const body = registration('PP-RACE');
     const answers = await Promise.all(Array.from({ length: 20 }, () => post(body)));
@@ -126,5 +166,7 @@ describe('registration through the API, anchored on the chain simulator', () => 
     expect(done.lastError).toMatch(/insufficient funds: no confirmed pool output/);
     expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
     await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-DRY', 'registration-insufficient-funds');
+    const verdict = (await (await fetch(`${api.baseUrl}/v1/patches/PP-DRY/verify`)).json()) as { status: string; reason: string };
+    expect(verdict).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/^registration failed: insufficient funds/) });
   });
 });
