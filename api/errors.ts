@@ -1,3 +1,5 @@
+import { isKmsError } from '../src/kms/errors';
+import { WocError } from '../src/woc/errors';
 import { isGrpcServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
@@ -126,6 +128,8 @@ export function isDependencyUnavailable(err: unknown): boolean {
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
     if (isGrpcServiceError(current) && UNAVAILABLE_GRPC_CODES.has(current.code)) return true;
     if (UNAVAILABLE_ERROR_NAMES.has(current.name) || UNAVAILABLE_REDIS_MESSAGES.includes(current.message)) return true;
+    // The chain service or the KMS failing in a way a retry could fix: "cannot answer now", not a server fault.
+    if ((current instanceof WocError || isKmsError(current)) && current.retryable) return true;
     current = current.cause;
   }
   return false;

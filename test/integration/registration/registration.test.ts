@@ -125,6 +125,11 @@ describe('registration through the API, anchored on the chain simulator', () => 
     }
     expect((await verify('/v1/patches/PP-0001/verify')).body.status).toBe('authentic');
     expect((await verify('/v1/patches/bad%20uid/verify')).status).toBe(400);
+    // The chain service failing is "cannot check now" (503), never a verdict.
+    await stack.simulator.setFaults({ error5xxNext: 10 });
+    const unavailable = await verify('/v1/patches/PP-0001/verify');
+    await stack.simulator.setFaults({ error5xxNext: 0 });
+    expect(unavailable).toMatchObject({ status: 503, body: { error: { code: 'DEPENDENCY_UNAVAILABLE' } } });
   });
 
   it('registers a uid once when twenty requests race, and answers a same-key retry with the same 202', async () => {
