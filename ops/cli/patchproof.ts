@@ -5,6 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type AppConfig } from '../../src/config';
+import { ensureIndexes } from '../../src/db/indexes';
+import { registerModels } from '../../src/db/models';
+import { connectMongo } from '../../src/db/mongo';
 import { redactString } from '../../src/logging/redact';
 import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
@@ -104,6 +107,31 @@ export function buildProgram(run: (code: number) => void): Command {
     .option('--api-url <url>', 'base URL of the API (default: http://127.0.0.1:$PORT)')
     .action((options: { apiUrl?: string }) =>
       withConfig((config) => health(config, { ...options, json: program.opts<{ json: boolean }>().json })),
+    );
+
+  program
+    .command('ensure-indexes')
+    .description('Create every index the models declare (the worker also does this at start); reports what the database cannot build.')
+    .action(() =>
+      withConfig(async (config) => {
+        const out = output(program.opts<{ json: boolean }>().json);
+        const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
+          throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
+        });
+        try {
+          registerModels(mongo);
+          const reports = await ensureIndexes(mongo);
+          out.result(
+            reports,
+            reports.map((r) => `  ${r.model.padEnd(20)} ${r.status}${r.status === 'ok' ? '' : ` (${r.error ?? ''})`}`).join('\n'),
+          );
+          return EXIT.ok;
+        } catch (err) {
+          throw new CliFailure((err as Error).message, EXIT.problem);
+        } finally {
+          await mongo.close();
+        }
+      }),
     );
 
   registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });

@@ -61,4 +61,18 @@ describe('operator CLI (the real binary)', () => {
     expect(badConfig.code).toBe(4);
     expect(badConfig.stderr).toContain('API_KEY');
   });
+
+  it('creates the declared indexes with ensure-indexes and reports each model', async () => {
+    const result = await runEntry(CLI, ['--json', 'ensure-indexes'], env);
+    expect(result.code).toBe(0);
+    const reports = JSON.parse(result.stdout) as { model: string; status: string }[];
+    expect(reports).toEqual(
+      expect.arrayContaining([
+        { model: 'Patch', status: 'ok' },
+        { model: 'Utxo', status: 'ok' },
+      ]),
+    );
+    const indexes = await api.deps.mongo.collection('patches').indexes();
+    expect(indexes.map((i) => i.key)).toContainEqual({ 'anchor.txid': 1 });
+  });
 });
