@@ -11,3 +11,19 @@ export const PRODUCTION_REQUIRED_VARIABLES = [
   'ISSUER_KEY_IDENTIFIER',
   'UTXO_FUNDING_KEY_IDENTIFIER',
 ];
+
+/** A production environment that passes every rule; tests change one thing at a time. */
+export const PRODUCTION_OK: Record<string, string> = {
+  NODE_ENV: 'production',
+  API_KEY: 'k'.repeat(40),
+  JWT_SECRET: 'j'.repeat(40),
+  MONGODB_URI: 'mongodb://app:pw@db1:27017,db2:27017/patchproof?replicaSet=rs0',
+  REDIS_URL: 'rediss://:redis-pass@cache.internal:6380/2',
+  TEMPORAL_ADDRESS: 'patchproof.abcd.tmprl.cloud:7233',
+  TEMPORAL_NAMESPACE: 'patchproof.abcd',
+  TEMPORAL_API_KEY: 'temporal-cloud-key',
+  KMS_SIGN_URL: 'https://kms.internal',
+  KMS_API_KEY: 'kms-key',
+  ISSUER_KEY_IDENTIFIER: 'issuer-v2',
+  UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
+};

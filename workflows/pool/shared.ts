@@ -1,4 +1,5 @@
 import { defineQuery } from '@temporalio/workflow';
+import type { PoolSettings } from '../../src/config';
 
 /**
  * Messages and types of the pool workflows (top-up, sweep, sync, reconcile), shared by the workflows, their
@@ -20,17 +21,7 @@ export interface PoolAccounts {
 }
 
 /** Settings as one run used them; read afresh from the settings collection at the start of every run. */
-export interface PoolSettingsSnapshot {
-  minPool: number;
-  splitSizeSats: number;
-  maxSplitOutputs: number;
-  dustThresholdSats: number;
-  dustSweepLimit: number;
-  minConfirmations: number;
-  feePerKb: number;
-  sweepMaxInputs: number;
-  confirmationPollSeconds: number;
-}
+export type PoolSettingsSnapshot = PoolSettings;
 
 export interface SyncReport {
   chainHeight: number;

@@ -22,7 +22,8 @@ const broadcaster = proxyActivities<ChainActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
-const pool = proxyActivities<PoolActivities>({
+/** Pool activities (reads and keyed writes on our own stores, chain reads): idempotent, so retried patiently. */
+export const pool = proxyActivities<PoolActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
 });

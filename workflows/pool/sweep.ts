@@ -1,23 +1,8 @@
-import {
-  ApplicationFailure,
-  proxyActivities,
-  setHandler,
-  sleep,
-  upsertMemo,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { PoolActivities } from '../../activities/pool/poolActivities';
+import { ApplicationFailure, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { reservationOwner } from '../../src/pool/ids';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { poolProgressQuery, type PoolOperationProgress, type SweepInput, type SweepReport } from './shared';
-import { spendReservedInputs, withFailureStatus } from './spending';
-
-// Reads and keyed writes on our own stores and chain reads: retried patiently, they are idempotent.
-const pool = proxyActivities<PoolActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
-});
+import { pool, spendReservedInputs, withFailureStatus } from './spending';
 
 const MAX_SPEND_ROUNDS = 2;
 

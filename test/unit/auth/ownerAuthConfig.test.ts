@@ -1,20 +1,8 @@
+import { PrivateKey } from '@bsv/sdk';
 import { ConfigError, loadConfig } from '../../../src/config';
+import { PRODUCTION_OK } from '../../support/productionConfig';
 
-/** A production environment that passes every other rule (as in test/unit/config.test.ts). */
-const productionEnvironment = () => ({
-  NODE_ENV: 'production',
-  API_KEY: 'k'.repeat(40),
-  JWT_SECRET: 'j'.repeat(40),
-  MONGODB_URI: 'mongodb://app:pw@db1:27017/patchproof',
-  REDIS_URL: 'rediss://:redis-pass@cache.internal:6380/2',
-  TEMPORAL_ADDRESS: 'patchproof.abcd.tmprl.cloud:7233',
-  TEMPORAL_NAMESPACE: 'patchproof.abcd',
-  TEMPORAL_API_KEY: 'temporal-cloud-key',
-  KMS_SIGN_URL: 'https://kms.internal',
-  KMS_API_KEY: 'kms-key',
-  ISSUER_KEY_IDENTIFIER: 'issuer-v2',
-  UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
-});
+const productionEnvironment = () => ({ ...PRODUCTION_OK });
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -44,7 +32,8 @@ describe('owner-auth configuration', () => {
     const problems = problemsOf({
       ...productionEnvironment(),
       SVD_USE_KMS: 'false',
-      SVD_SERVER_PMS_WIF: 'L1aW4aubDFB7yfras2S1mN3bqg9nwySY8nkoLmJebSLD5BWv3ENZ',
+      // Generated per run: no key material lives in the repository.
+      SVD_SERVER_PMS_WIF: PrivateKey.fromRandom().toWif(),
     });
     expect(problems).toEqual(
       expect.arrayContaining([
