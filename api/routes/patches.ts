@@ -10,7 +10,7 @@ import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
-import { verifyPatch } from '../../src/registration/verify';
+import { proofBundleOf, verifyPatch } from '../../src/registration/verify';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -136,6 +136,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             mongo: deps.mongo,
             kms: deps.kms,
             woc: deps.woc,
+            network: deps.network,
             issuerKeyIdentifier: deps.issuerKeyIdentifier,
             requiredConfirmations: deps.anchorConfirmations,
           },
@@ -148,6 +149,26 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     });
 
   return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/patches/:uid/proof',
+      summary: 'The self-contained proof bundle of an anchored patch; `patchproof verify-proof <file>` checks it with a chain lookup only.',
+      tags: ['Verification'],
+      access: 'public',
+      rateLimit: 'public',
+      request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
+      responses: {
+        200: { description: 'The proof bundle (format patchproof-proof/1).' },
+        404: { description: 'No anchored registration for this uid.' },
+      },
+      handler: async ({ params }, _req, res) => {
+        const patch = await patches().findById(params.uid).lean();
+        const bundle = patch && proofBundleOf(patch, deps.network);
+        if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
+        res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
+        res.json(bundle);
+      },
+    }),
     verifyRoute(
       '/v1/patches/:uid/verify',
       'Verify a patch: record integrity, issuer signature, Merkle proof and its anchor on chain. authentic / pending / not_found / invalid.',

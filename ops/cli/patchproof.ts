@@ -5,7 +5,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type AppConfig } from '../../src/config';
+import { readFileSync } from 'node:fs';
+import { chainClientsFromConfig } from '../../src/chain/clients';
 import { ensureIndexes } from '../../src/db/indexes';
+import { checkProofBundle, type ProofBundle } from '../../src/registration/proofBundle';
 import { registerModels } from '../../src/db/models';
 import { connectMongo } from '../../src/db/mongo';
 import { redactString } from '../../src/logging/redact';
@@ -131,6 +134,44 @@ export function buildProgram(run: (code: number) => void): Command {
         } finally {
           await mongo.close();
         }
+      }),
+    );
+
+  program
+    .command('verify-proof')
+    .description('Check a proof bundle (GET /v1/patches/:uid/proof) with a chain lookup only: no PatchProof database or API.')
+    .argument('<file>', 'the proof bundle (JSON)')
+    .option('--issuer-pubkey <hex>', 'the issuer public key you expect (compressed hex); without it, the key in the bundle is reported')
+    .option('--confirmations <n>', 'confirmations the anchor must have', '1')
+    .action((file: string, options: { issuerPubkey?: string; confirmations: string }) =>
+      withConfig(async (config) => {
+        const out = output(program.opts<{ json: boolean }>().json);
+        let bundle: ProofBundle;
+        try {
+          bundle = JSON.parse(readFileSync(file, 'utf8')) as ProofBundle;
+        } catch (err) {
+          throw new CliFailure(`cannot read ${file}: ${(err as Error).message}`, EXIT.usage);
+        }
+        const confirmations = Number(options.confirmations);
+        if (!Number.isInteger(confirmations) || confirmations < 0) throw new CliFailure('--confirmations: a whole number', EXIT.usage);
+        if (bundle.network !== config.woc.network) {
+          throw new CliFailure(`the bundle is for the ${bundle.network} network; WOC_NETWORK is ${config.woc.network}`, EXIT.usage);
+        }
+        const verdict = await checkProofBundle(bundle, {
+          woc: chainClientsFromConfig(config).woc,
+          requiredConfirmations: confirmations,
+          ...(options.issuerPubkey && { expectedIssuerPubKeyHex: options.issuerPubkey }),
+        }).catch((err: unknown) => {
+          throw new CliFailure(`cannot reach the chain service: ${(err as Error).message}`, EXIT.unreachable);
+        });
+        const issuer = options.issuerPubkey ? 'the expected issuer key' : `issuer key ${bundle.issuerSignature.pubKeyHex} (not pinned)`;
+        out.result(
+          { uid: bundle.uid, txid: bundle.anchor.txid, ...verdict },
+          verdict.status === 'authentic'
+            ? `${bundle.uid}: AUTHENTIC, signed by ${issuer}, anchored in ${bundle.anchor.txid} with ${verdict.confirmations} confirmations`
+            : `${bundle.uid}: ${verdict.status.toUpperCase()}: ${verdict.reason}`,
+        );
+        return verdict.status === 'authentic' ? EXIT.ok : EXIT.problem;
       }),
     );
 

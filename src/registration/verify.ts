@@ -1,12 +1,9 @@
-import { PublicKey } from '@bsv/sdk';
 import type { Connection } from 'mongoose';
-import { parseAnchorScript } from '../anchoring/anchorScript';
-import { canonicalHash } from '../anchoring/canonical';
-import { verifyMerkleProof, type MerkleProof } from '../anchoring/merkle';
-import { isLowS, parseDerSignature, verifyDigestSignature } from '../chain/ecdsa';
+import type { MerkleProof } from '../anchoring/merkle';
 import type { KmsClient } from '../kms/client';
 import type { WocClient } from '../woc/client';
-import { patchModel } from './models';
+import { patchModel, type PatchDocument } from './models';
+import { checkProofBundle, issuerSignatureVerifies, PROOF_BUNDLE_FORMAT, type ProofBundle } from './proofBundle';
 
 export type VerificationStatus = 'authentic' | 'pending' | 'not_found' | 'invalid';
 
@@ -25,14 +22,28 @@ export interface VerifyDeps {
   mongo: Connection;
   kms: KmsClient;
   woc: WocClient;
+  network: 'main' | 'test';
   issuerKeyIdentifier: string;
   requiredConfirmations: number;
 }
 
+/** The self-contained proof of an anchored registration, or null while it has none. */
+export function proofBundleOf(patch: PatchDocument, network: 'main' | 'test'): ProofBundle | null {
+  if (patch.status !== 'anchored' || !patch.anchor || !patch.issuerSignature) return null;
+  return {
+    format: PROOF_BUNDLE_FORMAT,
+    network,
+    uid: patch._id,
+    record: patch.record,
+    recordHash: patch.recordHash,
+    issuerSignature: patch.issuerSignature,
+    anchor: { ...patch.anchor.proof, txid: patch.anchor.txid, vout: patch.anchor.vout, blockHeight: patch.anchor.blockHeight },
+  };
+}
+
 /**
- * Checks a patch from its parts rather than trusting a stored flag: the record still hashes to what was signed,
- * the issuer's key signed it (low-S), the Merkle proof leads to a root, and that root is in the anchor output on
- * chain with enough confirmations. Chain errors propagate: "cannot check now" is not "invalid".
+ * Verifies a patch from its parts rather than trusting a stored flag, with the same checks as an offline proof
+ * bundle (proofBundle.ts) plus one: the signing key must be the issuer key the KMS holds.
  */
 export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verification> {
   const patch = await patchModel(deps.mongo).findById(uid).lean();
@@ -47,40 +58,26 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
       chain: [{ kind: 'registration', owner: String(patch.record.initialOwner), txid: patch.anchor?.txid ?? null }],
     },
   };
-  const invalid = (reason: string): Verification => ({ ...base, status: 'invalid', reason });
+  if (patch.status === 'failed')
+    return { ...base, status: 'invalid', reason: `registration failed: ${patch.lastError ?? 'unknown reason'}` };
+  const bundle = proofBundleOf(patch, deps.network);
+  if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
-  if (canonicalHash(patch.record as never) !== patch.recordHash) return invalid('the stored record no longer hashes to the signed digest');
-  if (patch.issuerSignature) {
-    const issuer = await deps.kms.publicKey(deps.issuerKeyIdentifier);
-    const signature = parseDerSignature(patch.issuerSignature.signatureDerHex);
-    const valid =
-      signature !== null &&
-      isLowS(signature) &&
-      patch.issuerSignature.pubKeyHex === issuer.pubKeyHex &&
-      verifyDigestSignature([...Buffer.from(patch.recordHash, 'hex')], signature, PublicKey.fromString(issuer.pubKeyHex));
-    base.issuerSignature = {
-      valid,
-      keyIdentifier: patch.issuerSignature.keyIdentifier,
-      pubKeyHex: patch.issuerSignature.pubKeyHex,
-      signatureDerHex: patch.issuerSignature.signatureDerHex,
-    };
-    if (!valid) return invalid('the issuer signature does not verify with the issuer key');
-  }
-  if (patch.status === 'failed') return invalid(`registration failed: ${patch.lastError ?? 'unknown reason'}`);
-  if (patch.status !== 'anchored' || !patch.anchor) return { ...base, reason: `registration is ${patch.status}` };
-
-  const { proof, txid, vout } = patch.anchor;
-  if (!verifyMerkleProof(patch.recordHash, proof)) return invalid('the Merkle proof does not lead from the record to its root');
-  const tx = await deps.woc.getTx(txid);
-  if (!tx) return { ...base, reason: `anchor transaction ${txid} is not known to the chain yet` };
-  const output = tx.outputs.find((o) => o.vout === vout);
-  const anchored = output ? parseAnchorScript(output.scriptHex) : null;
-  if (!anchored || anchored.root !== proof.root || anchored.count !== proof.count) {
-    return invalid(`output ${vout} of ${txid} does not commit to the proof's root`);
-  }
-  base.anchor = { ...proof, txid, vout, blockHeight: tx.blockHeight ?? null, confirmations: tx.confirmations };
-  if (tx.confirmations < deps.requiredConfirmations) {
-    return { ...base, reason: `anchor has ${tx.confirmations} of ${deps.requiredConfirmations} confirmations` };
-  }
-  return { ...base, status: 'authentic' };
+  const issuer = await deps.kms.publicKey(deps.issuerKeyIdentifier);
+  const verdict = await checkProofBundle(bundle, {
+    woc: deps.woc,
+    requiredConfirmations: deps.requiredConfirmations,
+    expectedIssuerPubKeyHex: issuer.pubKeyHex,
+  });
+  base.issuerSignature = {
+    ...bundle.issuerSignature,
+    valid: bundle.issuerSignature.pubKeyHex === issuer.pubKeyHex && issuerSignatureVerifies(bundle),
+  };
+  if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
+  base.anchor = {
+    ...bundle.anchor,
+    confirmations: verdict.confirmations,
+    blockHeight: verdict.status === 'authentic' ? verdict.blockHeight : bundle.anchor.blockHeight,
+  };
+  return verdict.status === 'authentic' ? { ...base, status: 'authentic' } : { ...base, status: 'pending', reason: verdict.reason };
 }

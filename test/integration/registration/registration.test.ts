@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PublicKey, Signature, Transaction } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
 import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
@@ -9,6 +12,7 @@ import { utxoModel } from '../../../src/pool/models';
 import { patchModel } from '../../../src/registration/models';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
+import { runEntry } from '../../support/processes';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 
 describe('registration through the API, anchored on the chain simulator', () => {
@@ -130,6 +134,31 @@ describe('registration through the API, anchored on the chain simulator', () => 
     const unavailable = await verify('/v1/patches/PP-0001/verify');
     await stack.simulator.setFaults({ error5xxNext: 0 });
     expect(unavailable).toMatchObject({ status: 503, body: { error: { code: 'DEPENDENCY_UNAVAILABLE' } } });
+  });
+
+  it('serves a proof bundle that the CLI checks with a chain lookup only', async () => {
+    const res = await fetch(`${api.baseUrl}/v1/patches/PP-0001/proof`);
+    expect(res.status).toBe(200);
+    const bundle = (await res.json()) as Record<string, unknown>;
+    expect(bundle).toMatchObject({ format: 'patchproof-proof/1', uid: 'PP-0001', network: 'test' });
+    const dir = mkdtempSync(path.join(tmpdir(), 'proof-'));
+    const file = path.join(dir, 'PP-0001.proof.json');
+    writeFileSync(file, JSON.stringify(bundle));
+    // Only the chain service: no MongoDB, Redis or API in the CLI's environment.
+    const env = { WOC_BASE_URL: stack.simulator.baseUrl, WOC_NETWORK: 'test', LOG_LEVEL: 'warn' };
+    const issuer = stack.kms.keys.describe('issuer').pubKeyHex;
+    const ok = await runEntry('ops/cli/patchproof.ts', ['verify-proof', file, '--issuer-pubkey', issuer], env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^PP-0001: AUTHENTIC, signed by the expected issuer key, anchored in [0-9a-f]{64}/);
+
+    const forged = path.join(dir, 'forged.json');
+    writeFileSync(forged, JSON.stringify({ ...bundle, record: { ...(bundle.record as object), initialOwner: 'someone else' } }));
+    const refused = await runEntry('ops/cli/patchproof.ts', ['verify-proof', forged], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('INVALID: the record no longer hashes to the signed digest');
+    const otherKey = await runEntry('ops/cli/patchproof.ts', ['verify-proof', file, '--issuer-pubkey', '02' + 'ab'.repeat(32)], env);
+    expect(otherKey.code).toBe(1);
+    expect((await fetch(`${api.baseUrl}/v1/patches/PP-NOPE/proof`)).status).toBe(404);
   });
 
   it('registers a uid once when twenty requests race, and answers a same-key retry with the same 202', async () => {
