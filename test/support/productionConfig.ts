@@ -1,3 +1,5 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
 /** The variables production must be given (the spec of the fail-fast check, written out rather than imported). */
 export const PRODUCTION_REQUIRED_VARIABLES = [
   'API_KEY',
@@ -27,3 +29,14 @@ export const PRODUCTION_OK: Record<string, string> = {
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
   UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
 };
+
+/** The problems loadConfig reports for this environment; none when it loads. */
+export function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}

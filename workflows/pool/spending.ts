@@ -1,9 +1,17 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { ChainActivities } from '../../activities/chain/chainActivities';
 import type { PoolActivities } from '../../activities/pool/poolActivities';
 import type { BuildTransactionInput } from '../../src/chain/transactions';
-import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import type { PoolOperationProgress, SpendSummary } from './shared';
+import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import { poolProgressQuery, type PoolOperationProgress, type SpendSummary } from './shared';
 
 // Failure types from activities/chain/chainActivities.ts (CHAIN_FAILURES); workflow code may not import that module.
 const MISSING_INPUTS = 'MissingInputs';
@@ -43,6 +51,32 @@ export interface SpendRequest {
   minConfirmations: number;
   confirmationPollSeconds: number;
   progress: PoolOperationProgress;
+}
+
+/** Opens a pool run: its progress query and its search attributes (kind, status running). */
+export function beginPoolRun(kind: string): PoolOperationProgress {
+  const progress: PoolOperationProgress = { step: 'starting', attempt: 0 };
+  setHandler(poolProgressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: WORKFLOW_KIND, value: kind },
+    { key: WORKFLOW_STATUS, value: 'running' },
+  ]);
+  return progress;
+}
+
+/**
+ * Closes a pool run: status = its outcome, and a memo summary, which shows in `temporal workflow list` and the
+ * health route without fetching the result.
+ */
+export function finishPoolRun<R extends { outcome: string }>(
+  report: R,
+  progress: PoolOperationProgress,
+  summary: Record<string, unknown>,
+): R {
+  progress.step = 'done';
+  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: report.outcome }]);
+  upsertMemo({ summary: { outcome: report.outcome, ...summary } });
+  return report;
 }
 
 export function failureType(err: unknown): string | undefined {

@@ -1,8 +1,7 @@
-import { ApplicationFailure, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
 import { reservationOwner } from '../../src/pool/ids';
-import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { poolProgressQuery, type PoolOperationProgress, type SweepInput, type SweepReport } from './shared';
-import { pool, spendReservedInputs, withFailureStatus } from './spending';
+import { type PoolOperationProgress, type SweepInput, type SweepReport } from './shared';
+import { beginPoolRun, finishPoolRun, pool, spendReservedInputs, withFailureStatus } from './spending';
 
 const MAX_SPEND_ROUNDS = 2;
 
@@ -16,12 +15,7 @@ export function utxoSweepWorkflow(input: SweepInput): Promise<SweepReport> {
 }
 
 async function sweep(input: SweepInput): Promise<SweepReport> {
-  const progress: PoolOperationProgress = { step: 'starting', attempt: 0 };
-  setHandler(poolProgressQuery, () => progress);
-  upsertSearchAttributes([
-    { key: WORKFLOW_KIND, value: 'utxo-sweep' },
-    { key: WORKFLOW_STATUS, value: 'running' },
-  ]);
+  const progress = beginPoolRun('utxo-sweep');
   const dryRun = input.dryRun === true;
   const settings = await pool.loadPoolSettings();
   const accounts = await pool.resolvePoolAccounts({ verify: false });
@@ -108,16 +102,10 @@ async function sweep(input: SweepInput): Promise<SweepReport> {
 }
 
 function finish(report: SweepReport, progress: PoolOperationProgress): SweepReport {
-  progress.step = 'done';
-  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: report.outcome }]);
-  upsertMemo({
-    summary: {
-      outcome: report.outcome,
-      reason: report.reason ?? null,
-      inputs: report.inputCount,
-      txid: report.transaction?.txid ?? null,
-      fee: report.transaction?.fee ?? null,
-    },
+  return finishPoolRun(report, progress, {
+    reason: report.reason ?? null,
+    inputs: report.inputCount,
+    txid: report.transaction?.txid ?? null,
+    fee: report.transaction?.fee ?? null,
   });
-  return report;
 }

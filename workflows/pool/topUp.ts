@@ -1,8 +1,7 @@
-import { ApplicationFailure, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
 import { reservationOwner } from '../../src/pool/ids';
-import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { poolProgressQuery, type PoolOperationProgress, type TopUpInput, type TopUpReport } from './shared';
-import { pool, spendReservedInputs, withFailureStatus } from './spending';
+import { type PoolOperationProgress, type TopUpInput, type TopUpReport } from './shared';
+import { beginPoolRun, finishPoolRun, pool, spendReservedInputs, withFailureStatus } from './spending';
 
 /** Rebuilds after `Missing inputs` before giving up; each round resyncs first and waits a little longer. */
 const MAX_SPEND_ROUNDS = 3;
@@ -16,12 +15,7 @@ export function utxoTopUpWorkflow(input: TopUpInput): Promise<TopUpReport> {
 }
 
 async function topUp(input: TopUpInput): Promise<TopUpReport> {
-  const progress: PoolOperationProgress = { step: 'starting', attempt: 0 };
-  setHandler(poolProgressQuery, () => progress);
-  upsertSearchAttributes([
-    { key: WORKFLOW_KIND, value: 'utxo-topup' },
-    { key: WORKFLOW_STATUS, value: 'running' },
-  ]);
+  const progress = beginPoolRun('utxo-topup');
   const dryRun = input.dryRun === true;
 
   const settings = await pool.loadPoolSettings();
@@ -111,17 +105,10 @@ async function topUp(input: TopUpInput): Promise<TopUpReport> {
 }
 
 function finish(report: TopUpReport, progress: PoolOperationProgress): TopUpReport {
-  progress.step = 'done';
-  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: report.outcome }]);
-  // The memo shows in `temporal workflow list` and the health route without fetching the result.
-  upsertMemo({
-    summary: {
-      outcome: report.outcome,
-      reason: report.reason ?? null,
-      outputs: report.outputCount,
-      txid: report.transaction?.txid ?? null,
-      fee: report.transaction?.fee ?? null,
-    },
+  return finishPoolRun(report, progress, {
+    reason: report.reason ?? null,
+    outputs: report.outputCount,
+    txid: report.transaction?.txid ?? null,
+    fee: report.transaction?.fee ?? null,
   });
-  return report;
 }

@@ -1,18 +1,10 @@
 import { PrivateKey } from '@bsv/sdk';
-import { ConfigError, loadConfig } from '../../../src/config';
-import { PRODUCTION_OK } from '../../support/productionConfig';
+import { loadConfig } from '../../../src/config';
+import { configProblems, PRODUCTION_OK } from '../../support/productionConfig';
 
 const productionEnvironment = () => ({ ...PRODUCTION_OK });
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problemsOf = configProblems;
 
 describe('owner-auth configuration', () => {
   it('builds the keyring from JWT_KEYS with the first kid active, or from JWT_SECRET', () => {
