@@ -1,11 +1,12 @@
 import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
+import { createAnchoringActivities, type AnchoringActivityDeps } from './anchoring/anchoringActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps;
+export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps & AnchoringActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createAnchoringActivities(deps),
   };
 }
 
@@ -28,6 +30,6 @@ export function activityDepsFromConfig(
     ...chain,
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
-    anchorConfirmations: config.anchoring.confirmations,
+    anchoring: config.anchoring,
   };
 }

@@ -51,6 +51,8 @@ export interface SpendRequest {
   minConfirmations: number;
   confirmationPollSeconds: number;
   progress: PoolOperationProgress;
+  /** Runs once the node has the transaction, before the confirmation wait (batch anchors hand out proofs here). */
+  afterBroadcast?: (txid: string) => Promise<void>;
 }
 
 /** Opens a pool run: its progress query and its search attributes (kind, status running). */
@@ -146,6 +148,7 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
   }
 
   await pool.recordPoolSpend({ txid: signed.txid, inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })) });
+  await request.afterBroadcast?.(signed.txid);
 
   progress.step = 'confirming';
   let confirmed = await pool.recordConfirmations(signed.txid);

@@ -21,7 +21,10 @@ describe('registration through the API, anchored on the chain simulator', () => 
   let owner: string;
 
   beforeAll(async () => {
-    stack = await startPoolStack({ FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1' }, { blockIntervalMs: 300 });
+    stack = await startPoolStack(
+      { FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1' },
+      { blockIntervalMs: 300 },
+    );
     api = await listen(createApp(stack.deps));
     owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
     for (let i = 0; i < 4; i++) await stack.fund(stack.accounts.funding.address, 10_000 + i);
