@@ -4,9 +4,15 @@ import { createAnchoringActivities, type AnchoringActivityDeps } from './anchori
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
+import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps & AnchoringActivityDeps;
+export type ActivityDeps = SystemActivityDeps &
+  ChainActivityDeps &
+  PoolActivityDeps &
+  RegistrationActivityDeps &
+  AnchoringActivityDeps &
+  TransferActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -16,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
     ...createAnchoringActivities(deps),
+    ...createTransferActivities(deps),
   };
 }
 

@@ -7,3 +7,4 @@ export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
 export { anchorBatcherWorkflow } from './anchoring/batcher';
 export { anchorBatchWorkflow } from './anchoring/batch';
+export { transferWorkflow } from './transfer/transfer';

@@ -4,12 +4,12 @@ import type { MerkleProof } from '../../src/anchoring/merkle';
 import type { Network } from '../../src/chain/addresses';
 import type { PoolConfig } from '../../src/config';
 import type { KmsClient } from '../../src/kms/client';
-import { isKmsError } from '../../src/kms/errors';
 import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { WocClient } from '../../src/woc/client';
+import { signAsIssuer } from '../shared/issuerSignature';
 
 export interface RegistrationActivityDeps {
   mongo: Connection;
@@ -57,6 +57,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
             issuerSignature: null,
             anchor: null,
             owner: input.request.auth.owner,
+            head: null,
             lastError: null,
             createdAt: now,
             updatedAt: now,
@@ -76,14 +77,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     async signRegistrationRecord(input: { uid: string }): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
       const patch = await stored(input.uid);
       if (patch.issuerSignature) return patch.issuerSignature;
-      let signature;
-      try {
-        [signature] = await deps.kms.sign([{ keyIdentifier: deps.issuerKeyIdentifier, digestHex: patch.recordHash }]);
-      } catch (err) {
-        if (isKmsError(err) && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'KmsRejected', { kind: err.kind });
-        throw err;
-      }
-      const issuerSignature = { ...signature, keyIdentifier: deps.issuerKeyIdentifier };
+      const issuerSignature = await signAsIssuer(deps.kms, deps.issuerKeyIdentifier, patch.recordHash);
       await patches.updateOne({ _id: input.uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
       return (await stored(input.uid)).issuerSignature!;
     },
@@ -103,12 +97,15 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       proof: MerkleProof;
       blockHeight: number | null;
     }): Promise<void> {
+      const patch = await stored(input.uid);
       await patches.updateOne(
         { _id: input.uid },
         {
           $set: {
             status: 'anchored',
             anchor: { txid: input.txid, vout: input.vout, proof: input.proof, blockHeight: input.blockHeight },
+            // The head starts at the registration; a retry after a transfer moved it leaves it alone.
+            ...(!patch.head && { head: { txid: input.txid, recordHash: patch.recordHash, seq: 0 } }),
             lastError: null,
             updatedAt: new Date(),
           },

@@ -2,7 +2,7 @@ import { getExternalWorkflowHandle, setHandler, upsertMemo, upsertSearchAttribut
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
-import { failureType } from '../pool/spending';
+import { failureMessage, failureType } from '../pool/spending';
 import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorRecordHashes } from './anchor';
 import { anchorAssignedSignal, type AnchorAssignment, type AnchorBatchInput, type AnchorBatchResult, type AnchorRequest } from './shared';
@@ -55,7 +55,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
   } catch (err) {
     upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
     if (!handedOut) {
-      const reason = err instanceof Error && 'cause' in err && err.cause instanceof Error ? err.cause.message : String(err);
+      const reason = failureMessage(err);
       await handOut(input.records, () => ({ ok: false, reason, type: failureType(err) ?? 'AnchorFailed' }));
     }
     throw err;

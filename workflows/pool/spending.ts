@@ -81,6 +81,12 @@ export function finishPoolRun<R extends { outcome: string }>(
   return report;
 }
 
+/** The message an operator needs: an activity's own failure rather than "Activity task failed". */
+export function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
 export function failureType(err: unknown): string | undefined {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
   return undefined;

@@ -1,8 +1,8 @@
-import { ActivityFailure, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
 import { anchorRecord } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { withFailureStatus } from '../pool/spending';
+import { failureMessage, withFailureStatus } from '../pool/spending';
 import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress, type RegistrationResult } from './shared';
 
@@ -79,10 +79,4 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchored' }]);
   upsertMemo({ summary: { uid, txid: anchored.txid, mode: anchored.mode, confirmations: anchored.confirmations } });
   return { uid, recordHash, txid: anchored.txid, vout: anchored.vout, proof: anchored.proof, confirmations: anchored.confirmations };
-}
-
-/** The message an operator needs: an activity's own failure rather than "Activity task failed". */
-function failureMessage(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
 }
