@@ -5,6 +5,7 @@ import { createChainActivities, type ChainActivityDeps } from './chain/chainActi
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
+import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
 export type ActivityDeps = SystemActivityDeps &
@@ -12,7 +13,8 @@ export type ActivityDeps = SystemActivityDeps &
   PoolActivityDeps &
   RegistrationActivityDeps &
   AnchoringActivityDeps &
-  TransferActivityDeps;
+  TransferActivityDeps &
+  ClaimActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -23,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRegistrationActivities(deps),
     ...createAnchoringActivities(deps),
     ...createTransferActivities(deps),
+    ...createClaimActivities(deps),
   };
 }
 
