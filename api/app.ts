@@ -20,6 +20,7 @@ import { poolRoutes } from './routes/pool';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
 import { transferRoutes } from './routes/transfers';
 import { claimRoutes } from './routes/claims';
+import { unlockRoutes } from './routes/unlock';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
@@ -40,6 +41,7 @@ export const API_VERSION = '0.1.0';
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const chain = chainClientsFromConfig(deps.config, deps.logger);
   const ownerServices = createOwnerSessionServices(deps);
+  const ownerSession = requireOwnerSession(ownerServices);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -62,7 +64,14 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       mongo: deps.mongo,
       metrics: deps.metrics,
       network: chain.network,
-      ownerSession: requireOwnerSession(ownerServices),
+      ownerSession,
+    }),
+    ...unlockRoutes({
+      mongo: deps.mongo,
+      redis: deps.redis,
+      network: chain.network,
+      ownerSession,
+      unlockContentSecret: deps.config.unlock.contentSecret,
     }),
     ...claimRoutes({
       temporal: deps.temporal,
@@ -80,6 +89,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       woc: chain.woc,
       issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
       anchorConfirmations: deps.config.anchoring.confirmations,
+      unlockContentSecret: deps.config.unlock.contentSecret,
     }),
   ];
 }

@@ -11,6 +11,7 @@ import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../.
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { anchoredTransfers, proofBundleOf, verifyPatch } from '../../src/registration/verify';
+import { contentFingerprint, storeUnlockableContent } from '../../src/unlock/content';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -40,6 +41,7 @@ export interface PatchRouteDeps {
   woc: WocClient;
   issuerKeyIdentifier: string;
   anchorConfirmations: number;
+  unlockContentSecret: string;
 }
 
 const VerificationSchema = z
@@ -112,6 +114,11 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
           owner: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
         })
         .strict(),
+      unlockable: z
+        .object({ content: z.string().min(1).max(4000) })
+        .strict()
+        .optional()
+        .describe("Text only the patch's owner can read (POST /v1/patches/:uid/unlock); stored encrypted, never in the signed record."),
     })
     .strict()
     .openapi('RegistrationRequest');
@@ -202,12 +209,17 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
           throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
         }
-        const request = body;
-        const requestHash = canonicalHash(body);
+        const { unlockable, ...request } = body;
         const uid = request.product.uid_tag_id;
+        // The content stays out of the workflow (its history) and out of the hash in clear: a keyed fingerprint stands in.
+        const requestHash = canonicalHash({
+          ...request,
+          ...(unlockable && { unlockable: contentFingerprint(deps.unlockContentSecret, uid, unlockable.content) }),
+        });
         const existing = await patches().findById(uid).lean();
         if (existing) return answerExisting(existing, requestHash, idempotencyKey, res);
 
+        if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);
         const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) });
         deps.metrics.workflowStarts.inc({
           workflow_type: 'registrationWorkflow',

@@ -42,6 +42,8 @@ export const envSchema = z.object({
 
   API_KEY: z.string().min(1).optional(),
   JWT_SECRET: z.string().min(1).optional(),
+  UNLOCK_CONTENT_SECRET: z.string().min(1).optional(),
+  MASTER_SECRET: z.string().min(1).optional(),
 
   MONGODB_URI: z.string().min(1).optional(),
   DB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),

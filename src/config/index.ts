@@ -36,6 +36,8 @@ export interface AppConfig {
     rateLimits: { public: RateLimitConfig; admin: RateLimitConfig };
   };
   auth: { apiKey: string; jwtSecret: string };
+  /** Key material for unlockable content, encrypted at rest (HKDF per patch, AES-256-GCM). */
+  unlock: { contentSecret: string };
   mongo: { uri: string; serverSelectionTimeoutMs: number; connectTimeoutMs: number; socketTimeoutMs: number };
   redis: { url: string; password?: string };
   temporal: {
@@ -166,6 +168,7 @@ export const DEV_DEFAULTS = {
   KMS_API_KEY: 'dev-kms-api-key-not-for-production',
   ISSUER_KEY_IDENTIFIER: 'issuer',
   UTXO_FUNDING_KEY_IDENTIFIER: 'funding',
+  UNLOCK_CONTENT_SECRET: 'dev-unlock-content-secret-not-for-production',
 } as const;
 
 /** The chain simulator in dev and tests; production talks to WhatsOnChain itself. */
@@ -210,6 +213,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
 
   const apiKey = pick('API_KEY');
   const jwtSecret = pick('JWT_SECRET');
+  const unlockContentSecret = pick('UNLOCK_CONTENT_SECRET', 'MASTER_SECRET');
   const mongoUri = pick('MONGODB_URI');
   const redisUrl = pick('REDIS_URL');
   const temporalAddress = pick('TEMPORAL_ADDRESS');
@@ -247,6 +251,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (isProduction) {
     if (apiKey && apiKey.length < MIN_SECRET_LENGTH) problems.push(`API_KEY: must be at least ${MIN_SECRET_LENGTH} characters`);
     if (jwtSecret && jwtSecret.length < MIN_SECRET_LENGTH) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+    if (unlockContentSecret && unlockContentSecret.length < MIN_SECRET_LENGTH) {
+      problems.push(`UNLOCK_CONTENT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+    }
     if (kmsSignUrl && !kmsSignUrl.startsWith('https://')) problems.push('KMS_SIGN_URL: must be https:// in production');
     const temporalSecured = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
     if (!temporalSecured && !raw.TEMPORAL_INSECURE) {
@@ -296,6 +303,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       },
     },
     auth: { apiKey, jwtSecret },
+    unlock: { contentSecret: unlockContentSecret },
     mongo: {
       uri: mongoUri,
       serverSelectionTimeoutMs: raw.DB_SERVER_SELECTION_TIMEOUT_MS,

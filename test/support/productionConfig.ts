@@ -12,6 +12,7 @@ export const PRODUCTION_REQUIRED_VARIABLES = [
   'KMS_API_KEY',
   'ISSUER_KEY_IDENTIFIER',
   'UTXO_FUNDING_KEY_IDENTIFIER',
+  'UNLOCK_CONTENT_SECRET',
 ];
 
 /** A production environment that passes every rule; tests change one thing at a time. */
@@ -28,6 +29,7 @@ export const PRODUCTION_OK: Record<string, string> = {
   KMS_API_KEY: 'kms-key',
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
   UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
+  UNLOCK_CONTENT_SECRET: 'u'.repeat(40),
 };
 
 /** The problems loadConfig reports for this environment; none when it loads. */

@@ -6,6 +6,7 @@ import { settingModel } from '../../pool/settings';
 import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
 import { patchModel } from '../../registration/models';
 import { transferModel } from '../../transfer/models';
+import { unlockableContentModel } from '../../unlock/content';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -20,4 +21,5 @@ export function registerModels(connection: Connection): void {
   transferModel(connection);
   usedNonceModel(connection);
   ownerBindingModel(connection);
+  unlockableContentModel(connection);
 }

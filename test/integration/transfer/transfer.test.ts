@@ -4,6 +4,7 @@ import { checkProofBundle, type ProofBundle } from '../../../src/registration/pr
 import { patchModel } from '../../../src/registration/models';
 import { signOwnerMessage, type OwnerMessage } from '../../../src/sdk/ownerSigning';
 import { transferModel } from '../../../src/transfer/models';
+import { unlockableContentModel } from '../../../src/unlock/content';
 import { utxoModel } from '../../../src/pool/models';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
@@ -213,5 +214,67 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
     expect((await api.get('/v1/transfers/not-a-transfer')).status).toBe(400);
     expect((await api.get(`/v1/transfers/transfer-${UID}-${'00'.repeat(32)}`)).status).toBe(404);
     expect(await transferModel(stack.deps.mongo).countDocuments({ uid: UID })).toBe(started);
+  });
+
+  describe('unlockable content', () => {
+    const SECRET_TEXT = 'care card: hand wash cold, code 4471';
+    const LOCKED = 'PP-XFER-LOCKED';
+    const unlock = async (signer: TestOwner, session: TestOwner = signer) => {
+      const issued = await api.post(`/v1/patches/${LOCKED}/unlock/challenge`, {}, { authorization: `Bearer ${session.token}` });
+      if (issued.status !== 201) return { issued, answer: issued };
+      const { challenge, headTxid } = issued.body as { challenge: string; headTxid: string };
+      const signed = signOwnerMessage(signer.privHex, { purpose: 'patchproof.unlock', uid: LOCKED, headTxid, challenge });
+      const body = { challenge, ownerPubKey: signed.pubKeyHex, ownerSignature: signed.signatureDerHex };
+      return { issued, body, answer: await api.post(`/v1/patches/${LOCKED}/unlock`, body, { authorization: `Bearer ${session.token}` }) };
+    };
+
+    beforeAll(async () => {
+      const accepted = await api.adminPost('/v1/patches', {
+        ...registrationBody(LOCKED, alice.address),
+        unlockable: { content: SECRET_TEXT },
+      });
+      expect(accepted.status).toBe(202);
+      expect(await api.waitDone(accepted.body.statusUrl as string)).toMatchObject({ status: 'anchored' });
+    });
+
+    it('is stored encrypted, kept out of workflow history, and served to the owner for a fresh signed challenge only', async () => {
+      const history = JSON.stringify(await stack.deps.temporal.workflow.getHandle(`registration-${LOCKED}`).fetchHistory());
+      expect(history).not.toContain('hand wash');
+      const stored = JSON.stringify(await unlockableContentModel(stack.deps.mongo).find({ uid: LOCKED }).lean());
+      expect(stored).not.toContain('hand wash');
+      expect(stored).toContain('ciphertextB64');
+
+      const first = await unlock(alice);
+      expect(first.answer).toMatchObject({ status: 200, body: { uid: LOCKED, content: SECRET_TEXT } });
+      // The same signed answer again: the challenge is single-use.
+      const replay = await api.post(`/v1/patches/${LOCKED}/unlock`, first.body, { authorization: `Bearer ${alice.token}` });
+      expect(replay).toMatchObject({ status: 409, body: { error: { code: 'NONCE_REPLAYED' } } });
+      // A challenge nobody issued.
+      const unknown = await api.post(
+        `/v1/patches/${LOCKED}/unlock`,
+        { ...first.body, challenge: 'ab'.repeat(32) },
+        { authorization: `Bearer ${alice.token}` },
+      );
+      expect(unknown).toMatchObject({ status: 400, body: { error: { code: 'SIGNATURE_EXPIRED' } } });
+      // Someone else's key, or someone else's session.
+      expect((await unlock(bob, alice)).answer).toMatchObject({ status: 403, body: { error: { code: 'SIGNATURE_INVALID' } } });
+      expect((await unlock(alice, bob)).answer).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+      expect((await api.post(`/v1/patches/${LOCKED}/unlock/challenge`, {})).status).toBe(401);
+      expect(
+        (await api.post(`/v1/patches/${LOCKED}/unlock`, { ...first.body, extra: 1 }, { authorization: `Bearer ${alice.token}` })).status,
+      ).toBe(400);
+    });
+
+    it('follows the patch to its new owner', async () => {
+      const moved = await transfer(
+        transferBody(alice, await message(bob, { uid: LOCKED, headTxid: await headOf(LOCKED) })),
+        alice.token,
+        LOCKED,
+      );
+      expect(moved.status).toBe(202);
+      expect(await api.waitDone(moved.body.statusUrl as string)).toMatchObject({ status: 'anchored' });
+      expect((await unlock(alice)).answer.status).toBe(403);
+      expect((await unlock(bob)).answer).toMatchObject({ status: 200, body: { content: SECRET_TEXT } });
+    });
   });
 });
