@@ -30,6 +30,9 @@ const broadcaster = proxyActivities<ChainActivities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 
+/** Polls that find the broadcast tx unknown to the chain before it is sent again. */
+const REBROADCAST_AFTER_UNSEEN_POLLS = 3;
+
 /** Pool activities (reads and keyed writes on our own stores, chain reads): idempotent, so retried patiently. */
 export const pool = proxyActivities<PoolActivities>({
   startToCloseTimeout: '2 minutes',
@@ -158,10 +161,16 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
 
   progress.step = 'confirming';
   let confirmed = await pool.recordConfirmations(signed.txid);
+  let unseenPolls = 0;
   while ((confirmed?.confirmations ?? 0) < request.minConfirmations) {
     await sleep(`${request.confirmationPollSeconds} seconds`);
     confirmed = await pool.recordConfirmations(signed.txid);
     progress.confirmations = confirmed?.confirmations ?? 0;
+    // A node can acknowledge a tx and still lose it (or a reorg can evict it): the same bytes are sent again,
+    // which is harmless when it is known. A refusal now is not final either: the next poll asks again.
+    if (confirmed === null && ++unseenPolls % REBROADCAST_AFTER_UNSEEN_POLLS === 0) {
+      await broadcaster.broadcastTransaction(signed).catch(() => undefined);
+    }
   }
   const confirmations = confirmed?.confirmations ?? 0;
   progress.confirmations = confirmations;
