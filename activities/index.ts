@@ -1,11 +1,12 @@
 import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
+import { createBackupActivities, type BackupActivityDeps } from './backup/backupActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps;
+export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps & BackupActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createBackupActivities(deps),
   };
 }
 
@@ -29,5 +31,6 @@ export function activityDepsFromConfig(
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
     anchorConfirmations: config.anchoring.confirmations,
+    backup: config.backup,
   };
 }

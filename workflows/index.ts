@@ -5,3 +5,4 @@ export { utxoSweepWorkflow } from './pool/sweep';
 export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
+export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';
