@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { listManifests } from '../../src/backup/dump';
+import { listManifests, restoreDatabase, userCollections } from '../../src/backup/dump';
 import { isValidBackupId } from '../../src/backup/ids';
 import { startBackup, startRestoreCheck } from '../../src/backup/launch';
 import { createDirectoryStorage } from '../../src/backup/storage';
@@ -174,6 +174,48 @@ export function registerBackupCommands(program: Command, context: CliContext): v
           ].join('\n'),
         );
         return EXIT.ok;
+      }),
+    );
+
+  backup
+    .command('restore')
+    .description('Restore a backup into a new database (never the configured one); then point MONGODB_URI at it.')
+    .requiredOption('--backup-id <id>', 'the backup to restore')
+    .requiredOption('--into <database>', 'name of the database to restore into; it must not exist or be empty')
+    .action((options: { backupId: string; into: string }) =>
+      context.withConfig(async (config) => {
+        const backupId = checkedBackupId(options.backupId)!;
+        if (!/^[A-Za-z0-9_-]{1,63}$/.test(options.into)) throw new CliFailure('--into: 1–63 characters of A–Z a–z 0–9 _ -', EXIT.usage);
+        const out = output(context.json());
+        const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
+          throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
+        });
+        try {
+          if (options.into === mongo.db!.databaseName) {
+            throw new CliFailure(`--into: ${options.into} is the database MONGODB_URI names; restore beside it, then switch`, EXIT.usage);
+          }
+          const target = mongo.getClient().db(options.into);
+          // The restore drops its target first: refuse a database that already holds collections.
+          if ((await userCollections(target)).length > 0) throw new CliFailure(`--into: ${options.into} is not empty`, EXIT.usage);
+          const { collections } = await restoreDatabase(target, createDirectoryStorage(config.backup.dir), backupId, {
+            onProgress: (collection, documents) => out.progress(`  ${collection}: ${documents} documents`),
+          });
+          const notImplemented = collections.flatMap((c) => c.indexesNotImplemented.map((i) => `${c.name}.${i}`));
+          out.result(
+            { backupId, database: options.into, collections },
+            [
+              `restored backup ${backupId} into ${options.into}: ${collections.length} collections, ${collections.reduce((n, c) => n + c.documents, 0)} documents`,
+              ...(notImplemented.length ? [`  indexes not_implemented by this database: ${notImplemented.join(', ')}`] : []),
+              '  next: set MONGODB_URI to this database and restart the API and workers (docs/OPERATIONS.md#restoring-from-a-backup)',
+            ].join('\n'),
+          );
+          return EXIT.ok;
+        } catch (err) {
+          if (err instanceof CliFailure) throw err;
+          throw new CliFailure((err as Error).message, EXIT.problem);
+        } finally {
+          await mongo.close();
+        }
       }),
     );
 

@@ -59,6 +59,25 @@ describe('patchproof backup and profile-db (the real binary)', () => {
     expect(checked.collections.map((c) => c.name).sort()).toEqual(report.dump.collections.map((c) => c.name).sort());
   });
 
+  it('restores a backup into a new database beside the live one, and refuses the live one', async () => {
+    const live = deps.mongo.db!.databaseName;
+    const into = `${live}_restored`;
+    try {
+      const restored = await runEntry(CLI, ['backup', 'restore', '--backup-id', 'cli-backup-1', '--into', into], env);
+      expect(restored.stdout).toContain(`restored backup cli-backup-1 into ${into}`);
+      expect(restored.code).toBe(0);
+      const target = deps.mongo.getClient().db(into);
+      expect(await target.collection('utxos').countDocuments({})).toBe(25);
+      // Not twice into the same database: it is no longer empty.
+      expect((await runEntry(CLI, ['backup', 'restore', '--backup-id', 'cli-backup-1', '--into', into], env)).code).toBe(2);
+    } finally {
+      await deps.mongo.getClient().db(into).dropDatabase();
+    }
+    const refused = await runEntry(CLI, ['backup', 'restore', '--backup-id', 'cli-backup-1', '--into', live], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is the database MONGODB_URI names');
+  });
+
   it('exits 1 when the named backup does not restore, and 2 on a malformed id', async () => {
     const check = await runEntry(CLI, ['backup', 'restore-check', '--backup-id', 'missing-backup'], env);
     expect(check.code).toBe(1);
