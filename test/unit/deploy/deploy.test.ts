@@ -220,7 +220,7 @@ describe('deploy units and configuration', () => {
     const conf = readFileSync(path.join(ROOT, 'ops/deploy/nginx/patchproof.conf'), 'utf8');
     expect(conf).toMatch(/location \^~ \/internal \{ return 404; \}/);
     expect(conf).toMatch(/location = \/metrics \{ return 404; \}/);
-    expect(conf).toMatch(/listen 443 ssl;/);
+    expect(conf).toMatch(/listen 443 ssl( http2)?;/);
     expect(conf).toMatch(/return 301 https:\/\//);
     expect(conf).toMatch(/proxy_pass http:\/\/patchproof_api;/);
     expect(conf).toMatch(/server 127\.0\.0\.1:3001;/);
