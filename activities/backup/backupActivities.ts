@@ -1,7 +1,7 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Connection } from 'mongoose';
 import type { BackupConfig } from '../../src/config';
-import { scratchDatabaseName } from '../../src/backup/ids';
+import { backupIdTime, scratchDatabaseName } from '../../src/backup/ids';
 import {
   BackupCorrupt,
   BackupNotFound,
@@ -16,6 +16,9 @@ import { createDirectoryStorage, type BackupStorage } from '../../src/backup/sto
 import type { Logger } from '../../src/logging/logger';
 import { redactString } from '../../src/logging/redact';
 import type { DumpResult, RestoreCollectionCheck, RestoredSummary, RetentionResult } from '../../workflows/backup/shared';
+
+/** An interrupted backup named by its start time is abandoned after this long (a dump is bounded by 2 hours). */
+const ABANDONED_AFTER_MS = 24 * 60 * 60 * 1000;
 
 export interface BackupActivityDeps {
   mongo: Connection;
@@ -78,8 +81,22 @@ export function createBackupActivities({ mongo, logger, backup, backupStorage }:
       const dated = manifests.map((m) => ({ backupId: m.backupId, createdAt: new Date(m.createdAt) }));
       const decision = applyRetention(dated, backup.retention);
       for (const old of decision.remove) await storage.remove(old.backupId);
-      const result = { kept: decision.keep.map((b) => b.backupId), removed: decision.remove.map((b) => b.backupId) };
-      logger.info('backup retention applied', { kept: result.kept.length, removed: result.removed });
+      // Folders without a manifest are interrupted backups. One named by its start time and older than a day can
+      // no longer be running: remove it. Named ones are left for an operator (they are listed in the report).
+      const complete = new Set(manifests.map((m) => m.backupId));
+      const incomplete = (await storage.list()).filter((id) => !complete.has(id));
+      const abandoned = incomplete.filter((id) => {
+        const started = backupIdTime(id);
+        return started !== null && Date.now() - started.getTime() > ABANDONED_AFTER_MS;
+      });
+      for (const id of abandoned) await storage.remove(id);
+      const result: RetentionResult = {
+        kept: decision.keep.map((b) => b.backupId),
+        removed: decision.remove.map((b) => b.backupId),
+        abandoned,
+        incomplete: incomplete.filter((id) => !abandoned.includes(id)),
+      };
+      logger.info('backup retention applied', { kept: result.kept.length, removed: result.removed, abandoned });
       return result;
     },
 

@@ -19,6 +19,15 @@ export function backupIdAt(date: Date): string {
     .replace(/[-:]/g, '');
 }
 
+/** The time a default backup id names, or null for a named backup (`--backup-id before-upgrade`). */
+export function backupIdTime(backupId: string): Date | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(backupId);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return backupIdAt(date) === backupId ? date : null;
+}
+
 /** One run per backup id: a second start for the same id attaches to it (and its activities skip finished work). */
 export function backupWorkflowId(backupId: string): string {
   return `backup-${checked(backupId, 'backup id')}`;

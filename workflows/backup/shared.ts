@@ -28,6 +28,10 @@ export interface DumpResult {
 export interface RetentionResult {
   kept: string[];
   removed: string[];
+  /** Interrupted backups (no manifest) named by a start time more than a day ago: removed. */
+  abandoned?: string[];
+  /** Other folders without a manifest, left in place: a named backup that failed, or one still being written. */
+  incomplete?: string[];
 }
 
 export interface BackupReport {

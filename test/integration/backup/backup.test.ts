@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { mongo } from 'mongoose';
-import { BACKUP_SCHEDULE_IDS } from '../../../src/backup/ids';
+import { BACKUP_SCHEDULE_IDS, backupIdAt } from '../../../src/backup/ids';
 import { collectionFile, listIndexDocuments, listManifests } from '../../../src/backup/dump';
 import { startRestoreCheck } from '../../../src/backup/launch';
 import { applyRetention } from '../../../src/backup/retention';
@@ -170,6 +170,14 @@ describe('backups and restore checks on schedules', () => {
       );
       await writer.close();
     }
+    // Interrupted backups: one named by a start time two days ago, one named by hand, one started just now.
+    const stale = backupIdAt(new Date(Date.now() - 2 * 86_400_000));
+    const fresh = backupIdAt(new Date(Date.now() - 60_000));
+    for (const id of [stale, 'named-interrupted', fresh]) {
+      const partial = await storage.openWrite(id, 'utxos.ejson');
+      await partial.write('{}\n');
+      await partial.close();
+    }
     const before = (await listManifests(storage)).map((m) => ({ backupId: m.backupId, createdAt: new Date(m.createdAt) }));
     const expected = applyRetention(before, { daily: 7, weekly: 4, monthly: 12 });
 
@@ -182,6 +190,10 @@ describe('backups and restore checks on schedules', () => {
     // The tick's own backup joins the set; everything the policy removed before it is still removed.
     for (const removed of expected.remove) expect(report.retention.removed).toContain(removed.backupId);
     expect(report.retention.kept.length).toBeLessThanOrEqual(7 + 4 + 12);
+    expect(report.retention.abandoned).toEqual([stale]);
+    expect(report.retention.incomplete).toEqual(expect.arrayContaining(['named-interrupted', fresh]));
+    expect(after).not.toContain(stale);
+    expect(after).toEqual(expect.arrayContaining(['named-interrupted', fresh]));
     // The first backup of the day gave way to this one (newest of the day): later tests use the survivor.
     expect(report.retention.kept[0]).toBe(report.backupId);
     backup = report;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { backupIdAt, scratchDatabaseName } from '../../../src/backup/ids';
+import { backupIdAt, backupIdTime, scratchDatabaseName } from '../../../src/backup/ids';
 import { applyRetention, dayKey, monthKey, weekKey, type DatedBackup, type RetentionPolicy } from '../../../src/backup/retention';
 
 const MIN = Date.UTC(2020, 0, 1);
@@ -130,6 +130,17 @@ describe('backup retention (grandfather-father-son)', () => {
 describe('backup ids', () => {
   it('names a backup by its UTC time to the second', () => {
     expect(backupIdAt(new Date('2026-11-28T01:30:00.123Z'))).toBe('20261128T013000Z');
+  });
+
+  it('reads the time back from a default backup id, and none from a named one', () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date(MIN), max: new Date(MAX), noInvalidDate: true }), (date) => {
+        const id = backupIdAt(date);
+        expect(backupIdTime(id)?.getTime()).toBe(Math.floor(date.getTime() / 1000) * 1000);
+      }),
+    );
+    expect(backupIdTime('before-upgrade')).toBeNull();
+    expect(backupIdTime('20261399T000000Z')).toBeNull();
   });
 
   it('never names the source database as the scratch database, and stays within 63 characters', () => {
