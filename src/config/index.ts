@@ -57,8 +57,11 @@ export interface AppConfig {
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
   pool: PoolConfig;
-  /** Confirmations after which a registration counts as anchored. */
-  anchoring: { confirmations: number };
+  /**
+   * Confirmations after which a registration counts as anchored; batch mode collects records for up to
+   * `batchMaxWaitSeconds` or `batchMaxRecords` and anchors one Merkle root for them all.
+   */
+  anchoring: { confirmations: number; mode: 'batch' | 'single'; batchMaxRecords: number; batchMaxWaitSeconds: number };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -359,7 +362,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
       scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
       healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
     },
-    anchoring: { confirmations: raw.ANCHOR_CONFIRMATIONS },
+    anchoring: {
+      confirmations: raw.ANCHOR_CONFIRMATIONS,
+      mode: raw.ANCHOR_MODE,
+      batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
+      batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
+    },
     backup: {
       dir: raw.BACKUP_DIR ?? (isProduction ? PRODUCTION_BACKUP_DIR : DEV_BACKUP_DIR),
       cron: raw.BACKUP_CRON === 'off' ? null : raw.BACKUP_CRON.trim(),
