@@ -6,6 +6,7 @@ import { createChainActivities, type ChainActivityDeps } from './chain/chainActi
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
+import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
 export type ActivityDeps = SystemActivityDeps &
@@ -14,6 +15,7 @@ export type ActivityDeps = SystemActivityDeps &
   RegistrationActivityDeps &
   AnchoringActivityDeps &
   TransferActivityDeps &
+  ClaimActivityDeps &
   BackupActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
@@ -25,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRegistrationActivities(deps),
     ...createAnchoringActivities(deps),
     ...createTransferActivities(deps),
+    ...createClaimActivities(deps),
     ...createBackupActivities(deps),
   };
 }

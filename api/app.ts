@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
 import { transferRoutes } from './routes/transfers';
+import { claimRoutes } from './routes/claims';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
@@ -62,6 +63,13 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metrics: deps.metrics,
       network: chain.network,
       ownerSession: requireOwnerSession(ownerServices),
+    }),
+    ...claimRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      intentTtlMs: deps.config.claims.intentTtlMs,
     }),
     ...patchRoutes({
       temporal: deps.temporal,

@@ -8,4 +8,5 @@ export { registrationWorkflow } from './registration/registration';
 export { anchorBatcherWorkflow } from './anchoring/batcher';
 export { anchorBatchWorkflow } from './anchoring/batch';
 export { transferWorkflow } from './transfer/transfer';
+export { claimWorkflow } from './claim/claim';
 export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';

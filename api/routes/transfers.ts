@@ -25,8 +25,8 @@ export interface TransferRouteDeps {
   ownerSession: RequestHandler;
 }
 
-const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes} bytes of lower-case hex`);
-const DerHex = z.string().regex(/^([0-9a-f]{2}){8,80}$/, 'a DER signature in lower-case hex');
+export const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes} bytes of lower-case hex`);
+export const DerHex = z.string().regex(/^([0-9a-f]{2}){8,80}$/, 'a DER signature in lower-case hex');
 export const UidParams = z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') });
 
 const TransferAcceptedSchema = z.object({ transferId: z.string(), statusUrl: z.string() }).openapi('TransferAccepted');

@@ -62,6 +62,8 @@ export interface AppConfig {
    * `batchMaxWaitSeconds` or `batchMaxRecords` and anchors one Merkle root for them all.
    */
   anchoring: { confirmations: number; mode: 'batch' | 'single'; batchMaxRecords: number; batchMaxWaitSeconds: number };
+  /** Point-of-sale claims: how far ahead a customer's signed intent may expire (it waits that long for approval). */
+  claims: { intentTtlMs: number };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -368,6 +370,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
       batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
     },
+    claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
     backup: {
       dir: raw.BACKUP_DIR ?? (isProduction ? PRODUCTION_BACKUP_DIR : DEV_BACKUP_DIR),
       cron: raw.BACKUP_CRON === 'off' ? null : raw.BACKUP_CRON.trim(),
