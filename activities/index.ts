@@ -1,6 +1,7 @@
 import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
 import { createAnchoringActivities, type AnchoringActivityDeps } from './anchoring/anchoringActivities';
+import { createBackupActivities, type BackupActivityDeps } from './backup/backupActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
@@ -14,7 +15,8 @@ export type ActivityDeps = SystemActivityDeps &
   RegistrationActivityDeps &
   AnchoringActivityDeps &
   TransferActivityDeps &
-  ClaimActivityDeps;
+  ClaimActivityDeps &
+  BackupActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -26,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAnchoringActivities(deps),
     ...createTransferActivities(deps),
     ...createClaimActivities(deps),
+    ...createBackupActivities(deps),
   };
 }
 
@@ -41,5 +44,6 @@ export function activityDepsFromConfig(
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
     anchoring: config.anchoring,
+    backup: config.backup,
   };
 }

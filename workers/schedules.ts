@@ -5,6 +5,7 @@ import {
   type Client,
   type ScheduleOptions,
 } from '@temporalio/client';
+import { BACKUP_SCHEDULE_IDS, SCHEDULED_BACKUP_WORKFLOW_ID, SCHEDULED_RESTORE_CHECK_WORKFLOW_ID } from '../src/backup/ids';
 import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import { POOL_SCHEDULE_IDS, RECONCILE_WORKFLOW_ID, sweepWorkflowId, topUpWorkflowId } from '../src/pool/ids';
@@ -13,6 +14,7 @@ import { WORKFLOW_KIND } from '../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import type { PoolAccounts, ScheduledPoolOperation } from '../workflows/pool/shared';
 import type { SystemCheckInput } from '../workflows/system/shared';
+import type { BackupInput, RestoreCheckInput } from '../workflows/backup/shared';
 
 /** Every schedule this system owns. A managed id that the config switches off is deleted on reconcile. */
 export const MANAGED_SCHEDULE_IDS = [
@@ -20,6 +22,8 @@ export const MANAGED_SCHEDULE_IDS = [
   POOL_SCHEDULE_IDS.topUp,
   POOL_SCHEDULE_IDS.sweep,
   POOL_SCHEDULE_IDS.reconcile,
+  BACKUP_SCHEDULE_IDS.nightly,
+  BACKUP_SCHEDULE_IDS.restoreCheck,
 ] as const;
 
 const MANAGED_NOTE = 'Managed by the PatchProof worker: edits are overwritten at its next start.';
@@ -108,6 +112,54 @@ export function desiredSchedules(config: AppConfig, accounts?: PoolAccounts): Sc
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes', pauseOnFailure: false },
       state: { note: MANAGED_NOTE },
     });
+  }
+  schedules.push(...backupSchedules(config));
+  return schedules;
+}
+
+/** The nightly backup and the quarterly restore check, each off when its cron is `off`. Cron lines are in UTC. */
+function backupSchedules(config: AppConfig): ScheduleOptions[] {
+  const schedules: ScheduleOptions[] = [];
+  const backup = (
+    scheduleId: string,
+    cron: string,
+    workflowType: string,
+    workflowId: string,
+    args: unknown[],
+    kind: string,
+  ): ScheduleOptions => ({
+    scheduleId,
+    spec: { cronExpressions: [cron] },
+    action: {
+      type: 'startWorkflow',
+      workflowType,
+      workflowId,
+      taskQueue: TASK_QUEUES.main,
+      args,
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: kind }],
+    },
+    // One at a time; a backup missed in an outage is taken late rather than skipped (6 h), but never twice.
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '6 hours', pauseOnFailure: false },
+    state: { note: MANAGED_NOTE },
+  });
+  if (config.backup.cron) {
+    const input: BackupInput = { requestedBy: 'schedule' };
+    schedules.push(
+      backup(BACKUP_SCHEDULE_IDS.nightly, config.backup.cron, 'backupWorkflow', SCHEDULED_BACKUP_WORKFLOW_ID, [input], 'backup'),
+    );
+  }
+  if (config.backup.restoreCheckCron) {
+    const input: RestoreCheckInput = { requestedBy: 'schedule' };
+    schedules.push(
+      backup(
+        BACKUP_SCHEDULE_IDS.restoreCheck,
+        config.backup.restoreCheckCron,
+        'restoreCheckWorkflow',
+        SCHEDULED_RESTORE_CHECK_WORKFLOW_ID,
+        [input],
+        'restore-check',
+      ),
+    );
   }
   return schedules;
 }

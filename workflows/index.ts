@@ -9,3 +9,4 @@ export { anchorBatcherWorkflow } from './anchoring/batcher';
 export { anchorBatchWorkflow } from './anchoring/batch';
 export { transferWorkflow } from './transfer/transfer';
 export { claimWorkflow } from './claim/claim';
+export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';

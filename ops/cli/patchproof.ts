@@ -15,6 +15,7 @@ import { redactString } from '../../src/logging/redact';
 import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
+import { registerBackupCommands } from './backup';
 import { registerPoolCommands } from './pool';
 
 export { EXIT } from './common';
@@ -176,6 +177,7 @@ export function buildProgram(run: (code: number) => void): Command {
     );
 
   registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerBackupCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }

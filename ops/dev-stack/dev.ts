@@ -168,7 +168,8 @@ async function main(): Promise<void> {
   await connection.close();
 
   // API and worker, restarted by tsx when their sources change.
-  const childEnv = { ...env, NODE_ENV: config.env, FORCE_COLOR: '1' };
+  // Backups of the dev database land beside its data unless BACKUP_DIR says otherwise.
+  const childEnv = { BACKUP_DIR: path.join(stack.dataDir, 'backups'), ...env, NODE_ENV: config.env, FORCE_COLOR: '1' };
   const tsx = path.join(stack.repoRoot, 'node_modules', '.bin', 'tsx');
   for (const [name, entry] of [
     ['api', 'api/server.ts'],

@@ -26,6 +26,8 @@ export interface ProvisionedTools {
   redisServer?: string;
   /** Wrapper around the Java time-skipping test server, usable as the SDK's `existing-path` (tests only). */
   temporalTestServer?: string;
+  /** shellcheck for the deploy scripts' lint test (tests only); absent when it could not be installed. */
+  shellcheck?: string;
 }
 
 export class ProvisionError extends Error {
@@ -54,7 +56,14 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   const mongo = await ensureMongo(config, say, options.externalMongoUri);
   const redisServer = options.needRedisServer === false ? undefined : await ensureRedisServer(config, say);
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
-  return { temporal, mongo, ...(redisServer && { redisServer }), ...(temporalTestServer && { temporalTestServer }) };
+  const shellcheck = options.purpose === 'test' ? await ensureShellcheck(config, say) : undefined;
+  return {
+    temporal,
+    mongo,
+    ...(redisServer && { redisServer }),
+    ...(temporalTestServer && { temporalTestServer }),
+    ...(shellcheck && { shellcheck }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -216,6 +225,27 @@ async function ensureRedisServer(config: DevStackConfig, say: (l: string) => voi
     'redis-server is not on PATH',
     'install it (`sudo apt-get install redis-server`), or for `npm run dev` set REDIS_URL to a Redis you run',
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// shellcheck: lints ops/deploy.sh and ops/rollback.sh in `npm test`. Optional: without it that test is skipped.
+
+async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void): Promise<string | undefined> {
+  const found = which('shellcheck');
+  if (found) {
+    say(`shellcheck: using ${found}`);
+    return found;
+  }
+  if (config.canUseApt && which('apt-get')) {
+    say('shellcheck: installing the Debian package shellcheck with apt-get');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env });
+    if (updated) await runWithProgress(say, 'apt-get install shellcheck', 'apt-get', ['install', '-y', '-q', 'shellcheck'], { env });
+    const bin = which('shellcheck');
+    if (bin) return bin;
+  }
+  say('shellcheck: not installed (`sudo apt-get install shellcheck`); the deploy-script lint test will be skipped');
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

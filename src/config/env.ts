@@ -150,6 +150,19 @@ export const envSchema = z.object({
   SMTP_USER: z.string().min(1).optional(),
   SMTP_PASS: z.string().min(1).optional(),
   EMAIL_FROM: z.string().min(3).default('PatchProof <no-reply@patchproof.local>'),
+  // Backups (docs/OPERATIONS.md#backups).
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_CRON: z
+    .string()
+    .regex(/^(off|(\S+\s+){4}\S+)$/, 'a five-field cron expression such as "30 1 * * *", or off')
+    .default('30 1 * * *'),
+  BACKUP_RESTORE_CHECK_CRON: z
+    .string()
+    .regex(/^(off|(\S+\s+){4}\S+)$/, 'a five-field cron expression such as "0 4 1 1,4,7,10 *", or off')
+    .default('0 4 1 1,4,7,10 *'),
+  BACKUP_RETAIN_DAILY: z.coerce.number().int().min(1).max(366).default(7),
+  BACKUP_RETAIN_WEEKLY: z.coerce.number().int().min(0).max(520).default(4),
+  BACKUP_RETAIN_MONTHLY: z.coerce.number().int().min(0).max(240).default(12),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

@@ -78,6 +78,18 @@ export interface AppConfig {
     requestsPerSecond: number;
   };
   ownerAuth: OwnerAuthConfig;
+  backup: BackupConfig;
+}
+
+/** Nightly backups and the quarterly restore check (docs/OPERATIONS.md#backups). */
+export interface BackupConfig {
+  /** Directory that holds one folder per backup. */
+  dir: string;
+  /** Cron of the nightly backup (UTC), or null when switched off. */
+  cron: string | null;
+  /** Cron of the restore check (UTC), or null when switched off. */
+  restoreCheckCron: string | null;
+  retention: { daily: number; weekly: number; monthly: number };
 }
 
 /** Owner authentication: JWT keyring, SVD, email codes and the email worker's SMTP (docs/AUTH.md). */
@@ -175,6 +187,9 @@ export const DEV_DEFAULTS = {
 export const DEV_WOC_BASE_URL = 'http://127.0.0.1:8091';
 /** The Temporal dev server's Web UI (`npm run dev`). */
 export const DEV_TEMPORAL_UI_URL = 'http://127.0.0.1:8233';
+/** Where backups go when BACKUP_DIR is unset: the dev stack's data folder, or the system's backup folder. */
+export const DEV_BACKUP_DIR = '.data/backups';
+export const PRODUCTION_BACKUP_DIR = '/var/backups/patchproof';
 export const PRODUCTION_WOC_BASE_URL = 'https://api.whatsonchain.com';
 
 const MIN_SECRET_LENGTH = 32;
@@ -364,6 +379,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
       batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
     },
     claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
+    backup: {
+      dir: raw.BACKUP_DIR ?? (isProduction ? PRODUCTION_BACKUP_DIR : DEV_BACKUP_DIR),
+      cron: raw.BACKUP_CRON === 'off' ? null : raw.BACKUP_CRON.trim(),
+      restoreCheckCron: raw.BACKUP_RESTORE_CHECK_CRON === 'off' ? null : raw.BACKUP_RESTORE_CHECK_CRON.trim(),
+      retention: { daily: raw.BACKUP_RETAIN_DAILY, weekly: raw.BACKUP_RETAIN_WEEKLY, monthly: raw.BACKUP_RETAIN_MONTHLY },
+    },
     woc: {
       network: raw.WOC_NETWORK,
       baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),

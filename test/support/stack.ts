@@ -43,6 +43,8 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     UTXO_TOPUP_EVERY: 'off',
     UTXO_SWEEP_CRON: 'off',
     UTXO_RECONCILE_EVERY: 'off',
+    BACKUP_CRON: 'off',
+    BACKUP_RESTORE_CHECK_CRON: 'off',
     ...overrides,
   };
 }

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Shared by ops/deploy.sh and ops/rollback.sh: release layout, unit restarts, and the post-switch health gate.
+#
+# Layout under PATCHPROOF_HOME (default /opt/patchproof):
+#   releases/<sha>/          one built checkout per release (node_modules, dist/, dist/workflow-bundle.js)
+#   releases/<sha>/release.env   DEPLOY_SHA of that release; the units read it through current/
+#   current -> releases/<sha>    what the units run (WorkingDirectory=/opt/patchproof/current)
+#   previous                     the sha that was current before the last switch (what rollback.sh returns to)
+
+PATCHPROOF_HOME="${PATCHPROOF_HOME:-/opt/patchproof}"
+ENV_FILE="${ENV_FILE:-/etc/patchproof/patchproof.env}"
+API_URL="${API_URL:-http://127.0.0.1:3001}"
+READY_TIMEOUT="${READY_TIMEOUT:-120}"
+SYSTEMCTL="${SYSTEMCTL:-systemctl}"
+UNITS=(patchproof-worker.service patchproof-email-worker.service patchproof-api.service)
+DRY_RUN=0
+
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# Runs a command, or prints it under --dry-run. Secrets are never on a command line: they come from ENV_FILE.
+run() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    printf '+ %s\n' "$*"
+    return 0
+  fi
+  "$@"
+}
+
+release_dir() { printf '%s/releases/%s' "$PATCHPROOF_HOME" "$1"; }
+
+current_sha() {
+  local target
+  target="$(readlink "$PATCHPROOF_HOME/current" 2>/dev/null || true)"
+  [[ -n "$target" ]] && basename "$target"
+}
+
+# The operator CLI of a release, with the production environment loaded (secrets stay in the child's environment).
+patchproof_cli() {
+  local release="$1"
+  shift
+  if [[ -n "${PATCHPROOF_CLI:-}" ]]; then
+    local cli
+    read -ra cli <<<"$PATCHPROOF_CLI"
+    run "${cli[@]}" "$@"
+    return
+  fi
+  # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
+  run env -C "$release" bash -c 'set -a; . "$0"; set +a; exec node dist/ops/cli/patchproof.js "$@"' "$ENV_FILE" "$@"
+}
+
+# Points current at a release atomically (rename over the old link) and remembers what it replaced.
+switch_to() {
+  local sha="$1" before
+  before="$(current_sha || true)"
+  [[ "$DRY_RUN" == 1 || -d "$(release_dir "$sha")" ]] || die "release $sha not found under $PATCHPROOF_HOME/releases"
+  run ln -sfn "releases/$sha" "$PATCHPROOF_HOME/current.next"
+  run mv -T "$PATCHPROOF_HOME/current.next" "$PATCHPROOF_HOME/current"
+  if [[ -n "$before" && "$before" != "$sha" ]]; then
+    if [[ "$DRY_RUN" == 1 ]]; then
+      printf '+ echo %s > %s\n' "$before" "$PATCHPROOF_HOME/previous"
+    else
+      printf '%s\n' "$before" >"$PATCHPROOF_HOME/previous"
+    fi
+  fi
+  log "current -> $sha (was ${before:-none})"
+}
+
+# Workers first: they drain in-flight tasks on SIGTERM (WORKER_SHUTDOWN_*) and pick up the new bundle; then the API.
+restart_units() {
+  local unit systemctl
+  read -ra systemctl <<<"$SYSTEMCTL"
+  for unit in "${UNITS[@]}"; do
+    run "${systemctl[@]}" restart "$unit" || return 1
+  done
+}
+
+# /ready until 200, then the SVD canary with the API key: the same gate after a deploy and after a rollback.
+wait_healthy() {
+  if [[ "$DRY_RUN" == 1 ]]; then
+    printf '+ wait for %s/ready (up to %ss), then GET %s/api/svd/canary\n' "$API_URL" "$READY_TIMEOUT" "$API_URL"
+    return 0
+  fi
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  until curl -fsS -o /dev/null --max-time 5 "$API_URL/ready"; do
+    if ((SECONDS >= deadline)); then
+      log "not ready after ${READY_TIMEOUT}s: $API_URL/ready"
+      return 1
+    fi
+    sleep 2
+  done
+  log "ready: $API_URL/ready"
+  local key=""
+  if [[ -r "$ENV_FILE" ]]; then
+    key="$(sed -n 's/^API_KEY=//p' "$ENV_FILE" | tail -n 1)"
+  fi
+  # The key goes in a header read from stdin, never on the command line (ps would show it).
+  if ! printf 'x-api-key: %s\n' "$key" | curl -fsS -o /dev/null --max-time 10 -H @- "$API_URL/api/svd/canary"; then
+    log "canary failed: $API_URL/api/svd/canary"
+    return 1
+  fi
+  log "canary ok"
+}
