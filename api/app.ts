@@ -15,6 +15,7 @@ import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middlewa
 import { createRateLimiter } from './middleware/rateLimit';
 import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
+import { certificateRoutes } from './routes/certificate';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
@@ -80,6 +81,12 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       woc: chain.woc,
       issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
       anchorConfirmations: deps.config.anchoring.confirmations,
+    }),
+    ...certificateRoutes({
+      ...chain,
+      mongo: deps.mongo,
+      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      requiredConfirmations: deps.config.anchoring.confirmations,
     }),
   ];
 }
