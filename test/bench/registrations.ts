@@ -16,6 +16,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createApp } from '../../api/app';
 import { patchModel } from '../../src/registration/models';
 import globalSetup from '../support/globalSetup';
+import '../support/quietRuntime';
 import globalTeardown from '../support/globalTeardown';
 import { listen } from '../support/http';
 import { fundAndSyncPool, registrationBody } from '../support/patchApi';
