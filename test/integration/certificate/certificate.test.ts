@@ -35,7 +35,13 @@ describe('certificate of a registered patch, rendered from its live verification
 
   beforeAll(async () => {
     stack = await startPoolStack(
-      { FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1' },
+      {
+        FEE_PER_KB: '100',
+        ANCHOR_CONFIRMATIONS: '1',
+        ANCHOR_BATCH_MAX_WAIT_SECONDS: '1',
+        PUBLIC_API_MAX: '30',
+        PUBLIC_API_WINDOW_MS: '600000',
+      },
       { blockIntervalMs: 300 },
     );
     api = await listen(createApp(stack.deps));
@@ -145,5 +151,16 @@ describe('certificate of a registered patch, rendered from its live verification
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
     expect((await fetch(`${api.baseUrl}/v1/patches/CERT-0001/certificate?format=docx`)).status).toBe(400);
     expect((await fetch(`${api.baseUrl}/v1/patches/bad%20uid/certificate`)).status).toBe(400);
+  });
+
+  it('is rate limited with the public limit, like verification', async () => {
+    let limited: Response | undefined;
+    for (let i = 0; i < 40 && !limited; i++) {
+      const res = await fetch(`${api.baseUrl}/v1/patches/${uid}/certificate?format=pdf`);
+      if (res.status === 429) limited = res;
+      else await res.arrayBuffer();
+    }
+    expect(limited?.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await limited!.json()) as { error: { code: string } }).error.code).toBe('RATE_LIMITED');
   });
 });
