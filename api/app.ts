@@ -15,6 +15,7 @@ import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middlewa
 import { createRateLimiter } from './middleware/rateLimit';
 import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
+import { certificateRoutes } from './routes/certificate';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
@@ -90,6 +91,12 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
+    }),
+    ...certificateRoutes({
+      ...chain,
+      mongo: deps.mongo,
+      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      requiredConfirmations: deps.config.anchoring.confirmations,
     }),
   ];
 }
