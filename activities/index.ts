@@ -3,9 +3,11 @@ import type { AppConfig } from '../src/config';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
+import { createRotationActivities, type RotationActivityDeps } from './rotation/rotationActivities';
+import { keyringFromConfig } from '../src/rotation/keyring';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps;
+export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps & RotationActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createRotationActivities(deps),
   };
 }
 
@@ -29,5 +32,7 @@ export function activityDepsFromConfig(
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
     anchorConfirmations: config.anchoring.confirmations,
+    keys: keyringFromConfig(config, connections.mongo),
+    jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };
 }

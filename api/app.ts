@@ -9,6 +9,7 @@ import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import type { Metrics } from '../src/metrics';
 import { createPoolHealth } from '../src/pool/health';
+import { keyringFromConfig } from '../src/rotation/keyring';
 import { errorHandler, notFoundHandler } from './errors';
 import { requireApiKey } from './middleware/apiKey';
 import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middleware/inputGuards';
@@ -17,6 +18,7 @@ import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
+import { rotationRoutes } from './routes/rotation';
 import { ownerAuthRoutes } from './routes/ownerAuth';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
@@ -36,6 +38,7 @@ export const API_VERSION = '0.1.0';
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const chain = chainClientsFromConfig(deps.config, deps.logger);
+  const keys = keyringFromConfig(deps.config, deps.mongo);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -52,7 +55,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
     }),
-    ...ownerAuthRoutes(deps),
+    ...ownerAuthRoutes(deps, keys),
+    ...rotationRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, config: deps.config }),
     ...patchRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,
@@ -61,6 +65,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       kms: chain.kms,
       woc: chain.woc,
       issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
     }),
   ];

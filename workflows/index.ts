@@ -5,3 +5,5 @@ export { utxoSweepWorkflow } from './pool/sweep';
 export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
+export { kmsRotationWorkflow } from './rotation/kmsRotation';
+export { jwtKeyRotationWorkflow } from './rotation/jwtRotation';

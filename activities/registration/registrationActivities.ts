@@ -15,6 +15,7 @@ import { createReservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
+import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { POOL_FAILURES } from '../../workflows/pool/shared';
 
@@ -28,6 +29,8 @@ export interface RegistrationActivityDeps {
   issuerKeyIdentifier: string;
   anchorConfirmations: number;
   metrics?: Metrics;
+  /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
+  keys?: Keyring;
 }
 
 /** Bytes an anchor's data output adds beyond a P2PKH output: tag, version, root and count pushes. */
@@ -89,13 +92,14 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       const patch = await stored(input.uid);
       if (patch.issuerSignature) return patch.issuerSignature;
       let signature;
+      const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
       try {
-        [signature] = await deps.kms.sign([{ keyIdentifier: deps.issuerKeyIdentifier, digestHex: patch.recordHash }]);
+        [signature] = await deps.kms.sign([{ keyIdentifier: issuerKeyIdentifier, digestHex: patch.recordHash }]);
       } catch (err) {
         if (isKmsError(err) && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'KmsRejected', { kind: err.kind });
         throw err;
       }
-      const issuerSignature = { ...signature, keyIdentifier: deps.issuerKeyIdentifier };
+      const issuerSignature = { ...signature, keyIdentifier: issuerKeyIdentifier };
       await patches.updateOne({ _id: input.uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
       return (await stored(input.uid)).issuerSignature!;
     },
@@ -119,7 +123,12 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     }> {
       const patch = await stored(input.uid);
       const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
-      const accounts = await resolvePoolAccounts(deps.pool, deps.kms, deps.network, false);
+      const accounts = await resolvePoolAccounts(
+        deps.keys ? await deps.keys.livePoolConfig(deps.pool) : deps.pool,
+        deps.kms,
+        deps.network,
+        false,
+      );
       const proof = merkleProofs([patch.recordHash])[0]!;
       const fee = p2pkhTransactionFee(1, 2, settings.feePerKb) + Math.ceil((ANCHOR_OUTPUT_EXTRA_BYTES * settings.feePerKb) / 1000);
       const chainHeight = (await deps.woc.getChainInfo()).blocks;

@@ -7,6 +7,7 @@ import { svdSelfTest } from '../../src/auth/svdCrypto';
 import { createSvdSecretDeriver, createSvdService, type RegistrationProof } from '../../src/auth/svdService';
 import { bearerToken, createTokenKeyring } from '../../src/auth/tokens';
 import { chainClientsFromConfig } from '../../src/chain/clients';
+import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
 import type { AppDeps } from '../app';
 import { createApiKeyVerifier } from '../middleware/apiKey';
@@ -47,10 +48,22 @@ function bodyKey(field: string, normalise: (v: string) => string = (v) => v) {
 }
 
 /** SVD login, key registration, email codes and the owner-session probe (docs/AUTH.md). */
-export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
+export function ownerAuthRoutes(deps: AppDeps, keys?: Keyring): RouteSpec[] {
   const { config } = deps;
   const auth = config.ownerAuth;
-  const keyring = createTokenKeyring(auth.jwt, auth.svd.clockSkewSec);
+  // After a JWT rotation the keyring comes from the key settings, refreshed in the background (src/rotation).
+  const liveJwt = keys
+    ? createLiveJwtKeys({
+        keyring: keys,
+        env: auth.jwt,
+        jwtSecret: config.auth.jwtSecret,
+        // The OpenAPI generator declares the routes without a database; only a connected process refreshes.
+        autoRefresh: Number(deps.mongo.readyState) > 0,
+        refreshMs: config.rotation.cacheMs,
+        onError: (err) => deps.logger.warn('jwt key settings not refreshed', { err }),
+      })
+    : undefined;
+  const keyring = createTokenKeyring(auth.jwt, auth.svd.clockSkewSec, Date.now, liveJwt && (() => liveJwt.current()));
   const svd = createSvdService({
     config: auth.svd,
     redis: deps.redis,
@@ -58,7 +71,7 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config).kms),
+    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config).kms, keys && (() => keys.activeKeyId('svd'))),
   });
   const codes = createEmailCodeService({
     config: auth.codes,

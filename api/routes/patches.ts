@@ -11,6 +11,7 @@ import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../.
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { proofBundleOf, verifyPatch } from '../../src/registration/verify';
+import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -39,6 +40,8 @@ export interface PatchRouteDeps {
   kms: KmsClient;
   woc: WocClient;
   issuerKeyIdentifier: string;
+  /** Key settings: the active issuer key and every issuer key that verifies (src/rotation/keyring.ts). */
+  keys?: Keyring;
   anchorConfirmations: number;
 }
 
@@ -139,6 +142,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             network: deps.network,
             issuerKeyIdentifier: deps.issuerKeyIdentifier,
             requiredConfirmations: deps.anchorConfirmations,
+            ...(deps.keys && { keys: deps.keys }),
           },
           params.uid,
         );

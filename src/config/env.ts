@@ -144,6 +144,14 @@ export const envSchema = z.object({
   SMTP_USER: z.string().min(1).optional(),
   SMTP_PASS: z.string().min(1).optional(),
   EMAIL_FROM: z.string().min(3).default('PatchProof <no-reply@patchproof.local>'),
+  // Key rotation (docs/ROTATION.md).
+  KEY_SETTINGS_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  KEY_ROTATION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(7),
+  KEY_ROTATION_AUTO_APPROVE_AFTER: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 24h, or off')
+    .default('off'),
+  KEY_ROTATION_DISABLE_OLD_KEY: boolean.default(false),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

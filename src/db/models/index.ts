@@ -4,6 +4,7 @@ import { probeModel, systemCheckModel } from './systemCheck';
 import { registerAuthModels } from '../../auth/models';
 import { settingModel } from '../../pool/settings';
 import { patchModel } from '../../registration/models';
+import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -15,4 +16,6 @@ export function registerModels(connection: Connection): void {
   settingModel(connection);
   registerAuthModels(connection);
   patchModel(connection);
+  rotationKeyModel(connection);
+  activeKeyModel(connection);
 }
