@@ -16,6 +16,7 @@ import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch'
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
 import { registerPoolCommands } from './pool';
+import { registerRotateCommands } from './rotate';
 
 export { EXIT } from './common';
 
@@ -176,6 +177,7 @@ export function buildProgram(run: (code: number) => void): Command {
     );
 
   registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }
