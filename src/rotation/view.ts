@@ -24,7 +24,7 @@ export interface KeySettingsEntry {
 export async function keySettingsView(mongo: Connection, config: AppConfig): Promise<KeySettingsEntry[]> {
   const [pointers, keys] = await Promise.all([
     activeKeyModel(mongo).find({}).lean(),
-    rotationKeyModel(mongo).find({}, { sealedSecret: 0 }).sort({ updatedAt: 1 }).lean(),
+    rotationKeyModel(mongo).find({}, { sealedSecret: 0 }).lean(),
   ]);
   const defaults: Record<KeyPurpose, string> = {
     issuer: config.kms.issuerKeyIdentifier,
@@ -40,6 +40,8 @@ export async function keySettingsView(mongo: Connection, config: AppConfig): Pro
       source: pointer ? 'rotation' : 'environment',
       keys: keys
         .filter((k) => k.purpose === purpose)
+        // Oldest first: by when the key became active; keys that never did (staged, cancelled) by their last change.
+        .sort((a, b) => (a.activatedAt ?? a.updatedAt).getTime() - (b.activatedAt ?? b.updatedAt).getTime())
         .map((k) => ({
           keyIdentifier: k.keyIdentifier,
           state: k.state,
