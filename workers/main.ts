@@ -63,12 +63,15 @@ async function main(): Promise<void> {
     logger.warn('could not register search attributes; register them with `temporal operator search-attribute create`', { err });
   }
   const chainClients = chainClientsFromConfig(config, logger);
+  const keyring = keyringFromConfig(config, mongo);
   if (config.isProduction) {
     // Fail fast, before taking work: the active keys (env defaults, or the key settings after a rotation) must be served.
-    await assertActiveKeysAvailable(keyringFromConfig(config, mongo), chainClients.kms, ['issuer', 'funding']);
+    await assertActiveKeysAvailable(keyring, chainClients.kms, ['issuer', 'funding']);
   }
-  // The nightly sweep's schedule names the change address; derive it now, or leave that schedule alone for now.
-  const accounts = await resolvePoolAccounts(config.pool, chainClients.kms, chainClients.network, false).catch((err: unknown) => {
+  // The nightly sweep's schedule names the change address (the rotated funding key's, after a funding rotation);
+  // derive it now, or leave that schedule alone for now.
+  const livePool = await keyring.livePoolConfig(config.pool);
+  const accounts = await resolvePoolAccounts(livePool, chainClients.kms, chainClients.network, false).catch((err: unknown) => {
     logger.warn('pool addresses not resolved at start; the sweep schedule is left as it is', { err });
     return undefined;
   });
