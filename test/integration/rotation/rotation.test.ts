@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { PublicKey } from '@bsv/sdk';
+import { PrivateKey, PublicKey } from '@bsv/sdk';
 import jwt from 'jsonwebtoken';
+import { Types } from 'mongoose';
 import { createApp } from '../../../api/app';
 import { createSvdSecretDeriver } from '../../../src/auth/svdService';
 import { makeChallenge } from '../../../src/auth/svdCrypto';
@@ -22,6 +23,7 @@ import {
 } from '../../../src/rotation/launch';
 import { rotationKeyModel } from '../../../src/rotation/models';
 import { assertActiveKeysAvailable } from '../../../src/rotation/startup';
+import { SvdClient } from '../../../src/sdk/svdClient';
 import type { TopUpReport } from '../../../workflows/pool/shared';
 import type { JwtRotationStatus, KmsRotationReport, KmsRotationStatus } from '../../../workflows/rotation/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
@@ -72,6 +74,10 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
         SVD_SESSION_TTL_SEC: '2',
         EMAIL_TOKEN_TTL_SEC: '2',
         SVD_CLOCK_SKEW_SEC: '0',
+        SVD_RATE_MAX_PER_IP: '100000',
+        SVD_RATE_MAX_PER_USER: '100000',
+        PUBLIC_API_MAX: '100000',
+        ADMIN_API_MAX: '100000',
       },
       { blockIntervalMs: 300 },
     );
@@ -261,7 +267,29 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     expect(await utxos.countDocuments({ spentBy: anchor.txid, keyIdentifier: 'funding-2' })).toBe(1);
   });
 
-  it('rotates the SVD key from the CLI: approve, status, and the API derives with the new key without a restart', async () => {
+  it('rotates the SVD key from the CLI while owners log in: every login succeeds, and the API derives with the new key after', async () => {
+    // An owner logs in over and over through the API (SVD: the KMS derives each session secret) during the rotation.
+    const ownerKey = PrivateKey.fromRandom();
+    const userId = new Types.ObjectId().toHexString();
+    expect((await http('POST', '/api/svd/register', { userId, pmcHex: ownerKey.toPublicKey().toString() })).status).toBe(201);
+    const svd = new SvdClient({ baseUrl: api.baseUrl });
+    const loginErrors: string[] = [];
+    let logins = 0;
+    let stopLogins = false;
+    const loginLoop = (async () => {
+      while (!stopLogins) {
+        try {
+          const session = await svd.login(userId, ownerKey.toHex());
+          const probe = await fetch(`${api.baseUrl}/api/owner/session`, { headers: { authorization: `Bearer ${session.token}` } });
+          if (probe.status !== 200) loginErrors.push(`session probe ${probe.status}`);
+          logins += 1;
+        } catch (err) {
+          loginErrors.push((err as Error).message);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
     const env = testEnvironment({
       ...stack.env,
       MONGODB_URI: stack.deps.config.mongo.uri,
@@ -286,6 +314,12 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     const report = await result('svd', runId);
     expect(report).toMatchObject({ outcome: 'completed', newKey: { keyIdentifier: 'svd-2' } });
     await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-completed', runId);
+    stopLogins = true;
+    await loginLoop;
+    expect(loginErrors).toEqual([]);
+    expect(logins).toBeGreaterThan(5);
+    const derivedWith = new Set(stack.kms.requests.filter((r) => r.path === '/svd/derive-secret').flatMap((r) => r.keyIdentifiers));
+    expect(derivedWith).toEqual(new Set(['svd', 'svd-2']));
 
     const status = await patchproof(['--json', 'rotate', 'status', '--purpose', 'svd'], env);
     expect(status.code).toBe(0);
