@@ -193,9 +193,12 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     const finished = await Promise.all(statusUrls.map(waitRegistered));
     for (const done of finished) expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
 
-    // While the grace period runs the old key still verifies and the new one signs.
+    // While the grace period runs the old key still verifies and the new one signs; a cancel is too late now.
     await waitForStep('issuer', 'grace_period');
+    expect((await http('POST', '/v1/admin/rotations/issuer/cancel', { by: 'carol' })).status).toBe(202);
     const report = await result('issuer', started.runId);
+    expect(report.refused).toEqual([expect.objectContaining({ signal: 'cancel', by: 'carol', reason: expect.stringMatching(/cutover/) })]);
+    expect(report.cancelledAt).toBeUndefined();
     expect(report).toMatchObject({
       outcome: 'completed',
       approvedBy: 'bob',
@@ -415,9 +418,22 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     }
     expect(refusal).toMatchObject({ code: 'UNAUTHORIZED', details: { reason: 'unknown_kid' } });
     expect(two.verify(issue(one).token, 'svd-session')).toMatchObject({ kid: 'jwt-2' });
-    // The rotated kid's secret is sealed in the store, not stored in clear.
+    // The rotated kid's secret is sealed in the store, not stored in clear, and the admin overview never shows it.
     const stored = (await rotationKeyModel(stack.deps.mongo).findById('jwt:jwt-2').lean())!;
     expect(stored.sealedSecret).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const overview = await http('GET', '/v1/admin/rotations');
+    expect(overview.status).toBe(200);
+    expect(JSON.stringify(overview.body)).not.toContain(stored.sealedSecret!.split('.')[2]!);
+    expect(overview.body.keys).toContainEqual(
+      expect.objectContaining({
+        purpose: 'jwt',
+        active: 'jwt-2',
+        source: 'rotation',
+        keys: expect.arrayContaining([expect.objectContaining({ keyIdentifier: oldKid, state: 'retired' })]),
+      }),
+    );
+    // Nothing runs any more: approving answers 404.
+    expect((await http('POST', '/v1/admin/rotations/issuer/approve', { by: 'dave' })).status).toBe(404);
   });
 
   it('fails the start-up check when the KMS cannot serve the active key', async () => {
