@@ -255,6 +255,11 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     }[];
     expect(onChain.map((u) => u.tx_hash)).toContain(moved.transaction!.txid);
 
+    // The pool snapshot shows the new key and address, without a restart.
+    const health = await http('GET', '/v1/admin/utxo-health');
+    expect(health.body.funding).toMatchObject({ keyIdentifier: 'funding-2', address: newAddress });
+    expect(health.body.change).toMatchObject({ keyIdentifier: 'funding-2', address: newAddress });
+
     // A top-up splits from the new key's outputs, and its outputs belong to the new key.
     const topUp = await startTopUp(stack.deps.temporal, stack.deps.config.pool.fundingKeyIdentifier, { requestedBy: 'test' });
     const topUpDone = await waitForPoolOperation(stack.deps.temporal, topUp.workflowId, topUp.runId, { pollMs: 100 });
