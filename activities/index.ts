@@ -1,13 +1,23 @@
 import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
+import { createAnchoringActivities, type AnchoringActivityDeps } from './anchoring/anchoringActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
 import { createRotationActivities, type RotationActivityDeps } from './rotation/rotationActivities';
 import { keyringFromConfig } from '../src/rotation/keyring';
+import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
+import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps & RotationActivityDeps;
+export type ActivityDeps = SystemActivityDeps &
+  ChainActivityDeps &
+  PoolActivityDeps &
+  RegistrationActivityDeps &
+  AnchoringActivityDeps &
+  TransferActivityDeps &
+  ClaimActivityDeps &
+  RotationActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -16,6 +26,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createAnchoringActivities(deps),
+    ...createTransferActivities(deps),
+    ...createClaimActivities(deps),
     ...createRotationActivities(deps),
   };
 }
@@ -31,7 +44,7 @@ export function activityDepsFromConfig(
     ...chain,
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
-    anchorConfirmations: config.anchoring.confirmations,
+    anchoring: config.anchoring,
     keys: keyringFromConfig(config, connections.mongo),
     jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };

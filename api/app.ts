@@ -19,7 +19,10 @@ import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
 import { rotationRoutes } from './routes/rotation';
-import { ownerAuthRoutes } from './routes/ownerAuth';
+import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
+import { transferRoutes } from './routes/transfers';
+import { claimRoutes } from './routes/claims';
+import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
@@ -39,6 +42,7 @@ export const API_VERSION = '0.1.0';
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const chain = chainClientsFromConfig(deps.config, deps.logger);
   const keys = keyringFromConfig(deps.config, deps.mongo);
+  const ownerServices = createOwnerSessionServices(deps, keys);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -62,8 +66,22 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
         keys,
       }),
     }),
-    ...ownerAuthRoutes(deps, keys),
+    ...ownerAuthRoutes(deps, ownerServices),
     ...rotationRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, config: deps.config }),
+    ...transferRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      ownerSession: requireOwnerSession(ownerServices),
+    }),
+    ...claimRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      intentTtlMs: deps.config.claims.intentTtlMs,
+    }),
     ...patchRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,

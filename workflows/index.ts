@@ -7,3 +7,7 @@ export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
 export { kmsRotationWorkflow } from './rotation/kmsRotation';
 export { jwtKeyRotationWorkflow } from './rotation/jwtRotation';
+export { anchorBatcherWorkflow } from './anchoring/batcher';
+export { anchorBatchWorkflow } from './anchoring/batch';
+export { transferWorkflow } from './transfer/transfer';
+export { claimWorkflow } from './claim/claim';

@@ -1,23 +1,16 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Connection } from 'mongoose';
-import { anchorPushes } from '../../src/anchoring/anchorScript';
-import { merkleProofs, type MerkleProof } from '../../src/anchoring/merkle';
+import type { MerkleProof } from '../../src/anchoring/merkle';
 import type { Network } from '../../src/chain/addresses';
-import type { SpendableOutput } from '../../src/chain/transactions';
 import type { PoolConfig } from '../../src/config';
 import type { KmsClient } from '../../src/kms/client';
-import { isKmsError } from '../../src/kms/errors';
 import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
-import { resolvePoolAccounts } from '../../src/pool/accounts';
-import { minWorthwhileChange, p2pkhTransactionFee } from '../../src/pool/planning';
-import { createReservations } from '../../src/pool/reservations';
-import { readPoolSettings } from '../../src/pool/settings';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
-import { POOL_FAILURES } from '../../workflows/pool/shared';
+import { signAsIssuer } from '../shared/issuerSignature';
 
 export interface RegistrationActivityDeps {
   mongo: Connection;
@@ -27,19 +20,14 @@ export interface RegistrationActivityDeps {
   network: Network;
   pool: PoolConfig;
   issuerKeyIdentifier: string;
-  anchorConfirmations: number;
   metrics?: Metrics;
   /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
   keys?: Keyring;
 }
 
-/** Bytes an anchor's data output adds beyond a P2PKH output: tag, version, root and count pushes. */
-const ANCHOR_OUTPUT_EXTRA_BYTES = 70;
-
 /** Activities of the registration workflow; each is idempotent (keyed by uid, or answered from what is stored). */
 export function createRegistrationActivities(deps: RegistrationActivityDeps) {
   const patches = patchModel(deps.mongo);
-  const reservations = createReservations(deps.mongo);
 
   async function stored(uid: string): Promise<PatchDocument> {
     const patch = await patches.findById(uid).lean();
@@ -72,6 +60,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
             issuerSignature: null,
             anchor: null,
             owner: input.request.auth.owner,
+            head: null,
             lastError: null,
             createdAt: now,
             updatedAt: now,
@@ -91,86 +80,10 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     async signRegistrationRecord(input: { uid: string }): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
       const patch = await stored(input.uid);
       if (patch.issuerSignature) return patch.issuerSignature;
-      let signature;
       const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
-      try {
-        [signature] = await deps.kms.sign([{ keyIdentifier: issuerKeyIdentifier, digestHex: patch.recordHash }]);
-      } catch (err) {
-        if (isKmsError(err) && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'KmsRejected', { kind: err.kind });
-        throw err;
-      }
-      const issuerSignature = { ...signature, keyIdentifier: issuerKeyIdentifier };
+      const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, patch.recordHash);
       await patches.updateOne({ _id: input.uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
       return (await stored(input.uid)).issuerSignature!;
-    },
-
-    /**
-     * Reserves one pool output for the anchor and returns the transaction plan: the anchor output committing to a
-     * one-leaf tree (single mode) and change back to the pool.
-     */
-    async planSingleAnchor(input: { uid: string; owner: string; round: number; excludeUtxoIds?: string[] }): Promise<{
-      plan: {
-        inputs: SpendableOutput[];
-        outputs: { kind: 'data'; pushes: number[][] }[];
-        changeAddress: string;
-        minChangeSats: number;
-        feeRateSatPerKb: number;
-      };
-      proof: MerkleProof;
-      change: { keyIdentifier: string; lockingScriptHex: string };
-      minConfirmations: number;
-      pollSeconds: number;
-    }> {
-      const patch = await stored(input.uid);
-      const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
-      const accounts = await resolvePoolAccounts(
-        deps.keys ? await deps.keys.livePoolConfig(deps.pool) : deps.pool,
-        deps.kms,
-        deps.network,
-        false,
-      );
-      const proof = merkleProofs([patch.recordHash])[0]!;
-      const fee = p2pkhTransactionFee(1, 2, settings.feePerKb) + Math.ceil((ANCHOR_OUTPUT_EXTRA_BYTES * settings.feePerKb) / 1000);
-      const chainHeight = (await deps.woc.getChainInfo()).blocks;
-      const input0 = await reservations.reserve({
-        owner: input.owner,
-        slot: `anchor-input-${input.round}`,
-        keyIdentifier: accounts.funding.keyIdentifier,
-        lockingScriptHex: accounts.funding.lockingScriptHex,
-        minSatoshis: fee + 1,
-        minConfirmations: settings.minConfirmations,
-        chainHeight,
-        ...(input.excludeUtxoIds && input.excludeUtxoIds.length > 0 && { excludeUtxoIds: input.excludeUtxoIds }),
-      });
-      if (!input0) {
-        deps.metrics?.poolOperationFailures.inc({ operation: 'registration', reason: 'insufficient_funds' });
-        throw ApplicationFailure.nonRetryable(
-          `insufficient funds: no confirmed pool output of at least ${fee + 1} sat to anchor ${input.uid}; top the pool up`,
-          POOL_FAILURES.insufficientFunds,
-          { needed: fee + 1 },
-        );
-      }
-      return {
-        plan: {
-          inputs: [
-            {
-              txid: input0.txid,
-              vout: input0.vout,
-              satoshis: input0.satoshis,
-              lockingScriptHex: input0.lockingScriptHex,
-              keyIdentifier: input0.keyIdentifier,
-            },
-          ],
-          outputs: [{ kind: 'data', pushes: anchorPushes({ root: proof.root, count: 1 }) }],
-          changeAddress: accounts.change.address,
-          minChangeSats: minWorthwhileChange(settings.feePerKb),
-          feeRateSatPerKb: settings.feePerKb,
-        },
-        proof,
-        change: { keyIdentifier: accounts.change.keyIdentifier, lockingScriptHex: accounts.change.lockingScriptHex },
-        minConfirmations: deps.anchorConfirmations,
-        pollSeconds: settings.confirmationPollSeconds,
-      };
     },
 
     async markRegistrationAnchoring(input: { uid: string; txid: string }): Promise<void> {
@@ -188,12 +101,15 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       proof: MerkleProof;
       blockHeight: number | null;
     }): Promise<void> {
+      const patch = await stored(input.uid);
       await patches.updateOne(
         { _id: input.uid },
         {
           $set: {
             status: 'anchored',
             anchor: { txid: input.txid, vout: input.vout, proof: input.proof, blockHeight: input.blockHeight },
+            // The head starts at the registration; a retry after a transfer moved it leaves it alone.
+            ...(!patch.head && { head: { txid: input.txid, recordHash: patch.recordHash, seq: 0 } }),
             lastError: null,
             updatedAt: new Date(),
           },
@@ -207,11 +123,6 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
         { _id: input.uid, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
-    },
-
-    /** Block height of an anchor tx, for the stored proof. */
-    async anchorBlockHeight(txid: string): Promise<number | null> {
-      return (await deps.woc.getTx(txid))?.blockHeight ?? null;
     },
   };
 }

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { createEmailCodeService } from '../../src/auth/emailCodes';
 import { emailMessageModel, USER_ID } from '../../src/auth/models';
 import { svdSelfTest } from '../../src/auth/svdCrypto';
-import { createSvdSecretDeriver, createSvdService, type RegistrationProof } from '../../src/auth/svdService';
-import { bearerToken, createTokenKeyring } from '../../src/auth/tokens';
+import { createSvdSecretDeriver, createSvdService, type RegistrationProof, type SvdService } from '../../src/auth/svdService';
+import { bearerToken, createTokenKeyring, type TokenKeyring } from '../../src/auth/tokens';
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
@@ -48,18 +48,21 @@ function bodyKey(field: string, normalise: (v: string) => string = (v) => v) {
 }
 
 /** SVD login, key registration, email codes and the owner-session probe (docs/AUTH.md). */
-export function ownerAuthRoutes(deps: AppDeps, keys?: Keyring): RouteSpec[] {
-  const { config } = deps;
-  const auth = config.ownerAuth;
-  // After a JWT rotation the keyring comes from the key settings, refreshed in the background (src/rotation).
+/**
+ * The token keyring and SVD service of one API process, shared by the auth routes and every owner-session route.
+ * With `keys`, the JWT keyring and the SVD key follow the key settings (src/rotation): a rotation reaches this
+ * process without a restart.
+ */
+export function createOwnerSessionServices(deps: AppDeps, keys?: Keyring): { keyring: TokenKeyring; svd: SvdService } {
+  const auth = deps.config.ownerAuth;
   const liveJwt = keys
     ? createLiveJwtKeys({
         keyring: keys,
         env: auth.jwt,
-        jwtSecret: config.auth.jwtSecret,
+        jwtSecret: deps.config.auth.jwtSecret,
         // The OpenAPI generator declares the routes without a database; only a connected process refreshes.
         autoRefresh: Number(deps.mongo.readyState) > 0,
-        refreshMs: config.rotation.cacheMs,
+        refreshMs: deps.config.rotation.cacheMs,
         onError: (err) => deps.logger.warn('jwt key settings not refreshed', { err }),
       })
     : undefined;
@@ -71,8 +74,15 @@ export function ownerAuthRoutes(deps: AppDeps, keys?: Keyring): RouteSpec[] {
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config).kms, keys && (() => keys.activeKeyId('svd'))),
+    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(deps.config).kms, keys && (() => keys.activeKeyId('svd'))),
   });
+  return { keyring, svd };
+}
+
+export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServices(deps)): RouteSpec[] {
+  const { config } = deps;
+  const auth = config.ownerAuth;
+  const { keyring, svd } = services;
   const codes = createEmailCodeService({
     config: auth.codes,
     mongo: deps.mongo,

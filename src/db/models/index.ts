@@ -3,8 +3,10 @@ import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
 import { registerAuthModels } from '../../auth/models';
 import { settingModel } from '../../pool/settings';
+import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
 import { patchModel } from '../../registration/models';
 import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
+import { transferModel } from '../../transfer/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -18,4 +20,7 @@ export function registerModels(connection: Connection): void {
   patchModel(connection);
   rotationKeyModel(connection);
   activeKeyModel(connection);
+  transferModel(connection);
+  usedNonceModel(connection);
+  ownerBindingModel(connection);
 }
