@@ -5,6 +5,8 @@ import { createBackupActivities, type BackupActivityDeps } from './backup/backup
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
+import { createRotationActivities, type RotationActivityDeps } from './rotation/rotationActivities';
+import { keyringFromConfig } from '../src/rotation/keyring';
 import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
 import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
@@ -16,7 +18,8 @@ export type ActivityDeps = SystemActivityDeps &
   AnchoringActivityDeps &
   TransferActivityDeps &
   ClaimActivityDeps &
-  BackupActivityDeps;
+  BackupActivityDeps &
+  RotationActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -29,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTransferActivities(deps),
     ...createClaimActivities(deps),
     ...createBackupActivities(deps),
+    ...createRotationActivities(deps),
   };
 }
 
@@ -45,5 +49,7 @@ export function activityDepsFromConfig(
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
     anchoring: config.anchoring,
     backup: config.backup,
+    keys: keyringFromConfig(config, connections.mongo),
+    jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };
 }

@@ -9,6 +9,7 @@ import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import type { Metrics } from '../src/metrics';
 import { createPoolHealth } from '../src/pool/health';
+import { keyringFromConfig } from '../src/rotation/keyring';
 import { errorHandler, notFoundHandler } from './errors';
 import { requireApiKey } from './middleware/apiKey';
 import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middleware/inputGuards';
@@ -18,6 +19,7 @@ import { createReadinessCheck } from './readiness';
 import { certificateRoutes } from './routes/certificate';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
+import { rotationRoutes } from './routes/rotation';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
 import { transferRoutes } from './routes/transfers';
 import { claimRoutes } from './routes/claims';
@@ -41,7 +43,8 @@ export const API_VERSION = '0.1.0';
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const chain = chainClientsFromConfig(deps.config, deps.logger);
-  const ownerServices = createOwnerSessionServices(deps);
+  const keys = keyringFromConfig(deps.config, deps.mongo);
+  const ownerServices = createOwnerSessionServices(deps, keys);
   const ownerSession = requireOwnerSession(ownerServices);
   return [
     ...healthRoutes({
@@ -57,9 +60,17 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metrics: deps.metrics,
       pool: deps.config.pool,
       network: chain.network,
-      health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
+      health: createPoolHealth({
+        ...chain,
+        mongo: deps.mongo,
+        temporal: deps.temporal,
+        pool: deps.config.pool,
+        metrics: deps.metrics,
+        keys,
+      }),
     }),
     ...ownerAuthRoutes(deps, ownerServices),
+    ...rotationRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, config: deps.config }),
     ...transferRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,
@@ -89,6 +100,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       kms: chain.kms,
       woc: chain.woc,
       issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
     }),

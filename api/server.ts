@@ -6,6 +6,9 @@ import { redactString } from '../src/logging/redact';
 import { createMetrics } from '../src/metrics';
 import { connectRedis } from '../src/redis/client';
 import { connectTemporalClient } from '../src/temporal/connection';
+import { chainClientsFromConfig } from '../src/chain/clients';
+import { keyringFromConfig } from '../src/rotation/keyring';
+import { assertActiveKeysAvailable } from '../src/rotation/startup';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
@@ -25,6 +28,10 @@ async function main(): Promise<void> {
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
   mongo.on('reconnected', () => logger.info('mongo reconnected'));
   const temporal = await connectTemporalClient(config.temporal);
+  if (config.isProduction) {
+    // The API verifies with the issuer key and derives SVD secrets through the KMS: both must be served at start.
+    await assertActiveKeysAvailable(keyringFromConfig(config, mongo), chainClientsFromConfig(config, logger).kms, ['issuer', 'svd']);
+  }
 
   const app = createApp({ config, logger, metrics, mongo, redis, temporal });
   const server: Server = app.listen(config.http.port, config.http.bind, () => {

@@ -14,6 +14,8 @@ import { createMetrics } from '../src/metrics';
 import { resolvePoolAccounts } from '../src/pool/accounts';
 import { POOL_SCHEDULE_IDS } from '../src/pool/ids';
 import { connectRedis } from '../src/redis/client';
+import { keyringFromConfig } from '../src/rotation/keyring';
+import { assertActiveKeysAvailable } from '../src/rotation/startup';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
@@ -61,8 +63,15 @@ async function main(): Promise<void> {
     logger.warn('could not register search attributes; register them with `temporal operator search-attribute create`', { err });
   }
   const chainClients = chainClientsFromConfig(config, logger);
-  // The nightly sweep's schedule names the change address; derive it now, or leave that schedule alone for now.
-  const accounts = await resolvePoolAccounts(config.pool, chainClients.kms, chainClients.network, false).catch((err: unknown) => {
+  const keyring = keyringFromConfig(config, mongo);
+  if (config.isProduction) {
+    // Fail fast, before taking work: the active keys (env defaults, or the key settings after a rotation) must be served.
+    await assertActiveKeysAvailable(keyring, chainClients.kms, ['issuer', 'funding']);
+  }
+  // The nightly sweep's schedule names the change address (the rotated funding key's, after a funding rotation);
+  // derive it now, or leave that schedule alone for now.
+  const livePool = await keyring.livePoolConfig(config.pool);
+  const accounts = await resolvePoolAccounts(livePool, chainClients.kms, chainClients.network, false).catch((err: unknown) => {
     logger.warn('pool addresses not resolved at start; the sweep schedule is left as it is', { err });
     return undefined;
   });

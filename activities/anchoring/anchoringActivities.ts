@@ -11,6 +11,7 @@ import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
+import type { Keyring } from '../../src/rotation/keyring';
 import { minWorthwhileChange, p2pkhTransactionFee } from '../../src/pool/planning';
 import { createReservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
@@ -29,6 +30,8 @@ export interface AnchoringActivityDeps {
   anchoring: AppConfig['anchoring'];
   temporal?: Client;
   metrics?: Metrics;
+  /** Key settings: after a funding-key rotation anchors spend, and pay change to, the new key. */
+  keys?: Keyring;
 }
 
 /** Bytes an anchor's data output adds beyond a P2PKH output: tag, version, root and count pushes. */
@@ -73,7 +76,12 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
       excludeUtxoIds?: string[];
     }): Promise<AnchorPlan> {
       const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
-      const accounts = await resolvePoolAccounts(deps.pool, deps.kms, deps.network, false);
+      const accounts = await resolvePoolAccounts(
+        deps.keys ? await deps.keys.livePoolConfig(deps.pool) : deps.pool,
+        deps.kms,
+        deps.network,
+        false,
+      );
       const proofs = merkleProofs(input.recordHashes);
       const root = proofs[0]!.root;
       const fee = p2pkhTransactionFee(1, 2, settings.feePerKb) + Math.ceil((ANCHOR_OUTPUT_EXTRA_BYTES * settings.feePerKb) / 1000);

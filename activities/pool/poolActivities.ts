@@ -14,6 +14,7 @@ import { outpointId, utxoModel, type UtxoDocument } from '../../src/pool/models'
 import { planSweep, planTopUp, splitFundsNeeded, sweepAmounts, type SweepPlan, type TopUpPlan } from '../../src/pool/planning';
 import { confirmedFilter, createReservations, poolTotals } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
+import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { WocError } from '../../src/woc/errors';
 import {
@@ -35,6 +36,8 @@ export interface PoolActivityDeps {
   /** Needed by the reconciler to ask whether a reservation's workflow has closed. */
   temporal?: Client;
   metrics?: Metrics;
+  /** Key settings: after a funding-key rotation the pool signs with, and pays change to, the new key. */
+  keys?: Keyring;
 }
 
 /** Most inputs a top-up gathers when no single output covers the split. */
@@ -48,7 +51,7 @@ const MAX_VANISHED_CHECKS = 200;
  * Activities of the pool workflows. Each is idempotent: reservations are keyed by owner and slot, records by
  * outpoint, and chain reads change nothing.
  */
-export function createPoolActivities({ mongo, kms, woc, logger, network, pool, temporal, metrics }: PoolActivityDeps) {
+export function createPoolActivities({ mongo, kms, woc, logger, network, pool, temporal, metrics, keys }: PoolActivityDeps) {
   const utxos = utxoModel(mongo);
   const reservations = createReservations(mongo);
 
@@ -119,7 +122,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
     /** The pool's addresses. `verify` checks configured addresses against the KMS keys (skipped by dry runs). */
     async resolvePoolAccounts(options: { verify: boolean }): Promise<PoolAccounts> {
       try {
-        return await resolvePoolAccounts(pool, kms, network, options.verify);
+        return await resolvePoolAccounts(keys ? await keys.livePoolConfig(pool) : pool, kms, network, options.verify);
       } catch (err) {
         if (err instanceof PoolMisconfiguredError) throw ApplicationFailure.nonRetryable(err.message, POOL_FAILURES.misconfigured);
         if (isKmsError(err) && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'KmsRejected', { kind: err.kind });

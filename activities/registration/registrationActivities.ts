@@ -8,6 +8,7 @@ import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
+import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { signAsIssuer } from '../shared/issuerSignature';
 
@@ -20,6 +21,8 @@ export interface RegistrationActivityDeps {
   pool: PoolConfig;
   issuerKeyIdentifier: string;
   metrics?: Metrics;
+  /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
+  keys?: Keyring;
 }
 
 /** Activities of the registration workflow; each is idempotent (keyed by uid, or answered from what is stored). */
@@ -77,7 +80,8 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     async signRegistrationRecord(input: { uid: string }): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
       const patch = await stored(input.uid);
       if (patch.issuerSignature) return patch.issuerSignature;
-      const issuerSignature = await signAsIssuer(deps.kms, deps.issuerKeyIdentifier, patch.recordHash);
+      const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
+      const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, patch.recordHash);
       await patches.updateOne({ _id: input.uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
       return (await stored(input.uid)).issuerSignature!;
     },

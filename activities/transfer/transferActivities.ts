@@ -6,6 +6,7 @@ import type { Logger } from '../../src/logging/logger';
 import { patchModel } from '../../src/registration/models';
 import { transferModel, type TransferDocument } from '../../src/transfer/models';
 import { transferRecord, transferRecordHash, type TransferRequest } from '../../src/transfer/record';
+import type { Keyring } from '../../src/rotation/keyring';
 import { signAsIssuer } from '../shared/issuerSignature';
 
 export interface TransferActivityDeps {
@@ -13,6 +14,8 @@ export interface TransferActivityDeps {
   kms: KmsClient;
   logger: Logger;
   issuerKeyIdentifier: string;
+  /** Key settings: the active issuer key after a rotation (the environment's before). */
+  keys?: Keyring;
 }
 
 /** Failure types of the transfer activities: the patch moved on, or is not there to transfer. */
@@ -87,7 +90,8 @@ export function createTransferActivities(deps: TransferActivityDeps) {
     async signTransferRecord(input: { transferId: string }): Promise<void> {
       const transfer = await stored(input.transferId);
       if (transfer.issuerSignature) return;
-      const issuerSignature = await signAsIssuer(deps.kms, deps.issuerKeyIdentifier, transfer.recordHash);
+      const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
+      const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, transfer.recordHash);
       await transfers.updateOne({ _id: input.transferId, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
     },
 

@@ -7,6 +7,7 @@ import { svdSelfTest } from '../../src/auth/svdCrypto';
 import { createSvdSecretDeriver, createSvdService, type RegistrationProof, type SvdService } from '../../src/auth/svdService';
 import { bearerToken, createTokenKeyring, type TokenKeyring } from '../../src/auth/tokens';
 import { chainClientsFromConfig } from '../../src/chain/clients';
+import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
 import type { AppDeps } from '../app';
 import { createApiKeyVerifier } from '../middleware/apiKey';
@@ -47,10 +48,25 @@ function bodyKey(field: string, normalise: (v: string) => string = (v) => v) {
 }
 
 /** SVD login, key registration, email codes and the owner-session probe (docs/AUTH.md). */
-/** The token keyring and SVD service of one API process, shared by the auth routes and every owner-session route. */
-export function createOwnerSessionServices(deps: AppDeps): { keyring: TokenKeyring; svd: SvdService } {
+/**
+ * The token keyring and SVD service of one API process, shared by the auth routes and every owner-session route.
+ * With `keys`, the JWT keyring and the SVD key follow the key settings (src/rotation): a rotation reaches this
+ * process without a restart.
+ */
+export function createOwnerSessionServices(deps: AppDeps, keys?: Keyring): { keyring: TokenKeyring; svd: SvdService } {
   const auth = deps.config.ownerAuth;
-  const keyring = createTokenKeyring(auth.jwt, auth.svd.clockSkewSec);
+  const liveJwt = keys
+    ? createLiveJwtKeys({
+        keyring: keys,
+        env: auth.jwt,
+        jwtSecret: deps.config.auth.jwtSecret,
+        // The OpenAPI generator declares the routes without a database; only a connected process refreshes.
+        autoRefresh: Number(deps.mongo.readyState) > 0,
+        refreshMs: deps.config.rotation.cacheMs,
+        onError: (err) => deps.logger.warn('jwt key settings not refreshed', { err }),
+      })
+    : undefined;
+  const keyring = createTokenKeyring(auth.jwt, auth.svd.clockSkewSec, Date.now, liveJwt && (() => liveJwt.current()));
   const svd = createSvdService({
     config: auth.svd,
     redis: deps.redis,
@@ -58,7 +74,7 @@ export function createOwnerSessionServices(deps: AppDeps): { keyring: TokenKeyri
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(deps.config).kms),
+    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(deps.config).kms, keys && (() => keys.activeKeyId('svd'))),
   });
   return { keyring, svd };
 }

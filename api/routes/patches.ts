@@ -12,6 +12,7 @@ import { getRegistrationStatus, startRegistration } from '../../src/registration
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { anchoredTransfers, proofBundleOf, verifyPatch } from '../../src/registration/verify';
 import { contentFingerprint, storeUnlockableContent } from '../../src/unlock/content';
+import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -40,6 +41,8 @@ export interface PatchRouteDeps {
   kms: KmsClient;
   woc: WocClient;
   issuerKeyIdentifier: string;
+  /** Key settings: the active issuer key and every issuer key that verifies (src/rotation/keyring.ts). */
+  keys?: Keyring;
   anchorConfirmations: number;
   unlockContentSecret: string;
 }
@@ -157,6 +160,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             network: deps.network,
             issuerKeyIdentifier: deps.issuerKeyIdentifier,
             requiredConfirmations: deps.anchorConfirmations,
+            ...(deps.keys && { keys: deps.keys }),
           },
           params.uid,
         );

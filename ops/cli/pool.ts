@@ -6,6 +6,7 @@ import { chainClientsFromConfig } from '../../src/chain/clients';
 import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
 import { createPoolHealth, type PoolHealth } from '../../src/pool/health';
+import { keyringFromConfig } from '../../src/rotation/keyring';
 import { startReconcile, startSweep, startSync, startTopUp, waitForPoolOperation, type PoolOperationResult } from '../../src/pool/launch';
 import {
   clearPoolSetting,
@@ -138,7 +139,13 @@ export function registerPoolCommands(program: Command, context: CliContext): voi
           throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
         });
         try {
-          const health = await createPoolHealth({ ...chainClientsFromConfig(config), mongo, temporal: client, pool: config.pool }).read();
+          const health = await createPoolHealth({
+            ...chainClientsFromConfig(config),
+            mongo,
+            temporal: client,
+            pool: config.pool,
+            keys: keyringFromConfig(config, mongo),
+          }).read();
           out.result(health, describeHealth(health));
           return health.db.available.count >= health.funding.target && !('error' in health.chain) ? EXIT.ok : EXIT.problem;
         } finally {

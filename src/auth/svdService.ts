@@ -70,12 +70,18 @@ const DECOY_PMC = PrivateKey.fromHex('11'.repeat(32)).toPublicKey();
 const pendingKey = (userId: string) => `svd:pending:${userId}`;
 const usedKey = (digestHex: string) => `svd:used:${digestHex}`;
 
-export function createSvdSecretDeriver(config: OwnerAuthConfig['svd'], kms: KmsClient): SvdSecretDeriver {
+export function createSvdSecretDeriver(
+  config: OwnerAuthConfig['svd'],
+  kms: KmsClient,
+  /** The active SVD key after a rotation (src/rotation/keyring.ts); SVD_KMS_KID without one. */
+  activeKeyId?: () => Promise<string>,
+): SvdSecretDeriver {
   if (config.mode === 'kms') {
     return {
       mode: 'kms',
       async derive(challenge, pmcHex) {
-        const { sharedSecretHex } = await kms.deriveSvdSecret({ Mhex: challenge.hex, pmcHex, keyIdentifier: config.kmsKeyIdentifier });
+        const keyIdentifier = activeKeyId ? await activeKeyId() : config.kmsKeyIdentifier;
+        const { sharedSecretHex } = await kms.deriveSvdSecret({ Mhex: challenge.hex, pmcHex, keyIdentifier });
         return Buffer.from(sharedSecretHex, 'hex');
       },
     };

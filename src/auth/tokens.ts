@@ -39,19 +39,29 @@ export interface TokenKeyring {
   verify(token: string, expected: TokenType | readonly TokenType[]): OwnerToken;
 }
 
-export function createTokenKeyring(config: OwnerAuthConfig['jwt'], clockSkewSec: number, now: () => number = Date.now): TokenKeyring {
+export function createTokenKeyring(
+  config: OwnerAuthConfig['jwt'],
+  clockSkewSec: number,
+  now: () => number = Date.now,
+  /** The keyring in effect after rotations (src/rotation/keyring.ts); the configuration's without it. */
+  live?: () => Pick<OwnerAuthConfig['jwt'], 'keys' | 'activeKid'>,
+): TokenKeyring {
+  const current = live ?? (() => config);
   const ttl: Record<TokenType, number> = { 'svd-session': config.svdSessionTtlSec, 'email-verified': config.emailTokenTtlSec };
   const fail = (reason: string, message = 'The bearer token is not valid.') => new DomainError('UNAUTHORIZED', message, { reason });
 
   return {
-    activeKid: config.activeKid,
+    get activeKid() {
+      return current().activeKid;
+    },
 
     issue({ type, userId, jti, claims }) {
       const iat = Math.floor(now() / 1000);
       const exp = iat + ttl[type];
-      const token = jwt.sign({ ...claims, typ: type, sub: userId, jti, iat, nbf: iat, exp }, config.keys[config.activeKid]!, {
+      const { keys, activeKid } = current();
+      const token = jwt.sign({ ...claims, typ: type, sub: userId, jti, iat, nbf: iat, exp }, keys[activeKid]!, {
         algorithm: ALGORITHM,
-        keyid: config.activeKid,
+        keyid: activeKid,
         issuer: config.issuer,
         audience: config.audience,
       });
@@ -64,7 +74,7 @@ export function createTokenKeyring(config: OwnerAuthConfig['jwt'], clockSkewSec:
       const kid = decoded.header.kid;
       if (decoded.header.alg !== ALGORITHM) throw fail('algorithm');
       if (typeof kid !== 'string') throw fail('missing_kid');
-      const secret = config.keys[kid];
+      const secret = current().keys[kid];
       if (secret === undefined) throw fail('unknown_kid');
       let payload: JwtPayload;
       try {

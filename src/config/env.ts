@@ -163,6 +163,14 @@ export const envSchema = z.object({
   BACKUP_RETAIN_DAILY: z.coerce.number().int().min(1).max(366).default(7),
   BACKUP_RETAIN_WEEKLY: z.coerce.number().int().min(0).max(520).default(4),
   BACKUP_RETAIN_MONTHLY: z.coerce.number().int().min(0).max(240).default(12),
+  // Key rotation (docs/ROTATION.md).
+  KEY_SETTINGS_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+  KEY_ROTATION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(7),
+  KEY_ROTATION_AUTO_APPROVE_AFTER: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 24h, or off')
+    .default('off'),
+  KEY_ROTATION_DISABLE_OLD_KEY: boolean.default(false),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

@@ -79,6 +79,7 @@ export interface AppConfig {
   };
   ownerAuth: OwnerAuthConfig;
   backup: BackupConfig;
+  rotation: RotationConfig;
 }
 
 /** Nightly backups and the quarterly restore check (docs/OPERATIONS.md#backups). */
@@ -90,6 +91,18 @@ export interface BackupConfig {
   /** Cron of the restore check (UTC), or null when switched off. */
   restoreCheckCron: string | null;
   retention: { daily: number; weekly: number; monthly: number };
+}
+
+/** Key rotation (docs/ROTATION.md): how fast processes see a cutover, and the rotation workflows' defaults. */
+export interface RotationConfig {
+  /** How long a process caches the key settings; rotations wait longer than this between steps. */
+  cacheMs: number;
+  /** Days the old key keeps verifying after a cutover. */
+  graceDays: number;
+  /** Duration after which a KMS rotation approves itself, or null: it waits for an operator. */
+  autoApproveAfter: string | null;
+  /** Whether a KMS rotation asks the KMS to disable the old key when it retires it. */
+  disableOldKeyInKms: boolean;
 }
 
 /** Owner authentication: JWT keyring, SVD, email codes and the email worker's SMTP (docs/AUTH.md). */
@@ -427,6 +440,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
         ...(raw.SMTP_PASS && { pass: raw.SMTP_PASS }),
         from: raw.EMAIL_FROM,
       },
+    },
+    rotation: {
+      cacheMs: raw.KEY_SETTINGS_CACHE_MS,
+      graceDays: raw.KEY_ROTATION_GRACE_DAYS,
+      autoApproveAfter: offOrDuration(raw.KEY_ROTATION_AUTO_APPROVE_AFTER),
+      disableOldKeyInKms: raw.KEY_ROTATION_DISABLE_OLD_KEY,
     },
   };
 }

@@ -62,6 +62,8 @@ export interface KmsClient {
   /** Drops the cached key, e.g. after a rotation made a new version current. */
   forgetPublicKey(keyIdentifier: string): void;
   deriveSvdSecret(input: SvdSecretRequest): Promise<SvdSecret>;
+  /** Asks the KMS to refuse further use of a key (`name@N` or `name`); rotations call it when they retire a key. */
+  disableKey(keyIdentifier: string): Promise<void>;
 }
 
 export const BACKOFF_BASE_MS = 200;
@@ -280,5 +282,9 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
       publicKeys.delete(keyIdentifier);
     },
     deriveSvdSecret,
+    async disableKey(keyIdentifier) {
+      await call(`disable ${keyIdentifier}`, 'POST', `/keys/${encodeURIComponent(keyIdentifier)}/disable`, {});
+      publicKeys.delete(keyIdentifier);
+    },
   };
 }

@@ -7,6 +7,7 @@ import type { KmsClient } from '../kms/client';
 import type { Metrics } from '../metrics';
 import type { WocClient } from '../woc/client';
 import { resolvePoolAccounts } from './accounts';
+import type { Keyring } from '../rotation/keyring';
 import { POOL_SCHEDULE_IDS, sweepWorkflowId, topUpWorkflowId } from './ids';
 import { utxoModel } from './models';
 import { poolTotals } from './reservations';
@@ -45,6 +46,8 @@ export interface PoolHealthDeps {
   woc: WocClient;
   network: Network;
   pool: PoolConfig;
+  /** Key settings: after a funding-key rotation the snapshot shows the new key and address. */
+  keys?: Pick<Keyring, 'livePoolConfig'>;
   metrics?: Metrics;
 }
 
@@ -72,7 +75,8 @@ export function createPoolHealth(deps: PoolHealthDeps) {
 
   async function compute(): Promise<PoolHealth> {
     const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
-    const accounts: PoolAccounts = await resolvePoolAccounts(deps.pool, deps.kms, deps.network, false);
+    const pool = deps.keys ? await deps.keys.livePoolConfig(deps.pool) : deps.pool;
+    const accounts: PoolAccounts = await resolvePoolAccounts(pool, deps.kms, deps.network, false);
     const totals = await poolTotals(deps.mongo);
     const utxos = utxoModel(deps.mongo);
     const [unconfirmedAvailable, dustAvailable] = await Promise.all([

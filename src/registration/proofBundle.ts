@@ -58,6 +58,8 @@ interface CheckDeps {
   woc: Pick<WocClient, 'getTx'>;
   requiredConfirmations: number;
   expectedIssuerPubKeyHex?: string;
+  /** Every issuer public key that counts (after key rotations, src/rotation): each record must be signed by one. */
+  acceptedIssuerPubKeys?: ReadonlySet<string>;
 }
 
 /**
@@ -69,6 +71,9 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
   const invalid = (reason: string): PartVerdict => ({ ok: false, pending: false, reason, confirmations: 0 });
   if (canonicalHash(part.record as never) !== part.recordHash) return invalid('the record no longer hashes to the signed digest');
   if (deps.expectedIssuerPubKeyHex && deps.expectedIssuerPubKeyHex !== part.issuerSignature.pubKeyHex) {
+    return invalid('signed by a key other than the issuer key');
+  }
+  if (deps.acceptedIssuerPubKeys && !deps.acceptedIssuerPubKeys.has(part.issuerSignature.pubKeyHex)) {
     return invalid('signed by a key other than the issuer key');
   }
   if (!issuerSignatureVerifies(part)) return invalid('the issuer signature does not verify');

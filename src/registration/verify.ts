@@ -1,6 +1,7 @@
 import type { Connection } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
 import type { KmsClient } from '../kms/client';
+import type { Keyring } from '../rotation/keyring';
 import type { WocClient } from '../woc/client';
 import { patchModel, type PatchDocument } from './models';
 import { transferModel, type TransferDocument } from '../transfer/models';
@@ -36,6 +37,11 @@ export interface VerifyDeps {
   network: 'main' | 'test';
   issuerKeyIdentifier: string;
   requiredConfirmations: number;
+  /**
+   * Key settings: the active issuer key, and every issuer public key a rotation recorded (records signed by an
+   * older, even retired, issuer key keep verifying as historical records).
+   */
+  keys?: Pick<Keyring, 'activeKeyId' | 'issuerPublicKeys'>;
 }
 
 /** The anchored transfers of a patch, in order: its ownership chain after the registration. */
@@ -102,15 +108,19 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   const bundle = proofBundleOf(patch, deps.network, transfers);
   if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
-  const issuer = await deps.kms.publicKey(deps.issuerKeyIdentifier);
+  const issuer = await deps.kms.publicKey(deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier);
+  const issuerKeys = deps.keys ? await deps.keys.issuerPublicKeys() : new Set<string>();
+  issuerKeys.add(issuer.pubKeyHex);
+  const signedByIssuer = issuerKeys.has(bundle.issuerSignature.pubKeyHex);
   const verdict = await checkProofBundle(bundle, {
     woc: deps.woc,
     requiredConfirmations: deps.requiredConfirmations,
-    expectedIssuerPubKeyHex: issuer.pubKeyHex,
+    // Registration and transfers may each have been signed by a different issuer key across rotations.
+    acceptedIssuerPubKeys: issuerKeys,
   });
   base.issuerSignature = {
     ...bundle.issuerSignature,
-    valid: bundle.issuerSignature.pubKeyHex === issuer.pubKeyHex && issuerSignatureVerifies(bundle),
+    valid: signedByIssuer && issuerSignatureVerifies(bundle),
   };
   if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
   base.anchor = {

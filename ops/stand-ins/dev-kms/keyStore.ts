@@ -21,6 +21,8 @@ export interface KeyFileVersion {
   createdAt: string;
   privateKeyHex: string;
   pubKeyHex: string;
+  /** Set by POST /keys/{id}/disable: the version no longer signs or derives. */
+  disabledAt?: string;
 }
 
 export interface KeyFile {
@@ -48,10 +50,13 @@ export interface DevKmsKeys {
   describe(keyIdentifier: string): KeyVersionInfo;
   /** Adds a version and makes it current; a new name starts at version 1. */
   addVersion(name: string): KeyVersionInfo;
+  /** Disables one version (`name@N`, or the current one for `name`): it keeps its public key but no longer signs. */
+  disable(keyIdentifier: string): KeyVersionInfo & { disabledAt: string };
   keyFilePath(name: string): string;
 }
 
 export interface DevKmsKeyStore extends DevKmsKeys {
+  /** Refuses a disabled version. */
   signingKey(keyIdentifier: string): SigningKey;
 }
 
@@ -123,7 +128,7 @@ export function createKeyStore(options: { dataDir: string; logger?: Logger }): D
     return info;
   }
 
-  function signingKey(keyIdentifier: string): SigningKey {
+  function versionEntry(keyIdentifier: string): { keyFile: KeyFile; entry: KeyFileVersion } {
     const { name, version } = parseKeyIdentifier(keyIdentifier);
     let keyFile = load(name);
     if (!keyFile) {
@@ -134,8 +139,14 @@ export function createKeyStore(options: { dataDir: string; logger?: Logger }): D
     }
     const entry = version === undefined ? keyFile.versions.at(-1) : keyFile.versions[version - 1];
     if (!entry) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist.`);
+    return { keyFile, entry };
+  }
+
+  function signingKey(keyIdentifier: string): SigningKey {
+    const { keyFile, entry } = versionEntry(keyIdentifier);
+    if (entry.disabledAt) throw new DomainError('FORBIDDEN', `Key ${keyFile.keyIdentifier}@${entry.version} is disabled.`);
     return {
-      keyIdentifier: name,
+      keyIdentifier: keyFile.keyIdentifier,
       version: entry.version,
       pubKeyHex: entry.pubKeyHex,
       privateKey: PrivateKey.fromHex(entry.privateKeyHex),
@@ -146,8 +157,15 @@ export function createKeyStore(options: { dataDir: string; logger?: Logger }): D
     dataDir,
     signingKey,
     describe: (keyIdentifier) => {
-      const { keyIdentifier: name, version, pubKeyHex } = signingKey(keyIdentifier);
-      return { keyIdentifier: name, version, pubKeyHex };
+      const { keyFile, entry } = versionEntry(keyIdentifier);
+      return { keyIdentifier: keyFile.keyIdentifier, version: entry.version, pubKeyHex: entry.pubKeyHex };
+    },
+    disable: (keyIdentifier) => {
+      const { keyFile, entry } = versionEntry(keyIdentifier);
+      const disabledAt = entry.disabledAt ?? new Date().toISOString();
+      save({ ...keyFile, versions: keyFile.versions.map((v) => (v.version === entry.version ? { ...v, disabledAt } : v)) });
+      options.logger?.info('dev kms key version disabled', { keyIdentifier: keyFile.keyIdentifier, version: entry.version });
+      return { keyIdentifier: keyFile.keyIdentifier, version: entry.version, pubKeyHex: entry.pubKeyHex, disabledAt };
     },
     addVersion: (name) => {
       if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'Versions are added to a key name, without @<version>.');

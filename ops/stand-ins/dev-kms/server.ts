@@ -14,6 +14,7 @@ import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } 
  *   GET  /health                      → {status:'ok'}                               (no auth)
  *   GET  /keys/{name | name@N}        → {keyIdentifier, version, pubKeyHex}         (a new name gets version 1)
  *   POST /keys/{name}/versions        → 201 {keyIdentifier, version, pubKeyHex}     (new current version)
+ *   POST /keys/{name | name@N}/disable → {keyIdentifier, version, pubKeyHex, disabledAt} (signing refused after)
  *   POST /sign                        {requests:[{keyIdentifier, sighash}]} → {signatures:[{signatureHex, pubKeyHex}]}
  *   POST /svd/derive-secret           {Mhex, pmcHex, keyIdentifier?} → {sharedSecretHex, kid}
  *
@@ -127,6 +128,11 @@ export function createDevKms(options: DevKmsOptions): DevKms {
   app.post('/keys/:name/versions', ...authenticated, (req, res) => {
     record(req, [String(req.params.name)]);
     res.status(201).json(keys.addVersion(String(req.params.name)));
+  });
+
+  app.post('/keys/:keyIdentifier/disable', ...authenticated, (req, res) => {
+    record(req, [String(req.params.keyIdentifier)]);
+    res.json(keys.disable(String(req.params.keyIdentifier)));
   });
 
   app.post('/sign', ...authenticated, (req, res) => {

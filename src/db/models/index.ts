@@ -5,6 +5,7 @@ import { registerAuthModels } from '../../auth/models';
 import { settingModel } from '../../pool/settings';
 import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
 import { patchModel } from '../../registration/models';
+import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 import { transferModel } from '../../transfer/models';
 import { unlockableContentModel } from '../../unlock/content';
 
@@ -18,6 +19,8 @@ export function registerModels(connection: Connection): void {
   settingModel(connection);
   registerAuthModels(connection);
   patchModel(connection);
+  rotationKeyModel(connection);
+  activeKeyModel(connection);
   transferModel(connection);
   usedNonceModel(connection);
   ownerBindingModel(connection);

@@ -1,0 +1,150 @@
+import { WorkflowFailedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { AppConfig } from '../config';
+import type { jwtKeyRotationWorkflow } from '../../workflows/rotation/jwtRotation';
+import type { kmsRotationWorkflow } from '../../workflows/rotation/kmsRotation';
+import {
+  approveRotationSignal,
+  cancelRotationSignal,
+  jwtRotationStatusQuery,
+  kmsRotationStatusQuery,
+  type JwtRotationInput,
+  type JwtRotationStatus,
+  type KmsRotationInput,
+  type KmsRotationStatus,
+  type OperatorAction,
+  type RotationTrigger,
+} from '../../workflows/rotation/shared';
+import { WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
+import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
+import { startOnce, type LaunchResult } from '../temporal/launch';
+import { JWT_ROTATION_WORKFLOW_ID, kmsRotationWorkflowId, type KmsKeyPurpose } from './ids';
+
+// A rotation id is reused by later rotations of the same purpose, never while one runs: that is the lock.
+const reusableWhenClosed = { workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE } as const;
+
+export interface KmsRotationRequest {
+  purpose: KmsKeyPurpose;
+  newKeyIdentifier: string;
+  requestedBy: string;
+  trigger: RotationTrigger;
+  /** Overrides of the configured defaults. */
+  autoApproveAfter?: string | null;
+  gracePeriodDays?: number;
+  disableOldKeyInKms?: boolean;
+}
+
+/** The workflow input: the request with the configuration's defaults filled in. */
+export function kmsRotationInput(config: AppConfig, request: KmsRotationRequest): KmsRotationInput {
+  return {
+    purpose: request.purpose,
+    newKeyIdentifier: request.newKeyIdentifier,
+    requestedBy: request.requestedBy,
+    trigger: request.trigger,
+    autoApproveAfter: request.autoApproveAfter === undefined ? config.rotation.autoApproveAfter : request.autoApproveAfter,
+    gracePeriodDays: request.gracePeriodDays ?? config.rotation.graceDays,
+    disableOldKeyInKms: request.disableOldKeyInKms ?? config.rotation.disableOldKeyInKms,
+    settingsCacheMs: config.rotation.cacheMs,
+  };
+}
+
+/** Starts a KMS rotation; `alreadyStarted` means one of this purpose runs and nothing new started. */
+export function startKmsRotation(client: Client, input: KmsRotationInput): Promise<LaunchResult> {
+  return startOnce<typeof kmsRotationWorkflow>(client, 'kmsRotationWorkflow', {
+    ...reusableWhenClosed,
+    workflowId: kmsRotationWorkflowId(input.purpose),
+    taskQueue: TASK_QUEUES.main,
+    args: [input],
+    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'kms-rotation' }],
+  });
+}
+
+export function jwtRotationInput(
+  config: AppConfig,
+  request: { requestedBy: string; trigger: RotationTrigger; newKid?: string },
+): JwtRotationInput {
+  const jwt = config.ownerAuth.jwt;
+  return {
+    requestedBy: request.requestedBy,
+    trigger: request.trigger,
+    ...(request.newKid && { newKid: request.newKid }),
+    tokenLifetimeSec: Math.max(jwt.svdSessionTtlSec, jwt.emailTokenTtlSec) + config.ownerAuth.svd.clockSkewSec,
+    settingsCacheMs: config.rotation.cacheMs,
+  };
+}
+
+export function startJwtRotation(client: Client, input: JwtRotationInput): Promise<LaunchResult> {
+  return startOnce<typeof jwtKeyRotationWorkflow>(client, 'jwtKeyRotationWorkflow', {
+    ...reusableWhenClosed,
+    workflowId: JWT_ROTATION_WORKFLOW_ID,
+    taskQueue: TASK_QUEUES.main,
+    args: [input],
+    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'jwt-rotation' }],
+  });
+}
+
+export type RotationStatus<S> =
+  | { state: 'running'; workflowId: string; runId: string; status: S | null }
+  | { state: 'completed'; workflowId: string; runId: string; status: S }
+  | { state: 'failed'; workflowId: string; runId: string; reason: string; failureType?: string }
+  | { state: 'not_found'; workflowId: string };
+
+async function rotationStatus<S>(
+  client: Client,
+  workflowId: string,
+  read: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<S>,
+) {
+  const handle = client.workflow.getHandle(workflowId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { state: 'not_found', workflowId } as const;
+    throw err;
+  }
+  const ids = { workflowId, runId: description.runId };
+  if (description.status.name === 'RUNNING') {
+    // A run that has not processed its first task yet has no query handler.
+    return { state: 'running', ...ids, status: await read(handle).catch(() => null) } as const;
+  }
+  if (description.status.name === 'COMPLETED') return { state: 'completed', ...ids, status: (await handle.result()) as S } as const;
+  try {
+    await handle.result();
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+    return { state: 'failed', ...ids, reason: cause?.message ?? (err as Error).message, ...(failureType && { failureType }) } as const;
+  }
+  return { state: 'failed', ...ids, reason: description.status.name.toLowerCase() } as const;
+}
+
+/** The latest rotation of a purpose: its live status while it runs, its report after, or why it failed. */
+export function getKmsRotationStatus(client: Client, purpose: KmsKeyPurpose): Promise<RotationStatus<KmsRotationStatus>> {
+  return rotationStatus(client, kmsRotationWorkflowId(purpose), (handle) => handle.query(kmsRotationStatusQuery));
+}
+
+export function getJwtRotationStatus(client: Client): Promise<RotationStatus<JwtRotationStatus>> {
+  return rotationStatus(client, JWT_ROTATION_WORKFLOW_ID, (handle) => handle.query(jwtRotationStatusQuery));
+}
+
+/**
+ * Sends an operator's approval or cancel to the running rotation of a purpose. Returns false when none runs. The
+ * workflow decides whether it still applies (a cancel after the cutover is refused and listed in its status).
+ */
+export async function signalKmsRotation(
+  client: Client,
+  purpose: KmsKeyPurpose,
+  action: 'approve' | 'cancel',
+  by: OperatorAction,
+): Promise<boolean> {
+  const handle = client.workflow.getHandle(kmsRotationWorkflowId(purpose));
+  try {
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') return false;
+    await handle.signal(action === 'approve' ? approveRotationSignal : cancelRotationSignal, by);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
