@@ -35,7 +35,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
-  const chain = chainClientsFromConfig(deps.config, deps.logger);
+  const chain = chainClientsFromConfig(deps.config, deps.logger, deps.metrics);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../src/config';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
-import { createMetrics } from '../src/metrics';
+import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
 import { connectRedis } from '../src/redis/client';
 import { connectTemporalClient } from '../src/temporal/connection';
 import { createApp } from './app';
@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   const mongo = await connectMongo(config.mongo);
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
   mongo.on('reconnected', () => logger.info('mongo reconnected'));
+  watchMongoConnection(metrics, mongo);
+  watchRedisConnection(metrics, redis);
   const temporal = await connectTemporalClient(config.temporal);
 
   const app = createApp({ config, logger, metrics, mongo, redis, temporal });

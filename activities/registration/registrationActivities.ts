@@ -8,7 +8,7 @@ import type { PoolConfig } from '../../src/config';
 import type { KmsClient } from '../../src/kms/client';
 import { isKmsError } from '../../src/kms/errors';
 import type { Logger } from '../../src/logging/logger';
-import type { Metrics } from '../../src/metrics';
+import { recordAnchorConfirmed, recordAnchorPlanned, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import { minWorthwhileChange, p2pkhTransactionFee } from '../../src/pool/planning';
 import { createReservations } from '../../src/pool/reservations';
@@ -141,6 +141,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
           { needed: fee + 1 },
         );
       }
+      recordAnchorPlanned(deps.metrics, { records: 1, feeSatoshis: fee });
       return {
         plan: {
           inputs: [
@@ -179,6 +180,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       proof: MerkleProof;
       blockHeight: number | null;
     }): Promise<void> {
+      const before = await patches.findById(input.uid, { status: 1, updatedAt: 1 }).lean();
       await patches.updateOne(
         { _id: input.uid },
         {
@@ -190,14 +192,23 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
           },
         },
       );
+      // Counted on the transition only: a retried activity finds the record anchored already.
+      if (before && before.status !== 'anchored') {
+        recordRegistrationOutcome(deps.metrics, 'anchored');
+        // markRegistrationAnchoring stamped updatedAt right after the broadcast.
+        if (before.status === 'anchoring') recordAnchorConfirmed(deps.metrics, before.updatedAt);
+      }
       deps.logger.onChain.info('registration anchored', { uid: input.uid, txid: input.txid });
     },
 
     async markRegistrationFailed(input: { uid: string; reason: string }): Promise<void> {
+      const before = await patches.findById(input.uid, { status: 1 }).lean();
       await patches.updateOne(
         { _id: input.uid, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
+      // Counted on the transition only: a retried activity finds the record failed already.
+      if (before && before.status !== 'anchored' && before.status !== 'failed') recordRegistrationOutcome(deps.metrics, 'failed');
     },
 
     /** Block height of an anchor tx, for the stored proof. */

@@ -58,7 +58,7 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config).kms),
+    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config, deps.logger, deps.metrics).kms),
   });
   const codes = createEmailCodeService({
     config: auth.codes,

@@ -49,6 +49,8 @@ export interface AppConfig {
   };
   worker: {
     metricsPort: number;
+    /** How often the main worker reads its namespace's schedules into the schedule metrics. */
+    scheduleMetricsIntervalSec: number;
     shutdownGraceMs: number;
     shutdownForceMs: number;
     workflowBundlePath?: string;
@@ -310,6 +312,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     worker: {
       metricsPort: raw.WORKER_METRICS_PORT,
+      scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
       shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
       shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
       ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
