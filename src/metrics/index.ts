@@ -13,6 +13,7 @@ export interface Metrics {
   workflowStarts: Counter<'workflow_type' | 'outcome'>;
   poolOutputs: Gauge<'status'>;
   poolSatoshis: Gauge<'status'>;
+  poolTargetOutputs: Gauge<string>;
   poolOperationFailures: Counter<'operation' | 'reason'>;
   broadcastRejections: Counter<'reason'>;
   /** deploy_sha comes from the registry's default labels. */
@@ -102,6 +103,11 @@ export function createMetrics(options: { service: string; deploySha: string }): 
       name: `${METRIC_PREFIX}utxo_pool_satoshis`,
       help: 'Satoshis held by UTXO pool outputs, by status.',
       labelNames: ['status'],
+      registers: [registry],
+    }),
+    poolTargetOutputs: new Gauge({
+      name: `${METRIC_PREFIX}utxo_pool_target_outputs`,
+      help: 'Spendable outputs a top-up aims for (UTXO_MIN_POOL or its stored override), as of the last pool read.',
       registers: [registry],
     }),
     poolOperationFailures: new Counter({
