@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TEST_ENV } from './testEnv';
 
@@ -16,8 +16,11 @@ export function testPrometheus(): { url: string; targetsDir: string } | { proble
 
 /** Adds `host:port` to a job's targets; file discovery picks it up within a second. */
 export function registerScrapeTarget(targetsDir: string, job: PrometheusJob, id: string, target: string, apiKey?: string): void {
-  writeFileSync(path.join(targetsDir, `${job}-${id}.json`), JSON.stringify([{ targets: [target], labels: { test_id: id } }]));
   if (apiKey) writeFileSync(path.join(targetsDir, `${job}.key`), apiKey, { mode: 0o600 });
+  // Written aside and renamed: discovery must never read a half-written file.
+  const file = path.join(targetsDir, `${job}-${id}.json`);
+  writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: [target], labels: { test_id: id } }]));
+  renameSync(`${file}.tmp`, file);
 }
 
 export interface PromVectorSample {

@@ -28,7 +28,8 @@ export function metricNamesIn(expr: string): string[] {
     .replace(/\{[^}]*\}/g, ' ')
     .replace(/\[[^\]]*\]/g, ' ')
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\w+/g, ' ');
+    .replace(/\$\w+/g, ' ')
+    .replace(/\b\d+(ms|s|m|h|d|w|y)\b/g, ' ');
   const names = new Set<string>();
   for (const match of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*(?=\s*(\(?))/g)) {
     const [word] = match;

@@ -31,20 +31,14 @@ const KMS_API_KEY = 'observability-kms-api-key-0123456789';
 const JWT_SECRET = 'observability-jwt-secret-0123456789abcdef';
 
 /**
- * Panel queries that cannot have data after this run, and why. Every other panel must return samples. Keyed by
- * dashboard file and panel title.
+ * Panel queries that cannot have data after this run, and why; every other panel must return samples. Keyed by
+ * dashboard file and panel title. Empty today: the run exercises every metric, failures included (a top-up that
+ * cannot be funded fails its activity and its workflow).
  */
-const PANELS_WITHOUT_DATA: Record<string, string> = {
-  'workflows-dashboard.json / Workflows failed by type':
-    'no workflow fails in this run, and the SDK creates temporal_workflow_failed with the first failure',
-  'workflows-dashboard.json / Activity failures by type':
-    'no activity attempt fails in this run, and the SDK creates temporal_activity_execution_failed with the first failure',
-};
+const PANELS_WITHOUT_DATA: Record<string, string> = {};
 
-/** Alert signals (the expression without its threshold) that cannot have data after this run, and why. */
-const ALERTS_WITHOUT_DATA: Record<string, string> = {
-  PatchProofWorkflowFailures: 'no workflow fails in this run; temporal_workflow_failed appears with the first failure',
-};
+/** Alert signals (the expression without its threshold) that cannot have data after this run, and why. Empty today. */
+const ALERTS_WITHOUT_DATA: Record<string, string> = {};
 
 interface Started {
   name: string;
@@ -149,6 +143,8 @@ describeWithPrometheus(title, () => {
       UTXO_CONFIRMATION_POLL_SECONDS: '1',
       UTXO_HEALTH_CACHE_MS: '0',
       FEE_PER_KB: '100',
+      // Splits of 1M sat cannot be funded from the faucet's outputs: the top-up below fails for lack of funds.
+      UTXO_SPLIT_SIZE_SATS: '1000000',
       ANCHOR_CONFIRMATIONS: '1',
       SMTP_HOST: '127.0.0.1',
       SMTP_PORT: testEnv('smtpPort'),
@@ -269,6 +265,15 @@ describeWithPrometheus(title, () => {
     );
     expect(anchored).toMatchObject({ state: 'completed', status: 'anchored' });
 
+    // A top-up the funding address cannot cover: its activity and its workflow fail (insufficient funds).
+    const topUp = await admin('POST', '/v1/admin/utxo/top-up', {});
+    expect(topUp.status).toBe(202);
+    const failed = await waitFor('the top-up', async () => {
+      const status = await admin('GET', `/v1/admin/utxo/operations/${String(topUp.body.workflowId)}`);
+      return status.body.state === 'running' ? undefined : status.body;
+    });
+    expect(failed).toMatchObject({ state: 'failed', failureType: 'InsufficientFunds' });
+
     // A system check (Mongo and Redis probes in the worker), and one from the worker's schedule.
     expect((await admin('POST', '/v1/admin/system-checks', {})).status).toBe(202);
     await waitFor(
@@ -281,6 +286,8 @@ describeWithPrometheus(title, () => {
     await scraped('patchproof_registrations_total{outcome="anchored"}');
     await scraped('patchproof_svd_events_total{event_type="replayed"}');
     await scraped('sum(temporal_workflow_completed)');
+    await scraped('sum(temporal_workflow_failed)');
+    await scraped('sum(patchproof_utxo_pool_operation_failures_total)');
     await scraped('count(patchproof_schedule_next_action_timestamp_seconds)');
     await scraped('max(patchproof_schedule_last_action_timestamp_seconds)');
     await scraped('sum(patchproof_email_deliveries_total)');
@@ -304,12 +311,8 @@ describeWithPrometheus(title, () => {
   it('finds every Temporal SDK metric the dashboards and alerts use in the real worker’s exporter output', async () => {
     const exposition = await (await fetch(temporalMetricsUrl)).text();
     const families = new Set([...exposition.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
-    const missing = TEMPORAL_SDK_METRICS.filter(
-      (name) => !families.has(name) && !(name === 'temporal_workflow_failed' || name === 'temporal_activity_execution_failed'),
-    );
-    expect(missing).toEqual([]);
-    // Failure counters exist only after a failure; their names are checked as families of the same exporter.
-    expect(families.has('temporal_workflow_completed')).toBe(true);
+    expect(families.size).toBeGreaterThan(10);
+    expect(TEMPORAL_SDK_METRICS.filter((name) => !families.has(name))).toEqual([]);
   });
 
   it('evaluates every dashboard panel query: each is well-formed, and has data unless listed with a reason', async () => {
@@ -351,6 +354,27 @@ describeWithPrometheus(title, () => {
         .sort(),
     );
     expect(loaded.filter((r) => r.health === 'err')).toEqual([]);
+  });
+
+  it('fires the alerts for what went wrong in the run, and only those', async () => {
+    type Alert = { labels: Record<string, string>; state: string };
+    const firing = await waitFor('the insufficient-funds alert', async () => {
+      const body = (await (await fetch(`${prom.url}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } };
+      const alerts = body.data.alerts.filter((a) => a.state === 'firing');
+      return alerts.some((a) => a.labels.alertname === 'PatchProofWorkflowFailures') &&
+        alerts.some((a) => a.labels.alertname === 'PatchProofPoolInsufficientFunds')
+        ? alerts
+        : undefined;
+    });
+    expect(firing.map((a) => a.labels.alertname).sort()).toEqual(['PatchProofPoolInsufficientFunds', 'PatchProofWorkflowFailures']);
+    expect(firing).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ labels: expect.objectContaining({ alertname: 'PatchProofPoolInsufficientFunds', operation: 'top-up' }) }),
+        expect.objectContaining({
+          labels: expect.objectContaining({ alertname: 'PatchProofWorkflowFailures', workflow_type: 'utxoTopUpWorkflow' }),
+        }),
+      ]),
+    );
   });
 
   it('logs access lines, refused API keys with route and IP, and on-chain events on their own channel', () => {
