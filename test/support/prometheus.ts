@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TEST_ENV } from './testEnv';
 
@@ -21,6 +21,13 @@ export function registerScrapeTarget(targetsDir: string, job: PrometheusJob, id:
   const file = path.join(targetsDir, `${job}-${id}.json`);
   writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: [target], labels: { test_id: id } }]));
   renameSync(`${file}.tmp`, file);
+}
+
+/** Removes every target a test registered under `id` (and `id-…`). */
+export function unregisterScrapeTargets(targetsDir: string, id: string): void {
+  for (const file of readdirSync(targetsDir)) {
+    if (file.endsWith('.json') && file.includes(`-${id}`)) rmSync(path.join(targetsDir, file), { force: true });
+  }
 }
 
 export interface PromVectorSample {

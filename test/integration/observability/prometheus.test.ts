@@ -6,13 +6,22 @@ import { PrivateKey, PublicKey } from '@bsv/sdk';
 import { Client, Connection } from '@temporalio/client';
 import { createDevKms, type DevKms } from '../../../ops/stand-ins/dev-kms/server';
 import { freePorts } from '../../../ops/dev-stack/services';
+import { loadConfig } from '../../../src/config';
+import { connectMongo } from '../../../src/db/mongo';
 import { SvdClient, SvdError } from '../../../src/sdk/svdClient';
 import { TEMPORAL_SDK_METRICS } from '../../../src/metrics/temporalSdk';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../../../src/system/ids';
 import { startSimulator, type RunningSimulator } from '../../support/chainSimulator';
 import { listen, type Listening } from '../../support/http';
 import { spawnEntry } from '../../support/processes';
-import { promQuery, registerScrapeTarget, sampleCount, testPrometheus, type PromVectorSample } from '../../support/prometheus';
+import {
+  promQuery,
+  registerScrapeTarget,
+  sampleCount,
+  testPrometheus,
+  unregisterScrapeTargets,
+  type PromVectorSample,
+} from '../../support/prometheus';
 import { alertRules, dashboardQueries, withAllVariables } from '../../support/promql';
 import { testEnvironment } from '../../support/stack';
 import { jestWorkerId, testEnv } from '../../support/testEnv';
@@ -184,6 +193,8 @@ describeWithPrometheus(title, () => {
       .delete()
       .catch(() => undefined);
     await temporalConnection?.close();
+    // Scraping stops with the processes; their database goes too.
+    unregisterScrapeTargets(prom.targetsDir, testId);
     for (const p of processes.reverse()) {
       if (p.child.exitCode === null) {
         const exited = new Promise((r) => p.child.once('exit', r));
@@ -195,6 +206,11 @@ describeWithPrometheus(title, () => {
     }
     await simulator?.stop();
     await kmsServer?.close();
+    if (env) {
+      const mongo = await connectMongo(loadConfig(env).mongo);
+      await mongo.dropDatabase();
+      await mongo.close();
+    }
   }, 60_000);
 
   async function driveTraffic(): Promise<void> {
@@ -429,7 +445,7 @@ describeWithPrometheus(title, () => {
 });
 
 /** The expression left of its last top-level comparison: the signal an alert compares with its threshold. */
-export function withoutThreshold(expr: string): string {
+function withoutThreshold(expr: string): string {
   let depth = 0;
   let quoted = false;
   let cut = -1;
