@@ -1,11 +1,20 @@
 import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients';
 import type { AppConfig } from '../src/config';
+import { createAnchoringActivities, type AnchoringActivityDeps } from './anchoring/anchoringActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
+import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
+import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
-export type ActivityDeps = SystemActivityDeps & ChainActivityDeps & PoolActivityDeps & RegistrationActivityDeps;
+export type ActivityDeps = SystemActivityDeps &
+  ChainActivityDeps &
+  PoolActivityDeps &
+  RegistrationActivityDeps &
+  AnchoringActivityDeps &
+  TransferActivityDeps &
+  ClaimActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +23,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createAnchoringActivities(deps),
+    ...createTransferActivities(deps),
+    ...createClaimActivities(deps),
   };
 }
 
@@ -28,6 +40,6 @@ export function activityDepsFromConfig(
     ...chain,
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
-    anchorConfirmations: config.anchoring.confirmations,
+    anchoring: config.anchoring,
   };
 }

@@ -17,7 +17,10 @@ import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
 import { healthRoutes } from './routes/health';
 import { poolRoutes } from './routes/pool';
-import { ownerAuthRoutes } from './routes/ownerAuth';
+import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
+import { transferRoutes } from './routes/transfers';
+import { claimRoutes } from './routes/claims';
+import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
@@ -36,6 +39,7 @@ export const API_VERSION = '0.1.0';
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const chain = chainClientsFromConfig(deps.config, deps.logger, deps.metrics);
+  const ownerServices = createOwnerSessionServices(deps);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -52,7 +56,21 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       health: createPoolHealth({ ...chain, mongo: deps.mongo, temporal: deps.temporal, pool: deps.config.pool, metrics: deps.metrics }),
     }),
-    ...ownerAuthRoutes(deps),
+    ...ownerAuthRoutes(deps, ownerServices),
+    ...transferRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      ownerSession: requireOwnerSession(ownerServices),
+    }),
+    ...claimRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      intentTtlMs: deps.config.claims.intentTtlMs,
+    }),
     ...patchRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,

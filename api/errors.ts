@@ -41,6 +41,12 @@ export function httpStatusFor(code: ErrorCode): number {
       return 401;
     case 'SVD_REPLAYED':
       return 409;
+    case 'SIGNATURE_INVALID':
+      return 403;
+    case 'SIGNATURE_EXPIRED':
+      return 400;
+    case 'NONCE_REPLAYED':
+      return 409;
   }
 }
 

@@ -23,6 +23,10 @@ export const ERROR_CODES = [
   'SVD_REPLAYED',
   'SVD_INVALID_SIGNATURE',
   'CODE_INVALID',
+  // Owner-signed messages: transfers, claims, unlocks (docs/API.md, "Owner signatures").
+  'SIGNATURE_INVALID',
+  'SIGNATURE_EXPIRED',
+  'NONCE_REPLAYED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

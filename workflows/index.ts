@@ -5,3 +5,7 @@ export { utxoSweepWorkflow } from './pool/sweep';
 export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
+export { anchorBatcherWorkflow } from './anchoring/batcher';
+export { anchorBatchWorkflow } from './anchoring/batch';
+export { transferWorkflow } from './transfer/transfer';
+export { claimWorkflow } from './claim/claim';

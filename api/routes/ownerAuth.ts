@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { createEmailCodeService } from '../../src/auth/emailCodes';
 import { emailMessageModel, USER_ID } from '../../src/auth/models';
 import { svdSelfTest } from '../../src/auth/svdCrypto';
-import { createSvdSecretDeriver, createSvdService, type RegistrationProof } from '../../src/auth/svdService';
-import { bearerToken, createTokenKeyring } from '../../src/auth/tokens';
+import { createSvdSecretDeriver, createSvdService, type RegistrationProof, type SvdService } from '../../src/auth/svdService';
+import { bearerToken, createTokenKeyring, type TokenKeyring } from '../../src/auth/tokens';
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import { DomainError } from '../../src/errors';
 import type { AppDeps } from '../app';
@@ -47,9 +47,9 @@ function bodyKey(field: string, normalise: (v: string) => string = (v) => v) {
 }
 
 /** SVD login, key registration, email codes and the owner-session probe (docs/AUTH.md). */
-export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
-  const { config } = deps;
-  const auth = config.ownerAuth;
+/** The token keyring and SVD service of one API process, shared by the auth routes and every owner-session route. */
+export function createOwnerSessionServices(deps: AppDeps): { keyring: TokenKeyring; svd: SvdService } {
+  const auth = deps.config.ownerAuth;
   const keyring = createTokenKeyring(auth.jwt, auth.svd.clockSkewSec);
   const svd = createSvdService({
     config: auth.svd,
@@ -58,8 +58,15 @@ export function ownerAuthRoutes(deps: AppDeps): RouteSpec[] {
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(config, deps.logger, deps.metrics).kms),
+    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(deps.config, deps.logger, deps.metrics).kms),
   });
+  return { keyring, svd };
+}
+
+export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServices(deps)): RouteSpec[] {
+  const { config } = deps;
+  const auth = config.ownerAuth;
+  const { keyring, svd } = services;
   const codes = createEmailCodeService({
     config: auth.codes,
     mongo: deps.mongo,

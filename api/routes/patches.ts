@@ -10,7 +10,7 @@ import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
-import { proofBundleOf, verifyPatch } from '../../src/registration/verify';
+import { anchoredTransfers, proofBundleOf, verifyPatch } from '../../src/registration/verify';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -55,7 +55,18 @@ const VerificationSchema = z
     ownership: z
       .object({
         currentOwner: z.string(),
-        chain: z.array(z.object({ kind: z.string(), owner: z.string(), txid: z.string().nullable() })),
+        chain: z.array(
+          z.object({
+            kind: z.enum(['registration', 'transfer']),
+            seq: z.number().int(),
+            owner: z.string(),
+            txid: z.string().nullable(),
+            recordHash: z.string().optional(),
+            record: z.record(z.string(), z.unknown()).optional(),
+            anchor: z.record(z.string(), z.unknown()).optional(),
+          }),
+        ),
+        pendingTransfer: z.string().optional(),
       })
       .optional(),
     anchor: z
@@ -163,7 +174,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       },
       handler: async ({ params }, _req, res) => {
         const patch = await patches().findById(params.uid).lean();
-        const bundle = patch && proofBundleOf(patch, deps.network);
+        const bundle = patch && proofBundleOf(patch, deps.network, await anchoredTransfers(deps.mongo, params.uid));
         if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
         res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
         res.json(bundle);

@@ -44,3 +44,8 @@ export function canonicalJson(value: CanonicalValue, path = ''): string {
 export function canonicalHash(value: CanonicalValue): string {
   return Utils.toHex(Hash.sha256(Utils.toArray(canonicalJson(value), 'utf8')));
 }
+
+/** A time as signed records carry it: ISO 8601, whole seconds, UTC (`2026-11-28T01:02:03Z`). */
+export function wholeSecondsIso(time: Date): string {
+  return new Date(Math.floor(time.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}

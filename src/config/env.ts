@@ -118,6 +118,10 @@ export const envSchema = z.object({
   UTXO_SCHEDULE_TIMEZONE: z.string().min(1).default('UTC'),
   UTXO_CONFIRMATION_POLL_SECONDS: positiveInt.max(3_600).default(30),
   ANCHOR_CONFIRMATIONS: z.coerce.number().int().min(0).max(100).default(1),
+  ANCHOR_MODE: z.enum(['batch', 'single']).default('batch'),
+  CLAIM_INTENT_TTL_MS: positiveInt.min(10_000).max(86_400_000).default(180_000),
+  ANCHOR_BATCH_MAX_RECORDS: positiveInt.max(500).default(100),
+  ANCHOR_BATCH_MAX_WAIT_SECONDS: positiveInt.max(3_600).default(5),
   UTXO_HEALTH_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   // Owner authentication (docs/AUTH.md).
   JWT_KEYS: z.string().min(1).optional(),

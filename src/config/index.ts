@@ -61,8 +61,13 @@ export interface AppConfig {
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
   pool: PoolConfig;
-  /** Confirmations after which a registration counts as anchored. */
-  anchoring: { confirmations: number };
+  /**
+   * Confirmations after which a registration counts as anchored; batch mode collects records for up to
+   * `batchMaxWaitSeconds` or `batchMaxRecords` and anchors one Merkle root for them all.
+   */
+  anchoring: { confirmations: number; mode: 'batch' | 'single'; batchMaxRecords: number; batchMaxWaitSeconds: number };
+  /** Point-of-sale claims: how far ahead a customer's signed intent may expire (it waits that long for approval). */
+  claims: { intentTtlMs: number };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -350,7 +355,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
       scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
       healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
     },
-    anchoring: { confirmations: raw.ANCHOR_CONFIRMATIONS },
+    anchoring: {
+      confirmations: raw.ANCHOR_CONFIRMATIONS,
+      mode: raw.ANCHOR_MODE,
+      batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
+      batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
+    },
+    claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
     woc: {
       network: raw.WOC_NETWORK,
       baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),

@@ -62,7 +62,7 @@ export const KNOWN_LABELS = {
   svdEventTypes: ['begin', 'complete', 'replayed', 'expired', 'bad_challenge', 'malleable_reject', 'invalid'],
   poolFailures: [
     { operation: 'top-up', reason: 'insufficient_funds' },
-    { operation: 'registration', reason: 'insufficient_funds' },
+    { operation: 'anchor', reason: 'insufficient_funds' },
   ],
 } as const;
 

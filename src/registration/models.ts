@@ -1,6 +1,12 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
 
+export interface PatchHead {
+  txid: string;
+  recordHash: string;
+  seq: number;
+}
+
 export type PatchStatus = 'pending' | 'anchoring' | 'anchored' | 'failed';
 
 /** The patch head: one document per uid with its registration record, issuer signature, anchor and current owner. */
@@ -17,6 +23,8 @@ export interface PatchDocument {
   issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string } | null;
   anchor: { txid: string; vout: number; proof: MerkleProof; blockHeight: number | null } | null;
   owner: string;
+  /** The record that made `owner` the owner: the registration (seq 0) once anchored, then each anchored transfer. */
+  head: PatchHead | null;
   lastError: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -34,6 +42,7 @@ const patchSchema = new Schema<PatchDocument>(
     issuerSignature: { type: Schema.Types.Mixed, default: null },
     anchor: { type: Schema.Types.Mixed, default: null },
     owner: { type: String, required: true },
+    head: { type: Schema.Types.Mixed, default: null },
     lastError: { type: String, default: null },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },

@@ -2,69 +2,180 @@ import { PublicKey } from '@bsv/sdk';
 import { parseAnchorScript } from '../anchoring/anchorScript';
 import { canonicalHash } from '../anchoring/canonical';
 import { verifyMerkleProof, type MerkleProof } from '../anchoring/merkle';
+import type { Network } from '../chain/addresses';
 import { isLowS, parseDerSignature, verifyDigestSignature } from '../chain/ecdsa';
+import { checkOwnerSignature, type OwnerMessage } from '../ownership/messages';
 import type { WocClient } from '../woc/client';
 
 export const PROOF_BUNDLE_FORMAT = 'patchproof-proof/1';
 
-/** Everything needed to check a registration without our database: only a chain lookup of the anchor tx. */
-export interface ProofBundle {
-  format: typeof PROOF_BUNDLE_FORMAT;
-  network: 'main' | 'test';
-  uid: string;
+/** One signed, anchored record: the registration, or a transfer. */
+export interface AnchoredRecordProof {
   record: Record<string, unknown>;
   recordHash: string;
   issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string };
   anchor: MerkleProof & { txid: string; vout: number; blockHeight: number | null };
 }
 
+/**
+ * Everything needed to check a patch without our database, using only a chain lookup of each anchor tx: the
+ * registration, and each anchored transfer in order (the ownership chain).
+ */
+export interface ProofBundle extends AnchoredRecordProof {
+  format: typeof PROOF_BUNDLE_FORMAT;
+  network: Network;
+  uid: string;
+  transfers?: AnchoredRecordProof[];
+}
+
 export type BundleVerdict =
-  | { status: 'authentic'; confirmations: number; blockHeight: number | null }
+  | { status: 'authentic'; confirmations: number; blockHeight: number | null; currentOwner: string; links: LinkVerdict[] }
   | { status: 'pending'; reason: string; confirmations: number }
   | { status: 'invalid'; reason: string };
 
+export interface LinkVerdict {
+  seq: number;
+  confirmations: number;
+  blockHeight: number | null;
+}
+
+type PartVerdict =
+  { ok: true; confirmations: number; blockHeight: number | null } | { ok: false; pending: boolean; reason: string; confirmations: number };
+
 /** The issuer signature is low-S and verifies over the record digest with the bundle's issuer key. */
-export function issuerSignatureVerifies(bundle: Pick<ProofBundle, 'recordHash' | 'issuerSignature'>): boolean {
-  const signature = parseDerSignature(bundle.issuerSignature.signatureDerHex);
+export function issuerSignatureVerifies(part: Pick<AnchoredRecordProof, 'recordHash' | 'issuerSignature'>): boolean {
+  const signature = parseDerSignature(part.issuerSignature.signatureDerHex);
   let issuerKey: PublicKey;
   try {
-    issuerKey = PublicKey.fromString(bundle.issuerSignature.pubKeyHex);
+    issuerKey = PublicKey.fromString(part.issuerSignature.pubKeyHex);
   } catch {
     return false;
   }
-  return signature !== null && isLowS(signature) && verifyDigestSignature([...Buffer.from(bundle.recordHash, 'hex')], signature, issuerKey);
+  return signature !== null && isLowS(signature) && verifyDigestSignature([...Buffer.from(part.recordHash, 'hex')], signature, issuerKey);
+}
+
+interface CheckDeps {
+  woc: Pick<WocClient, 'getTx'>;
+  requiredConfirmations: number;
+  expectedIssuerPubKeyHex?: string;
 }
 
 /**
- * Checks a bundle from its parts: the record hashes to the signed digest, the signature (low-S) verifies with the
- * bundle's issuer key (and that key is the expected one, when given), the Merkle proof leads to the root, and the
- * anchor output on chain commits to that root and count. Chain errors propagate: they are not a verdict.
+ * Checks one anchored record from its parts: it hashes to the signed digest, the issuer signature (low-S) verifies
+ * (with the expected key, when given), the Merkle proof leads to the root, and the anchor output on chain commits
+ * to that root and count. Chain errors propagate: they are not a verdict.
  */
-export async function checkProofBundle(
-  bundle: ProofBundle,
-  deps: { woc: Pick<WocClient, 'getTx'>; requiredConfirmations: number; expectedIssuerPubKeyHex?: string },
-): Promise<BundleVerdict> {
-  const invalid = (reason: string): BundleVerdict => ({ status: 'invalid', reason });
-  if (bundle.format !== PROOF_BUNDLE_FORMAT) return invalid(`unknown bundle format ${String(bundle.format)}`);
-  if (canonicalHash(bundle.record as never) !== bundle.recordHash) return invalid('the record no longer hashes to the signed digest');
-  if (deps.expectedIssuerPubKeyHex && deps.expectedIssuerPubKeyHex !== bundle.issuerSignature.pubKeyHex) {
+async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): Promise<PartVerdict> {
+  const invalid = (reason: string): PartVerdict => ({ ok: false, pending: false, reason, confirmations: 0 });
+  if (canonicalHash(part.record as never) !== part.recordHash) return invalid('the record no longer hashes to the signed digest');
+  if (deps.expectedIssuerPubKeyHex && deps.expectedIssuerPubKeyHex !== part.issuerSignature.pubKeyHex) {
     return invalid('signed by a key other than the issuer key');
   }
-  if (!issuerSignatureVerifies(bundle)) return invalid('the issuer signature does not verify');
-  if (!verifyMerkleProof(bundle.recordHash, bundle.anchor)) return invalid('the Merkle proof does not lead from the record to its root');
-  const tx = await deps.woc.getTx(bundle.anchor.txid);
-  if (!tx) return { status: 'pending', reason: `anchor transaction ${bundle.anchor.txid} is not known to the chain yet`, confirmations: 0 };
-  const output = tx.outputs.find((o) => o.vout === bundle.anchor.vout);
+  if (!issuerSignatureVerifies(part)) return invalid('the issuer signature does not verify');
+  if (!verifyMerkleProof(part.recordHash, part.anchor)) return invalid('the Merkle proof does not lead from the record to its root');
+  const tx = await deps.woc.getTx(part.anchor.txid);
+  if (!tx)
+    return { ok: false, pending: true, reason: `anchor transaction ${part.anchor.txid} is not known to the chain yet`, confirmations: 0 };
+  const output = tx.outputs.find((o) => o.vout === part.anchor.vout);
   const anchored = output ? parseAnchorScript(output.scriptHex) : null;
-  if (!anchored || anchored.root !== bundle.anchor.root || anchored.count !== bundle.anchor.count) {
-    return invalid(`output ${bundle.anchor.vout} of ${bundle.anchor.txid} does not commit to the proof's root`);
+  if (!anchored || anchored.root !== part.anchor.root || anchored.count !== part.anchor.count) {
+    return invalid(`output ${part.anchor.vout} of ${part.anchor.txid} does not commit to the proof's root`);
   }
   if (tx.confirmations < deps.requiredConfirmations) {
     return {
-      status: 'pending',
+      ok: false,
+      pending: true,
       reason: `anchor has ${tx.confirmations} of ${deps.requiredConfirmations} confirmations`,
       confirmations: tx.confirmations,
     };
   }
-  return { status: 'authentic', confirmations: tx.confirmations, blockHeight: tx.blockHeight ?? null };
+  return { ok: true, confirmations: tx.confirmations, blockHeight: tx.blockHeight ?? null };
+}
+
+interface ChainHead {
+  txid: string;
+  recordHash: string;
+  owner: string;
+  seq: number;
+}
+
+/**
+ * A transfer record links to the head before it (txid, record hash, sequence), moves ownership from that head's
+ * owner, and carries an authorization whose signature verifies: the owner's over the transfer message, or, for a
+ * point-of-sale claim, the customer's over the claim message. Returns the problem, or null.
+ */
+export function transferLinkProblem(record: Record<string, unknown>, head: ChainHead, uid: string, network: Network): string | null {
+  const previous = record.previous as { txid?: unknown; recordHash?: unknown } | undefined;
+  if (record.kind !== 'patchproof.transfer' || record.uid !== uid) return 'it is not a transfer of this patch';
+  if (record.seq !== head.seq + 1) return `it is number ${String(record.seq)}, expected ${head.seq + 1}`;
+  if (previous?.txid !== head.txid || previous.recordHash !== head.recordHash) return 'it does not link to the previous record';
+  if (record.from !== head.owner) return 'it transfers from someone other than the owner at the time';
+  const auth = record.authorization as Record<string, string> | undefined;
+  const to = String(record.to);
+  let check;
+  if (auth?.kind === 'owner-signature') {
+    const message: OwnerMessage = {
+      purpose: 'patchproof.transfer',
+      uid,
+      headTxid: head.txid,
+      newOwner: to,
+      nonce: auth.nonce!,
+      expiresAt: auth.expiresAt!,
+    };
+    check = checkOwnerSignature({
+      message,
+      pubKeyHex: auth.pubKeyHex!,
+      signatureDerHex: auth.signatureDerHex!,
+      expectedAddress: head.owner,
+      network,
+    });
+  } else if (auth?.kind === 'pos-claim') {
+    const message: OwnerMessage = { purpose: 'patchproof.claim', uid, address: to, nonce: auth.nonce!, expiresAt: auth.expiresAt! };
+    check = checkOwnerSignature({
+      message,
+      pubKeyHex: auth.customerPubKeyHex!,
+      signatureDerHex: auth.customerSignatureDerHex!,
+      expectedAddress: to,
+      network,
+    });
+  } else {
+    return 'its authorization is of an unknown kind';
+  }
+  return check.ok ? null : `its authorization does not verify (${check.reason.replace(/_/g, ' ')})`;
+}
+
+/**
+ * Checks a bundle: the registration, then each transfer in order, each as an anchored record and as a link from
+ * the head before it. The verdict names the current owner: the last transfer's new owner, or the first owner.
+ */
+export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Promise<BundleVerdict> {
+  if (bundle.format !== PROOF_BUNDLE_FORMAT) return { status: 'invalid', reason: `unknown bundle format ${String(bundle.format)}` };
+  const registration = await checkAnchoredRecord(bundle, deps);
+  if (!registration.ok) {
+    return registration.pending
+      ? { status: 'pending', reason: registration.reason, confirmations: registration.confirmations }
+      : { status: 'invalid', reason: registration.reason };
+  }
+  let head: ChainHead = { txid: bundle.anchor.txid, recordHash: bundle.recordHash, owner: String(bundle.record.initialOwner), seq: 0 };
+  const links: LinkVerdict[] = [];
+  for (const transfer of bundle.transfers ?? []) {
+    const seq = head.seq + 1;
+    const problem = transferLinkProblem(transfer.record, head, bundle.uid, bundle.network);
+    if (problem) return { status: 'invalid', reason: `transfer ${seq}: ${problem}` };
+    const verdict = await checkAnchoredRecord(transfer, deps);
+    if (!verdict.ok) {
+      return verdict.pending
+        ? { status: 'pending', reason: `transfer ${seq}: ${verdict.reason}`, confirmations: registration.confirmations }
+        : { status: 'invalid', reason: `transfer ${seq}: ${verdict.reason}` };
+    }
+    links.push({ seq, confirmations: verdict.confirmations, blockHeight: verdict.blockHeight });
+    head = { txid: transfer.anchor.txid, recordHash: transfer.recordHash, owner: String(transfer.record.to), seq };
+  }
+  return {
+    status: 'authentic',
+    confirmations: registration.confirmations,
+    blockHeight: registration.blockHeight,
+    currentOwner: head.owner,
+    links,
+  };
 }

@@ -1,4 +1,4 @@
-import { canonicalHash, type CanonicalValue } from '../anchoring/canonical';
+import { canonicalHash, wholeSecondsIso, type CanonicalValue } from '../anchoring/canonical';
 
 /** What a client registers (POST /v1/patches), already validated. */
 export interface RegistrationRequest {
@@ -40,7 +40,7 @@ export function registrationRecord(request: RegistrationRequest, registeredAt: D
     product,
     metadata: { ...(request.metadata ?? {}) },
     initialOwner: request.auth.owner,
-    registeredAt: new Date(Math.floor(registeredAt.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+    registeredAt: wholeSecondsIso(registeredAt),
   };
 }
 

@@ -3,9 +3,20 @@ import type { MerkleProof } from '../anchoring/merkle';
 import type { KmsClient } from '../kms/client';
 import type { WocClient } from '../woc/client';
 import { patchModel, type PatchDocument } from './models';
-import { checkProofBundle, issuerSignatureVerifies, PROOF_BUNDLE_FORMAT, type ProofBundle } from './proofBundle';
+import { transferModel, type TransferDocument } from '../transfer/models';
+import { checkProofBundle, issuerSignatureVerifies, PROOF_BUNDLE_FORMAT, type AnchoredRecordProof, type ProofBundle } from './proofBundle';
 
 export type VerificationStatus = 'authentic' | 'pending' | 'not_found' | 'invalid';
+
+export interface OwnershipLink {
+  kind: 'registration' | 'transfer';
+  seq: number;
+  owner: string;
+  txid: string | null;
+  recordHash?: string;
+  record?: Record<string, unknown>;
+  anchor?: MerkleProof & { txid: string; vout: number; blockHeight: number | null; confirmations?: number };
+}
 
 export interface Verification {
   uid: string;
@@ -14,7 +25,7 @@ export interface Verification {
   record?: Record<string, unknown>;
   recordHash?: string;
   issuerSignature?: { valid: boolean; keyIdentifier: string; pubKeyHex: string; signatureDerHex: string };
-  ownership?: { currentOwner: string; chain: { kind: 'registration'; owner: string; txid: string | null }[] };
+  ownership?: { currentOwner: string; chain: OwnershipLink[]; pendingTransfer?: string };
   anchor?: MerkleProof & { txid: string; vout: number; blockHeight: number | null; confirmations: number };
 }
 
@@ -27,8 +38,27 @@ export interface VerifyDeps {
   requiredConfirmations: number;
 }
 
-/** The self-contained proof of an anchored registration, or null while it has none. */
-export function proofBundleOf(patch: PatchDocument, network: 'main' | 'test'): ProofBundle | null {
+/** The anchored transfers of a patch, in order: its ownership chain after the registration. */
+export function anchoredTransfers(mongo: Connection, uid: string): Promise<TransferDocument[]> {
+  return transferModel(mongo).find({ uid, status: 'anchored' }).sort({ seq: 1 }).lean();
+}
+
+function transferProof(transfer: TransferDocument): AnchoredRecordProof {
+  return {
+    record: transfer.record,
+    recordHash: transfer.recordHash,
+    issuerSignature: transfer.issuerSignature!,
+    anchor: {
+      ...transfer.anchor!.proof,
+      txid: transfer.anchor!.txid,
+      vout: transfer.anchor!.vout,
+      blockHeight: transfer.anchor!.blockHeight,
+    },
+  };
+}
+
+/** The self-contained proof of an anchored patch and its anchored transfers, or null while it has none. */
+export function proofBundleOf(patch: PatchDocument, network: 'main' | 'test', transfers: TransferDocument[] = []): ProofBundle | null {
   if (patch.status !== 'anchored' || !patch.anchor || !patch.issuerSignature) return null;
   return {
     format: PROOF_BUNDLE_FORMAT,
@@ -38,29 +68,38 @@ export function proofBundleOf(patch: PatchDocument, network: 'main' | 'test'): P
     recordHash: patch.recordHash,
     issuerSignature: patch.issuerSignature,
     anchor: { ...patch.anchor.proof, txid: patch.anchor.txid, vout: patch.anchor.vout, blockHeight: patch.anchor.blockHeight },
+    transfers: transfers.map(transferProof),
   };
 }
 
 /**
  * Verifies a patch from its parts rather than trusting a stored flag, with the same checks as an offline proof
- * bundle (proofBundle.ts) plus one: the signing key must be the issuer key the KMS holds.
+ * bundle (proofBundle.ts) plus one: the signing key must be the issuer key the KMS holds. The ownership chain is
+ * the registration and every anchored transfer, each checked as a link; a transfer still being anchored is named
+ * but does not change the verdict.
  */
 export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verification> {
   const patch = await patchModel(deps.mongo).findById(uid).lean();
   if (!patch) return { uid, status: 'not_found' };
+  const transfers = await anchoredTransfers(deps.mongo, uid);
+  const pendingTransfer = await transferModel(deps.mongo)
+    .findOne({ uid, status: { $in: ['pending', 'anchoring'] } })
+    .lean();
+  const initialOwner = String(patch.record.initialOwner);
+  const chain: OwnershipLink[] = [
+    { kind: 'registration', seq: 0, owner: initialOwner, txid: patch.anchor?.txid ?? null },
+    ...transfers.map((t) => ({ kind: 'transfer' as const, seq: t.seq, owner: String(t.record.to), ...linkOf(transferProof(t)) })),
+  ];
   const base: Verification = {
     uid,
     status: 'pending',
     record: patch.record,
     recordHash: patch.recordHash,
-    ownership: {
-      currentOwner: patch.owner,
-      chain: [{ kind: 'registration', owner: String(patch.record.initialOwner), txid: patch.anchor?.txid ?? null }],
-    },
+    ownership: { currentOwner: patch.owner, chain, ...(pendingTransfer && { pendingTransfer: pendingTransfer._id }) },
   };
   if (patch.status === 'failed')
     return { ...base, status: 'invalid', reason: `registration failed: ${patch.lastError ?? 'unknown reason'}` };
-  const bundle = proofBundleOf(patch, deps.network);
+  const bundle = proofBundleOf(patch, deps.network, transfers);
   if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
   const issuer = await deps.kms.publicKey(deps.issuerKeyIdentifier);
@@ -79,5 +118,16 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
     confirmations: verdict.confirmations,
     blockHeight: verdict.status === 'authentic' ? verdict.blockHeight : bundle.anchor.blockHeight,
   };
-  return verdict.status === 'authentic' ? { ...base, status: 'authentic' } : { ...base, status: 'pending', reason: verdict.reason };
+  if (verdict.status === 'pending') return { ...base, status: 'pending', reason: verdict.reason };
+  if (verdict.currentOwner !== patch.owner)
+    return { ...base, status: 'invalid', reason: 'the stored owner is not the owner the chain of records proves' };
+  for (const link of verdict.links) {
+    const entry = chain[link.seq];
+    if (entry?.anchor) entry.anchor = { ...entry.anchor, confirmations: link.confirmations, blockHeight: link.blockHeight };
+  }
+  return { ...base, status: 'authentic' };
+}
+
+function linkOf(proof: AnchoredRecordProof): Omit<OwnershipLink, 'kind' | 'seq' | 'owner'> {
+  return { txid: proof.anchor.txid, recordHash: proof.recordHash, record: proof.record, anchor: proof.anchor };
 }

@@ -101,7 +101,16 @@ export interface SyncInput {
 }
 
 export type PoolOperationStep =
-  'starting' | 'syncing' | 'planning' | 'reserving' | 'signing' | 'broadcasting' | 'confirming' | 'resyncing' | 'done';
+  | 'starting'
+  | 'syncing'
+  | 'planning'
+  | 'reserving'
+  | 'signing'
+  | 'broadcasting'
+  | 'confirming'
+  | 'resyncing'
+  | 'waiting-for-batch'
+  | 'done';
 
 export interface PoolOperationProgress {
   step: PoolOperationStep;

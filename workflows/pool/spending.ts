@@ -51,6 +51,8 @@ export interface SpendRequest {
   minConfirmations: number;
   confirmationPollSeconds: number;
   progress: PoolOperationProgress;
+  /** Runs once the node has the transaction, before the confirmation wait (batch anchors hand out proofs here). */
+  afterBroadcast?: (txid: string) => Promise<void>;
 }
 
 /** Opens a pool run: its progress query and its search attributes (kind, status running). */
@@ -77,6 +79,12 @@ export function finishPoolRun<R extends { outcome: string }>(
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: report.outcome }]);
   upsertMemo({ summary: { outcome: report.outcome, ...summary } });
   return report;
+}
+
+/** The message an operator needs: an activity's own failure rather than "Activity task failed". */
+export function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
 }
 
 export function failureType(err: unknown): string | undefined {
@@ -146,6 +154,7 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
   }
 
   await pool.recordPoolSpend({ txid: signed.txid, inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })) });
+  await request.afterBroadcast?.(signed.txid);
 
   progress.step = 'confirming';
   let confirmed = await pool.recordConfirmations(signed.txid);

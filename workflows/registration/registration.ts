@@ -1,17 +1,8 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  proxyActivities,
-  setHandler,
-  sleep,
-  upsertMemo,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
-import { reservationOwner } from '../../src/pool/ids';
+import { anchorRecord } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { spendReservedInputs, withFailureStatus } from '../pool/spending';
+import { failureMessage, withFailureStatus } from '../pool/spending';
 import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress, type RegistrationResult } from './shared';
 
@@ -21,11 +12,9 @@ const registration = proxyActivities<RegistrationActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
 });
 
-const MAX_ANCHOR_ROUNDS = 3;
-
 /**
- * Registers a patch: pending record → canonical record → issuer signature (KMS) → anchor (single mode: one
- * transaction per record, a one-leaf tree) → N confirmations on durable timers → anchored. Id
+ * Registers a patch: pending record → canonical record → issuer signature (KMS) → anchor (batch or single mode,
+ * workflows/anchoring) → N confirmations on durable timers → anchored. Id
  * `registration-<uid>`: a uid is registered at most once.
  */
 export function registrationWorkflow(input: RegistrationInput): Promise<RegistrationResult> {
@@ -69,39 +58,25 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
 
   progress.step = 'anchoring';
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
-  const owner = reservationOwner(info.workflowId, info.runId);
-  const refused: string[] = [];
-  for (let round = 1; round <= MAX_ANCHOR_ROUNDS; round++) {
-    const anchor = await registration.planSingleAnchor({ uid, owner, round, ...(refused.length > 0 && { excludeUtxoIds: [...refused] }) });
-    const transaction = await spendReservedInputs({
-      owner,
-      plan: anchor.plan,
-      poolOutputs: (signed) =>
-        signed.changeVout === null ? [] : [{ vout: signed.changeVout, satoshis: signed.changeSatoshis, ...anchor.change }],
-      minConfirmations: anchor.minConfirmations,
-      confirmationPollSeconds: anchor.pollSeconds,
-      progress: spending,
-    });
-    if (spending.txid) {
-      upsertSearchAttributes([{ key: TXID, value: spending.txid }]);
-      await registration.markRegistrationAnchoring({ uid, txid: spending.txid });
-    }
-    if (transaction) {
-      const blockHeight = await registration.anchorBlockHeight(transaction.txid);
-      await registration.markRegistrationAnchored({ uid, txid: transaction.txid, vout: 0, proof: anchor.proof, blockHeight });
-      progress.step = 'anchored';
-      upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchored' }]);
-      upsertMemo({ summary: { uid, txid: transaction.txid, confirmations: transaction.confirmations } });
-      return { uid, recordHash, txid: transaction.txid, vout: 0, proof: anchor.proof, confirmations: transaction.confirmations };
-    }
-    refused.push(...anchor.plan.inputs.map((i) => `${i.txid}:${i.vout}`));
-    await sleep(`${round * 5} seconds`);
-  }
-  throw ApplicationFailure.nonRetryable(`the anchor's inputs were reported missing ${MAX_ANCHOR_ROUNDS} times`, 'MissingInputs');
-}
-
-/** The message an operator needs: an activity's own failure rather than "Activity task failed". */
-function failureMessage(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
+  const anchored = await anchorRecord({
+    key: `registration:${uid}`,
+    label: uid,
+    recordHash,
+    progress: spending,
+    onTxid: async (txid) => {
+      upsertSearchAttributes([{ key: TXID, value: txid }]);
+      await registration.markRegistrationAnchoring({ uid, txid });
+    },
+  });
+  await registration.markRegistrationAnchored({
+    uid,
+    txid: anchored.txid,
+    vout: anchored.vout,
+    proof: anchored.proof,
+    blockHeight: anchored.blockHeight,
+  });
+  progress.step = 'anchored';
+  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchored' }]);
+  upsertMemo({ summary: { uid, txid: anchored.txid, mode: anchored.mode, confirmations: anchored.confirmations } });
+  return { uid, recordHash, txid: anchored.txid, vout: anchored.vout, proof: anchored.proof, confirmations: anchored.confirmations };
 }

@@ -3,7 +3,9 @@ import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
 import { registerAuthModels } from '../../auth/models';
 import { settingModel } from '../../pool/settings';
+import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
 import { patchModel } from '../../registration/models';
+import { transferModel } from '../../transfer/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -15,4 +17,7 @@ export function registerModels(connection: Connection): void {
   settingModel(connection);
   registerAuthModels(connection);
   patchModel(connection);
+  transferModel(connection);
+  usedNonceModel(connection);
+  ownerBindingModel(connection);
 }

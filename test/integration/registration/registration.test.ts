@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PublicKey, Signature, Transaction } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
 import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
+import { ANCHOR_BATCHER_WORKFLOW_ID, anchorBatchWorkflowId } from '../../../src/anchoring/ids';
 import { canonicalHash } from '../../../src/anchoring/canonical';
 import { leafHash, verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { verifyDigestSignature } from '../../../src/chain/ecdsa';
@@ -21,7 +22,10 @@ describe('registration through the API, anchored on the chain simulator', () => 
   let owner: string;
 
   beforeAll(async () => {
-    stack = await startPoolStack({ FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1' }, { blockIntervalMs: 300 });
+    stack = await startPoolStack(
+      { FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1' },
+      { blockIntervalMs: 300 },
+    );
     api = await listen(createApp(stack.deps));
     owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
     for (let i = 0; i < 4; i++) await stack.fund(stack.accounts.funding.address, 10_000 + i);
@@ -67,6 +71,8 @@ describe('registration through the API, anchored on the chain simulator', () => 
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     expect(done.lastError).toBeUndefined();
     await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-0001', 'registration-anchored');
+    await recordHistoryIfAsked(stack.deps.temporal, anchorBatchWorkflowId('registration:PP-0001', 1), 'anchor-batch-anchored');
+    await recordHistoryIfAsked(stack.deps.temporal, ANCHOR_BATCHER_WORKFLOW_ID, 'anchor-batcher-collecting', undefined, { running: true });
 
     const patch = (await patchModel(stack.deps.mongo).findById('PP-0001').lean())!;
     expect(patch.recordHash).toBe(canonicalHash(patch.record as never));

@@ -1,0 +1,141 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { Connection } from 'mongoose';
+import { anchorPushes } from '../../src/anchoring/anchorScript';
+import { ANCHOR_BATCHER_WORKFLOW_ID } from '../../src/anchoring/ids';
+import { merkleProofs, type MerkleProof } from '../../src/anchoring/merkle';
+import type { Network } from '../../src/chain/addresses';
+import type { SpendableOutput } from '../../src/chain/transactions';
+import type { AppConfig, PoolConfig } from '../../src/config';
+import type { KmsClient } from '../../src/kms/client';
+import type { Logger } from '../../src/logging/logger';
+import { recordAnchorPlanned, type Metrics } from '../../src/metrics';
+import { resolvePoolAccounts } from '../../src/pool/accounts';
+import { minWorthwhileChange, p2pkhTransactionFee } from '../../src/pool/planning';
+import { createReservations } from '../../src/pool/reservations';
+import { readPoolSettings } from '../../src/pool/settings';
+import type { WocClient } from '../../src/woc/client';
+import { anchorRequestSignal, type AnchorBatcherInput, type AnchoringPolicy, type AnchorRequest } from '../../workflows/anchoring/shared';
+import { POOL_FAILURES } from '../../workflows/pool/shared';
+import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
+
+export interface AnchoringActivityDeps {
+  mongo: Connection;
+  kms: KmsClient;
+  woc: WocClient;
+  logger: Logger;
+  network: Network;
+  pool: PoolConfig;
+  anchoring: AppConfig['anchoring'];
+  temporal?: Client;
+  metrics?: Metrics;
+}
+
+/** Bytes an anchor's data output adds beyond a P2PKH output: tag, version, root and count pushes. */
+const ANCHOR_OUTPUT_EXTRA_BYTES = 70;
+
+export interface AnchorPlan {
+  plan: {
+    inputs: SpendableOutput[];
+    outputs: { kind: 'data'; pushes: number[][] }[];
+    changeAddress: string;
+    minChangeSats: number;
+    feeRateSatPerKb: number;
+  };
+  /** One proof per record hash, in the order given. */
+  proofs: MerkleProof[];
+  change: { keyIdentifier: string; lockingScriptHex: string };
+  minConfirmations: number;
+  pollSeconds: number;
+}
+
+/** Activities shared by both anchoring modes; each is idempotent (keyed reservations, reads, a de-duplicated signal). */
+export function createAnchoringActivities(deps: AnchoringActivityDeps) {
+  const reservations = createReservations(deps.mongo);
+
+  return {
+    /** The mode and confirmation policy, read once per workflow so a configuration change never splits a run. */
+    async anchoringPolicy(): Promise<AnchoringPolicy> {
+      const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
+      return { mode: deps.anchoring.mode, minConfirmations: deps.anchoring.confirmations, pollSeconds: settings.confirmationPollSeconds };
+    },
+
+    /**
+     * Reserves one pool output for an anchor of these record hashes (one slot per round, so a retried activity
+     * gets the same output) and returns the transaction plan: one data output committing to the Merkle root and
+     * count, change back to the pool, and each record's proof.
+     */
+    async planAnchor(input: {
+      label: string;
+      recordHashes: string[];
+      owner: string;
+      round: number;
+      excludeUtxoIds?: string[];
+    }): Promise<AnchorPlan> {
+      const settings = await readPoolSettings(deps.mongo, deps.pool.defaults);
+      const accounts = await resolvePoolAccounts(deps.pool, deps.kms, deps.network, false);
+      const proofs = merkleProofs(input.recordHashes);
+      const root = proofs[0]!.root;
+      const fee = p2pkhTransactionFee(1, 2, settings.feePerKb) + Math.ceil((ANCHOR_OUTPUT_EXTRA_BYTES * settings.feePerKb) / 1000);
+      const chainHeight = (await deps.woc.getChainInfo()).blocks;
+      const reserved = await reservations.reserve({
+        owner: input.owner,
+        slot: `anchor-input-${input.round}`,
+        keyIdentifier: accounts.funding.keyIdentifier,
+        lockingScriptHex: accounts.funding.lockingScriptHex,
+        minSatoshis: fee + 1,
+        minConfirmations: settings.minConfirmations,
+        chainHeight,
+        ...(input.excludeUtxoIds && input.excludeUtxoIds.length > 0 && { excludeUtxoIds: input.excludeUtxoIds }),
+      });
+      if (!reserved) {
+        deps.metrics?.poolOperationFailures.inc({ operation: 'anchor', reason: 'insufficient_funds' });
+        throw ApplicationFailure.nonRetryable(
+          `insufficient funds: no confirmed pool output of at least ${fee + 1} sat to anchor ${input.label}; top the pool up`,
+          POOL_FAILURES.insufficientFunds,
+          { needed: fee + 1 },
+        );
+      }
+      recordAnchorPlanned(deps.metrics, { records: input.recordHashes.length, feeSatoshis: fee });
+      return {
+        plan: {
+          inputs: [
+            {
+              txid: reserved.txid,
+              vout: reserved.vout,
+              satoshis: reserved.satoshis,
+              lockingScriptHex: reserved.lockingScriptHex,
+              keyIdentifier: reserved.keyIdentifier,
+            },
+          ],
+          outputs: [{ kind: 'data', pushes: anchorPushes({ root, count: input.recordHashes.length }) }],
+          changeAddress: accounts.change.address,
+          minChangeSats: minWorthwhileChange(settings.feePerKb),
+          feeRateSatPerKb: settings.feePerKb,
+        },
+        proofs,
+        change: { keyIdentifier: accounts.change.keyIdentifier, lockingScriptHex: accounts.change.lockingScriptHex },
+        minConfirmations: deps.anchoring.confirmations,
+        pollSeconds: settings.confirmationPollSeconds,
+      };
+    },
+
+    /**
+     * Hands a record to the anchor batcher, starting the batcher if none runs (signal-with-start). Safe to repeat:
+     * the batcher ignores a key it holds or batched recently, and the record's workflow keeps the first answer.
+     */
+    async requestBatchAnchor(request: AnchorRequest): Promise<void> {
+      if (!deps.temporal) throw ApplicationFailure.nonRetryable('batch anchoring needs a Temporal client', POOL_FAILURES.misconfigured);
+      const input: AnchorBatcherInput = { maxRecords: deps.anchoring.batchMaxRecords, maxWaitSeconds: deps.anchoring.batchMaxWaitSeconds };
+      await deps.temporal.workflow.signalWithStart('anchorBatcherWorkflow', {
+        workflowId: ANCHOR_BATCHER_WORKFLOW_ID,
+        taskQueue: TASK_QUEUES.main,
+        args: [input],
+        signal: anchorRequestSignal,
+        signalArgs: [request],
+      });
+    },
+  };
+}
+
+export type AnchoringActivities = ReturnType<typeof createAnchoringActivities>;

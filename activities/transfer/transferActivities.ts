@@ -1,0 +1,153 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Connection } from 'mongoose';
+import type { MerkleProof } from '../../src/anchoring/merkle';
+import type { KmsClient } from '../../src/kms/client';
+import type { Logger } from '../../src/logging/logger';
+import { recordTransferOutcome, type Metrics } from '../../src/metrics';
+import { patchModel } from '../../src/registration/models';
+import { transferModel, type TransferDocument } from '../../src/transfer/models';
+import { transferRecord, transferRecordHash, type TransferRequest } from '../../src/transfer/record';
+import { signAsIssuer } from '../shared/issuerSignature';
+
+export interface TransferActivityDeps {
+  mongo: Connection;
+  kms: KmsClient;
+  logger: Logger;
+  issuerKeyIdentifier: string;
+  metrics?: Metrics;
+}
+
+/** Failure types of the transfer activities: the patch moved on, or is not there to transfer. */
+export const TRANSFER_FAILURES = { staleHead: 'StaleHead', patchMissing: 'PatchMissing' } as const;
+
+/** Activities of the transfer workflow; each is idempotent (keyed by the transfer id, or answered from what is stored). */
+export function createTransferActivities(deps: TransferActivityDeps) {
+  const transfers = transferModel(deps.mongo);
+  const patches = patchModel(deps.mongo);
+
+  async function stored(transferId: string): Promise<TransferDocument> {
+    const transfer = await transfers.findById(transferId).lean();
+    if (!transfer) throw ApplicationFailure.nonRetryable(`no transfer record ${transferId}`, TRANSFER_FAILURES.patchMissing);
+    return transfer;
+  }
+
+  return {
+    /**
+     * Writes the pending transfer record once, linked to the head it transfers (a retry finds it). Fails for good
+     * when the head moved since the owner signed.
+     */
+    async persistPendingTransfer(input: { transferId: string; request: TransferRequest; startedAt: string }): Promise<{
+      recordHash: string;
+      seq: number;
+      from: string;
+    }> {
+      const existing = await transfers.findById(input.transferId).lean();
+      if (existing) return { recordHash: existing.recordHash, seq: existing.seq, from: String(existing.record.from) };
+      const patch = await patches.findById(input.request.uid).lean();
+      if (!patch || patch.status !== 'anchored' || !patch.head) {
+        throw ApplicationFailure.nonRetryable(`${input.request.uid} has no anchored head to transfer`, TRANSFER_FAILURES.patchMissing);
+      }
+      if (patch.head.txid !== input.request.headTxid) {
+        throw ApplicationFailure.nonRetryable(
+          `the head of ${input.request.uid} moved to ${patch.head.txid}; the owner signed for ${input.request.headTxid}`,
+          TRANSFER_FAILURES.staleHead,
+        );
+      }
+      const record = transferRecord({
+        request: input.request,
+        seq: patch.head.seq + 1,
+        previousRecordHash: patch.head.recordHash,
+        from: patch.owner,
+        transferredAt: new Date(input.startedAt),
+      });
+      const recordHash = transferRecordHash(record);
+      const now = new Date();
+      await transfers.updateOne(
+        { _id: input.transferId },
+        {
+          $setOnInsert: {
+            uid: record.uid,
+            seq: record.seq,
+            status: 'pending',
+            record,
+            recordHash,
+            issuerSignature: null,
+            anchor: null,
+            lastError: null,
+            createdAt: now,
+            updatedAt: now,
+          },
+        },
+        { upsert: true },
+      );
+      const transfer = await stored(input.transferId);
+      deps.logger.info('transfer persisted', { uid: record.uid, seq: record.seq });
+      return { recordHash: transfer.recordHash, seq: transfer.seq, from: String(transfer.record.from) };
+    },
+
+    /** The issuer's signature over the transfer record's digest; stored, so a retry signs nothing twice. */
+    async signTransferRecord(input: { transferId: string }): Promise<void> {
+      const transfer = await stored(input.transferId);
+      if (transfer.issuerSignature) return;
+      const issuerSignature = await signAsIssuer(deps.kms, deps.issuerKeyIdentifier, transfer.recordHash);
+      await transfers.updateOne({ _id: input.transferId, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
+    },
+
+    async markTransferAnchoring(input: { transferId: string; txid: string }): Promise<void> {
+      await transfers.updateOne(
+        { _id: input.transferId, status: { $in: ['pending', 'anchoring'] } },
+        { $set: { status: 'anchoring', updatedAt: new Date() } },
+      );
+      deps.logger.onChain.info('transfer anchoring', { transferId: input.transferId, txid: input.txid });
+    },
+
+    /**
+     * Marks the transfer anchored and moves the patch head to it, only from the head it was signed for: a retry
+     * finds the head already moved and changes nothing.
+     */
+    async markTransferAnchored(input: {
+      transferId: string;
+      txid: string;
+      vout: number;
+      proof: MerkleProof;
+      blockHeight: number | null;
+    }): Promise<void> {
+      const transfer = await stored(input.transferId);
+      await transfers.updateOne(
+        { _id: input.transferId },
+        {
+          $set: {
+            status: 'anchored',
+            anchor: { txid: input.txid, vout: input.vout, proof: input.proof, blockHeight: input.blockHeight },
+            lastError: null,
+            updatedAt: new Date(),
+          },
+        },
+      );
+      const previous = transfer.record.previous as { txid: string };
+      await patches.updateOne(
+        { _id: transfer.uid, 'head.txid': previous.txid },
+        {
+          $set: {
+            owner: String(transfer.record.to),
+            head: { txid: input.txid, recordHash: transfer.recordHash, seq: transfer.seq },
+            updatedAt: new Date(),
+          },
+        },
+      );
+      if (transfer.status !== 'anchored') recordTransferOutcome(deps.metrics, 'completed');
+      deps.logger.onChain.info('transfer anchored', { uid: transfer.uid, seq: transfer.seq, txid: input.txid });
+    },
+
+    async markTransferFailed(input: { transferId: string; reason: string }): Promise<void> {
+      const before = await transfers.findById(input.transferId, { status: 1 }).lean();
+      await transfers.updateOne(
+        { _id: input.transferId, status: { $ne: 'anchored' } },
+        { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
+      );
+      if (before && before.status !== 'anchored' && before.status !== 'failed') recordTransferOutcome(deps.metrics, 'failed');
+    },
+  };
+}
+
+export type TransferActivities = ReturnType<typeof createTransferActivities>;

@@ -1,0 +1,142 @@
+import { ApplicationFailure, condition, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { AnchoringActivities } from '../../activities/anchoring/anchoringActivities';
+import type { MerkleProof } from '../../src/anchoring/merkle';
+import { reservationOwner } from '../../src/pool/ids';
+import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
+import { pool, spendReservedInputs } from '../pool/spending';
+import { anchorAssignedSignal, type AnchorAssignment } from './shared';
+
+// Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
+export const anchoring = proxyActivities<AnchoringActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+const MAX_ANCHOR_ROUNDS = 3;
+
+export interface AnchorOutcome {
+  transaction: SpendSummary;
+  proofs: MerkleProof[];
+  vout: number;
+}
+
+/**
+ * Anchors the Merkle root of these record hashes in one transaction through the pool: plan (reserve one input) →
+ * sign → broadcast → confirmations. When the node reports the input missing for a transaction it does not know,
+ * the next round rebuilds with other inputs; after three such rounds the anchor fails.
+ */
+export async function anchorRecordHashes(request: {
+  label: string;
+  recordHashes: string[];
+  owner: string;
+  progress: PoolOperationProgress;
+  afterBroadcast?: (txid: string, proofs: MerkleProof[]) => Promise<void>;
+  /** Confirmations to wait for here; the pool's change output is added only once confirmed. */
+  minConfirmations?: number;
+}): Promise<AnchorOutcome> {
+  const refused: string[] = [];
+  for (let round = 1; round <= MAX_ANCHOR_ROUNDS; round++) {
+    const anchor = await anchoring.planAnchor({
+      label: request.label,
+      recordHashes: request.recordHashes,
+      owner: request.owner,
+      round,
+      ...(refused.length > 0 && { excludeUtxoIds: [...refused] }),
+    });
+    const afterBroadcast = request.afterBroadcast;
+    const transaction = await spendReservedInputs({
+      owner: request.owner,
+      plan: anchor.plan,
+      poolOutputs: (signed) =>
+        signed.changeVout === null ? [] : [{ vout: signed.changeVout, satoshis: signed.changeSatoshis, ...anchor.change }],
+      minConfirmations: request.minConfirmations ?? anchor.minConfirmations,
+      confirmationPollSeconds: anchor.pollSeconds,
+      progress: request.progress,
+      ...(afterBroadcast && { afterBroadcast: (txid: string) => afterBroadcast(txid, anchor.proofs) }),
+    });
+    if (transaction) return { transaction, proofs: anchor.proofs, vout: 0 };
+    refused.push(...anchor.plan.inputs.map((i) => `${i.txid}:${i.vout}`));
+    await sleep(`${round * 5} seconds`);
+  }
+  throw ApplicationFailure.nonRetryable(`the anchor's inputs were reported missing ${MAX_ANCHOR_ROUNDS} times`, 'MissingInputs');
+}
+
+/** How long a record waits for its batch before asking again (the batcher may have been terminated). */
+const BATCH_ANSWER_TIMEOUT = '10 minutes';
+
+export interface AnchoredRecord {
+  txid: string;
+  vout: number;
+  proof: MerkleProof;
+  blockHeight: number | null;
+  confirmations: number;
+  mode: 'batch' | 'single';
+}
+
+/**
+ * Anchors one record in the configured mode and waits for its confirmations. Batch: the record goes to the anchor
+ * batcher and this workflow waits for its proof, then for confirmations. Single: a one-leaf tree in a transaction
+ * of its own. Both give the same proof format. `onTxid` runs once the anchor transaction is known.
+ */
+export async function anchorRecord(request: {
+  key: string;
+  label: string;
+  recordHash: string;
+  progress: PoolOperationProgress;
+  onTxid: (txid: string) => Promise<void>;
+}): Promise<AnchoredRecord> {
+  const policy = await anchoring.anchoringPolicy();
+  const info = workflowInfo();
+  if (policy.mode === 'single') {
+    const outcome = await anchorRecordHashes({
+      label: request.label,
+      recordHashes: [request.recordHash],
+      owner: reservationOwner(info.workflowId, info.runId),
+      progress: request.progress,
+      afterBroadcast: (txid) => request.onTxid(txid),
+      minConfirmations: policy.minConfirmations,
+    });
+    const status = await pool.recordConfirmations(outcome.transaction.txid);
+    return {
+      txid: outcome.transaction.txid,
+      vout: outcome.vout,
+      proof: outcome.proofs[0]!,
+      blockHeight: status?.blockHeight ?? null,
+      confirmations: status?.confirmations ?? outcome.transaction.confirmations,
+      mode: 'single',
+    };
+  }
+
+  let assignment: AnchorAssignment | undefined;
+  setHandler(anchorAssignedSignal, (answer) => {
+    assignment ??= answer;
+  });
+  request.progress.step = 'waiting-for-batch';
+  while (!assignment) {
+    await anchoring.requestBatchAnchor({ key: request.key, recordHash: request.recordHash, subjectWorkflowId: info.workflowId });
+    await condition(() => assignment !== undefined, BATCH_ANSWER_TIMEOUT);
+  }
+  const answer: AnchorAssignment = assignment;
+  if (!answer.ok) {
+    request.progress.lastError = answer.reason;
+    throw ApplicationFailure.nonRetryable(answer.reason, answer.type);
+  }
+  request.progress.txid = answer.txid;
+  await request.onTxid(answer.txid);
+  request.progress.step = 'confirming';
+  let status = await pool.recordConfirmations(answer.txid);
+  while ((status?.confirmations ?? 0) < policy.minConfirmations) {
+    await sleep(`${policy.pollSeconds} seconds`);
+    status = await pool.recordConfirmations(answer.txid);
+    request.progress.confirmations = status?.confirmations ?? 0;
+  }
+  request.progress.confirmations = status?.confirmations ?? 0;
+  return {
+    txid: answer.txid,
+    vout: answer.vout,
+    proof: answer.proof,
+    blockHeight: status?.blockHeight ?? null,
+    confirmations: status?.confirmations ?? 0,
+    mode: 'batch',
+  };
+}

@@ -1,0 +1,70 @@
+import { getExternalWorkflowHandle, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { MerkleProof } from '../../src/anchoring/merkle';
+import { reservationOwner } from '../../src/pool/ids';
+import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
+import { failureMessage, failureType } from '../pool/spending';
+import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import { anchorRecordHashes } from './anchor';
+import { anchorAssignedSignal, type AnchorAssignment, type AnchorBatchInput, type AnchorBatchResult, type AnchorRequest } from './shared';
+
+/**
+ * Anchors one batch: one transaction whose data output commits to the Merkle root of every record in the batch.
+ * As soon as the node has the transaction, each record's workflow is handed its proof (it waits for confirmations
+ * itself); this workflow then waits for the confirmations that let the change output rejoin the pool. If the
+ * batch cannot be anchored, every record's workflow is told why.
+ */
+export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<AnchorBatchResult> {
+  const info = workflowInfo();
+  const progress: PoolOperationProgress = { step: 'starting', attempt: 0 };
+  setHandler(poolProgressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: WORKFLOW_KIND, value: 'anchor-batch' },
+    { key: WORKFLOW_STATUS, value: 'running' },
+  ]);
+  let handedOut = false;
+  try {
+    const outcome = await anchorRecordHashes({
+      label: `a batch of ${input.records.length} records`,
+      recordHashes: input.records.map((r) => r.recordHash),
+      owner: reservationOwner(info.workflowId, info.runId),
+      progress,
+      afterBroadcast: async (txid, proofs) => {
+        upsertSearchAttributes([{ key: TXID, value: txid }]);
+        await handOut(input.records, (i) => ({
+          ok: true,
+          txid,
+          vout: 0,
+          proof: proofs[i] as MerkleProof,
+          batchWorkflowId: info.workflowId,
+        }));
+        handedOut = true;
+      },
+    });
+    const { transaction } = outcome;
+    const result: AnchorBatchResult = {
+      txid: transaction.txid,
+      count: input.records.length,
+      root: outcome.proofs[0]!.root,
+      fee: transaction.fee,
+      feePerRecord: transaction.fee / input.records.length,
+      confirmations: transaction.confirmations,
+    };
+    upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchored' }]);
+    upsertMemo({ summary: { txid: result.txid, count: result.count, fee: result.fee } });
+    return result;
+  } catch (err) {
+    upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
+    if (!handedOut) {
+      const reason = failureMessage(err);
+      await handOut(input.records, () => ({ ok: false, reason, type: failureType(err) ?? 'AnchorFailed' }));
+    }
+    throw err;
+  }
+}
+
+/** Signals each record's workflow; one that has closed meanwhile (terminated by an operator) is skipped. */
+async function handOut(records: AnchorRequest[], assignment: (index: number) => AnchorAssignment): Promise<void> {
+  await Promise.allSettled(
+    records.map((record, i) => getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorAssignedSignal, assignment(i))),
+  );
+}

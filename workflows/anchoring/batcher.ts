@@ -1,0 +1,76 @@
+import {
+  condition,
+  continueAsNew,
+  ParentClosePolicy,
+  setHandler,
+  startChild,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { anchorBatchWorkflowId } from '../../src/anchoring/ids';
+import { anchorBatchWorkflow } from './batch';
+import { anchorBatcherStateQuery, anchorRequestSignal, type AnchorBatcherInput, type AnchorRequest } from './shared';
+
+/** Batches per run before continue-as-new; each batch of 100 adds ~400 events (its signals and the child start). */
+const BATCHES_PER_RUN = 25;
+/**
+ * How long a batched key is remembered, so a repeated request (a retried activity) does not anchor a record twice.
+ * Shorter than the records' own re-request interval (10 minutes), so a record whose batch never answered is
+ * taken again.
+ */
+const RECENT_KEY_MS = 5 * 60_000;
+
+/**
+ * The anchor batcher (id `anchor-batcher`, started by the first request through signal-with-start): collects
+ * record hashes until `maxRecords` are waiting or `maxWaitSeconds` passed since the first, then starts one
+ * anchorBatchWorkflow per batch and goes on collecting. Continue-as-new keeps its history bounded and carries the
+ * requests still waiting.
+ */
+export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<void> {
+  const pending: AnchorRequest[] = [...(input.pending ?? [])];
+  const recent = new Map<string, number>(input.recentKeys ?? []);
+  let batchesThisRun = 0;
+  let lastBatchWorkflowId: string | undefined;
+
+  setHandler(anchorRequestSignal, (request) => {
+    if (recent.has(request.key) || pending.some((p) => p.key === request.key)) return;
+    pending.push(request);
+  });
+  setHandler(anchorBatcherStateQuery, () => ({
+    pending: pending.length,
+    batchesThisRun,
+    ...(lastBatchWorkflowId && { lastBatchWorkflowId }),
+  }));
+
+  for (;;) {
+    await condition(() => pending.length > 0);
+    await condition(() => pending.length >= input.maxRecords, `${input.maxWaitSeconds} seconds`);
+    const batch = pending.splice(0, input.maxRecords);
+    const now = Date.now();
+    for (const [key, at] of recent) if (now - at > RECENT_KEY_MS) recent.delete(key);
+    for (const record of batch) recent.set(record.key, now);
+    lastBatchWorkflowId = anchorBatchWorkflowId(batch[0]!.key, batch.length);
+    // The batch outlives this run (continue-as-new closes it), so it is abandoned rather than cancelled.
+    try {
+      await startChild(anchorBatchWorkflow, {
+        workflowId: lastBatchWorkflowId,
+        args: [{ records: batch }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      });
+    } catch (err) {
+      // The same batch already ran (same first record and size): its records were answered by it, or re-request.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    batchesThisRun++;
+    if (batchesThisRun >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof anchorBatcherWorkflow>({
+        maxRecords: input.maxRecords,
+        maxWaitSeconds: input.maxWaitSeconds,
+        pending,
+        recentKeys: [...recent],
+      });
+    }
+  }
+}

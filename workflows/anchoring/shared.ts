@@ -1,0 +1,53 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { MerkleProof } from '../../src/anchoring/merkle';
+
+/** Messages and types of anchoring, shared by the batcher, the batch workflow, the records' workflows and callers. */
+
+/** A record waiting for an anchor: its workflow is told the outcome by `anchorAssignedSignal`. */
+export interface AnchorRequest {
+  /** What the record is, unique across records: `registration:<uid>` or `transfer:<uid>:<seq>`. */
+  key: string;
+  recordHash: string;
+  /** The workflow to signal with the outcome. */
+  subjectWorkflowId: string;
+}
+
+export type AnchorAssignment =
+  { ok: true; txid: string; vout: number; proof: MerkleProof; batchWorkflowId: string } | { ok: false; reason: string; type: string };
+
+export interface AnchorBatcherInput {
+  maxRecords: number;
+  maxWaitSeconds: number;
+  /** Carried over continue-as-new: requests not yet in a batch, and keys batched recently (for de-duplication). */
+  pending?: AnchorRequest[];
+  recentKeys?: [key: string, batchedAtMs: number][];
+}
+
+export interface AnchorBatcherState {
+  pending: number;
+  batchesThisRun: number;
+  lastBatchWorkflowId?: string;
+}
+
+export interface AnchorBatchInput {
+  records: AnchorRequest[];
+}
+
+export interface AnchorBatchResult {
+  txid: string;
+  count: number;
+  root: string;
+  fee: number;
+  feePerRecord: number;
+  confirmations: number;
+}
+
+export interface AnchoringPolicy {
+  mode: 'batch' | 'single';
+  minConfirmations: number;
+  pollSeconds: number;
+}
+
+export const anchorRequestSignal = defineSignal<[AnchorRequest]>('anchorRequest');
+export const anchorAssignedSignal = defineSignal<[AnchorAssignment]>('anchorAssigned');
+export const anchorBatcherStateQuery = defineQuery<AnchorBatcherState>('anchorBatcherState');
