@@ -40,7 +40,7 @@ export function createActivities(deps: ActivityDeps) {
 export function activityDepsFromConfig(
   config: AppConfig,
   connections: Pick<ActivityDeps, 'mongo' | 'redis' | 'logger' | 'metrics' | 'temporal'>,
-  chain: ChainClients = chainClientsFromConfig(config, connections.logger),
+  chain: ChainClients = chainClientsFromConfig(config, connections.logger, connections.metrics),
 ): ActivityDeps {
   return {
     ...connections,

@@ -42,7 +42,7 @@ export const API_VERSION = '0.1.0';
 
 /** Every route of the API, as declarations; used to mount them and to generate the OpenAPI document. */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
-  const chain = chainClientsFromConfig(deps.config, deps.logger);
+  const chain = chainClientsFromConfig(deps.config, deps.logger, deps.metrics);
   const keys = keyringFromConfig(deps.config, deps.mongo);
   const ownerServices = createOwnerSessionServices(deps, keys);
   const ownerSession = requireOwnerSession(ownerServices);

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../src/config';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
-import { createMetrics } from '../src/metrics';
+import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
 import { connectRedis } from '../src/redis/client';
 import { connectTemporalClient } from '../src/temporal/connection';
 import { chainClientsFromConfig } from '../src/chain/clients';
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
   const mongo = await connectMongo(config.mongo);
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
   mongo.on('reconnected', () => logger.info('mongo reconnected'));
+  watchMongoConnection(metrics, mongo);
+  watchRedisConnection(metrics, redis);
   const temporal = await connectTemporalClient(config.temporal);
   if (config.isProduction) {
     // The API verifies with the issuer key and derives SVD secrets through the KMS: both must be served at start.

@@ -5,12 +5,13 @@ import { ConfigError, loadConfig } from '../src/config';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
-import { createMetrics } from '../src/metrics';
+import { createMetrics, watchMongoConnection } from '../src/metrics';
 import { connectRedis } from '../src/redis/client';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { createEmailWorker, createSmtpTransport } from './emailWorker';
+import { startWorkerMetricsServer } from './metricsServer';
 
 /** Fatal misconfiguration: the process exits 1 with this message, and never starts polling. */
 class FatalStartupError extends Error {}
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   }
 
   const mongo = await connectMongo(config.mongo);
+  watchMongoConnection(metrics, mongo);
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
   const bundle =
     config.worker.workflowBundlePath ?? (config.isProduction ? path.resolve(__dirname, '..', 'workflow-bundle.js') : undefined);
@@ -75,11 +77,17 @@ async function main(): Promise<void> {
     shutdownForceMs: config.worker.shutdownForceMs,
   });
   started.worker = worker;
+  const metricsServer = await startWorkerMetricsServer({
+    registry: metrics.registry,
+    port: config.worker.emailMetricsPort,
+    host: '127.0.0.1',
+  });
   logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
   // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight sends have drained.
   try {
     await worker.run();
   } finally {
+    metricsServer.close();
     transport.close();
     await Promise.allSettled([connection.close(), mongo.close()]);
     logger.info('email worker stopped');

@@ -10,7 +10,8 @@ import { connectMongo } from '../src/db/mongo';
 import { chainClientsFromConfig } from '../src/chain/clients';
 import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
-import { createMetrics } from '../src/metrics';
+import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
+import { startScheduleMetrics } from '../src/metrics/schedules';
 import { resolvePoolAccounts } from '../src/pool/accounts';
 import { POOL_SCHEDULE_IDS } from '../src/pool/ids';
 import { connectRedis } from '../src/redis/client';
@@ -47,6 +48,8 @@ async function main(): Promise<void> {
   });
   const mongo = await connectMongo(config.mongo);
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
+  watchMongoConnection(metrics, mongo);
+  watchRedisConnection(metrics, redis);
   registerModels(mongo);
   logger.info('indexes ensured', { models: await ensureIndexes(mongo, logger) });
 
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
     // Temporal Cloud registers search attributes through its own control plane; the worker can run without.
     logger.warn('could not register search attributes; register them with `temporal operator search-attribute create`', { err });
   }
-  const chainClients = chainClientsFromConfig(config, logger);
+  const chainClients = chainClientsFromConfig(config, logger, metrics);
   const keyring = keyringFromConfig(config, mongo);
   if (config.isProduction) {
     // Fail fast, before taking work: the active keys (env defaults, or the key settings after a rotation) must be served.
@@ -80,6 +83,12 @@ async function main(): Promise<void> {
   });
 
   const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
+  const stopScheduleMetrics = startScheduleMetrics({
+    client,
+    metrics,
+    logger,
+    intervalMs: config.worker.scheduleMetricsIntervalSec * 1000,
+  });
   const worker = await createMainWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
+    stopScheduleMetrics();
     metricsServer.close();
     redis.disconnect();
     await Promise.allSettled([connection.close(), clientConnection.close(), mongo.close()]);

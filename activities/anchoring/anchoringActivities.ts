@@ -9,7 +9,7 @@ import type { SpendableOutput } from '../../src/chain/transactions';
 import type { AppConfig, PoolConfig } from '../../src/config';
 import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
-import type { Metrics } from '../../src/metrics';
+import { recordAnchorPlanned, type Metrics } from '../../src/metrics';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import type { Keyring } from '../../src/rotation/keyring';
 import { minWorthwhileChange, p2pkhTransactionFee } from '../../src/pool/planning';
@@ -104,6 +104,7 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
           { needed: fee + 1 },
         );
       }
+      recordAnchorPlanned(deps.metrics, { records: input.recordHashes.length, feeSatoshis: fee });
       return {
         plan: {
           inputs: [

@@ -66,6 +66,7 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
         throw chainFailure(err);
       }
       logger.onChain.info('broadcast', { txid: signed.txid, outcome: result.outcome, alreadyKnown: result.alreadyKnown });
+      metrics?.broadcasts.inc({ outcome: result.outcome });
       if (result.outcome !== 'success') metrics?.broadcastRejections.inc({ reason: result.outcome });
       switch (result.outcome) {
         case 'success':

@@ -111,6 +111,7 @@ export function createPoolActivities({ mongo, kms, woc, logger, network, pool, t
 
   async function updatePoolGauges(): Promise<void> {
     if (!metrics) return;
+    metrics.poolTargetOutputs.set((await readPoolSettings(mongo, pool.defaults)).minPool);
     const totals = await poolTotals(mongo);
     for (const [status, total] of Object.entries(totals)) {
       metrics.poolOutputs.set({ status }, total.count);

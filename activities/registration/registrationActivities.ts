@@ -5,7 +5,7 @@ import type { Network } from '../../src/chain/addresses';
 import type { PoolConfig } from '../../src/config';
 import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
-import type { Metrics } from '../../src/metrics';
+import { recordAnchorConfirmed, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
@@ -115,14 +115,23 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
           },
         },
       );
+      // Counted on the transition only: a retried activity finds the record anchored already.
+      if (patch.status !== 'anchored') {
+        recordRegistrationOutcome(deps.metrics, 'anchored');
+        // markRegistrationAnchoring stamped updatedAt right after the broadcast.
+        if (patch.status === 'anchoring') recordAnchorConfirmed(deps.metrics, patch.updatedAt);
+      }
       deps.logger.onChain.info('registration anchored', { uid: input.uid, txid: input.txid });
     },
 
     async markRegistrationFailed(input: { uid: string; reason: string }): Promise<void> {
+      const before = await patches.findById(input.uid, { status: 1 }).lean();
       await patches.updateOne(
         { _id: input.uid, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
+      // Counted on the transition only: a retried activity finds the record failed already.
+      if (before && before.status !== 'anchored' && before.status !== 'failed') recordRegistrationOutcome(deps.metrics, 'failed');
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Connection } from 'mongoose';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
+import { recordTransferOutcome, type Metrics } from '../../src/metrics';
 import { patchModel } from '../../src/registration/models';
 import { transferModel, type TransferDocument } from '../../src/transfer/models';
 import { transferRecord, transferRecordHash, type TransferRequest } from '../../src/transfer/record';
@@ -16,6 +17,7 @@ export interface TransferActivityDeps {
   issuerKeyIdentifier: string;
   /** Key settings: the active issuer key after a rotation (the environment's before). */
   keys?: Keyring;
+  metrics?: Metrics;
 }
 
 /** Failure types of the transfer activities: the patch moved on, or is not there to transfer. */
@@ -137,14 +139,17 @@ export function createTransferActivities(deps: TransferActivityDeps) {
           },
         },
       );
+      if (transfer.status !== 'anchored') recordTransferOutcome(deps.metrics, 'completed');
       deps.logger.onChain.info('transfer anchored', { uid: transfer.uid, seq: transfer.seq, txid: input.txid });
     },
 
     async markTransferFailed(input: { transferId: string; reason: string }): Promise<void> {
+      const before = await transfers.findById(input.transferId, { status: 1 }).lean();
       await transfers.updateOne(
         { _id: input.transferId, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
+      if (before && before.status !== 'anchored' && before.status !== 'failed') recordTransferOutcome(deps.metrics, 'failed');
     },
   };
 }

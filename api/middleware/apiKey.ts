@@ -14,10 +14,14 @@ export function createApiKeyVerifier(expectedKey: string): (candidate: string | 
   return (candidate) => candidate !== undefined && timingSafeEqual(digest(candidate), expected);
 }
 
+/** `Authorization: ApiKey <key>`: the form a Prometheus scrape can send (it cannot set an x-api-key header). */
+const API_KEY_AUTHORIZATION = /^ApiKey\s+(\S+)$/;
+
 export function requireApiKey(options: { apiKey: string; logger: Logger }): RequestHandler {
   const verify = createApiKeyVerifier(options.apiKey);
   return (req, _res, next) => {
-    if (verify(req.get('x-api-key'))) return next();
+    const fromAuthorization = API_KEY_AUTHORIZATION.exec(req.get('authorization') ?? '')?.[1];
+    if (verify(req.get('x-api-key') ?? fromAuthorization)) return next();
     // Route and IP only: never the presented key.
     options.logger.warn('api key rejected', { method: req.method, route: req.originalUrl.split('?')[0], ip: req.ip });
     next(new DomainError('UNAUTHORIZED', 'A valid x-api-key header is required.'));

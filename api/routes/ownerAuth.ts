@@ -74,7 +74,11 @@ export function createOwnerSessionServices(deps: AppDeps, keys?: Keyring): { key
     keyring,
     metrics: deps.metrics,
     logger: deps.logger,
-    secrets: createSvdSecretDeriver(auth.svd, chainClientsFromConfig(deps.config).kms, keys && (() => keys.activeKeyId('svd'))),
+    secrets: createSvdSecretDeriver(
+      auth.svd,
+      chainClientsFromConfig(deps.config, deps.logger, deps.metrics).kms,
+      keys && (() => keys.activeKeyId('svd')),
+    ),
   });
   return { keyring, svd };
 }

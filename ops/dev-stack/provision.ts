@@ -28,6 +28,17 @@ export interface ProvisionedTools {
   temporalTestServer?: string;
   /** shellcheck for the deploy scripts' lint test (tests only); absent when it could not be installed. */
   shellcheck?: string;
+  /**
+   * Prometheus and promtool (Debian's `prometheus` package), for the alert-rule tests and the scrape test (tests only).
+   * Absent when they cannot be installed: those tests are then skipped with `prometheusProblem` as the reason.
+   */
+  prometheus?: PrometheusTools;
+  prometheusProblem?: string;
+}
+
+export interface PrometheusTools {
+  server: string;
+  promtool: string;
 }
 
 export class ProvisionError extends Error {
@@ -57,12 +68,25 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   const redisServer = options.needRedisServer === false ? undefined : await ensureRedisServer(config, say);
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
   const shellcheck = options.purpose === 'test' ? await ensureShellcheck(config, say) : undefined;
+  // Optional: without Prometheus only the alert-rule and scrape tests are skipped, each saying why.
+  let prometheus: PrometheusTools | undefined;
+  let prometheusProblem: string | undefined;
+  if (options.purpose === 'test') {
+    try {
+      prometheus = await ensurePrometheus(config, say);
+    } catch (err) {
+      prometheusProblem = err instanceof Error ? err.message : String(err);
+      say(`Prometheus: not available, the alert-rule and scrape tests will be skipped. ${prometheusProblem}`);
+    }
+  }
   return {
     temporal,
     mongo,
     ...(redisServer && { redisServer }),
     ...(temporalTestServer && { temporalTestServer }),
     ...(shellcheck && { shellcheck }),
+    ...(prometheus && { prometheus }),
+    ...(prometheusProblem && { prometheusProblem }),
   };
 }
 
@@ -246,6 +270,45 @@ async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void
   }
   say('shellcheck: not installed (`sudo apt-get install shellcheck`); the deploy-script lint test will be skipped');
   return undefined;
+}
+
+// Prometheus and promtool, from Debian's `prometheus` package (the alert-rule tests and the scrape test).
+
+export async function ensurePrometheus(config: DevStackConfig, say: (l: string) => void): Promise<PrometheusTools> {
+  const found = () => {
+    const server = which('prometheus');
+    const promtool = which('promtool');
+    return server && promtool ? { server, promtool } : null;
+  };
+  const present = found();
+  if (present) {
+    say(`Prometheus: using ${present.server} and ${present.promtool}`);
+    return present;
+  }
+  if (config.canUseApt && which('apt-get')) {
+    say('Prometheus: installing the Debian package prometheus with apt-get (for promtool and the scrape test)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env });
+    const installed =
+      updated &&
+      (await runWithProgress(
+        say,
+        'apt-get install prometheus',
+        'apt-get',
+        [...lock, 'install', '-y', '-q', '--no-install-recommends', 'prometheus'],
+        {
+          env,
+        },
+      ));
+    const tools = found();
+    if (installed && tools) return tools;
+  }
+  throw new ProvisionError(
+    'Prometheus',
+    'prometheus and promtool are not on PATH',
+    'install them (`sudo apt-get install prometheus`); apt is used automatically only as root without PATCHPROOF_NO_APT=1',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -162,6 +162,55 @@ export function startRedis(options: {
   });
 }
 
+export interface PrometheusOptions {
+  bin: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  /** Rule files loaded as they are (e.g. ops/prometheus/alerts.yml), so their expressions are evaluated live. */
+  ruleFiles?: string[];
+  scrapeIntervalSeconds?: number;
+  /**
+   * Scrape targets come from file discovery: `<targetsDir>/<job>-*.json` for each job, written while Prometheus
+   * runs (processes on ephemeral ports register themselves). `<targetsDir>/<job>.key` holds the job's API key.
+   */
+  targetsDir: string;
+  jobs: { name: string; apiKeyFile?: string }[];
+}
+
+/** A Prometheus server scraping local processes found through file discovery. */
+export function startPrometheus(options: PrometheusOptions): Promise<RunningService> {
+  mkdirSync(options.dataDir, { recursive: true });
+  mkdirSync(options.targetsDir, { recursive: true });
+  const interval = `${options.scrapeIntervalSeconds ?? 15}s`;
+  const config = {
+    global: { scrape_interval: interval, evaluation_interval: interval },
+    rule_files: options.ruleFiles ?? [],
+    scrape_configs: options.jobs.map((job) => ({
+      job_name: job.name,
+      scrape_timeout: interval,
+      ...(job.apiKeyFile && { authorization: { type: 'ApiKey', credentials_file: job.apiKeyFile } }),
+      file_sd_configs: [{ files: [path.join(options.targetsDir, `${job.name}-*.json`)], refresh_interval: '1s' }],
+    })),
+  };
+  // JSON is YAML: no YAML writer needed.
+  const configFile = path.join(options.dataDir, 'prometheus.yml');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  return spawnService({
+    name: 'prometheus',
+    command: options.bin,
+    args: [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${path.join(options.dataDir, 'tsdb')}`,
+      `--web.listen-address=127.0.0.1:${options.port}`,
+      '--storage.tsdb.retention.time=1d',
+      '--log.level=warn',
+    ],
+    port: options.port,
+    logFile: options.logFile,
+  });
+}
+
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@ import type { OwnerAuthConfig } from '../config';
 import { DomainError } from '../errors';
 import type { KmsClient } from '../kms/client';
 import type { Logger } from '../logging/logger';
-import type { Metrics } from '../metrics';
+import { initialiseSvdSeries, type Metrics } from '../metrics';
 import { svdRegistrationModel, type SvdRegistrationDocument } from './models';
 import {
   challengePublicKey,
@@ -101,6 +101,7 @@ export function createSvdService(deps: SvdServiceDeps) {
   // Resolved per call: route declarations are also built without a connection, for the OpenAPI document.
   const registrations = () => svdRegistrationModel(deps.mongo);
   const now = deps.now ?? Date.now;
+  initialiseSvdSeries(metrics, keyring.activeKid, config.challengeTtlSec);
   const event = (eventType: string) => metrics.svdEvents.inc({ event_type: eventType, kid: keyring.activeKid });
   const loginFailed = () => metrics.ownerLogins.inc({ method: 'svd', outcome: 'failure' });
 

@@ -51,6 +51,10 @@ export interface AppConfig {
   };
   worker: {
     metricsPort: number;
+    /** Port of the email worker's own /metrics and /health (127.0.0.1). */
+    emailMetricsPort: number;
+    /** How often the main worker reads its namespace's schedules into the schedule metrics. */
+    scheduleMetricsIntervalSec: number;
     shutdownGraceMs: number;
     shutdownForceMs: number;
     workflowBundlePath?: string;
@@ -351,6 +355,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     worker: {
       metricsPort: raw.WORKER_METRICS_PORT,
+      emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
+      scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
       shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
       shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
       ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),

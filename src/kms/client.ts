@@ -1,6 +1,6 @@
 import { Signature } from '@bsv/sdk';
 import { fullJitterDelay, scrubWireText } from '../net/retry';
-import { KmsError, type KmsErrorKind } from './errors';
+import { isKmsError, KmsError, type KmsErrorKind } from './errors';
 import { DIGEST_HEX, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../chain/ecdsa';
 
 /**
@@ -18,7 +18,12 @@ export interface KmsClientOptions {
   retryAttempts: number;
   fetchImpl?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
+  /** Told the outcome and duration of every call (retries included), e.g. to count them in metrics. */
+  observe?: (call: { operation: KmsOperation; outcome: 'success' | KmsErrorKind; seconds: number }) => void;
 }
+
+/** Operation names as reported to `observe`: bounded, never a key identifier. */
+export type KmsOperation = 'sign' | 'public_key' | 'svd_derive_secret' | 'disable_key';
 
 export interface KmsSignRequest {
   keyIdentifier: string;
@@ -154,7 +159,21 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     return scrub(short);
   }
 
-  async function call(operation: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  async function call(kind: KmsOperation, operation: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    if (!options.observe) return callWithRetries(operation, method, path, body);
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    try {
+      const result = await callWithRetries(operation, method, path, body);
+      options.observe({ operation: kind, outcome: 'success', seconds: seconds() });
+      return result;
+    } catch (err) {
+      options.observe({ operation: kind, outcome: isKmsError(err) ? err.kind : 'network', seconds: seconds() });
+      throw err;
+    }
+  }
+
+  async function callWithRetries(operation: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await callOnce(operation, method, path, body);
@@ -171,7 +190,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
 
   async function fetchPublicKey(keyIdentifier: string): Promise<KmsPublicKey> {
     const operation = `public key of ${keyIdentifier}`;
-    const body = await call(operation, 'GET', `/keys/${encodeURIComponent(keyIdentifier)}`);
+    const body = await call('public_key', operation, 'GET', `/keys/${encodeURIComponent(keyIdentifier)}`);
     if (
       !isRecord(body) ||
       typeof body.keyIdentifier !== 'string' ||
@@ -245,7 +264,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     const keyIdentifiers = [...new Set(requests.map((r) => r.keyIdentifier))];
     const expectedKeys = new Map(await Promise.all(keyIdentifiers.map(async (id) => [id, await publicKey(id)] as const)));
 
-    const body = await call('sign', 'POST', '/sign', {
+    const body = await call('sign', 'sign', 'POST', '/sign', {
       requests: requests.map((r) => ({ keyIdentifier: r.keyIdentifier, sighash: r.digestHex.toLowerCase() })),
     });
     if (!isRecord(body) || !Array.isArray(body.signatures)) {
@@ -259,7 +278,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
   }
 
   async function deriveSvdSecret(input: SvdSecretRequest): Promise<SvdSecret> {
-    const body = await call('svd derive-secret', 'POST', '/svd/derive-secret', {
+    const body = await call('svd_derive_secret', 'svd derive-secret', 'POST', '/svd/derive-secret', {
       Mhex: input.Mhex,
       pmcHex: input.pmcHex,
       ...(input.keyIdentifier !== undefined && { keyIdentifier: input.keyIdentifier }),
@@ -283,7 +302,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     },
     deriveSvdSecret,
     async disableKey(keyIdentifier) {
-      await call(`disable ${keyIdentifier}`, 'POST', `/keys/${encodeURIComponent(keyIdentifier)}/disable`, {});
+      await call('disable_key', `disable ${keyIdentifier}`, 'POST', `/keys/${encodeURIComponent(keyIdentifier)}/disable`, {});
       publicKeys.delete(keyIdentifier);
     },
   };

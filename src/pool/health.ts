@@ -84,6 +84,7 @@ export function createPoolHealth(deps: PoolHealthDeps) {
       utxos.countDocuments({ status: 'available', satoshis: { $lt: settings.dustThresholdSats } }),
     ]);
     if (deps.metrics) {
+      deps.metrics.poolTargetOutputs.set(settings.minPool);
       for (const [status, total] of Object.entries(totals)) {
         deps.metrics.poolOutputs.set({ status }, total.count);
         deps.metrics.poolSatoshis.set({ status }, total.satoshis);

@@ -23,7 +23,24 @@ export interface WocClientOptions {
   logger?: Logger;
   /** A Retry-After longer than this is not waited out: the call fails as retryable and the caller retries later. */
   maxRetryAfterMs?: number;
+  /** Told the outcome and duration of every call (retries and rate-limiter waits included), e.g. for metrics. */
+  observe?: (call: { operation: WocOperation; outcome: 'success' | WocErrorKind | 'error'; seconds: number }) => void;
 }
+
+/** Operation names as reported to `observe`, one per client method. */
+export const WOC_OPERATIONS = {
+  listUnspent: 'list_unspent',
+  getTx: 'get_tx',
+  getRawTx: 'get_raw_tx',
+  getTxStatuses: 'get_tx_statuses',
+  broadcast: 'broadcast',
+  getChainInfo: 'get_chain_info',
+  getMerkleProof: 'get_merkle_proof',
+  getBlockHeader: 'get_block_header',
+  getOutputSpend: 'get_output_spend',
+} as const satisfies Record<keyof WocClient, string>;
+
+export type WocOperation = (typeof WOC_OPERATIONS)[keyof typeof WOC_OPERATIONS];
 
 export interface WocUtxo {
   txid: string;
@@ -244,7 +261,7 @@ export function createWocClient(config: AppConfig['woc'] & WocClientOptions): Wo
 
   const enc = encodeURIComponent;
 
-  return {
+  const client: WocClient = {
     async listUnspent(address) {
       const path = `/address/${enc(address)}/unspent/all`;
       const data = await get(path, unspentAllSchema);
@@ -366,6 +383,27 @@ export function createWocClient(config: AppConfig['woc'] & WocClientOptions): Wo
       return { spent: true, txid: data.txid, vin: data.vin, ...(data.status && { confirmed: data.status === 'confirmed' }) };
     },
   };
+  return config.observe ? observed(client, config.observe) : client;
+}
+
+/** The same client, reporting each call's outcome and duration. A broadcast the node refused still counts as answered. */
+function observed(client: WocClient, observe: NonNullable<WocClientOptions['observe']>): WocClient {
+  const wrap = <K extends keyof WocClient>(name: K): WocClient[K] => {
+    const method = client[name] as (...args: unknown[]) => Promise<unknown>;
+    return (async (...args: unknown[]) => {
+      const started = process.hrtime.bigint();
+      const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+      try {
+        const result = await method(...args);
+        observe({ operation: WOC_OPERATIONS[name], outcome: 'success', seconds: seconds() });
+        return result;
+      } catch (err) {
+        observe({ operation: WOC_OPERATIONS[name], outcome: err instanceof WocError ? err.kind : 'error', seconds: seconds() });
+        throw err;
+      }
+    }) as WocClient[K];
+  };
+  return Object.fromEntries((Object.keys(WOC_OPERATIONS) as (keyof WocClient)[]).map((name) => [name, wrap(name)])) as unknown as WocClient;
 }
 
 /** The error code of a failed fetch (ECONNREFUSED, ECONNRESET…); never the request, which holds the headers. */

@@ -41,6 +41,7 @@ describe('npm run dev', () => {
         REDIS_URL: `redis://127.0.0.1:${redis}`,
         TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkMetrics}`,
         WORKER_METRICS_PORT: String(workerMetrics),
+        EMAIL_WORKER_METRICS_PORT: '0',
         KMS_SIGN_URL: `http://127.0.0.1:${kms}`,
         WOC_BASE_URL: `http://127.0.0.1:${woc}`,
         WOC_NETWORK: 'test',

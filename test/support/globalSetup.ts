@@ -4,7 +4,16 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { provision } from '../../ops/dev-stack/provision';
-import { freePorts, startMongoWire, startRedis, startTemporalDevServer, type RunningService } from '../../ops/dev-stack/services';
+import {
+  freePort,
+  freePorts,
+  startMongoWire,
+  startPrometheus,
+  startRedis,
+  startTemporalDevServer,
+  type RunningService,
+} from '../../ops/dev-stack/services';
+import { PROMETHEUS_JOBS } from './prometheus';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { startSmtpCapture } from '../../ops/stand-ins/smtp-capture/server';
 import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
@@ -66,6 +75,31 @@ export default async function globalSetup(): Promise<void> {
   process.env[TEST_ENV.temporalCli] = tools.temporal;
   process.env[TEST_ENV.redisServer] = tools.redisServer;
   if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;
+
+  // Prometheus scrapes the API and worker processes that tests start and register (test/support/prometheus.ts).
+  if (tools.prometheus) {
+    const port = await freePort();
+    const targets = path.join(scratch, 'prometheus-targets');
+    services.push(
+      await startPrometheus({
+        bin: tools.prometheus.server,
+        port,
+        dataDir: path.join(scratch, 'prometheus'),
+        logFile: path.join(logs, 'prometheus.log'),
+        ruleFiles: [path.resolve(__dirname, '..', '..', 'ops', 'prometheus', 'alerts.yml')],
+        scrapeIntervalSeconds: 1,
+        targetsDir: targets,
+        jobs: PROMETHEUS_JOBS.map((name) => ({
+          name,
+          ...(name === 'patchproof-api' && { apiKeyFile: path.join(targets, `${name}.key`) }),
+        })),
+      }),
+    );
+    process.env[TEST_ENV.prometheusUrl] = `http://127.0.0.1:${port}`;
+    process.env[TEST_ENV.prometheusTargets] = targets;
+  } else {
+    process.env[TEST_ENV.prometheusProblem] = tools.prometheusProblem ?? 'prometheus is not installed';
+  }
 
   // SMTP capture, in this process: tests read verification codes from the mail it received.
   const capture = await startSmtpCapture({ smtpPort: 0, httpPort: 0 });

@@ -10,6 +10,10 @@ export const TEST_ENV = {
   redisServer: 'PATCHPROOF_TEST_REDIS_SERVER',
   smtpPort: 'PATCHPROOF_TEST_SMTP_PORT',
   smtpCaptureUrl: 'PATCHPROOF_TEST_SMTP_CAPTURE_URL',
+  prometheusUrl: 'PATCHPROOF_TEST_PROMETHEUS_URL',
+  prometheusTargets: 'PATCHPROOF_TEST_PROMETHEUS_TARGETS',
+  /** Why Prometheus is not there, when it is not: the tests that need it are skipped with this reason. */
+  prometheusProblem: 'PATCHPROOF_TEST_PROMETHEUS_PROBLEM',
 } as const;
 
 /**

@@ -32,7 +32,14 @@ describe('email worker start-up (runbook "Workers (Email)")', () => {
   });
 
   it('starts against the real stack and stops cleanly on SIGTERM', async () => {
-    const env = testEnvironment({ SMTP_HOST: '127.0.0.1', SMTP_PORT: testEnv('smtpPort'), LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
+    const env = testEnvironment({
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: testEnv('smtpPort'),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      // Any free port: a dev stack on this machine may hold the default.
+      EMAIL_WORKER_METRICS_PORT: '0',
+    });
     const child = spawnEntry('workers/email.ts', [], { ...env, WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle') });
     let output = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));

@@ -54,3 +54,35 @@ describe('secp256k1 helpers', () => {
     expect(parsePublicKeyHex(pub.encode(false, 'hex') as string, { compressedOnly: true })).toBeNull();
   });
 });
+
+describe('KMS client observe hook', () => {
+  it('reports each call by operation (never a key identifier) with its outcome, after all retries', async () => {
+    const key = PrivateKey.fromRandom().toPublicKey().toString();
+    const replies = [
+      new Response(JSON.stringify({ keyIdentifier: 'issuer', version: 2, pubKeyHex: key }), { status: 200 }),
+      new Response('{"error":{"message":"no"}}', { status: 401 }),
+      new Response('busy', { status: 503 }),
+      new Response('busy', { status: 503 }),
+    ];
+    const fetchImpl = jest.fn<ReturnType<typeof fetch>, Parameters<typeof fetch>>(() => Promise.resolve(replies.shift()!));
+    const observed: { operation: string; outcome: string; seconds: number }[] = [];
+    const client = createKmsClient({
+      baseUrl: 'http://kms.example',
+      apiKey: 'k',
+      timeoutMs: 100,
+      retryAttempts: 2,
+      fetchImpl,
+      sleep: () => Promise.resolve(),
+      observe: (call) => observed.push(call),
+    });
+    await expect(client.publicKey('issuer')).resolves.toMatchObject({ version: 2 });
+    await expect(client.publicKey('funding')).rejects.toMatchObject({ kind: 'unauthorized' });
+    await expect(client.deriveSvdSecret({ Mhex: 'ab', pmcHex: key })).rejects.toMatchObject({ kind: 'server' });
+    expect(observed.map(({ operation, outcome }) => ({ operation, outcome }))).toEqual([
+      { operation: 'public_key', outcome: 'success' },
+      { operation: 'public_key', outcome: 'unauthorized' },
+      { operation: 'svd_derive_secret', outcome: 'server' },
+    ]);
+    expect(fetchImpl).toHaveBeenCalledTimes(4);
+  });
+});

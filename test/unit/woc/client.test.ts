@@ -283,3 +283,25 @@ describe('WOC client broadcast', () => {
     expect(calls).toHaveLength(0);
   });
 });
+
+describe('WOC client observe hook', () => {
+  it('reports each call once, with its operation, outcome and duration, retries included', async () => {
+    const observed: { operation: string; outcome: string; seconds: number }[] = [];
+    const { woc } = client(
+      [
+        json({ chain: 'test', blocks: 7, headers: 7, bestblockhash: 'ab' }),
+        { status: 503, body: 'busy' },
+        { status: 503, body: 'busy' },
+        { status: 503, body: 'busy' },
+      ],
+      { observe: (call) => observed.push(call) },
+    );
+    await expect(woc.getChainInfo()).resolves.toMatchObject({ blocks: 7 });
+    await expect(woc.getTx(TXID)).rejects.toBeInstanceOf(WocError);
+    expect(observed.map(({ operation, outcome }) => ({ operation, outcome }))).toEqual([
+      { operation: 'get_chain_info', outcome: 'success' },
+      { operation: 'get_tx', outcome: 'server_error' },
+    ]);
+    for (const call of observed) expect(call.seconds).toBeGreaterThanOrEqual(0);
+  });
+});
