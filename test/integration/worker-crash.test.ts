@@ -1,25 +1,14 @@
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { temporal } from '@temporalio/proto';
 import { freePort, startRedis, type RunningService } from '../../ops/dev-stack/services';
 import { systemCheckModel } from '../../src/db/models/systemCheck';
 import { systemCheckWorkflowId } from '../../src/system/ids';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
-import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import { spawnEntry } from '../support/processes';
+import { isPolling, PENDING_ACTIVITY_STARTED, waitFor } from '../support/workerProcesses';
 import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /**
  * The production worker entry point (workers/main.ts) in its own process, SIGKILLed while an activity of a check
@@ -64,7 +53,11 @@ describe('worker killed mid-flight', () => {
     const first = spawnEntry('workers/main.ts', [], await workerEnv());
     workers.push(first);
     // Pollers seen recently may belong to earlier files' workers; wait for this process's own identity (pid@host).
-    await waitFor('the first worker to poll', async () => ((await isPolling(deps, first.pid)) ? true : undefined), 60_000);
+    await waitFor(
+      'the first worker to poll',
+      async () => ((await isPolling(deps.temporal, deps.config.temporal.namespace, first.pid)) ? true : undefined),
+      60_000,
+    );
 
     // Redis is frozen (SIGSTOP): the probe's command is sent and never answered, so the activity stays in flight
     // until its start-to-close timeout. The worker dies while it runs; the retry must land on the second worker.
@@ -111,13 +104,3 @@ describe('worker killed mid-flight', () => {
     expect(appMetrics).toContain('patchproof_process_cpu_seconds_total');
   }, 150_000);
 });
-
-const PENDING_ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
-
-async function isPolling(deps: TestDeps, pid: number | undefined): Promise<boolean> {
-  const response = await deps.temporal.workflowService.describeTaskQueue({
-    namespace: deps.config.temporal.namespace,
-    taskQueue: { name: TASK_QUEUES.main },
-  });
-  return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${pid}@`));
-}

@@ -35,7 +35,7 @@ export interface PoolStack {
 
 export async function startPoolStack(
   overrides: Record<string, string> = {},
-  options: { blockIntervalMs?: number } = {},
+  options: { blockIntervalMs?: number; inProcessWorker?: boolean } = {},
 ): Promise<PoolStack> {
   const kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')), apiKey: POOL_TEST_KMS_KEY });
   let pendingBeforeSign: (() => Promise<void>) | undefined;
@@ -66,14 +66,15 @@ export async function startPoolStack(
   const deps = await connectTestDeps('worker', env);
   const chain = chainClientsFromConfig(deps.config);
   const accounts = await resolvePoolAccounts(deps.config.pool, chain.kms, chain.network, true);
-  const { worker, connection } = await createTestWorker(deps);
-  const running = worker.run();
+  // Crash tests run the worker as its own process instead (workers/main.ts), so they can SIGKILL it.
+  const inProcess = options.inProcessWorker === false ? null : await createTestWorker(deps);
+  const running = inProcess?.worker.run();
   return {
     deps,
     kms,
     simulator,
     accounts,
-    worker,
+    worker: inProcess?.worker as Worker,
     env,
     async fund(address, satoshis, confirmed = true) {
       const res = await simulator.admin('POST', '/faucet', { address, satoshis, confirmed });
@@ -85,9 +86,11 @@ export async function startPoolStack(
       pendingBeforeSign = action;
     },
     async close() {
-      worker.shutdown();
-      await running.catch(() => undefined);
-      await connection.close();
+      if (inProcess) {
+        inProcess.worker.shutdown();
+        await running?.catch(() => undefined);
+        await inProcess.connection.close();
+      }
       await simulator.stop();
       await kmsServer.close();
       await deps.close();

@@ -1,0 +1,116 @@
+import type { ChildProcess } from 'node:child_process';
+import { PrivateKey } from '@bsv/sdk';
+import { createApp } from '../../../api/app';
+import { freePort } from '../../../ops/dev-stack/services';
+import { utxoModel } from '../../../src/pool/models';
+import { patchModel } from '../../../src/registration/models';
+import { listen, type Listening } from '../../support/http';
+import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
+import { startPoolStack, type PoolStack } from '../../support/poolStack';
+import { spawnEntry } from '../../support/processes';
+import { testEnvironment } from '../../support/stack';
+import { testEnv } from '../../support/testEnv';
+import { isPolling, waitFor } from '../../support/workerProcesses';
+
+/**
+ * The production worker (workers/main.ts) in its own process, SIGKILLed while a registration waits on the KMS: first
+ * while the issuer signs the record, then while the anchor transaction is being signed. A new worker finishes each
+ * registration: one run, one anchor, every pool output spent once, no reservation left.
+ */
+describe('registration with the worker killed mid-flight', () => {
+  let stack: PoolStack;
+  let server: Listening;
+  let api: ReturnType<typeof apiClient>;
+  const workers: ChildProcess[] = [];
+  const owner = PrivateKey.fromRandom().toPublicKey().toAddress('testnet');
+
+  beforeAll(async () => {
+    stack = await startPoolStack(
+      { FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1' },
+      { blockIntervalMs: 300, inProcessWorker: false },
+    );
+    server = await listen(createApp(stack.deps));
+    api = apiClient(server.baseUrl, stack.deps.config.auth.apiKey);
+    await startWorker();
+    await fundAndSyncPool(stack, 4);
+  }, 120_000);
+  afterAll(async () => {
+    for (const w of workers) w.kill('SIGKILL');
+    await server?.close();
+    await stack?.close();
+  });
+
+  async function startWorker(): Promise<ChildProcess> {
+    const env = testEnvironment({
+      ...stack.env,
+      MONGODB_URI: stack.deps.config.mongo.uri,
+      REDIS_URL: stack.deps.config.redis.url,
+      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      WORKER_METRICS_PORT: String(await freePort()),
+      WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
+      SYSTEM_CHECK_EVERY: 'off',
+      LOG_LEVEL: 'warn',
+    });
+    const worker = spawnEntry('workers/main.ts', [], env);
+    workers.push(worker);
+    const { temporal, config } = stack.deps;
+    await waitFor(
+      'the worker to poll',
+      async () => ((await isPolling(temporal, config.temporal.namespace, worker.pid)) ? true : undefined),
+      60_000,
+    );
+    return worker;
+  }
+
+  /** Holds the KMS's next sign request (after `skip` others pass) until released; resolves once it is held. */
+  function holdSign(skip: number): { held: Promise<void>; release: () => void } {
+    let markHeld!: () => void;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (markHeld = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const arm = (remaining: number) =>
+      stack.beforeNextSign(() => {
+        if (remaining > 0) {
+          arm(remaining - 1);
+          return Promise.resolve();
+        }
+        markHeld();
+        return gate;
+      });
+    arm(skip);
+    return { held, release };
+  }
+
+  async function crashDuring(uid: string, skipSigns: number): Promise<void> {
+    const victim = workers[workers.length - 1]!;
+    const hold = holdSign(skipSigns);
+    const accepted = await api.adminPost('/v1/patches', registrationBody(uid, owner));
+    expect(accepted.status).toBe(202);
+    await hold.held;
+    victim.kill('SIGKILL');
+    await new Promise((resolve) => victim.once('exit', resolve));
+    hold.release();
+    await startWorker();
+
+    const done = await api.waitDone(accepted.body.statusUrl as string, 120_000);
+    expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
+    const runs: string[] = [];
+    for await (const execution of stack.deps.temporal.workflow.list({ query: `WorkflowId = 'registration-${uid}'` }))
+      runs.push(execution.runId);
+    expect(runs).toHaveLength(1);
+    const patch = (await patchModel(stack.deps.mongo).findById(uid).lean())!;
+    // Exactly one anchor transaction spent exactly one pool output; the simulator holds it, and nothing stays reserved.
+    expect(await utxoModel(stack.deps.mongo).countDocuments({ spentBy: patch.anchor!.txid })).toBe(1);
+    expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
+    expect((await fetch(`${stack.simulator.baseUrl}/v1/bsv/test/tx/${patch.anchor!.txid}/hex`)).status).toBe(200);
+    expect(((await api.get(`/v1/patches/${uid}/verify`)).body as { status: string }).status).toBe('authentic');
+  }
+
+  it('finishes once when the worker dies while the issuer signs the record', async () => {
+    await crashDuring('PP-CRASH-1', 0);
+  }, 180_000);
+
+  it('finishes once when the worker dies while the anchor transaction is signed', async () => {
+    await crashDuring('PP-CRASH-2', 1);
+  }, 180_000);
+});
