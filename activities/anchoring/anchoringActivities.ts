@@ -140,7 +140,7 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
         taskQueue: TASK_QUEUES.main,
         args: [input],
         signal: anchorRequestSignal,
-        signalArgs: [request],
+        signalArgs: [{ ...request, limits: { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds } }],
       });
     },
   };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PublicKey } from '@bsv/sdk';
 import type { Worker } from '@temporalio/worker';
+import { ANCHOR_BATCHER_WORKFLOW_ID } from '../../src/anchoring/ids';
 import express from 'express';
 import { createDevKms, type DevKms } from '../../ops/stand-ins/dev-kms/server';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
@@ -37,6 +38,7 @@ export async function startPoolStack(
   overrides: Record<string, string> = {},
   options: { blockIntervalMs?: number; inProcessWorker?: boolean } = {},
 ): Promise<PoolStack> {
+  const startedAt = new Date();
   const kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')), apiKey: POOL_TEST_KMS_KEY });
   let pendingBeforeSign: (() => Promise<void>) | undefined;
   const kmsFront = express();
@@ -61,6 +63,9 @@ export async function startPoolStack(
     WOC_REQUESTS_PER_SECOND: '1000',
     UTXO_CONFIRMATION_POLL_SECONDS: '1',
     UTXO_HEALTH_CACHE_MS: '0',
+    // Files in one jest worker share a Redis database, so the per-IP API limits would carry over between them.
+    PUBLIC_API_MAX: '100000',
+    ADMIN_API_MAX: '100000',
     ...overrides,
   };
   const deps = await connectTestDeps('worker', env);
@@ -86,6 +91,21 @@ export async function startPoolStack(
       pendingBeforeSign = action;
     },
     async close() {
+      // Files in one jest worker share a namespace and a task queue: workflows left running here (the long-lived
+      // anchor batcher, a batch still waiting for confirmations) would otherwise be picked up by the next file's
+      // worker and act on its pool.
+      const leftovers: string[] = [];
+      for await (const execution of deps.temporal.workflow.list({ query: "ExecutionStatus = 'Running'" })) {
+        if (execution.startTime >= startedAt || execution.workflowId === ANCHOR_BATCHER_WORKFLOW_ID) leftovers.push(execution.workflowId);
+      }
+      await Promise.all(
+        leftovers.map((id) =>
+          deps.temporal.workflow
+            .getHandle(id)
+            .terminate('test stack closed')
+            .catch(() => undefined),
+        ),
+      );
       if (inProcess) {
         inProcess.worker.shutdown();
         await running?.catch(() => undefined);

@@ -33,7 +33,9 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
   let batchesThisRun = 0;
   let lastBatchWorkflowId: string | undefined;
 
-  setHandler(anchorRequestSignal, (request) => {
+  const limits = { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds };
+  setHandler(anchorRequestSignal, ({ limits: requested, ...request }) => {
+    if (requested) Object.assign(limits, requested);
     if (recent.has(request.key) || pending.some((p) => p.key === request.key)) return;
     pending.push(request);
   });
@@ -45,8 +47,8 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
 
   for (;;) {
     await condition(() => pending.length > 0);
-    await condition(() => pending.length >= input.maxRecords, `${input.maxWaitSeconds} seconds`);
-    const batch = pending.splice(0, input.maxRecords);
+    await condition(() => pending.length >= limits.maxRecords, `${limits.maxWaitSeconds} seconds`);
+    const batch = pending.splice(0, limits.maxRecords);
     const now = Date.now();
     for (const [key, at] of recent) if (now - at > RECENT_KEY_MS) recent.delete(key);
     for (const record of batch) recent.set(record.key, now);
@@ -66,8 +68,7 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
     batchesThisRun++;
     if (batchesThisRun >= BATCHES_PER_RUN || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof anchorBatcherWorkflow>({
-        maxRecords: input.maxRecords,
-        maxWaitSeconds: input.maxWaitSeconds,
+        ...limits,
         pending,
         recentKeys: [...recent],
       });

@@ -10,6 +10,8 @@ export interface AnchorRequest {
   recordHash: string;
   /** The workflow to signal with the outcome. */
   subjectWorkflowId: string;
+  /** The requesting worker's batch limits: a running batcher adopts them, so a configuration change reaches it. */
+  limits?: { maxRecords: number; maxWaitSeconds: number };
 }
 
 export type AnchorAssignment =

@@ -16,6 +16,7 @@ const PRODUCTION = {
   KMS_API_KEY: 'kms-key',
   ISSUER_KEY_IDENTIFIER: 'issuer-v2',
   UTXO_FUNDING_KEY_IDENTIFIER: 'funding-v1',
+  UNLOCK_CONTENT_SECRET: 'u'.repeat(40),
 };
 
 describe('email worker start-up (runbook "Workers (Email)")', () => {
