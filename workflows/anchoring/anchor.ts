@@ -3,7 +3,7 @@ import type { AnchoringActivities } from '../../activities/anchoring/anchoringAc
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
-import { pool, spendReservedInputs } from '../pool/spending';
+import { failureMessage, pool, spendReservedInputs, withFailureStatus } from '../pool/spending';
 import { anchorAssignedSignal, type AnchorAssignment } from './shared';
 
 // Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
@@ -139,4 +139,32 @@ export async function anchorRecord(request: {
     confirmations: status?.confirmations ?? 0,
     mode: 'batch',
   };
+}
+
+/**
+ * Runs a signed record's workflow body (registration, transfer): on failure the record is marked failed with the
+ * activity's own message, the run's status is `failed`, and the cause surfaces as the workflow's failure.
+ */
+export function runRecordWorkflow<T>(body: () => Promise<T>, markFailed: (reason: string) => Promise<void>): Promise<T> {
+  return withFailureStatus(async () => {
+    try {
+      return await body();
+    } catch (err) {
+      await markFailed(failureMessage(err));
+      throw err;
+    }
+  });
+}
+
+/** A record workflow's query answer: its own progress, plus the anchor's txid, confirmations and last error. */
+export function recordProgressView<P extends object>(
+  progress: P,
+  anchor: PoolOperationProgress,
+): () => P & Partial<Pick<PoolOperationProgress, 'txid' | 'confirmations' | 'lastError'>> {
+  return () => ({
+    ...progress,
+    ...(anchor.txid && { txid: anchor.txid }),
+    ...(anchor.confirmations !== undefined && { confirmations: anchor.confirmations }),
+    ...(anchor.lastError && { lastError: anchor.lastError }),
+  });
 }

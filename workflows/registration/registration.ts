@@ -1,8 +1,7 @@
 import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
-import { anchorRecord } from '../anchoring/anchor';
+import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { failureMessage, withFailureStatus } from '../pool/spending';
 import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress, type RegistrationResult } from './shared';
 
@@ -19,25 +18,16 @@ const registration = proxyActivities<RegistrationActivities>({
  */
 export function registrationWorkflow(input: RegistrationInput): Promise<RegistrationResult> {
   const uid = input.request.product.uid_tag_id;
-  return withFailureStatus(async () => {
-    try {
-      return await register(input, uid);
-    } catch (err) {
-      await registration.markRegistrationFailed({ uid, reason: failureMessage(err) });
-      throw err;
-    }
-  });
+  return runRecordWorkflow(
+    () => register(input, uid),
+    (reason) => registration.markRegistrationFailed({ uid, reason }),
+  );
 }
 
 async function register(input: RegistrationInput, uid: string): Promise<RegistrationResult> {
   const progress: RegistrationProgress = { step: 'persisting' };
   const spending: PoolOperationProgress = { step: 'starting', attempt: 0 };
-  setHandler(registrationProgressQuery, () => ({
-    ...progress,
-    ...(spending.txid && { txid: spending.txid }),
-    ...(spending.confirmations !== undefined && { confirmations: spending.confirmations }),
-    ...(spending.lastError && { lastError: spending.lastError }),
-  }));
+  setHandler(registrationProgressQuery, recordProgressView(progress, spending));
   const info = workflowInfo();
   upsertSearchAttributes([
     { key: PATCH_UID, value: uid },

@@ -1,8 +1,7 @@
 import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { TransferActivities } from '../../activities/transfer/transferActivities';
-import { anchorRecord } from '../anchoring/anchor';
+import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { failureMessage, withFailureStatus } from '../pool/spending';
 import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { transferProgressQuery, type TransferInput, type TransferProgress, type TransferResult } from './shared';
 
@@ -19,25 +18,16 @@ const transfer = proxyActivities<TransferActivities>({
  */
 export function transferWorkflow(input: TransferInput): Promise<TransferResult> {
   const transferId = workflowInfo().workflowId;
-  return withFailureStatus(async () => {
-    try {
-      return await runTransfer(input, transferId);
-    } catch (err) {
-      await transfer.markTransferFailed({ transferId, reason: failureMessage(err) });
-      throw err;
-    }
-  });
+  return runRecordWorkflow(
+    () => runTransfer(input, transferId),
+    (reason) => transfer.markTransferFailed({ transferId, reason }),
+  );
 }
 
 async function runTransfer(input: TransferInput, transferId: string): Promise<TransferResult> {
   const progress: TransferProgress = { step: 'persisting' };
   const spending: PoolOperationProgress = { step: 'starting', attempt: 0 };
-  setHandler(transferProgressQuery, () => ({
-    ...progress,
-    ...(spending.txid && { txid: spending.txid }),
-    ...(spending.confirmations !== undefined && { confirmations: spending.confirmations }),
-    ...(spending.lastError && { lastError: spending.lastError }),
-  }));
+  setHandler(transferProgressQuery, recordProgressView(progress, spending));
   upsertSearchAttributes([
     { key: PATCH_UID, value: input.uid },
     { key: WORKFLOW_KIND, value: 'transfer' },
