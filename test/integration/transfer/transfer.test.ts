@@ -176,7 +176,9 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
   it('answers bad input with a 4xx envelope and starts nothing', async () => {
     const current = await verify();
     const holder = [alice, bob, carol].find((o) => o.address === current.ownership.currentOwner)!;
-    const good = transferBody(holder, await message(alice));
+    // Whoever won the race above holds the patch now; the messages transfer it to someone else.
+    const target = [alice, bob, carol].find((o) => o !== holder)!;
+    const good = transferBody(holder, await message(target));
     const started = await transferModel(stack.deps.mongo).countDocuments({ uid: UID });
     const cases: [unknown, string | undefined, number, string][] = [
       [good, undefined, 401, 'UNAUTHORIZED'],
@@ -189,13 +191,13 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
       [{ ...good, ownerSignature: 'deadbeef' }, holder.token, 400, 'VALIDATION_FAILED'],
       [{ ...good, ownerPubKey: '02' + '00'.repeat(32) }, holder.token, 403, 'SIGNATURE_INVALID'],
       [
-        transferBody(holder, await message(alice, { expiresAt: new Date(Date.now() - 1000).toISOString() })),
+        transferBody(holder, await message(target, { expiresAt: new Date(Date.now() - 1000).toISOString() })),
         holder.token,
         400,
         'SIGNATURE_EXPIRED',
       ],
       [
-        transferBody(holder, await message(alice, { expiresAt: new Date(Date.now() + 86_400_000).toISOString() })),
+        transferBody(holder, await message(target, { expiresAt: new Date(Date.now() + 86_400_000).toISOString() })),
         holder.token,
         400,
         'SIGNATURE_EXPIRED',
