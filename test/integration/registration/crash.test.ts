@@ -92,7 +92,8 @@ describe('registration with the worker killed mid-flight', () => {
     hold.release();
     await startWorker();
 
-    const done = await api.waitDone(accepted.body.statusUrl as string, 120_000);
+    // The killed attempt is retried after its start-to-close timeout (up to two minutes for signing).
+    const done = await api.waitDone(accepted.body.statusUrl as string, 300_000);
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     const runs: string[] = [];
     for await (const execution of stack.deps.temporal.workflow.list({ query: `WorkflowId = 'registration-${uid}'` }))
@@ -108,9 +109,9 @@ describe('registration with the worker killed mid-flight', () => {
 
   it('finishes once when the worker dies while the issuer signs the record', async () => {
     await crashDuring('PP-CRASH-1', 0);
-  }, 180_000);
+  }, 360_000);
 
   it('finishes once when the worker dies while the anchor transaction is signed', async () => {
     await crashDuring('PP-CRASH-2', 1);
-  }, 180_000);
+  }, 360_000);
 });
