@@ -1,9 +1,18 @@
-import { ApplicationFailure, condition, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { AnchoringActivities } from '../../activities/anchoring/anchoringActivities';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
 import { failureMessage, pool, spendReservedInputs, withFailureStatus } from '../pool/spending';
+import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorAssignedSignal, type AnchorAssignment } from './shared';
 
 // Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
@@ -85,6 +94,12 @@ export async function anchorRecord(request: {
   progress: PoolOperationProgress;
   onTxid: (txid: string) => Promise<void>;
 }): Promise<AnchoredRecord> {
+  // Every record's run shows the same status and txid search attributes while it anchors.
+  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
+  const onTxid = async (txid: string) => {
+    upsertSearchAttributes([{ key: TXID, value: txid }]);
+    await request.onTxid(txid);
+  };
   const policy = await anchoring.anchoringPolicy();
   const info = workflowInfo();
   if (policy.mode === 'single') {
@@ -93,7 +108,7 @@ export async function anchorRecord(request: {
       recordHashes: [request.recordHash],
       owner: reservationOwner(info.workflowId, info.runId),
       progress: request.progress,
-      afterBroadcast: (txid) => request.onTxid(txid),
+      afterBroadcast: onTxid,
       minConfirmations: policy.minConfirmations,
     });
     const status = await pool.recordConfirmations(outcome.transaction.txid);
@@ -122,7 +137,7 @@ export async function anchorRecord(request: {
     throw ApplicationFailure.nonRetryable(answer.reason, answer.type);
   }
   request.progress.txid = answer.txid;
-  await request.onTxid(answer.txid);
+  await onTxid(answer.txid);
   request.progress.step = 'confirming';
   let status = await pool.recordConfirmations(answer.txid);
   while ((status?.confirmations ?? 0) < policy.minConfirmations) {

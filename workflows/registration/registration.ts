@@ -2,7 +2,7 @@ import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workfl
 import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
 import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import { PATCH_UID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress, type RegistrationResult } from './shared';
 
 // Keyed writes and KMS calls: idempotent, retried patiently; the KMS client retries inside each attempt too.
@@ -47,16 +47,12 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   await registration.signRegistrationRecord({ uid });
 
   progress.step = 'anchoring';
-  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
   const anchored = await anchorRecord({
     key: `registration:${uid}`,
     label: uid,
     recordHash,
     progress: spending,
-    onTxid: async (txid) => {
-      upsertSearchAttributes([{ key: TXID, value: txid }]);
-      await registration.markRegistrationAnchoring({ uid, txid });
-    },
+    onTxid: (txid) => registration.markRegistrationAnchoring({ uid, txid }),
   });
   await registration.markRegistrationAnchored({
     uid,

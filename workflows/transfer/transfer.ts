@@ -2,7 +2,7 @@ import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workfl
 import type { TransferActivities } from '../../activities/transfer/transferActivities';
 import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
-import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import { PATCH_UID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { transferProgressQuery, type TransferInput, type TransferProgress, type TransferResult } from './shared';
 
 // Keyed writes and KMS calls: idempotent, retried patiently; a stale head or missing patch fails at once.
@@ -43,16 +43,12 @@ async function runTransfer(input: TransferInput, transferId: string): Promise<Tr
   await transfer.signTransferRecord({ transferId });
 
   progress.step = 'anchoring';
-  upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
   const anchored = await anchorRecord({
     key: `transfer:${input.uid}:${seq}`,
     label: `transfer ${seq} of ${input.uid}`,
     recordHash,
     progress: spending,
-    onTxid: async (txid) => {
-      upsertSearchAttributes([{ key: TXID, value: txid }]);
-      await transfer.markTransferAnchoring({ transferId, txid });
-    },
+    onTxid: (txid) => transfer.markTransferAnchoring({ transferId, txid }),
   });
   await transfer.markTransferAnchored({
     transferId,
