@@ -144,8 +144,11 @@ export function startRedis(options: {
   dataDir?: string;
   logFile: string;
   pidFile?: string;
+  /** Require this password (`--requirepass`), as a production Redis does. It shows in the process list: tests only. */
+  password?: string;
 }): Promise<RunningService> {
   const args = ['--bind', '127.0.0.1', '--port', String(options.port), '--appendonly', 'no'];
+  if (options.password) args.push('--requirepass', options.password);
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
     args.push('--dir', options.dataDir, '--save', '60 1');

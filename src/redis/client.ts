@@ -29,12 +29,18 @@ export async function connectRedis(
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   // Without a listener ioredis would throw on every reconnect attempt; the caller logs instead.
-  client.on('error', (err: Error) => options.onError?.(err));
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => {
+    lastError = err;
+    options.onError?.(err);
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
+    // A refused AUTH surfaces as "Connection is closed."; name the server's answer (NOAUTH, WRONGPASS) instead.
+    if (lastError && lastError !== err) throw new Error(`redis: ${lastError.message}`, { cause: err });
     throw err;
   }
   return client;
