@@ -1,4 +1,11 @@
-import { startTestApi, type TestApi } from '../support/stack';
+import net from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { createApp } from '../../api/app';
+import { freePort } from '../../ops/dev-stack/services';
+import { loadConfig } from '../../src/config';
+import { listen } from '../support/http';
+import { connectTestDeps, startTestApi, testEnvironment, type TestApi } from '../support/stack';
+import { testEnv } from '../support/testEnv';
 
 const API_KEY = 'test-api-key-0123456789abcdef0123456789';
 
@@ -165,5 +172,92 @@ describe('HTTP baseline with protected metrics and a tight limit', () => {
       status: 'not_ready',
       checks: { redis: { status: 'down' }, mongo: { status: 'up' }, temporal: { status: 'up' } },
     });
+  });
+});
+
+/** A TCP proxy to `target`, so a test can cut a dependency off from the API under test (close() drops every socket). */
+async function tcpProxy(target: { host: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+// Predecessor defect §14.14, for the two other dependencies: /ready names whichever one is down.
+describe('HTTP baseline readiness with MongoDB or Temporal down', () => {
+  const expectNotReady = async (baseUrl: string, down: 'mongo' | 'temporal', secretsNotShown: string[]) => {
+    const res = await fetch(`${baseUrl}/ready`);
+    const text = await res.text();
+    expect(res.status).toBe(503);
+    const up = { status: 'up', latencyMs: expect.any(Number) };
+    expect(JSON.parse(text)).toEqual({
+      status: 'not_ready',
+      checks: {
+        mongo:
+          down === 'mongo'
+            ? { status: 'down', latencyMs: expect.any(Number), error: expect.stringMatching(/^(timeout|unreachable)$/) }
+            : up,
+        redis: up,
+        temporal:
+          down === 'temporal'
+            ? { status: 'down', latencyMs: expect.any(Number), error: expect.stringMatching(/^(timeout|unreachable)$/) }
+            : up,
+      },
+    });
+    // Only the class of error: no address, port or driver message.
+    for (const value of secretsNotShown) expect(text).not.toContain(value);
+  };
+
+  it('answers 503 naming mongo when MongoDB becomes unreachable', async () => {
+    const mongoUrl = new URL(testEnv('mongoUri'));
+    const proxy = await tcpProxy({ host: mongoUrl.hostname, port: Number(mongoUrl.port) });
+    const db = `ready_mongo_${Date.now()}`;
+    const api = await startTestApi({
+      MONGODB_URI: `mongodb://127.0.0.1:${proxy.port}/${db}?directConnection=true`,
+      DB_SERVER_SELECTION_TIMEOUT_MS: '1000',
+    });
+    try {
+      expect((await fetch(`${api.baseUrl}/ready`)).status).toBe(200);
+      await proxy.close();
+      await expectNotReady(api.baseUrl, 'mongo', [String(proxy.port), db]);
+    } finally {
+      await proxy.close();
+      await api.close();
+    }
+  });
+
+  it('answers 503 naming temporal when the Temporal connection points at a closed port', async () => {
+    const closedPort = await freePort();
+    const config = loadConfig(testEnvironment({ TEMPORAL_ADDRESS: `127.0.0.1:${closedPort}` }));
+    const deps = await connectTestDeps('api');
+    // Connection.connect would fail at once; the API keeps a lazily connecting client, as after Temporal went away.
+    const temporal = new Client({
+      connection: Connection.lazy({ address: config.temporal.address }),
+      namespace: config.temporal.namespace,
+    });
+    const server = await listen(createApp({ ...deps, temporal }));
+    try {
+      await expectNotReady(server.baseUrl, 'temporal', [String(closedPort)]);
+    } finally {
+      await server.close();
+      // The lazy connection is left to the process: closing it while the client's gRPC retry interceptor still holds a
+      // retry timer makes that timer throw "Channel has been shut down" (@temporalio/client grpc-retry.ts).
+      await deps.close();
+    }
   });
 });
