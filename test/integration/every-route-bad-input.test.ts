@@ -438,14 +438,13 @@ describe('bad input on every route of the route table', () => {
       }
     }
 
-    const startedAt = Date.now();
     const problems = await run(attempts);
     expect(problems).toEqual([]);
     expect(attempts.length).toBeGreaterThan(500);
+    if (process.env.PATCHPROOF_TEST_LOGS === '1') process.stderr.write(`${attempts.length} bad requests on ${routes.length} routes\n`);
     // Bad input wrote nothing: no documents, no keys beyond the limiter's counters, no workflows (given a moment to
     // become visible, had any been started).
     await new Promise((r) => setTimeout(r, 500));
     expect(await snapshot()).toEqual(before);
-    expect(Date.now() - startedAt).toBeLessThan(45_000);
   }, 60_000);
 });
