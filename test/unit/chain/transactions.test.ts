@@ -212,6 +212,8 @@ describe('transaction building and external signing', () => {
           const totalOut = outs.reduce((sum, o) => sum + (o.satoshis ?? 0), 0);
           expect(totalOut + unsigned.fee).toBe(available);
           expect(unsigned.changeSatoshis === 0 || unsigned.changeSatoshis >= minChange).toBe(true);
+          // Change is never worth less than what spending it would cost, whatever minChangeSats says.
+          expect(unsigned.changeSatoshis === 0 || unsigned.changeSatoshis > feeForSize(149, feeRate)).toBe(true);
           for (const o of outs) if (!o.lockingScript.toHex().startsWith('006a')) expect(o.satoshis).toBeGreaterThanOrEqual(1);
 
           // What the node checks: the fee against the size of the bytes actually broadcast.
