@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { activityDepsFromConfig } from '../activities';
 import { ConfigError, loadConfig } from '../src/config';
 import { ensureIndexes } from '../src/db/indexes';
@@ -21,6 +21,7 @@ import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import { installWorkerRuntime } from './lifecycle';
 import { createMainWorker } from './mainWorker';
 import { startWorkerMetricsServer } from './metricsServer';
 import { desiredSchedules, reconcileSchedules } from './schedules';
@@ -32,13 +33,18 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'worker-main', deploySha: config.deploySha });
 
   // Must precede any NativeConnection or Worker. Routes SDK logs into winston (redacted) and exposes SDK metrics.
-  Runtime.install({
-    logger: temporalLoggerFrom(logger),
-    telemetryOptions: {
-      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
-      metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress }, globalTags: { deploy_sha: config.deploySha } },
+  // SIGINT/SIGTERM are ours from here on: during start-up they end the process, later they drain the worker.
+  const lifecycle = installWorkerRuntime(
+    {
+      logger: temporalLoggerFrom(logger),
+      telemetryOptions: {
+        logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+        metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress }, globalTags: { deploy_sha: config.deploySha } },
+      },
     },
-  });
+    logger,
+    'worker',
+  );
 
   const workflowBundlePath = resolveWorkflowBundle(config.isProduction, config.worker.workflowBundlePath);
 
@@ -103,9 +109,9 @@ async function main(): Promise<void> {
     prebuiltBundle: Boolean(workflowBundlePath),
   });
 
-  // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight tasks have drained.
+  // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight tasks have drained.
   try {
-    await worker.run();
+    await lifecycle.run(worker);
   } finally {
     stopScheduleMetrics();
     metricsServer.close();
