@@ -43,6 +43,28 @@ describe('configuration', () => {
     expect((error as ConfigError).problems).toHaveLength(PRODUCTION_REQUIRED_VARIABLES.length + 1);
   });
 
+  it('still lists every production problem when a variable is also malformed', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', PORT: 'abc' });
+    expect(problems.filter((p) => p.startsWith('PORT: '))).toHaveLength(1);
+    for (const name of PRODUCTION_REQUIRED_VARIABLES) expect(problems).toContain(`${name}: required in production`);
+    expect(problems.some((p) => p.startsWith('TEMPORAL_TLS / TEMPORAL_API_KEY: '))).toBe(true);
+    expect(problems).toHaveLength(PRODUCTION_REQUIRED_VARIABLES.length + 2);
+  });
+
+  it('reports a malformed required variable once, as malformed rather than missing', () => {
+    const problems = problemsOf({ ...PRODUCTION_OK, KMS_SIGN_URL: 'not a url', PORT: '70000' });
+    expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual(['PORT', 'KMS_SIGN_URL']);
+  });
+
+  it('keeps running the production rules on the variables that did parse', () => {
+    const problems = problemsOf({ ...PRODUCTION_OK, WORKER_METRICS_PORT: '-1', API_KEY: 'short', REDIS_URL: 'redis://cache:6379' });
+    expect(problems).toEqual([
+      expect.stringMatching(/^WORKER_METRICS_PORT: /),
+      'REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)',
+      'API_KEY: must be at least 32 characters',
+    ]);
+  });
+
   it('treats empty values (API_KEY= in an EnvironmentFile) as missing', () => {
     expect(problemsOf({ ...PRODUCTION_OK, API_KEY: '' })).toEqual(['API_KEY: required in production']);
   });
