@@ -1,5 +1,6 @@
 import { envSchema, type RawEnv } from './env';
-import { isValidP2pkhAddress } from '../chain/addresses';
+import { addressOfPublicKey, isValidP2pkhAddress } from '../chain/addresses';
+import { parsePublicKeyHex } from '../chain/ecdsa';
 import { parseMongoUri, parseRedisUrl } from './urls';
 
 export { ENV_VARIABLE_NAMES } from './env';
@@ -146,6 +147,11 @@ export interface OwnerAuthConfig {
 export interface PoolConfig {
   fundingKeyIdentifier: string;
   fundingAddress?: string;
+  /**
+   * FUNDING_PUBKEY_HEX: the compressed public key the KMS must serve for `fundingKeyIdentifier` (lower-case hex);
+   * the worker refuses to start on a mismatch.
+   */
+  fundingPubKeyHex?: string;
   changeKeyIdentifier: string;
   changeAddress?: string;
   defaults: PoolSettings;
@@ -258,6 +264,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
       problems.push(`${name}: not a P2PKH address of the ${raw.WOC_NETWORK} network`);
     }
   }
+  let fundingPubKeyHex: string | undefined;
+  if (raw.FUNDING_PUBKEY_HEX !== undefined) {
+    const parsedKey = parsePublicKeyHex(raw.FUNDING_PUBKEY_HEX, { compressedOnly: true });
+    if (!parsedKey) problems.push('FUNDING_PUBKEY_HEX: not a point on secp256k1');
+    else {
+      fundingPubKeyHex = parsedKey.compressedHex;
+      const keyAddress = addressOfPublicKey(parsedKey.key.toHash() as number[], raw.WOC_NETWORK);
+      if (fundingAddress !== undefined && !invalid.has('WOC_NETWORK') && fundingAddress !== keyAddress) {
+        problems.push(`FUNDING_PUBKEY_HEX: its ${raw.WOC_NETWORK} address is not UTXO_FUNDING_ADDRESS`);
+      }
+    }
+  }
   if (changeAddress !== undefined && changeAddress !== fundingAddress && raw.UTXO_CHANGE_KEY_IDENTIFIER === undefined) {
     problems.push('UTXO_CHANGE_KEY_IDENTIFIER: required when UTXO_CHANGE_ADDRESS differs from the funding address');
   }
@@ -366,6 +384,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     pool: {
       fundingKeyIdentifier,
       ...(fundingAddress && { fundingAddress }),
+      ...(fundingPubKeyHex && { fundingPubKeyHex }),
       changeKeyIdentifier: raw.UTXO_CHANGE_KEY_IDENTIFIER ?? fundingKeyIdentifier,
       ...(changeAddress && { changeAddress }),
       defaults: {
