@@ -12,7 +12,7 @@ import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
 import { startScheduleMetrics } from '../src/metrics/schedules';
-import { resolvePoolAccounts } from '../src/pool/accounts';
+import { PoolMisconfiguredError, resolvePoolAccounts, verifyFundingPublicKey } from '../src/pool/accounts';
 import { POOL_SCHEDULE_IDS } from '../src/pool/ids';
 import { connectRedis } from '../src/redis/client';
 import { keyringFromConfig } from '../src/rotation/keyring';
@@ -77,6 +77,12 @@ async function main(): Promise<void> {
     // Fail fast, before taking work: the active keys (env defaults, or the key settings after a rotation) must be served.
     await assertActiveKeysAvailable(keyring, chainClients.kms, ['issuer', 'funding']);
   }
+  // FUNDING_PUBKEY_HEX, when set, pins the funding key: a KMS serving another key is a start-up error. A lookup
+  // failure is not (the KMS checks above already cover availability in production).
+  await verifyFundingPublicKey(config.pool, chainClients.kms).catch((err: unknown) => {
+    if (err instanceof PoolMisconfiguredError) throw err;
+    logger.warn('FUNDING_PUBKEY_HEX not checked: the funding key could not be looked up', { err });
+  });
   // The nightly sweep's schedule names the change address (the rotated funding key's, after a funding rotation);
   // derive it now, or leave that schedule alone for now.
   const livePool = await keyring.livePoolConfig(config.pool);
