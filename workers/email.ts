@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../src/config';
 import { connectMongo } from '../src/db/mongo';
 import { createLogger } from '../src/logging/logger';
@@ -11,6 +11,7 @@ import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { createEmailWorker, createSmtpTransport } from './emailWorker';
+import { installWorkerRuntime } from './lifecycle';
 import { startWorkerMetricsServer } from './metricsServer';
 
 /** Fatal misconfiguration: the process exits 1 with this message, and never starts polling. */
@@ -28,21 +29,13 @@ async function main(): Promise<void> {
   if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
   if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
 
-  // Logs only; the main worker owns the SDK's Prometheus endpoint on this host. Signals are ours: a stop that
-  // arrives while the worker is still starting (bundling, connecting) must end the process, not be swallowed.
-  Runtime.install({
-    logger: temporalLoggerFrom(logger),
-    shutdownSignals: [],
-    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
-  });
-  const started: { worker?: Worker } = {};
-  const stop = (signal: NodeJS.Signals) => {
-    logger.info('email worker stopping', { signal });
-    if (started.worker) started.worker.shutdown();
-    else process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Logs only; the main worker owns the SDK's Prometheus endpoint on this host. A stop that arrives while the worker
+  // is still starting (bundling, connecting) ends the process; later it drains in-flight sends.
+  const lifecycle = installWorkerRuntime(
+    { logger: temporalLoggerFrom(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } },
+    logger,
+    'email worker',
+  );
 
   // Redis is part of the platform's start contract: a worker that cannot reach it is misconfigured.
   const redis = await connectRedis(config.redis, { connectionName: 'patchproof-worker-email' }).catch((err: unknown) => {
@@ -76,7 +69,6 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
   });
-  started.worker = worker;
   const metricsServer = await startWorkerMetricsServer({
     registry: metrics.registry,
     port: config.worker.emailMetricsPort,
@@ -85,7 +77,7 @@ async function main(): Promise<void> {
   logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
   // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight sends have drained.
   try {
-    await worker.run();
+    await lifecycle.run(worker);
   } finally {
     metricsServer.close();
     transport.close();

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { activityDepsFromConfig } from '../activities';
 import { ConfigError, loadConfig } from '../src/config';
 import { ensureIndexes } from '../src/db/indexes';
@@ -12,7 +12,7 @@ import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
 import { startScheduleMetrics } from '../src/metrics/schedules';
-import { resolvePoolAccounts } from '../src/pool/accounts';
+import { PoolMisconfiguredError, resolvePoolAccounts, verifyFundingPublicKey } from '../src/pool/accounts';
 import { POOL_SCHEDULE_IDS } from '../src/pool/ids';
 import { connectRedis } from '../src/redis/client';
 import { keyringFromConfig } from '../src/rotation/keyring';
@@ -21,6 +21,7 @@ import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
+import { installWorkerRuntime } from './lifecycle';
 import { createMainWorker } from './mainWorker';
 import { startWorkerMetricsServer } from './metricsServer';
 import { desiredSchedules, reconcileSchedules } from './schedules';
@@ -32,13 +33,18 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'worker-main', deploySha: config.deploySha });
 
   // Must precede any NativeConnection or Worker. Routes SDK logs into winston (redacted) and exposes SDK metrics.
-  Runtime.install({
-    logger: temporalLoggerFrom(logger),
-    telemetryOptions: {
-      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
-      metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress }, globalTags: { deploy_sha: config.deploySha } },
+  // SIGINT/SIGTERM are ours from here on: during start-up they end the process, later they drain the worker.
+  const lifecycle = installWorkerRuntime(
+    {
+      logger: temporalLoggerFrom(logger),
+      telemetryOptions: {
+        logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+        metrics: { prometheus: { bindAddress: config.temporal.metricsBindAddress }, globalTags: { deploy_sha: config.deploySha } },
+      },
     },
-  });
+    logger,
+    'worker',
+  );
 
   const workflowBundlePath = resolveWorkflowBundle(config.isProduction, config.worker.workflowBundlePath);
 
@@ -71,6 +77,12 @@ async function main(): Promise<void> {
     // Fail fast, before taking work: the active keys (env defaults, or the key settings after a rotation) must be served.
     await assertActiveKeysAvailable(keyring, chainClients.kms, ['issuer', 'funding']);
   }
+  // FUNDING_PUBKEY_HEX, when set, pins the funding key: a KMS serving another key is a start-up error. A lookup
+  // failure is not (the KMS checks above already cover availability in production).
+  await verifyFundingPublicKey(config.pool, chainClients.kms).catch((err: unknown) => {
+    if (err instanceof PoolMisconfiguredError) throw err;
+    logger.warn('FUNDING_PUBKEY_HEX not checked: the funding key could not be looked up', { err });
+  });
   // The nightly sweep's schedule names the change address (the rotated funding key's, after a funding rotation);
   // derive it now, or leave that schedule alone for now.
   const livePool = await keyring.livePoolConfig(config.pool);
@@ -103,9 +115,9 @@ async function main(): Promise<void> {
     prebuiltBundle: Boolean(workflowBundlePath),
   });
 
-  // The Runtime turns SIGINT/SIGTERM into worker.shutdown(); run() resolves once in-flight tasks have drained.
+  // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight tasks have drained.
   try {
-    await worker.run();
+    await lifecycle.run(worker);
   } finally {
     stopScheduleMetrics();
     metricsServer.close();

@@ -1,4 +1,4 @@
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Network } from '../../src/chain/addresses';
 import { signTransaction, SigningError, type SignedTransaction } from '../../src/chain/signing';
 import {
@@ -13,6 +13,7 @@ import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import type { WocClient } from '../../src/woc/client';
 import { WocError } from '../../src/woc/errors';
+import { withHeartbeats } from '../shared/heartbeat';
 
 export interface ChainActivityDeps {
   kms: KmsClient;
@@ -33,6 +34,7 @@ export const CHAIN_FAILURES = {
   mempoolConflict: 'MempoolConflict',
   broadcastRejected: 'BroadcastRejected',
   chainUnavailable: 'ChainServiceUnavailable',
+  chainReadRejected: 'ChainReadRejected',
 } as const;
 
 export interface BroadcastOutcome {
@@ -51,8 +53,7 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
     async signTransaction(plan: Omit<BuildTransactionInput, 'network'>): Promise<SignedTransaction> {
       try {
         const unsigned = buildTransaction({ ...plan, network });
-        heartbeat({ step: 'signing', inputs: plan.inputs.length });
-        return await signTransaction(unsigned, kms);
+        return await withHeartbeats({ step: 'signing', inputs: plan.inputs.length }, () => signTransaction(unsigned, kms));
       } catch (err) {
         throw chainFailure(err);
       }
@@ -61,7 +62,7 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
     async broadcastTransaction(signed: Pick<SignedTransaction, 'txid' | 'hex'>): Promise<BroadcastOutcome> {
       let result;
       try {
-        result = await woc.broadcast(signed.hex);
+        result = await withHeartbeats({ step: 'broadcasting', txid: signed.txid }, () => woc.broadcast(signed.hex));
       } catch (err) {
         throw chainFailure(err);
       }
@@ -97,10 +98,10 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
     /** Confirmations of a tx, or null while the service does not know it. */
     async transactionConfirmations(txid: string): Promise<number | null> {
       try {
-        const tx = await woc.getTx(txid);
+        const tx = await withHeartbeats({ step: 'reading', txid }, () => woc.getTx(txid));
         return tx ? tx.confirmations : null;
       } catch (err) {
-        throw chainFailure(err);
+        throw chainFailure(err, 'read');
       }
     },
   };
@@ -108,13 +109,19 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
 
 export type ChainActivities = ReturnType<typeof createChainActivities>;
 
-/** Maps errors from the chain modules to ApplicationFailures with a stable type and the right retryability. */
-function chainFailure(err: unknown): ApplicationFailure {
+/**
+ * Maps errors from the chain modules to ApplicationFailures with a stable type and the right retryability. A
+ * WhatsOnChain refusal is `BroadcastRejected` for a broadcast and `ChainReadRejected` for a read.
+ */
+export function chainFailure(err: unknown, operation: 'write' | 'read' = 'write'): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof InsufficientFundsError) {
     return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.insufficientFunds, { needed: err.needed, available: err.available });
   }
-  if (err instanceof InvalidTransactionPlanError) return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.invalidPlan);
+  // RangeError: a fee rate or raw transaction that is not a number or not hex; as unfixable by retrying as a bad plan.
+  if (err instanceof InvalidTransactionPlanError || err instanceof RangeError) {
+    return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.invalidPlan);
+  }
   if (err instanceof SigningError) return ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.signingFailed);
   if (isKmsError(err)) {
     return err.retryable
@@ -122,9 +129,11 @@ function chainFailure(err: unknown): ApplicationFailure {
       : ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.kmsRejected, { kind: err.kind });
   }
   if (err instanceof WocError) {
-    return err.retryable
-      ? ApplicationFailure.retryable(err.message, CHAIN_FAILURES.chainUnavailable, { kind: err.kind })
-      : ApplicationFailure.nonRetryable(err.message, CHAIN_FAILURES.broadcastRejected, { kind: err.kind });
+    if (err.retryable) return ApplicationFailure.retryable(err.message, CHAIN_FAILURES.chainUnavailable, { kind: err.kind });
+    const type = operation === 'read' ? CHAIN_FAILURES.chainReadRejected : CHAIN_FAILURES.broadcastRejected;
+    return ApplicationFailure.nonRetryable(err.message, type, { kind: err.kind });
   }
-  return ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'Unexpected');
+  // Anything else is a transport or service hiccup we did not foresee; the workflow's retry policy bounds it.
+  const message = err instanceof Error ? err.message : String(err);
+  return ApplicationFailure.retryable(message, operation === 'read' ? CHAIN_FAILURES.chainUnavailable : 'Unexpected');
 }

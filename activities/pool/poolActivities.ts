@@ -16,7 +16,7 @@ import { confirmedFilter, createReservations, poolTotals } from '../../src/pool/
 import { readPoolSettings } from '../../src/pool/settings';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
-import { WocError } from '../../src/woc/errors';
+import { chainFailure } from '../chain/chainActivities';
 import {
   POOL_FAILURES,
   type PoolAccount,
@@ -382,7 +382,5 @@ function spendable(utxo: UtxoDocument): SpendableOutput {
 }
 
 function chainReadFailure(err: unknown): never {
-  if (err instanceof WocError && !err.retryable)
-    throw ApplicationFailure.nonRetryable(err.message, 'ChainReadRejected', { kind: err.kind });
-  throw ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'ChainServiceUnavailable');
+  throw chainFailure(err, 'read');
 }

@@ -20,21 +20,29 @@ interface Child {
   process: ChildProcess;
 }
 
+/** Every service this run spawned, tracked from spawn (not from ready) so one still starting is stopped too. */
 const services: RunningService[] = [];
 const children: Child[] = [];
 let stopping = false;
 
-async function stopAll(code: number, signal?: NodeJS.Signals): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    say('stopping…');
-    const alreadySignalled = signal === 'SIGINT';
-    await Promise.all(children.map((c) => terminate(c.process, { alreadySignalled })));
-    for (const service of [...services].reverse()) await service.stop();
-    say('stopped; nothing left running');
+async function stopAll(code: number, signal?: NodeJS.Signals): Promise<void> {
+  if (stopping) {
+    // A second Ctrl-C, or a start-up step failing because its service was just stopped: the first stop finishes
+    // the job (each process is SIGKILLed if it does not go in time) and exits. Exiting here would orphan services.
+    if (signal) say('still stopping…');
+    return;
   }
+  stopping = true;
+  say('stopping…');
+  const alreadySignalled = signal === 'SIGINT';
+  await Promise.all(children.map((c) => terminate(c.process, { alreadySignalled })));
+  // Popped one by one: a service spawned while an earlier one stops is still in the list when the loop gets to it.
+  for (let service = services.pop(); service; service = services.pop()) await service.stop();
+  say('stopped; nothing left running');
   process.exit(code);
 }
+
+const trackFromSpawn = { onSpawn: (service: RunningService) => void services.push(service) };
 
 async function main(): Promise<void> {
   const env = withDotEnv();
@@ -61,7 +69,6 @@ async function main(): Promise<void> {
   const pids = path.join(stack.dataDir, 'run');
   const started = async (service: Promise<RunningService>) => {
     const running = await service;
-    services.push(running);
     void running.exited.then((code) => {
       if (stopping) return;
       say(`${running.name} exited unexpectedly (code ${code}); see ${path.join(logs, `${running.name}.log`)}`);
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
         dataDir: path.join(stack.dataDir, 'redis'),
         logFile: path.join(logs, 'redis.log'),
         pidFile: path.join(pids, 'redis.pid'),
+        ...trackFromSpawn,
       }),
     );
     say(`redis       redis://127.0.0.1:${redisUrl.port}`);
@@ -98,6 +106,7 @@ async function main(): Promise<void> {
         dataDir: path.join(stack.dataDir, tools.mongo.kind),
         logFile: path.join(logs, 'mongo.log'),
         pidFile: path.join(pids, 'mongo.pid'),
+        ...trackFromSpawn,
       }),
     );
     say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${tools.mongo.kind})`);
@@ -117,6 +126,7 @@ async function main(): Promise<void> {
         port: Number(port),
         logFile: path.join(logs, `${name}.log`),
         pidFile,
+        ...trackFromSpawn,
       }),
     );
   };
@@ -159,6 +169,7 @@ async function main(): Promise<void> {
         namespaces: [config.temporal.namespace],
         logFile: path.join(logs, 'temporal.log'),
         pidFile: path.join(pids, 'temporal.pid'),
+        ...trackFromSpawn,
       }),
     );
   }
@@ -166,6 +177,8 @@ async function main(): Promise<void> {
   const added = await ensureSearchAttributes(connection, config.temporal.namespace);
   if (added.length > 0) say(`temporal    registered search attributes ${added.join(', ')}`);
   await connection.close();
+  // Ctrl-C while the services were starting: stopAll owns the exit; start nothing more.
+  if (stopping) return;
 
   // API and worker, restarted by tsx when their sources change.
   // Backups of the dev database land beside its data unless BACKUP_DIR says otherwise.
@@ -237,6 +250,8 @@ async function waitForReady(url: string, timeoutMs: number, cancelled: () => boo
 }
 
 main().catch((err: unknown) => {
+  // While stopping, a start-up step fails because its service was stopped under it; that is not news.
+  if (stopping) return;
   const message = err instanceof ConfigError || err instanceof ProvisionError || err instanceof Error ? err.message : String(err);
   say(`failed: ${message}`);
   void stopAll(1);

@@ -321,23 +321,30 @@ async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string)
     say(`Temporal test server: using ${wrapper}`);
     return wrapper;
   }
-  const java = which('java');
-  if (!java)
+  let java = which('java');
+  let mvn = which('mvn');
+  const missing = testServerAptPackages({ java: Boolean(java), mvn: Boolean(mvn) });
+  if (missing.length > 0 && config.canUseApt && which('apt-get')) {
+    // Both in one install: a machine without Java gets it here, instead of failing before Maven is even tried.
+    say(`Temporal test server: installing the Debian packages ${missing.join(' and ')} with apt-get`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+    if (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) {
+      await runWithProgress(say, `apt-get install ${missing.join(' ')}`, 'apt-get', [...lock, 'install', '-y', '-q', ...missing], { env });
+    }
+    java = which('java');
+    mvn = which('mvn');
+  }
+  const aptHint = config.canUseApt ? '' : '; apt is used automatically only as root without PATCHPROOF_NO_APT=1';
+  if (!java) {
     throw new ProvisionError(
       'Temporal test server',
       'java is not on PATH',
-      'install a JDK ≥ 11 (`sudo apt-get install default-jdk-headless`)',
+      `install a Java runtime ≥ 11 (\`sudo apt-get install default-jre-headless\`)${aptHint}`,
     );
-  let mvn = which('mvn');
-  if (!mvn && config.canUseApt && which('apt-get')) {
-    say('Temporal test server: installing Maven with apt-get');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    if (await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env })) {
-      await runWithProgress(say, 'apt-get install maven', 'apt-get', ['install', '-y', '-q', 'maven'], { env });
-    }
-    mvn = which('mvn');
   }
-  if (!mvn) throw new ProvisionError('Temporal test server', 'mvn is not on PATH', 'install Maven (`sudo apt-get install maven`)');
+  if (!mvn)
+    throw new ProvisionError('Temporal test server', 'mvn is not on PATH', `install Maven (\`sudo apt-get install maven\`)${aptHint}`);
 
   say(`Temporal test server: resolving io.temporal:temporal-test-server:${TEMPORAL_TEST_SERVER_VERSION} with Maven`);
   const staging = `${dir}.tmp-${process.pid}`;
@@ -374,6 +381,11 @@ async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string)
   publishDir(staging, dir);
   say(`Temporal test server: ready at ${wrapper}`);
   return wrapper;
+}
+
+/** The Debian packages the Java test server still needs: a Java runtime and Maven, whichever is not on PATH. */
+export function testServerAptPackages(onPath: { java: boolean; mvn: boolean }): string[] {
+  return [...(onPath.java ? [] : ['default-jre-headless']), ...(onPath.mvn ? [] : ['maven'])];
 }
 
 function testServerPom(): string {

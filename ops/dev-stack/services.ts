@@ -30,7 +30,15 @@ export interface SpawnServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Text the command line of a stale process of this service contains (default: the command's file name). */
   identity?: string;
+  /**
+   * Called as soon as the process exists, before it answers: a caller that must stop everything on Ctrl-C (dev.ts)
+   * tracks it from here, so a service still starting is stopped too rather than left running in its own group.
+   */
+  onSpawn?: (service: RunningService) => void;
 }
+
+/** The spawn hook, for the runners of particular services. */
+export type SpawnHook = Pick<SpawnServiceOptions, 'onSpawn'>;
 
 export async function spawnService(options: SpawnServiceOptions): Promise<RunningService> {
   mkdirSync(path.dirname(options.logFile), { recursive: true });
@@ -54,18 +62,21 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Runnin
     writeFileSync(options.pidFile, `${child.pid}\n`);
   }
 
-  let stopping = false;
+  let stopping: Promise<void> | undefined;
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => {
       if (!stopping) resolve(code);
     });
   });
-  const stop = async (stopOptions: { alreadySignalled?: boolean } = {}): Promise<void> => {
-    stopping = true;
-    await terminate(child, stopOptions);
-    log.end();
-    if (options.pidFile) rmSync(options.pidFile, { force: true });
-  };
+  // Idempotent: the owner and a failed start may both stop the same process.
+  const stop = (stopOptions: { alreadySignalled?: boolean } = {}): Promise<void> =>
+    (stopping ??= (async () => {
+      await terminate(child, stopOptions);
+      log.end();
+      if (options.pidFile) rmSync(options.pidFile, { force: true });
+    })());
+  const pid = child.pid;
+  options.onSpawn?.({ name: options.name, pid, port: options.port, stop, exited });
 
   try {
     await waitForPort(options.port, options.readyTimeoutMs ?? 30_000, child);
@@ -74,10 +85,10 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Runnin
     const tail = existsSync(options.logFile) ? readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
     throw new Error(`${options.name} did not start: ${(err as Error).message}\n--- ${options.logFile} ---\n${tail}`);
   }
-  return { name: options.name, pid: child.pid, port: options.port, stop, exited };
+  return { name: options.name, pid, port: options.port, stop, exited };
 }
 
-export interface TemporalDevServerOptions {
+export interface TemporalDevServerOptions extends SpawnHook {
   bin: string;
   port: number;
   /** Web UI port, or null for a headless server (tests). */
@@ -108,11 +119,12 @@ export function startTemporalDevServer(options: TemporalDevServerOptions): Promi
     port: options.port,
     logFile: options.logFile,
     ...(options.pidFile && { pidFile: options.pidFile }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
     readyTimeoutMs: 60_000,
   });
 }
 
-export interface MongoWireOptions {
+export interface MongoWireOptions extends SpawnHook {
   kind: 'ferretdb' | 'mongod';
   bin: string;
   port: number;
@@ -135,18 +147,21 @@ export function startMongoWire(options: MongoWireOptions): Promise<RunningServic
     port: options.port,
     logFile: options.logFile,
     ...(options.pidFile && { pidFile: options.pidFile }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
   });
 }
 
-export function startRedis(options: {
-  bin: string;
-  port: number;
-  dataDir?: string;
-  logFile: string;
-  pidFile?: string;
-  /** Require this password (`--requirepass`), as a production Redis does. It shows in the process list: tests only. */
-  password?: string;
-}): Promise<RunningService> {
+export function startRedis(
+  options: {
+    bin: string;
+    port: number;
+    dataDir?: string;
+    logFile: string;
+    pidFile?: string;
+    /** Require this password (`--requirepass`), as a production Redis does. It shows in the process list: tests only. */
+    password?: string;
+  } & SpawnHook,
+): Promise<RunningService> {
   const args = ['--bind', '127.0.0.1', '--port', String(options.port), '--appendonly', 'no'];
   if (options.password) args.push('--requirepass', options.password);
   if (options.dataDir) {
@@ -162,6 +177,7 @@ export function startRedis(options: {
     port: options.port,
     logFile: options.logFile,
     ...(options.pidFile && { pidFile: options.pidFile }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
   });
 }
 

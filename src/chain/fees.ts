@@ -26,3 +26,11 @@ export function feeForSize(sizeBytes: number, satPerKb: number): number {
   if (!Number.isFinite(satPerKb) || satPerKb < 0) throw new RangeError('fee rate must be a non-negative number');
   return Math.ceil((sizeBytes * satPerKb) / 1000);
 }
+
+/**
+ * Change worth less than the fee of spending it later is left to the miner instead of becoming dust: the fee of one
+ * P2PKH input (outpoint, sequence, script length and unlocking script: 41 + 108 bytes), plus one satoshi.
+ */
+export function minWorthwhileChange(feePerKb: number): number {
+  return Math.max(1, feeForSize(P2PKH_UNLOCKING_SCRIPT_MAX_BYTES + 41, feePerKb) + 1);
+}

@@ -1,6 +1,6 @@
 import { LockingScript, OP, P2PKH, Script, Transaction } from '@bsv/sdk';
-import { parseP2pkhAddress, type Network } from './addresses';
-import { feeForSize, P2PKH_LOCKING_SCRIPT_BYTES, P2PKH_UNLOCKING_SCRIPT_MAX_BYTES, transactionSize } from './fees';
+import { InvalidAddressError, parseP2pkhAddress, type Network } from './addresses';
+import { feeForSize, minWorthwhileChange, P2PKH_LOCKING_SCRIPT_BYTES, P2PKH_UNLOCKING_SCRIPT_MAX_BYTES, transactionSize } from './fees';
 
 /** An output we can spend: a pool UTXO, with the KMS key that controls it. */
 export interface SpendableOutput {
@@ -63,6 +63,16 @@ export function p2pkhOutputScript(address: string, network: Network): LockingScr
   return new P2PKH().lock(parseP2pkhAddress(address, network));
 }
 
+/** An address that is malformed or of the other network makes the plan invalid: retrying cannot fix it. */
+function planOutputScript(address: string, network: Network, role: string): LockingScript {
+  try {
+    return p2pkhOutputScript(address, network);
+  } catch (err) {
+    if (err instanceof InvalidAddressError) throw new InvalidTransactionPlanError(`${role} address: ${err.message}`);
+    throw err;
+  }
+}
+
 const TXID = /^[0-9a-f]{64}$/;
 
 /**
@@ -87,9 +97,9 @@ export function buildTransaction(plan: BuildTransactionInput): UnsignedTransacti
     // BSV's dust limit is 1 satoshi for spendable outputs.
     if (!Number.isSafeInteger(output.satoshis) || output.satoshis < 1)
       throw new InvalidTransactionPlanError('a P2PKH output needs at least 1 satoshi');
-    return { lockingScript: p2pkhOutputScript(output.address, plan.network), satoshis: output.satoshis };
+    return { lockingScript: planOutputScript(output.address, plan.network, 'output'), satoshis: output.satoshis };
   });
-  const changeScript = plan.changeAddress ? p2pkhOutputScript(plan.changeAddress, plan.network) : undefined;
+  const changeScript = plan.changeAddress ? planOutputScript(plan.changeAddress, plan.network, 'change') : undefined;
 
   const available = plan.inputs.reduce((sum, input) => sum + input.satoshis, 0);
   const paidOut = outputs.reduce((sum, output) => sum + output.satoshis, 0);
@@ -107,7 +117,8 @@ export function buildTransaction(plan: BuildTransactionInput): UnsignedTransacti
     const sizeWithChange = transactionSize(unlockingSizes, [...lockingSizes, P2PKH_LOCKING_SCRIPT_BYTES]);
     const feeWithChange = feeForSize(sizeWithChange, plan.feeRateSatPerKb);
     const change = available - paidOut - feeWithChange;
-    if (change >= Math.max(1, plan.minChangeSats)) {
+    // Whatever the caller asks, change that would cost more to spend than it holds is never made.
+    if (change >= Math.max(plan.minChangeSats, minWorthwhileChange(plan.feeRateSatPerKb))) {
       changeSatoshis = change;
       fee = feeWithChange;
       estimatedSize = sizeWithChange;

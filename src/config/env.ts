@@ -93,6 +93,11 @@ export const envSchema = z.object({
   FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
   UTXO_FUNDING_ADDRESS: z.string().min(1).optional(),
   FUNDING_ADDRESS: z.string().min(1).optional(),
+  // The runbook's pin of the funding key's public key; the worker checks the KMS serves this key at start.
+  FUNDING_PUBKEY_HEX: z
+    .string()
+    .regex(/^0[23][0-9a-fA-F]{64}$/, 'a 33-byte compressed SEC public key: 66 hex digits starting 02 or 03')
+    .optional(),
   UTXO_CHANGE_ADDRESS: z.string().min(1).optional(),
   CHANGE_ADDRESS: z.string().min(1).optional(),
   UTXO_CHANGE_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),

@@ -1,5 +1,6 @@
 import { envSchema, type RawEnv } from './env';
-import { isValidP2pkhAddress } from '../chain/addresses';
+import { addressOfPublicKey, isValidP2pkhAddress } from '../chain/addresses';
+import { parsePublicKeyHex } from '../chain/ecdsa';
 import { parseMongoUri, parseRedisUrl } from './urls';
 
 export { ENV_VARIABLE_NAMES } from './env';
@@ -146,6 +147,11 @@ export interface OwnerAuthConfig {
 export interface PoolConfig {
   fundingKeyIdentifier: string;
   fundingAddress?: string;
+  /**
+   * FUNDING_PUBKEY_HEX: the compressed public key the KMS must serve for `fundingKeyIdentifier` (lower-case hex);
+   * the worker refuses to start on a mismatch.
+   */
+  fundingPubKeyHex?: string;
   changeKeyIdentifier: string;
   changeAddress?: string;
   defaults: PoolSettings;
@@ -217,19 +223,13 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = process.env): AppConfig {
   // Empty strings count as unset, as systemd EnvironmentFile lines such as `API_KEY=` intend.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(cleaned);
-  const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      problems.push(`${issue.path.join('.') || '(environment)'}: ${issue.message}`);
-    }
-    throw new ConfigError(problems);
-  }
-  const raw = parsed.data;
+  const { raw, problems, invalid } = parseEachVariable(cleaned);
   const isProduction = raw.NODE_ENV === 'production';
 
   const pick = <K extends keyof typeof DEV_DEFAULTS>(name: K, alias?: keyof RawEnv): string => {
     const value = raw[name] ?? (alias && (raw[alias] as string | undefined));
+    // A variable that failed to parse is already a problem; do not also call it missing.
+    if (value === undefined && (invalid.has(name) || (alias !== undefined && invalid.has(alias)))) return '';
     if (value !== undefined) {
       if (isProduction && value === DEV_DEFAULTS[name] && name !== 'TEMPORAL_NAMESPACE') {
         problems.push(`${name}: the development default is not allowed in production`);
@@ -260,8 +260,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
     ['UTXO_FUNDING_ADDRESS', fundingAddress],
     ['UTXO_CHANGE_ADDRESS', changeAddress],
   ] as const) {
-    if (address !== undefined && !isValidP2pkhAddress(address, raw.WOC_NETWORK)) {
+    if (address !== undefined && !invalid.has('WOC_NETWORK') && !isValidP2pkhAddress(address, raw.WOC_NETWORK)) {
       problems.push(`${name}: not a P2PKH address of the ${raw.WOC_NETWORK} network`);
+    }
+  }
+  let fundingPubKeyHex: string | undefined;
+  if (raw.FUNDING_PUBKEY_HEX !== undefined) {
+    const parsedKey = parsePublicKeyHex(raw.FUNDING_PUBKEY_HEX, { compressedOnly: true });
+    if (!parsedKey) problems.push('FUNDING_PUBKEY_HEX: not a point on secp256k1');
+    else {
+      fundingPubKeyHex = parsedKey.compressedHex;
+      const keyAddress = addressOfPublicKey(parsedKey.key.toHash() as number[], raw.WOC_NETWORK);
+      if (fundingAddress !== undefined && !invalid.has('WOC_NETWORK') && fundingAddress !== keyAddress) {
+        problems.push(`FUNDING_PUBKEY_HEX: its ${raw.WOC_NETWORK} address is not UTXO_FUNDING_ADDRESS`);
+      }
     }
   }
   if (changeAddress !== undefined && changeAddress !== fundingAddress && raw.UTXO_CHANGE_KEY_IDENTIFIER === undefined) {
@@ -372,6 +384,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     pool: {
       fundingKeyIdentifier,
       ...(fundingAddress && { fundingAddress }),
+      ...(fundingPubKeyHex && { fundingPubKeyHex }),
       changeKeyIdentifier: raw.UTXO_CHANGE_KEY_IDENTIFIER ?? fundingKeyIdentifier,
       ...(changeAddress && { changeAddress }),
       defaults: {
@@ -454,6 +467,29 @@ export function loadConfig(env: Env = process.env): AppConfig {
       disableOldKeyInKms: raw.KEY_ROTATION_DISABLE_OLD_KEY,
     },
   };
+}
+
+/**
+ * Parses every variable on its own, so that one malformed value does not hide the rest: a variable that fails is
+ * reported (by name, never by value) and left at its default or unset, and the caller's rules still run on the others.
+ */
+function parseEachVariable(env: Env): { raw: RawEnv; problems: string[]; invalid: Set<string> } {
+  const problems: string[] = [];
+  const invalid = new Set<string>();
+  const raw: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const parsed = schema.safeParse(env[name]);
+    if (parsed.success) {
+      raw[name] = parsed.data;
+      continue;
+    }
+    invalid.add(name);
+    for (const issue of parsed.error.issues) problems.push(`${[name, ...issue.path.map(String)].join('.')}: ${issue.message}`);
+    // Every variable is optional or has a default, so parsing "unset" always succeeds.
+    const fallback = schema.safeParse(undefined);
+    raw[name] = fallback.success ? fallback.data : undefined;
+  }
+  return { raw: raw as RawEnv, problems, invalid };
 }
 
 /** The SMTP capture stand-in of `npm run dev` (ops/stand-ins/smtp-capture). */

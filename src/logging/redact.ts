@@ -40,6 +40,7 @@ const SECRET_FIELD_NAMES = new Set(
     'm',
     'challenge',
     'challengehex',
+    'mhex',
     'code',
     'otp',
     'verificationcode',
@@ -54,13 +55,122 @@ const SECRET_FIELD_NAMES = new Set(
 /** Any field whose name starts with `svd` carries SVD material (secrets, proofs). */
 const SECRET_FIELD_PREFIXES = ['svd'];
 
+/**
+ * Compound names: a field is secret when its normalised name contains one of these (`unlockContentSecret`,
+ * `newJwtSecret`, `pmcPrivHex`, `jwtKeys`) ...
+ */
+const SECRET_FIELD_SUBSTRINGS = [
+  'secret',
+  'password',
+  'passwd',
+  'passphrase',
+  'apikey',
+  'privatekey',
+  'privkey',
+  'privhex',
+  'xprv',
+  'mnemonic',
+  'seedphrase',
+  'seedhex',
+  'jwtkey',
+  'cookie',
+  'authorization',
+].map(normaliseKey);
+
+/**
+ * ... or ends with one of these (`sessionToken`, `localPmsWif`, `emailOtp`, `verifyCode`, `walletSeed`), or has
+ * `pass` as its last word (`redisPass`, but not `bypass`).
+ */
+const SECRET_FIELD_SUFFIXES = ['token', 'tokens', 'jwt', 'wif', 'otp', 'otps', 'seed', 'code', 'codes'].map(normaliseKey);
+
+/** Names ending in `code` that are not secrets: status and error codes, opcodes. Compared normalised. */
+const HARMLESS_CODE_NAMES = new Set(
+  [
+    'errorCode',
+    'errorCodes',
+    'errCode',
+    'statusCode',
+    'httpCode',
+    'httpStatusCode',
+    'exitCode',
+    'signalCode',
+    'responseCode',
+    'reasonCode',
+    'opcode',
+    'countryCode',
+    'currencyCode',
+    'languageCode',
+  ].map(normaliseKey),
+);
+
+/**
+ * The last word of a name that describes something *about* a secret rather than the secret itself: which key
+ * (`apiKeyId`, `jwtKeyIdentifier`), its kind (`secretMode`) or when it changes. Such names stay visible unless the
+ * exact list above names them. Only the substring rule yields to these; a secret suffix is the last word already.
+ */
+const METADATA_LAST_WORDS = new Set([
+  'id',
+  'ids',
+  'identifier',
+  'identifiers',
+  'kid',
+  'kids',
+  'type',
+  'kind',
+  'mode',
+  'name',
+  'version',
+  'purpose',
+  'count',
+  'length',
+  'ttl',
+  'sec',
+  'ms',
+  'at',
+  'path',
+  'file',
+  'required',
+  'configured',
+]);
+
 function normaliseKey(key: string): string {
   return key.toLowerCase().replace(/[_-]/g, '');
 }
 
+function lastWord(key: string): string {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .split(/[\s_.-]+/)
+    .filter(Boolean);
+  return (words[words.length - 1] ?? '').toLowerCase();
+}
+
 export function isSecretField(key: string): boolean {
   const k = normaliseKey(key);
-  return SECRET_FIELD_NAMES.has(k) || SECRET_FIELD_PREFIXES.some((p) => k.startsWith(p));
+  if (SECRET_FIELD_NAMES.has(k) || SECRET_FIELD_PREFIXES.some((p) => k.startsWith(p))) return true;
+  if (SECRET_FIELD_SUFFIXES.some((suffix) => k.endsWith(suffix))) {
+    return !(HARMLESS_CODE_NAMES.has(k) || k.endsWith('opcode'));
+  }
+  const last = lastWord(key);
+  if (last === 'pass') return true;
+  return SECRET_FIELD_SUBSTRINGS.some((part) => k.includes(part)) && !METADATA_LAST_WORDS.has(last);
+}
+
+/** An error code constant such as `NOT_FOUND` or `CONFLICT` (docs/ERRORS.md); verification codes are digits. */
+const ERROR_CODE_VALUE = /^[A-Z]{2,}(_[A-Z0-9]+)*$/;
+
+/**
+ * `code` inside an error envelope (`{ error: { code, message, requestId } }`, docs/ERRORS.md) names the error, not a
+ * secret; it stays visible when its value looks like an error code constant.
+ */
+function isEnvelopeErrorCode(parentKey: string | undefined, key: string, value: unknown): boolean {
+  return (
+    parentKey !== undefined &&
+    normaliseKey(parentKey) === 'error' &&
+    key === 'code' &&
+    typeof value === 'string' &&
+    ERROR_CODE_VALUE.test(value)
+  );
 }
 
 const VALUE_PATTERNS: { pattern: RegExp; replace: (match: string, ...groups: string[]) => string }[] = [
@@ -93,13 +203,17 @@ export function redactString(value: string): string {
 const MAX_DEPTH = 8;
 
 /** Returns a redacted deep copy of `value`; never mutates the input. */
-export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+export function redact(value: unknown): unknown {
+  return redactValue(value, 0, new WeakSet(), undefined);
+}
+
+function redactValue(value: unknown, depth: number, seen: WeakSet<object>, ownKey: string | undefined): unknown {
   if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object') return value;
   if (seen.has(value)) return '[Circular]';
   if (depth >= MAX_DEPTH) return '[Truncated]';
   seen.add(value);
-  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1, seen));
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1, seen, undefined));
   if (value instanceof Error) {
     return {
       name: value.name,
@@ -111,7 +225,8 @@ export function redact(value: unknown, depth = 0, seen: WeakSet<object> = new We
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `[${value.byteLength} bytes]`;
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    out[key] = isSecretField(key) && inner !== undefined && inner !== null ? REDACTED : redact(inner, depth + 1, seen);
+    const masked = inner !== undefined && inner !== null && isSecretField(key) && !isEnvelopeErrorCode(ownKey, key, inner);
+    out[key] = masked ? REDACTED : redactValue(inner, depth + 1, seen, key);
   }
   return out;
 }

@@ -38,3 +38,21 @@ export async function resolvePoolAccounts(pool: PoolConfig, kms: KmsClient, netw
   const change = sameAsFunding ? funding : await account(pool.changeKeyIdentifier, pool.changeAddress);
   return { funding, change, network };
 }
+
+/**
+ * FUNDING_PUBKEY_HEX pins the public key of the configured funding key (UTXO_FUNDING_KEY_IDENTIFIER). When it is
+ * set, the KMS must serve exactly that key under that identifier; otherwise a migrated or misconfigured KMS would
+ * make the pool fund, split and sign from a key nobody meant to use. Returns whether there was a pin to check;
+ * throws PoolMisconfiguredError on a mismatch. KMS errors propagate as they are.
+ */
+export async function verifyFundingPublicKey(pool: PoolConfig, kms: KmsClient): Promise<boolean> {
+  if (pool.fundingPubKeyHex === undefined) return false;
+  const served = (await kms.publicKey(pool.fundingKeyIdentifier)).pubKeyHex.toLowerCase();
+  if (served !== pool.fundingPubKeyHex.toLowerCase()) {
+    throw new PoolMisconfiguredError(
+      `FUNDING_PUBKEY_HEX is ${pool.fundingPubKeyHex} but the KMS serves ${served} for funding key ${pool.fundingKeyIdentifier}; ` +
+        'fix UTXO_FUNDING_KEY_IDENTIFIER or FUNDING_PUBKEY_HEX (public keys, not secrets)',
+    );
+  }
+  return true;
+}

@@ -1,5 +1,11 @@
 import type { PoolSettings } from '../config';
-import { feeForSize, P2PKH_LOCKING_SCRIPT_BYTES, P2PKH_UNLOCKING_SCRIPT_MAX_BYTES, transactionSize } from '../chain/fees';
+import {
+  feeForSize,
+  minWorthwhileChange,
+  P2PKH_LOCKING_SCRIPT_BYTES,
+  P2PKH_UNLOCKING_SCRIPT_MAX_BYTES,
+  transactionSize,
+} from '../chain/fees';
 
 /**
  * Pure arithmetic of the pool operations: how many outputs a top-up makes and what it costs, which outputs a
@@ -15,11 +21,6 @@ export function p2pkhTransactionFee(inputCount: number, outputCount: number, fee
   return feeForSize(size, feePerKb);
 }
 
-/** Change worth less than the fee of spending it later is left to the miner instead of becoming dust. */
-export function minWorthwhileChange(feePerKb: number): number {
-  return Math.max(1, feeForSize(P2PKH_UNLOCKING_SCRIPT_MAX_BYTES + 41, feePerKb) + 1);
-}
-
 export type TopUpPlan =
   | { action: 'skip'; reason: 'pool_healthy'; spendable: number; target: number }
   | {
@@ -32,7 +33,7 @@ export type TopUpPlan =
       /** Fee with one input; each extra input adds its own bytes (see {@link splitFundsNeeded}). */
       estimatedFee: number;
       requiredSats: number;
-      /** Change below this goes to the fee: see {@link minWorthwhileChange}. */
+      /** Change below this goes to the fee: see `minWorthwhileChange` in src/chain/fees.ts. */
       minChangeSats: number;
     };
 

@@ -126,7 +126,7 @@ export function livePoolConfig(pool: PoolConfig, snapshot: KeyringSnapshot): Poo
   const changeFollowsFunding =
     pool.changeKeyIdentifier === pool.fundingKeyIdentifier &&
     (pool.changeAddress === undefined || pool.changeAddress === pool.fundingAddress);
-  const { fundingAddress: _envFunding, changeAddress: _envChange, ...rest } = pool;
+  const { fundingAddress: _envFunding, changeAddress: _envChange, fundingPubKeyHex: _envFundingKey, ...rest } = pool;
   return {
     ...rest,
     fundingKeyIdentifier: active,

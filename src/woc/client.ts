@@ -105,6 +105,8 @@ export interface WocClient {
 }
 
 const STATUS_BATCH = 20;
+/** 1000 confirmed outputs a page: a bound far above any pool, so a server that never stops paging is an error. */
+const MAX_UNSPENT_PAGES = 1000;
 const SATOSHIS_PER_BSV = 100_000_000;
 
 const unspentAllSchema = z.object({
@@ -117,6 +119,7 @@ const unspentAllSchema = z.object({
       isSpentInMempoolTx: z.boolean().optional(),
     }),
   ),
+  nextPageToken: z.string().optional(),
 });
 const txSchema = z.object({
   txid: z.string(),
@@ -263,11 +266,26 @@ export function createWocClient(config: AppConfig['woc'] & WocClientOptions): Wo
 
   const client: WocClient = {
     async listUnspent(address) {
-      const path = `/address/${enc(address)}/unspent/all`;
-      const data = await get(path, unspentAllSchema);
-      return (data?.result ?? [])
-        .filter((u) => !u.isSpentInMempoolTx)
-        .map((u) => ({ txid: u.tx_hash, vout: u.tx_pos, satoshis: u.value, height: u.height }));
+      // Confirmed outputs come in pages of 1000; an address with more must not be read as if it had only those.
+      const outputs = new Map<string, WocUtxo>();
+      let token: string | undefined;
+      for (let page = 0; ; page += 1) {
+        if (page >= MAX_UNSPENT_PAGES) {
+          throw new WocError('bad_response', `WOC unspent list of ${address} has more than ${MAX_UNSPENT_PAGES} pages`, {
+            method: 'GET',
+            path: `/address/${enc(address)}/unspent/all`,
+            attempts: 1,
+          });
+        }
+        const path = `/address/${enc(address)}/unspent/all${token ? `?token=${enc(token)}` : ''}`;
+        const data = await get(path, unspentAllSchema);
+        for (const u of data?.result ?? []) {
+          if (u.isSpentInMempoolTx) continue;
+          outputs.set(`${u.tx_hash}:${u.tx_pos}`, { txid: u.tx_hash, vout: u.tx_pos, satoshis: u.value, height: u.height });
+        }
+        token = data?.nextPageToken || undefined;
+        if (!token) return [...outputs.values()];
+      }
     },
 
     async getTx(txid) {

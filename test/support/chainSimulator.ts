@@ -3,10 +3,10 @@ import type { FaultSettings } from '../../ops/stand-ins/chain-simulator/faults';
 import { type ChainSimulator, type ChainSimulatorOptions, createChainSimulator } from '../../ops/stand-ins/chain-simulator/server';
 import type { Coin } from './chainTransactions';
 import { listen } from './http';
+import { spawnService } from './processes';
 
-/** The chain simulator on a real socket (127.0.0.1, free port), driven through its admin HTTP routes. */
-export interface RunningSimulator {
-  simulator: ChainSimulator;
+/** The chain simulator's WOC base URL and its admin routes, over HTTP only. */
+export interface SimulatorClient {
   baseUrl: string;
   faucet(key: PrivateKey, satoshis: number, confirmed?: boolean): Promise<Coin>;
   mine(blocks?: number): Promise<{ height: number; blocks: { height: number; hash: string; txids: string[] }[] }>;
@@ -15,11 +15,32 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
+/** The chain simulator on a real socket (127.0.0.1, free port) in this process, so tests can also read its state. */
+export interface RunningSimulator extends SimulatorClient {
+  simulator: ChainSimulator;
+}
+
 export async function startSimulator(options: ChainSimulatorOptions = {}): Promise<RunningSimulator> {
   const simulator = createChainSimulator({ network: 'test', ...options });
   const server = await listen(simulator.app);
-  const baseUrl = server.baseUrl;
+  return {
+    simulator,
+    ...simulatorClient(server.baseUrl, async () => {
+      await server.close();
+      await simulator.close();
+    }),
+  };
+}
 
+/** The simulator's own entry point as a separate process (its CLI flags in `args`), acting on testnet. */
+export async function spawnSimulator(args: string[] = []): Promise<SimulatorClient> {
+  const service = await spawnService('ops/stand-ins/chain-simulator/main.ts', ['--network', 'test', ...args], '/v1/bsv/test/chain/info');
+  return simulatorClient(service.baseUrl, async () => {
+    await service.stop();
+  });
+}
+
+function simulatorClient(baseUrl: string, stop: () => Promise<void>): SimulatorClient {
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${baseUrl}/admin${path}`, {
       method,
@@ -35,7 +56,6 @@ export async function startSimulator(options: ChainSimulatorOptions = {}): Promi
   };
 
   return {
-    simulator,
     baseUrl,
     admin,
     async faucet(key, satoshis, confirmed = true) {
@@ -48,9 +68,6 @@ export async function startSimulator(options: ChainSimulatorOptions = {}): Promi
     },
     mine: (blocks = 1) => ok('POST', '/mine', { blocks }),
     setFaults: (faults) => ok('PUT', '/faults', faults),
-    async stop() {
-      await server.close();
-      await simulator.close();
-    },
+    stop,
   };
 }

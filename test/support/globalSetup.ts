@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { provision } from '../../ops/dev-stack/provision';
+import { provision, type ProvisionedTools } from '../../ops/dev-stack/provision';
 import {
   freePort,
   freePorts,
@@ -18,6 +18,12 @@ import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { startSmtpCapture } from '../../ops/stand-ins/smtp-capture/server';
 import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
 
+/** What globalTeardown stops and removes; Jest runs both hooks in the same process. */
+export interface TestStackState {
+  __patchproofServices?: RunningService[];
+  __patchproofScratch?: string;
+}
+
 /**
  * Starts the services the integration tests talk to, each on a free port so `npm test` can run beside
  * `npm run dev`: a Temporal dev server (in memory, headless), FerretDB (or mongod) on a scratch directory and Redis.
@@ -26,10 +32,30 @@ import { TEST_ENV, TEST_NAMESPACES } from './testEnv';
 export default async function globalSetup(): Promise<void> {
   const tools = await provision({ purpose: 'test', say: (line) => process.stderr.write(`[test-setup] ${line}\n`) });
   const scratch = mkdtempSync(path.join(tmpdir(), 'patchproof-test-'));
-  const logs = path.join(scratch, 'logs');
   const services: RunningService[] = [];
-  (globalThis as { __patchproofServices?: RunningService[] }).__patchproofServices = services;
+  const state = globalThis as TestStackState;
+  state.__patchproofServices = services;
+  state.__patchproofScratch = scratch;
+  try {
+    await startServices(tools, scratch, services);
+  } catch (err) {
+    // Jest skips globalTeardown when globalSetup throws: stop what did start (each in its own process group, so
+    // nothing else would) and remove the scratch data, then report the failure.
+    await stopServices(services);
+    rmSync(scratch, { recursive: true, force: true });
+    throw err;
+  }
+}
 
+/** Stops the services in reverse start order; one that fails to stop does not keep the others running. */
+export async function stopServices(services: RunningService[]): Promise<void> {
+  for (let service = services.pop(); service; service = services.pop()) {
+    await service.stop().catch((err: unknown) => process.stderr.write(`[test-setup] stopping ${service?.name} failed: ${String(err)}\n`));
+  }
+}
+
+async function startServices(tools: ProvisionedTools, scratch: string, services: RunningService[]): Promise<void> {
+  const logs = path.join(scratch, 'logs');
   if (!tools.redisServer) throw new Error('the tests need redis-server');
   const [redisPort, mongoPort, temporalPort] = (await freePorts(3)) as [number, number, number];
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));

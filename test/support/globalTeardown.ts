@@ -1,6 +1,9 @@
-import type { RunningService } from '../../ops/dev-stack/services';
+import { rmSync } from 'node:fs';
+import { stopServices, type TestStackState } from './globalSetup';
 
+/** Stops the services globalSetup started and removes its scratch directory (databases, logs, the workflow bundle). */
 export default async function globalTeardown(): Promise<void> {
-  const services = (globalThis as { __patchproofServices?: RunningService[] }).__patchproofServices ?? [];
-  for (const service of [...services].reverse()) await service.stop();
+  const state = globalThis as TestStackState;
+  await stopServices(state.__patchproofServices ?? []);
+  if (state.__patchproofScratch) rmSync(state.__patchproofScratch, { recursive: true, force: true });
 }

@@ -69,6 +69,8 @@ export async function startPoolStack(
     ...overrides,
   };
   const deps = await connectTestDeps('worker', env);
+  // The node's fee policy is the rate the system plans with, so a transaction that underpays by one satoshi is refused.
+  simulator.simulator.policy.feeRateSatPerKb = deps.config.pool.defaults.feePerKb;
   const chain = chainClientsFromConfig(deps.config);
   const accounts = await resolvePoolAccounts(deps.config.pool, chain.kms, chain.network, true);
   // Crash tests run the worker as its own process instead (workers/main.ts), so they can SIGKILL it.

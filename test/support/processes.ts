@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { freePort } from '../../ops/dev-stack/services';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -34,4 +35,47 @@ export function runEntry(entry: string, args: string[], env: Record<string, stri
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface SpawnedService {
+  baseUrl: string;
+  child: ChildProcess;
+  /** SIGTERM, then SIGKILL if it has not exited within 5 s; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts a stand-in's entry point (dev KMS, chain simulator) as its own process on a free loopback port and resolves
+ * once `readyPath` answers 2xx, so tests exercise its real CLI flags and wiring.
+ */
+export async function spawnService(entry: string, args: string[], readyPath: string, timeoutMs = 30_000): Promise<SpawnedService> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const child = spawnEntry(entry, ['--port', String(port), ...args], { NODE_ENV: 'development' });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    const code = await exited;
+    clearTimeout(killer);
+    return code;
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode} before it was ready:\n${output}`);
+    try {
+      if ((await fetch(`${baseUrl}${readyPath}`)).ok) return { baseUrl, child, stop };
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${entry} did not answer ${readyPath} within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,4 +1,7 @@
-import { ConfigError, DEV_DEFAULTS, loadConfig } from '../../src/config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PrivateKey } from '@bsv/sdk';
+import { ConfigError, DEV_DEFAULTS, ENV_VARIABLE_NAMES, loadConfig } from '../../src/config';
 import { configProblems, PRODUCTION_OK, PRODUCTION_REQUIRED_VARIABLES } from '../support/productionConfig';
 
 /** Expects loadConfig to fail and returns its problems. */
@@ -41,6 +44,28 @@ describe('configuration', () => {
       expect(message).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(PRODUCTION_REQUIRED_VARIABLES.length + 1);
+  });
+
+  it('still lists every production problem when a variable is also malformed', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', PORT: 'abc' });
+    expect(problems.filter((p) => p.startsWith('PORT: '))).toHaveLength(1);
+    for (const name of PRODUCTION_REQUIRED_VARIABLES) expect(problems).toContain(`${name}: required in production`);
+    expect(problems.some((p) => p.startsWith('TEMPORAL_TLS / TEMPORAL_API_KEY: '))).toBe(true);
+    expect(problems).toHaveLength(PRODUCTION_REQUIRED_VARIABLES.length + 2);
+  });
+
+  it('reports a malformed required variable once, as malformed rather than missing', () => {
+    const problems = problemsOf({ ...PRODUCTION_OK, KMS_SIGN_URL: 'not a url', PORT: '70000' });
+    expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual(['PORT', 'KMS_SIGN_URL']);
+  });
+
+  it('keeps running the production rules on the variables that did parse', () => {
+    const problems = problemsOf({ ...PRODUCTION_OK, WORKER_METRICS_PORT: '-1', API_KEY: 'short', REDIS_URL: 'redis://cache:6379' });
+    expect(problems).toEqual([
+      expect.stringMatching(/^WORKER_METRICS_PORT: /),
+      'REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)',
+      'API_KEY: must be at least 32 characters',
+    ]);
   });
 
   it('treats empty values (API_KEY= in an EnvironmentFile) as missing', () => {
@@ -154,10 +179,67 @@ describe('configuration', () => {
       ]);
     });
 
+    it('reads FUNDING_PUBKEY_HEX as a compressed secp256k1 key and refuses anything else', () => {
+      const key = PrivateKey.fromRandom().toPublicKey();
+      const hex = key.toString();
+      expect(loadConfig({ FUNDING_PUBKEY_HEX: hex.toUpperCase() }).pool.fundingPubKeyHex).toBe(hex);
+      expect(loadConfig({}).pool.fundingPubKeyHex).toBeUndefined();
+      const malformed = [
+        key.encode(false, 'hex') as string, // uncompressed (65 bytes)
+        hex.slice(0, -2), // 32 bytes
+        `04${hex.slice(2)}`, // wrong prefix
+        `${hex.slice(0, -1)}g`, // not hex
+      ];
+      for (const value of malformed) {
+        expect(problemsOf({ FUNDING_PUBKEY_HEX: value })).toEqual([
+          'FUNDING_PUBKEY_HEX: a 33-byte compressed SEC public key: 66 hex digits starting 02 or 03',
+        ]);
+      }
+      // Well-formed, but x is beyond the field: no such point.
+      expect(problemsOf({ FUNDING_PUBKEY_HEX: `02${'ff'.repeat(32)}` })).toEqual(['FUNDING_PUBKEY_HEX: not a point on secp256k1']);
+    });
+
+    it('refuses a FUNDING_PUBKEY_HEX whose address is not the configured funding address', () => {
+      const key = PrivateKey.fromRandom().toPublicKey();
+      const own = { FUNDING_PUBKEY_HEX: key.toString(), WOC_NETWORK: 'test' };
+      expect(() => loadConfig({ ...own, UTXO_FUNDING_ADDRESS: key.toAddress('testnet') })).not.toThrow();
+      const otherAddress = PrivateKey.fromRandom().toPublicKey().toAddress('testnet');
+      expect(problemsOf({ ...own, UTXO_FUNDING_ADDRESS: otherAddress })).toEqual([
+        'FUNDING_PUBKEY_HEX: its test address is not UTXO_FUNDING_ADDRESS',
+      ]);
+    });
+
     it('switches schedules off with "off" and rejects malformed cron lines', () => {
       const pool = loadConfig({ UTXO_TOPUP_EVERY: 'off', UTXO_SWEEP_CRON: 'off', UTXO_RECONCILE_EVERY: 'off' }).pool;
       expect([pool.topUpEvery, pool.sweepCron, pool.reconcileEvery]).toEqual([null, null, null]);
       expect(problemsOf({ UTXO_SWEEP_CRON: 'nightly' })[0]).toMatch(/^UTXO_SWEEP_CRON: a five-field cron expression/);
     });
+  });
+});
+
+// Every variable the operations runbook (seed/OPERATIONS-runbook.md, mostly its "Environment Variables" list) names,
+// copied here as written there. Operators follow that runbook, so each name must still be read and documented.
+const RUNBOOK_VARIABLES = [
+  'DEPLOY_SHA',
+  'FUNDING_ADDRESS',
+  'FUNDING_PUBKEY_HEX',
+  'ISSUER_KEY_IDENTIFIER',
+  'JWT_SECRET',
+  'KMS_API_KEY',
+  'KMS_SIGN_URL',
+  'METRICS_REQUIRE_API_KEY',
+  'REDIS_URL',
+  'SVD_KMS_KID',
+  'SVD_USE_KMS',
+];
+
+describe("the runbook's variables", () => {
+  it('are all read by the configuration', () => {
+    expect(RUNBOOK_VARIABLES.filter((name) => !(ENV_VARIABLE_NAMES as string[]).includes(name))).toEqual([]);
+  });
+
+  it('are all documented in docs/CONFIGURATION.md', () => {
+    const doc = readFileSync(path.join(__dirname, '..', '..', 'docs', 'CONFIGURATION.md'), 'utf8');
+    expect(RUNBOOK_VARIABLES.filter((name) => !doc.includes(`\`${name}\``))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { PrivateKey } from '@bsv/sdk';
-import { REDACTED, redact, redactString } from '../../src/logging/redact';
+import { isSecretField, REDACTED, redact, redactString } from '../../src/logging/redact';
 
 describe('redaction', () => {
   it('replaces fields whose names mark them secret, at any depth and in any spelling', () => {
@@ -14,6 +14,81 @@ describe('redaction', () => {
       body: { pmcHex: REDACTED, M: REDACTED, code: REDACTED, svdSecret: REDACTED, nested: [{ password: REDACTED, Private_Key: REDACTED }] },
       keep: 'visible',
     });
+  });
+
+  // Exact names alone let compound ones through (audit probe: all of these were logged in clear).
+  it.each([
+    'unlockContentSecret',
+    'masterSecret',
+    'sealedSecret',
+    'newJwtSecret',
+    'sessionToken',
+    'emailToken',
+    'bearer_token',
+    'privHex',
+    'pmcPrivHex',
+    'privateKeyHex',
+    'PRIVATE_KEY',
+    'verifyCode',
+    'email_code',
+    'recoveryCodes',
+    'jwtKeys',
+    'jwtKeyring',
+    'smtpApiKey',
+    'redisPassword',
+    'passwordHash',
+    'dbPasswd',
+    'redisPass',
+    'localPmsWif',
+    'emailOtp',
+    'walletSeed',
+    'seedPhrase',
+    'mnemonicWords',
+    'mHex',
+  ])('treats the compound name %s as secret', (name) => {
+    expect(isSecretField(name)).toBe(true);
+    expect(redact({ [name]: 'material' })).toEqual({ [name]: REDACTED });
+  });
+
+  // Fields current log lines carry: identifiers and descriptions of keys stay visible, only key material is secret.
+  it.each([
+    'txid',
+    'kid',
+    'previousKid',
+    'keyId',
+    'previousKeyId',
+    'keyIdentifier',
+    'keyIdentifiers',
+    'changeKeyId',
+    'fundingKeyIdentifier',
+    'newKey',
+    'oldKey',
+    'purpose',
+    'tokenType',
+    'emailTokenTtlSec',
+    'apiKeyId',
+    'secretMode',
+    'errorCode',
+    'statusCode',
+    'status_code',
+    'exitCode',
+    'opcode',
+    'messageId',
+    'userId',
+    'reason',
+    'bypass',
+  ])('keeps the harmless field %s visible', (name) => {
+    expect(isSecretField(name)).toBe(false);
+    expect(redact({ [name]: 'visible' })).toEqual({ [name]: 'visible' });
+  });
+
+  it('keeps the code of an error envelope visible but never a verification code', () => {
+    expect(redact({ body: { error: { code: 'NOT_FOUND', message: 'm', requestId: 'r' } } })).toEqual({
+      body: { error: { code: 'NOT_FOUND', message: 'm', requestId: 'r' } },
+    });
+    expect(redact({ error: { code: 'CONFLICT' } })).toEqual({ error: { code: 'CONFLICT' } });
+    expect(redact({ error: { code: '123456' } })).toEqual({ error: { code: REDACTED } });
+    expect(redact({ request: { code: 'NOT_FOUND' } })).toEqual({ request: { code: REDACTED } });
   });
 
   it('scrubs JWTs, bearer credentials and connection-string passwords from free text', () => {

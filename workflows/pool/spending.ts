@@ -17,16 +17,20 @@ import { poolProgressQuery, type PoolOperationProgress, type SpendSummary } from
 const MISSING_INPUTS = 'MissingInputs';
 const MEMPOOL_CONFLICT = 'MempoolConflict';
 
-// Signing 1000 inputs is one KMS request of a few seconds; rejected keys fail at once (non-retryable).
+// Signing 1000 inputs is one KMS request of a few seconds; rejected keys fail at once (non-retryable). The activity
+// heartbeats while the KMS works, so a worker lost mid-call is noticed in 30 s, not after the whole timeout.
 const signer = proxyActivities<ChainActivities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
 // Rebroadcasting the same bytes is safe (the node answers "already known"), so a lost answer is simply retried.
 // After the last attempt the outcome is unknown: the reservation stays for the reconciler, which asks the chain.
+// Three minutes covers the WhatsOnChain client's own retries and Retry-After waits, so its verdict is not cut off.
 const broadcaster = proxyActivities<ChainActivities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 15 },
 });
 

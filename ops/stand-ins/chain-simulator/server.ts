@@ -27,6 +27,8 @@ export interface ChainSimulatorOptions {
   now?: () => number;
   /** Drives the fault rates; tests pass a deterministic source. */
   random?: () => number;
+  /** Confirmed unspent outputs per page of `unspent/all` and `confirmed/unspent` (WOC pages at 1000). */
+  confirmedUnspentPageSize?: number;
 }
 
 export interface ChainSimulator {
@@ -42,6 +44,19 @@ export interface ChainSimulator {
 }
 
 const MAX_STATUS_TXIDS = 20;
+const DEFAULT_CONFIRMED_PAGE_SIZE = 1000;
+
+function pageToken(offset: number): string {
+  return Buffer.from(`unspent:${offset}`).toString('base64url');
+}
+
+/** The offset a page token stands for: 0 without a token, null for a token this simulator did not issue. */
+function pageOffset(token: unknown): number | null {
+  if (token === undefined) return 0;
+  if (typeof token !== 'string') return null;
+  const match = /^unspent:(\d{1,9})$/.exec(Buffer.from(token, 'base64url').toString());
+  return match ? Number(match[1]) : null;
+}
 const TXID = /^[0-9a-fA-F]{64}$/;
 
 export function createChainSimulator(options: ChainSimulatorOptions = {}): ChainSimulator {
@@ -84,7 +99,10 @@ export function createChainSimulator(options: ChainSimulatorOptions = {}): Chain
   app.disable('x-powered-by');
   // Raw txs up to the 10 MB policy limit arrive as hex.
   app.use(express.json({ limit: '25mb' }));
-  app.use('/v1/bsv/:network', wocRoutes({ chains, faults, policy, logger }));
+  app.use(
+    '/v1/bsv/:network',
+    wocRoutes({ chains, faults, policy, logger, confirmedPageSize: options.confirmedUnspentPageSize ?? DEFAULT_CONFIRMED_PAGE_SIZE }),
+  );
   app.use('/admin', adminRoutes({ chains, faults, defaultNetwork, mine, logger }));
   app.use((_req: Request, res: Response) => {
     res.status(404).type('text/plain').send('Not Found');
@@ -117,9 +135,10 @@ interface WocDeps {
   faults: FaultInjector;
   policy: ValidationPolicy;
   logger: Logger | undefined;
+  confirmedPageSize: number;
 }
 
-function wocRoutes({ chains, faults, policy, logger }: WocDeps): Router {
+function wocRoutes({ chains, faults, policy, logger, confirmedPageSize }: WocDeps): Router {
   const router = Router({ mergeParams: true });
   const chainOf = (req: Request): ChainState => chains[req.params.network as Network];
   const notFound = (res: Response) => res.status(404).type('text/plain').send('Not Found');
@@ -190,11 +209,27 @@ function wocRoutes({ chains, faults, policy, logger }: WocDeps): Router {
     const script = addressScript(req, res);
     if (script) res.json(legacyUnspentJson(chainOf(req).unspentForScript(script)));
   });
+  // Like WOC: unconfirmed outputs all come on the first page; confirmed ones are paged, the rest reached through the
+  // opaque `nextPageToken` passed back as `?token=`.
   const unspentVariant = (filter: (height: number) => boolean) => (req: Request, res: Response) => {
     const script = addressScript(req, res);
     if (!script) return;
-    const result = unspentResultJson(chainOf(req).unspentForScript(script)).filter((u) => filter(u.height));
-    res.json({ address: req.params.address, script: scriptHashOf(script), result, error: '' });
+    const offset = pageOffset(req.query.token);
+    if (offset === null) return res.status(400).json('Invalid page token');
+    const all = unspentResultJson(chainOf(req).unspentForScript(script)).filter((u) => filter(u.height));
+    const unconfirmed = offset === 0 ? all.filter((u) => u.height === 0) : [];
+    const confirmed = all
+      .filter((u) => u.height > 0)
+      .sort((a, b) => a.height - b.height || a.tx_hash.localeCompare(b.tx_hash) || a.tx_pos - b.tx_pos);
+    const page = confirmed.slice(offset, offset + confirmedPageSize);
+    const next = offset + page.length < confirmed.length ? pageToken(offset + page.length) : undefined;
+    res.json({
+      address: req.params.address,
+      script: scriptHashOf(script),
+      result: [...unconfirmed, ...page],
+      error: '',
+      ...(next && { nextPageToken: next }),
+    });
   };
   router.get(
     '/address/:address/unspent/all',

@@ -6,14 +6,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { P2PKH, PrivateKey, PublicKey, Signature, Transaction, TransactionSignature, UnlockingScript } from '@bsv/sdk';
 import { CHAIN_FAILURES, createChainActivities, type ChainActivities } from '../../../activities/chain/chainActivities';
 import { freePort } from '../../../ops/dev-stack/services';
-import { createDevKms } from '../../../ops/stand-ins/dev-kms/server';
 import { toHighS } from '../../../src/chain/ecdsa';
 import type { SpendableOutput } from '../../../src/chain/transactions';
 import { createKmsClient, type KmsClient } from '../../../src/kms/client';
 import { createLogger } from '../../../src/logging/logger';
 import { createWocClient } from '../../../src/woc/client';
-import { startSimulator, type RunningSimulator } from '../../support/chainSimulator';
-import { listen, type Listening } from '../../support/http';
+import { spawnSimulator, type SimulatorClient } from '../../support/chainSimulator';
+import { spawnService, type SpawnedService } from '../../support/processes';
 
 /** A parsed transaction keeps its original bytes cached; rebuild it so edits reach the serialisation. */
 function reserialised(tx: Transaction): { txid: string; hex: string } {
@@ -21,34 +20,48 @@ function reserialised(tx: Transaction): { txid: string; hex: string } {
   return { txid: rebuilt.id('hex'), hex: rebuilt.toHex() };
 }
 
+const PLAN_FEE_RATE = 100;
+
 const logger = createLogger({ service: 'test', deploySha: 'test', level: 'error', format: 'json' });
 logger.transports[0]!.silent = true;
 
-/** A transaction built by our code, signed through the dev KMS over HTTP, judged by the chain simulator over HTTP. */
+/**
+ * A transaction built by our code, signed through the dev KMS over HTTP, judged by the chain simulator over HTTP.
+ * Both stand-ins run from their own entry points as separate processes, with the flags a developer would pass: the
+ * KMS answers every signature high-S, and the node's fee policy is the 100 sat/kB the plans pay, so a transaction
+ * that underpays is refused.
+ */
 describe('chain activities against the dev KMS and the chain simulator', () => {
-  let kmsServer: Listening;
+  let kmsService: SpawnedService;
   let kms: KmsClient;
-  let simulator: RunningSimulator;
+  let simulator: SimulatorClient;
   let activities: ChainActivities;
   let fundingAddress: string;
   let fundingScriptHex: string;
   const env = new MockActivityEnvironment();
+  const heartbeats: unknown[] = [];
+  env.on('heartbeat', (details: unknown) => heartbeats.push(details));
   // MockActivityEnvironment.run is typed loosely; this keeps each call's argument and result types.
   const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> =>
     env.run<A, R, (...args: A) => Promise<R>>(fn, ...args);
   const destination = PrivateKey.fromRandom().toPublicKey().toAddress('testnet');
 
   beforeAll(async () => {
-    // Every signature comes back high-S from the KMS, so normalisation is on the path of every test.
-    const { app } = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'chain-kms-')), apiKey: 'chain-test-key', highSRate: 1 });
-    kmsServer = await listen(app);
+    const keysDir = mkdtempSync(path.join(tmpdir(), 'chain-kms-'));
+    [kmsService, simulator] = await Promise.all([
+      spawnService(
+        'ops/stand-ins/dev-kms/main.ts',
+        ['--data-dir', keysDir, '--api-key', 'chain-test-key-0123456789abcdef', '--high-s-rate', '1'],
+        '/health',
+      ),
+      spawnSimulator(['--fee-rate', String(PLAN_FEE_RATE)]),
+    ]);
     kms = createKmsClient({
-      baseUrl: kmsServer.baseUrl,
-      apiKey: 'chain-test-key',
+      baseUrl: kmsService.baseUrl,
+      apiKey: 'chain-test-key-0123456789abcdef',
       timeoutMs: 5_000,
       retryAttempts: 2,
     });
-    simulator = await startSimulator();
     const woc = createWocClient({
       network: 'test',
       baseUrl: simulator.baseUrl,
@@ -61,11 +74,11 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
     const funding = PublicKey.fromString((await kms.publicKey('funding')).pubKeyHex);
     fundingAddress = funding.toAddress('testnet');
     fundingScriptHex = new P2PKH().lock(funding.toHash()).toHex();
-  });
+  }, 60_000);
 
   afterAll(async () => {
-    await simulator.stop();
-    await kmsServer.close();
+    await simulator?.stop();
+    await kmsService?.stop();
   });
 
   async function fundedInput(satoshis: number): Promise<SpendableOutput> {
@@ -79,7 +92,7 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
     outputs: [{ kind: 'data' as const, pushes: [[0x70, 0x70], new Array<number>(32).fill(3)] }],
     changeAddress: fundingAddress,
     minChangeSats: 100,
-    feeRateSatPerKb: 100,
+    feeRateSatPerKb: PLAN_FEE_RATE,
   });
 
   async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
@@ -120,7 +133,38 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
     tx.inputs[0]!.unlockingScript = new UnlockingScript([{ op: highSChecksig.length, data: highSChecksig }, keyChunk!]);
     const failure = await failureOf(run(activities.broadcastTransaction, reserialised(tx)));
     expect(failure.type).toBe(CHAIN_FAILURES.broadcastRejected);
-    expect(failure.message).toMatch(/S value is unnecessarily high|signature/i);
+    expect(failure.details?.[0]).toMatchObject({ outcome: 'script_verify_failed' });
+    expect(failure.message).toContain('non-mandatory-script-verify-flag (Non-canonical signature: S value is unnecessarily high)');
+  });
+
+  it('is refused by the node when it pays less than the policy fee rate', async () => {
+    const signed = await run(activities.signTransaction, { ...anchorPlan(await fundedInput(20_000)), feeRateSatPerKb: PLAN_FEE_RATE / 2 });
+    const failure = await failureOf(run(activities.broadcastTransaction, signed));
+    expect(failure.type).toBe(CHAIN_FAILURES.broadcastRejected);
+    expect(failure.details?.[0]).toMatchObject({ outcome: 'insufficient_fee' });
+    expect(failure.nonRetryable).toBe(true);
+  });
+
+  it('refuses a change address of the other network as an invalid plan, without retry', async () => {
+    const mainnetChange = PrivateKey.fromRandom().toPublicKey().toAddress('mainnet');
+    const failure = await failureOf(
+      run(activities.signTransaction, { ...anchorPlan(await fundedInput(20_000)), changeAddress: mainnetChange }),
+    );
+    expect(failure.type).toBe(CHAIN_FAILURES.invalidPlan);
+    expect(failure.message).toContain('change address');
+    expect(failure.nonRetryable).toBe(true);
+  });
+
+  it('heartbeats while the KMS signs', async () => {
+    heartbeats.length = 0;
+    await run(activities.signTransaction, anchorPlan(await fundedInput(20_000)));
+    expect(heartbeats).toContainEqual({ step: 'signing', inputs: 1 });
+  });
+
+  it('reports a read the service refuses as ChainReadRejected, not as a broadcast rejection', async () => {
+    const failure = await failureOf(run(activities.transactionConfirmations, 'not-a-txid'));
+    expect(failure.type).toBe(CHAIN_FAILURES.chainReadRejected);
+    expect(failure.nonRetryable).toBe(true);
   });
 
   it.each([

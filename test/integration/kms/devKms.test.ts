@@ -201,6 +201,25 @@ describe('dev KMS and KMS client over HTTP', () => {
     expect(notOnCurve).toMatchObject({ kind: 'rejected', details: { status: 400, attempts: 1 } });
   });
 
+  it('refuses a whole batch with one bad entry instead of signing the rest (a shorter answer would misalign)', async () => {
+    const kms = await startKms();
+    const valid = { keyIdentifier: 'issuer', sighash: randomDigestHex() };
+    for (const bad of [
+      { keyIdentifier: 'issuer', sighash: 'zz'.repeat(32) },
+      { keyIdentifier: 'issuer@9', sighash: randomDigestHex() },
+      { keyIdentifier: '', sighash: randomDigestHex() },
+    ]) {
+      const response = await post(kms.baseUrl, '/sign', { requests: [valid, bad, valid] });
+      expect(response.status).toBeGreaterThanOrEqual(400);
+      expect(response.status).toBeLessThan(500);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body.signatures).toBeUndefined();
+      expect(body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+    }
+    const whole = await post(kms.baseUrl, '/sign', { requests: [valid, valid] });
+    expect(((await whole.json()) as { signatures: unknown[] }).signatures).toHaveLength(2);
+  });
+
   it('answers 401 without or with a wrong bearer key, creates no key then, and 400 for a digest that is not 32-byte hex', async () => {
     const kms = await startKms();
     expect(await (await get(kms.baseUrl, '/health', null)).json()).toEqual({ status: 'ok' });

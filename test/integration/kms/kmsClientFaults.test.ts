@@ -27,6 +27,8 @@ type Fault =
   | 'reject-400'
   | 'unauthorized'
   | 'fewer-signatures'
+  | 'extra-signatures'
+  | 'swapped-signatures'
   | 'other-key'
   | 'garbage-der'
   | 'other-digest'
@@ -92,6 +94,13 @@ beforeAll(async () => {
         return;
       case 'fewer-signatures':
         res.json({ signatures: honest().slice(1) });
+        return;
+      case 'extra-signatures':
+        res.json({ signatures: [...honest(), honest()[0]] });
+        return;
+      case 'swapped-signatures':
+        // The right count, each a valid signature of the right key, but for the other request's digest.
+        res.json({ signatures: honest().reverse() });
         return;
       case 'other-key':
         res.json({
@@ -224,6 +233,18 @@ describe('KMS client against a faulty KMS', () => {
   it('rejects fewer signatures than requests as misaligned', async () => {
     fault = 'fewer-signatures';
     expect(await signFailure()).toMatchObject({ kind: 'misaligned', retryable: false });
+    expect(signAttempts).toBe(1);
+  });
+
+  it('rejects more signatures than requests as misaligned', async () => {
+    fault = 'extra-signatures';
+    expect(await signFailure()).toMatchObject({ kind: 'misaligned', retryable: false });
+    expect(signAttempts).toBe(1);
+  });
+
+  it('rejects signatures answered in another order: each is checked against its own request digest', async () => {
+    fault = 'swapped-signatures';
+    expect(await signFailure()).toMatchObject({ kind: 'invalid_signature', retryable: false });
     expect(signAttempts).toBe(1);
   });
 

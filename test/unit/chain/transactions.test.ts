@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { LockingScript, P2PKH, PrivateKey, Spend, Transaction, Utils } from '@bsv/sdk';
+import { LockingScript, P2PKH, PrivateKey, SatoshisPerKilobyte, Spend, Transaction, Utils } from '@bsv/sdk';
 import fc from 'fast-check';
 import { InvalidAddressError, isValidP2pkhAddress, parseP2pkhAddress } from '../../../src/chain/addresses';
 import { feeForSize } from '../../../src/chain/fees';
@@ -173,18 +173,19 @@ describe('transaction building and external signing', () => {
     ).toThrow(InsufficientFundsError);
   });
 
-  it('keeps fee, change and dust rules for any inputs, outputs and rate (property)', () => {
+  it('keeps fee, change and dust rules for any inputs, outputs and rate, measured on the signed bytes (property)', async () => {
     const signer = new LocalSigner();
     const change = addressOf(signer.key('change'));
     const dest = addressOf(signer.key('dest'));
-    fc.assert(
-      fc.property(
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: 5_000_000 }), { minLength: 1, maxLength: 8 }),
-        fc.array(fc.integer({ min: 1, max: 2_000_000 }), { minLength: 0, maxLength: 8 }),
+        // Up to 300 outputs, so the output-count varint crosses from 1 to 3 bytes (at 253).
+        fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 0, maxLength: 300 }),
         fc.boolean(),
         fc.integer({ min: 0, max: 2_000 }),
         fc.integer({ min: 1, max: 10_000 }),
-        (inputAmounts, outputAmounts, withData, feeRate, minChange) => {
+        async (inputAmounts, outputAmounts, withData, feeRate, minChange) => {
           const inputs = inputAmounts.map((satoshis, vout) => ({ ...fundedOutput(signer, 'k', satoshis, vout), txid: 'ab'.repeat(32) }));
           const outputs = [
             ...outputAmounts.map((satoshis) => ({ kind: 'p2pkh' as const, address: dest, satoshis })),
@@ -210,13 +211,49 @@ describe('transaction building and external signing', () => {
           const outs = unsigned.tx.outputs;
           const totalOut = outs.reduce((sum, o) => sum + (o.satoshis ?? 0), 0);
           expect(totalOut + unsigned.fee).toBe(available);
-          expect(unsigned.fee).toBeGreaterThanOrEqual(feeForSize(unsigned.estimatedSize, feeRate));
           expect(unsigned.changeSatoshis === 0 || unsigned.changeSatoshis >= minChange).toBe(true);
+          // Change is never worth less than what spending it would cost, whatever minChangeSats says.
+          expect(unsigned.changeSatoshis === 0 || unsigned.changeSatoshis > feeForSize(149, feeRate)).toBe(true);
           for (const o of outs) if (!o.lockingScript.toHex().startsWith('006a')) expect(o.satoshis).toBeGreaterThanOrEqual(1);
+
+          // What the node checks: the fee against the size of the bytes actually broadcast.
+          const signed = await signTransaction(unsigned, signer);
+          expect(signed.size).toBeLessThanOrEqual(unsigned.estimatedSize);
+          expect(signed.fee).toBeGreaterThanOrEqual(Math.ceil((signed.size * feeRate) / 1000));
+          // And never less than the SDK's own sat/kB model asks for the same signed transaction.
+          expect(signed.fee).toBeGreaterThanOrEqual(await new SatoshisPerKilobyte(feeRate).computeFee(unsigned.tx));
         },
       ),
-      { numRuns: 100 },
+      { numRuns: 60 },
     );
+  });
+
+  it('sizes transactions exactly as serialised, across the varint boundaries of the input and output counts', async () => {
+    const signer = new LocalSigner();
+    const dest = addressOf(signer.key('dest'));
+    for (const [inputCount, outputCount] of [
+      [1, 252],
+      [1, 253],
+      [1, 254],
+      [253, 1],
+    ] as const) {
+      const inputs = Array.from({ length: inputCount }, (_, vout) => ({
+        ...fundedOutput(signer, 'k', 10_000, vout),
+        txid: 'cd'.repeat(32),
+      }));
+      const unsigned = buildTransaction({
+        inputs,
+        outputs: Array.from({ length: outputCount }, () => ({ kind: 'p2pkh' as const, address: dest, satoshis: 1 })),
+        minChangeSats: 1,
+        feeRateSatPerKb: 1000,
+        network,
+      });
+      const signed = await signTransaction(unsigned, signer);
+      // Signatures are 70–72 bytes DER against the 73 assumed, so the estimate exceeds the real size by at most 3 per input.
+      expect(unsigned.estimatedSize - signed.size).toBeGreaterThanOrEqual(inputCount);
+      expect(unsigned.estimatedSize - signed.size).toBeLessThanOrEqual(3 * inputCount);
+      expect(signed.fee).toBeGreaterThanOrEqual(signed.size);
+    }
   });
 });
 

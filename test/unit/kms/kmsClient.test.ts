@@ -1,7 +1,8 @@
-import { Curve, PrivateKey, Signature } from '@bsv/sdk';
+import { randomBytes } from 'node:crypto';
+import { BigNumber, Curve, ECDSA, PrivateKey, Signature } from '@bsv/sdk';
 import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, backoffDelayMs, createKmsClient } from '../../../src/kms/client';
 import { KMS_ERROR_KINDS, KmsError } from '../../../src/kms/errors';
-import { isLowS, parsePublicKeyHex, toLowS } from '../../../src/chain/ecdsa';
+import { isLowS, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../../../src/chain/ecdsa';
 
 describe('KMS client input checks', () => {
   it('rejects a digest that is not 32 bytes of hex without calling the KMS', async () => {
@@ -84,5 +85,18 @@ describe('KMS client observe hook', () => {
       { operation: 'svd_derive_secret', outcome: 'server' },
     ]);
     expect(fetchImpl).toHaveBeenCalledTimes(4);
+  });
+});
+
+describe('digest byte order (predecessor §14 item 4: verification read digests little-endian)', () => {
+  it('verifies a signature over the digest as big-endian bytes, and refuses the same signature for the byte-reversed digest', () => {
+    const key = PrivateKey.fromRandom();
+    const digest = [...randomBytes(32)];
+    const signature = ECDSA.sign(new BigNumber(digest), key, true);
+    expect(verifyDigestSignature(digest, signature, key.toPublicKey())).toBe(true);
+    expect(verifyDigestSignature([...digest].reverse(), signature, key.toPublicKey())).toBe(false);
+    // A signer that byte-reversed the digest (what the old verifier needed) is refused too.
+    const reversedSigner = ECDSA.sign(new BigNumber([...digest].reverse()), key, true);
+    expect(verifyDigestSignature(digest, reversedSigner, key.toPublicKey())).toBe(false);
   });
 });

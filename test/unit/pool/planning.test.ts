@@ -1,6 +1,7 @@
 import type { PoolSettings } from '../../../src/config';
 import { buildTransaction } from '../../../src/chain/transactions';
-import { minWorthwhileChange, p2pkhTransactionFee, planSweep, planTopUp, splitFundsNeeded, sweepAmounts } from '../../../src/pool/planning';
+import { minWorthwhileChange } from '../../../src/chain/fees';
+import { p2pkhTransactionFee, planSweep, planTopUp, splitFundsNeeded, sweepAmounts } from '../../../src/pool/planning';
 
 const SETTINGS: PoolSettings = {
   minPool: 10,
