@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { PrivateKey } from '@bsv/sdk';
 import { freePorts } from '../../ops/dev-stack/services';
 import { loadConfig } from '../../src/config';
+import { REDACTED } from '../../src/logging/redact';
 import { connectMongo } from '../../src/db/mongo';
 import { SvdClient } from '../../src/sdk/svdClient';
 import { spawnEntry } from '../support/processes';
@@ -266,6 +267,9 @@ describe('no secret reaches any log line of the API, worker and email worker pro
       workflowRunId: recorded!.runId,
       activityType: expect.stringMatching(/^probe(Mongo|Redis)$|^recordSystemCheck$/),
     });
+    // The SDK puts the activity's task token (enough to complete the activity) on these lines: it is redacted.
+    expect(sdkActivity!.taskToken).toBe(REDACTED);
+    expect(main.filter((l) => 'taskToken' in l && l.taskToken !== REDACTED)).toEqual([]);
     const sdkWorkflow = main.find((l) => l.message === 'Workflow started' && l.workflowId === 'system-check-redaction');
     expect(sdkWorkflow).toMatchObject({ sdkComponent: 'worker', runId: recorded!.runId, workflowType: 'systemCheckWorkflow' });
     const sent = lines(byName('worker-email')).find((l) => l.json?.message === 'email sent')?.json;
