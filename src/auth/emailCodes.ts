@@ -71,7 +71,7 @@ export function createEmailCodeService(deps: EmailCodeDeps) {
       .findOneAndUpdate(
         { _id: identifier, codeHash: { $exists: true }, createdAt: { $gte: cutoff }, attempts: { $lt: deps.config.maxAttempts } },
         { $inc: { attempts: 1 } },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean();
     if (!claimed?.codeHash) {

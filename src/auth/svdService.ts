@@ -254,7 +254,7 @@ export function createSvdService(deps: SvdServiceDeps) {
           },
         },
       },
-      { new: true },
+      { returnDocument: 'after' },
     );
     if (!updated) throw conflict();
     event('replace');
