@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { KmsClient } from '../../src/kms/client';
 import { isKmsError } from '../../src/kms/errors';
+import { withHeartbeats } from './heartbeat';
 
 export interface IssuerSignature {
   signatureDerHex: string;
@@ -14,7 +15,7 @@ export interface IssuerSignature {
  */
 export async function signAsIssuer(kms: KmsClient, keyIdentifier: string, digestHex: string): Promise<IssuerSignature> {
   try {
-    const [signature] = await kms.sign([{ keyIdentifier, digestHex }]);
+    const [signature] = await withHeartbeats({ step: 'issuer-signing' }, () => kms.sign([{ keyIdentifier, digestHex }]));
     return { ...signature!, keyIdentifier };
   } catch (err) {
     if (isKmsError(err) && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'KmsRejected', { kind: err.kind });

@@ -11,6 +11,13 @@ const registration = proxyActivities<RegistrationActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
 });
 
+// The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s.
+const issuerSigning = proxyActivities<RegistrationActivities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
+});
+
 /**
  * Registers a patch: pending record → canonical record → issuer signature (KMS) → anchor (batch or single mode,
  * workflows/anchoring) → N confirmations on durable timers → anchored. Id
@@ -44,7 +51,7 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   });
   progress.recordHash = recordHash;
   progress.step = 'signing';
-  await registration.signRegistrationRecord({ uid });
+  await issuerSigning.signRegistrationRecord({ uid });
 
   progress.step = 'anchoring';
   const anchored = await anchorRecord({

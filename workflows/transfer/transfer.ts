@@ -11,6 +11,13 @@ const transfer = proxyActivities<TransferActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
 });
 
+// The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s.
+const issuerSigning = proxyActivities<TransferActivities>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
+});
+
 /**
  * Transfers a patch to a new owner: pending transfer record linked to the current head → issuer signature →
  * anchor (same modes and proof format as registrations) → confirmations → anchored, and the head moves to it.
@@ -40,7 +47,7 @@ async function runTransfer(input: TransferInput, transferId: string): Promise<Tr
     startedAt: workflowInfo().startTime.toISOString(),
   });
   Object.assign(progress, { recordHash, seq, step: 'signing' });
-  await transfer.signTransferRecord({ transferId });
+  await issuerSigning.signTransferRecord({ transferId });
 
   progress.step = 'anchoring';
   const anchored = await anchorRecord({

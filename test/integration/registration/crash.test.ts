@@ -92,7 +92,7 @@ describe('registration with the worker killed mid-flight', () => {
     hold.release();
     await startWorker();
 
-    // The killed attempt is retried after its start-to-close timeout (up to two minutes for signing).
+    // The killed attempt is retried once its 30 s heartbeat timeout passes (signing heartbeats while the KMS works).
     const done = await api.waitDone(accepted.body.statusUrl as string, 300_000);
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     const runs: string[] = [];
