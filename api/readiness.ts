@@ -24,7 +24,11 @@ export function createReadinessCheck(deps: { mongo: Connection; redis: Redis; te
   const probes: Record<DependencyName, () => Promise<unknown>> = {
     mongo: () => pingMongo(deps.mongo),
     redis: () => deps.redis.ping(),
-    temporal: () => deps.temporal.workflowService.describeNamespace({ namespace: deps.temporal.options.namespace }),
+    // The deadline ends the client's own gRPC retries with the probe, so probes during an outage do not pile up.
+    temporal: () =>
+      deps.temporal.connection.withDeadline(Date.now() + CHECK_TIMEOUT_MS, () =>
+        deps.temporal.workflowService.describeNamespace({ namespace: deps.temporal.options.namespace }),
+      ),
   };
 
   return async function checkReadiness(): Promise<ReadinessReport> {

@@ -1,10 +1,10 @@
-import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import { freePort } from '../../ops/dev-stack/services';
 import { loadConfig } from '../../src/config';
 import { listen } from '../support/http';
 import { connectTestDeps, startTestApi, testEnvironment, type TestApi } from '../support/stack';
+import { tcpProxy } from '../support/tcpProxy';
 import { testEnv } from '../support/testEnv';
 
 const API_KEY = 'test-api-key-0123456789abcdef0123456789';
@@ -174,29 +174,6 @@ describe('HTTP baseline with protected metrics and a tight limit', () => {
     });
   });
 });
-
-/** A TCP proxy to `target`, so a test can cut a dependency off from the API under test (close() drops every socket). */
-async function tcpProxy(target: { host: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
-}
 
 // Predecessor defect §14.14, for the two other dependencies: /ready names whichever one is down.
 describe('HTTP baseline readiness with MongoDB or Temporal down', () => {
