@@ -67,7 +67,9 @@ describe('chain state: mining', () => {
 describe('chain simulator: block timer', () => {
   it('mines on both networks at the configured interval and stops on close', async () => {
     const simulator = createChainSimulator({ blockIntervalMs: 20 });
-    await new Promise((resolve) => setTimeout(resolve, 130));
+    // Waits for blocks rather than for a fixed time: a loaded machine may fire the timer late, never early.
+    const deadline = Date.now() + 10_000;
+    while (simulator.chains.main.height < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     await simulator.close();
     const heights = [simulator.chains.main.height, simulator.chains.test.height];
     expect(heights[0]).toBeGreaterThanOrEqual(2);
