@@ -1,14 +1,12 @@
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { freePort, startRedis, type RunningService } from '../../ops/dev-stack/services';
+import type { RunningService } from '../../ops/dev-stack/services';
 import { systemCheckModel } from '../../src/db/models/systemCheck';
 import { systemCheckWorkflowId } from '../../src/system/ids';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { spawnEntry } from '../support/processes';
-import { isPolling, PENDING_ACTIVITY_STARTED, waitFor } from '../support/workerProcesses';
-import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
-import { testEnv } from '../support/testEnv';
+import { isPolling, PENDING_ACTIVITY_STARTED, privateRedisForWorkers, waitFor } from '../support/workerProcesses';
+import { connectTestDeps, type TestDeps } from '../support/stack';
 
 /**
  * The production worker entry point (workers/main.ts) in its own process, SIGKILLed while an activity of a check
@@ -31,24 +29,9 @@ describe('worker killed mid-flight', () => {
   });
 
   it('completes the check exactly once after the first worker dies', async () => {
-    const redisPort = await freePort();
-    const privateRedis = await startRedis({
-      bin: testEnv('redisServer'),
-      port: redisPort,
-      logFile: path.join(testEnv('scratchDir'), 'logs', `crash-redis-${redisPort}.log`),
-    });
+    const { redis: privateRedis, workerEnv: envFor } = await privateRedisForWorkers(deps, 'crash');
     redis = privateRedis;
-
-    const workerEnv = async () =>
-      testEnvironment({
-        MONGODB_URI: deps.config.mongo.uri,
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
-        WORKER_METRICS_PORT: String(await freePort()),
-        WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
-        SYSTEM_CHECK_EVERY: 'off',
-        LOG_LEVEL: 'warn',
-      });
+    const workerEnv = () => envFor({ LOG_LEVEL: 'warn' });
 
     const first = spawnEntry('workers/main.ts', [], await workerEnv());
     workers.push(first);

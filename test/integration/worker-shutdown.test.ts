@@ -1,11 +1,10 @@
 import net from 'node:net';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { freePort, startRedis, type RunningService } from '../../ops/dev-stack/services';
+import { freePort, type RunningService } from '../../ops/dev-stack/services';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { spawnEntry } from '../support/processes';
-import { isPolling, PENDING_ACTIVITY_STARTED, waitFor } from '../support/workerProcesses';
+import { isPolling, PENDING_ACTIVITY_STARTED, privateRedisForWorkers, waitFor } from '../support/workerProcesses';
 import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
 
@@ -94,25 +93,10 @@ describe('worker stopped with SIGTERM', () => {
   }, 60_000);
 
   it('lets the running activity finish on the stopping worker, then exits 0 within the grace time', async () => {
-    const redisPort = await freePort();
-    const privateRedis = await startRedis({
-      bin: testEnv('redisServer'),
-      port: redisPort,
-      logFile: path.join(testEnv('scratchDir'), 'logs', `shutdown-redis-${redisPort}.log`),
-    });
+    const { redis: privateRedis, workerEnv: envFor } = await privateRedisForWorkers(deps, 'shutdown');
     redis = privateRedis;
-    const workerEnv = async () =>
-      testEnvironment({
-        MONGODB_URI: deps.config.mongo.uri,
-        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-        TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
-        WORKER_METRICS_PORT: String(await freePort()),
-        WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
-        WORKER_SHUTDOWN_GRACE_MS: String(GRACE_MS),
-        WORKER_SHUTDOWN_FORCE_MS: String(GRACE_MS * 2),
-        SYSTEM_CHECK_EVERY: 'off',
-        LOG_LEVEL: 'info',
-      });
+    const workerEnv = () =>
+      envFor({ WORKER_SHUTDOWN_GRACE_MS: String(GRACE_MS), WORKER_SHUTDOWN_FORCE_MS: String(GRACE_MS * 2), LOG_LEVEL: 'info' });
 
     const first = spawnMainWorker(await workerEnv());
     workers.push(first.child);

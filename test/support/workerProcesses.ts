@@ -1,6 +1,10 @@
 import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import path from 'node:path';
+import { freePort, startRedis } from '../../ops/dev-stack/services';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
+import { testEnvironment, type TestDeps } from './stack';
+import { testEnv } from './testEnv';
 
 /** Polls until `probe` answers something other than undefined. */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -19,4 +23,28 @@ export const PENDING_ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivitySta
 export async function isPolling(client: Client, namespace: string, pid: number | undefined): Promise<boolean> {
   const response = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: TASK_QUEUES.main } });
   return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${pid}@`));
+}
+
+/**
+ * A Redis of the test's own, which it may freeze (SIGSTOP) to hold a worker's Redis probe in flight, and the
+ * environment of a real `workers/main.ts` process that uses it with the test stack's MongoDB and Temporal.
+ */
+export async function privateRedisForWorkers(deps: TestDeps, label: string) {
+  const port = await freePort();
+  const redis = await startRedis({
+    bin: testEnv('redisServer'),
+    port,
+    logFile: path.join(testEnv('scratchDir'), 'logs', `${label}-redis-${port}.log`),
+  });
+  const workerEnv = async (overrides: Record<string, string> = {}) =>
+    testEnvironment({
+      MONGODB_URI: deps.config.mongo.uri,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      WORKER_METRICS_PORT: String(await freePort()),
+      WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
+      SYSTEM_CHECK_EVERY: 'off',
+      ...overrides,
+    });
+  return { redis, workerEnv };
 }

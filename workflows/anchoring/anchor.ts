@@ -1,4 +1,5 @@
 import {
+  type ActivityOptions,
   ApplicationFailure,
   condition,
   proxyActivities,
@@ -20,6 +21,15 @@ export const anchoring = proxyActivities<AnchoringActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
+
+/** Activities that keep a record workflow's own documents, and its KMS calls: idempotent, so retried patiently. */
+export const RECORD_ACTIVITY_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
+};
+
+/** The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s. */
+export const ISSUER_SIGNING_OPTIONS: ActivityOptions = { ...RECORD_ACTIVITY_OPTIONS, heartbeatTimeout: '30 seconds' };
 
 const MAX_ANCHOR_ROUNDS = 3;
 

@@ -1,22 +1,12 @@
 import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
-import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
+import { anchorRecord, ISSUER_SIGNING_OPTIONS, RECORD_ACTIVITY_OPTIONS, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
 import { PATCH_UID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress, type RegistrationResult } from './shared';
 
-// Keyed writes and KMS calls: idempotent, retried patiently; the KMS client retries inside each attempt too.
-const registration = proxyActivities<RegistrationActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
-});
-
-// The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s.
-const issuerSigning = proxyActivities<RegistrationActivities>({
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
-});
+const registration = proxyActivities<RegistrationActivities>(RECORD_ACTIVITY_OPTIONS);
+const issuerSigning = proxyActivities<RegistrationActivities>(ISSUER_SIGNING_OPTIONS);
 
 /**
  * Registers a patch: pending record → canonical record → issuer signature (KMS) → anchor (batch or single mode,

@@ -1,22 +1,12 @@
 import { proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { TransferActivities } from '../../activities/transfer/transferActivities';
-import { anchorRecord, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
+import { anchorRecord, ISSUER_SIGNING_OPTIONS, RECORD_ACTIVITY_OPTIONS, recordProgressView, runRecordWorkflow } from '../anchoring/anchor';
 import type { PoolOperationProgress } from '../pool/shared';
 import { PATCH_UID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { transferProgressQuery, type TransferInput, type TransferProgress, type TransferResult } from './shared';
 
-// Keyed writes and KMS calls: idempotent, retried patiently; a stale head or missing patch fails at once.
-const transfer = proxyActivities<TransferActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
-});
-
-// The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s.
-const issuerSigning = proxyActivities<TransferActivities>({
-  startToCloseTimeout: '1 minute',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
-});
+const transfer = proxyActivities<TransferActivities>(RECORD_ACTIVITY_OPTIONS);
+const issuerSigning = proxyActivities<TransferActivities>(ISSUER_SIGNING_OPTIONS);
 
 /**
  * Transfers a patch to a new owner: pending transfer record linked to the current head → issuer signature →
