@@ -5,9 +5,11 @@ import { loadConfig } from '../../src/config';
 import { REDACTED } from '../../src/logging/redact';
 import { connectMongo } from '../../src/db/mongo';
 import { SvdClient } from '../../src/sdk/svdClient';
+import { jsonCaller } from '../support/http';
 import { spawnEntry } from '../support/processes';
 import { testEnvironment } from '../support/stack';
 import { testEnv } from '../support/testEnv';
+import { waitFor as waitUntil } from '../support/workerProcesses';
 
 /**
  * Redaction across the real processes, with no dependency on Prometheus: the API, the main worker and the email
@@ -45,28 +47,10 @@ describe('no secret reaches any log line of the API, worker and email worker pro
     return proc;
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe().catch(() => undefined);
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) {
-        const tails = processes.map((p) => `--- ${p.name}\n${p.output.split('\n').slice(-15).join('\n')}`);
-        throw new Error(`timed out waiting for ${what}\n${tails.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
-  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${apiUrl}${route}`, {
-      method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text.startsWith('{') ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
+  const tails = () => processes.map((p) => `--- ${p.name}\n${p.output.split('\n').slice(-15).join('\n')}`).join('\n');
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) =>
+    waitUntil(what, probe, 60_000, { intervalMs: 200, ignoreErrors: true, context: tails });
+  const call = jsonCaller(() => apiUrl);
 
   const lines = (proc: Proc): { raw: string; json?: Line }[] =>
     proc.output

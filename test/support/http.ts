@@ -24,3 +24,25 @@ export async function listen(app: Express): Promise<Listening> {
     },
   };
 }
+
+/**
+ * JSON calls to a running API: the body is sent as JSON when given, and the answer parsed as JSON when it is JSON
+ * (metrics and HTML come back as text).
+ */
+export function jsonCaller(baseUrl: () => string) {
+  return async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${baseUrl()}${route}`, {
+      method,
+      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, body: json as Record<string, unknown> };
+  };
+}

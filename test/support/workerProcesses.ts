@@ -6,15 +6,28 @@ import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import { testEnvironment, type TestDeps } from './stack';
 import { testEnv } from './testEnv';
 
+export interface WaitOptions {
+  intervalMs?: number;
+  /** Treat a probe that throws (a process not listening yet) as "not yet" instead of failing at once. */
+  ignoreErrors?: boolean;
+  /** What to add to the timeout error, such as the last lines of the processes under test. */
+  context?: () => string;
+}
+
 /** Polls until `probe` answers something other than undefined. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  { intervalMs = 50, ignoreErrors = false, context }: WaitOptions = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const value = await probe();
+    const value = ignoreErrors ? await probe().catch(() => undefined) : await probe();
     if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${context ? `\n${context()}` : ''}`);
 }
 
 export const PENDING_ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;

@@ -12,7 +12,7 @@ import { SvdClient, SvdError } from '../../../src/sdk/svdClient';
 import { TEMPORAL_SDK_METRICS } from '../../../src/metrics/temporalSdk';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../../../src/system/ids';
 import { startSimulator, type RunningSimulator } from '../../support/chainSimulator';
-import { listen, type Listening } from '../../support/http';
+import { jsonCaller, listen, type Listening } from '../../support/http';
 import { spawnEntry } from '../../support/processes';
 import {
   promQuery,
@@ -25,6 +25,7 @@ import {
 import { alertRules, dashboardQueries, withAllVariables } from '../../support/promql';
 import { testEnvironment } from '../../support/stack';
 import { jestWorkerId, testEnv } from '../../support/testEnv';
+import { waitFor as waitUntil } from '../../support/workerProcesses';
 
 /**
  * The real processes (API, main worker, email worker) on the test services, with the dev KMS and the chain simulator,
@@ -84,34 +85,11 @@ describeWithPrometheus(title, () => {
     return started;
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe().catch(() => undefined);
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) {
-        const tails = processes.map((p) => `--- ${p.name}\n${readFileSync(p.logFile, 'utf8').split('\n').slice(-20).join('\n')}`);
-        throw new Error(`timed out waiting for ${what}\n${tails.join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-
-  const api = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${apiUrl}${route}`, {
-      method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, body: json as Record<string, unknown> };
-  };
+  const tails = () =>
+    processes.map((p) => `--- ${p.name}\n${readFileSync(p.logFile, 'utf8').split('\n').slice(-20).join('\n')}`).join('\n');
+  const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+    waitUntil(what, probe, timeoutMs, { intervalMs: 250, ignoreErrors: true, context: tails });
+  const api = jsonCaller(() => apiUrl);
   const admin = (method: string, route: string, body?: unknown) => api(method, route, body, { 'x-api-key': apiKey() });
 
   /** Waits until Prometheus has scraped a series matching `expr` with a value above `min`. */
