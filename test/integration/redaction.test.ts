@@ -7,7 +7,7 @@ import { connectMongo } from '../../src/db/mongo';
 import { SvdClient } from '../../src/sdk/svdClient';
 import { jsonCaller } from '../support/http';
 import { spawnEntry } from '../support/processes';
-import { testEnvironment } from '../support/stack';
+import { ownerAuthTestEnv, testEnvironment } from '../support/stack';
 import { testEnv } from '../support/testEnv';
 import { waitFor as waitUntil } from '../support/workerProcesses';
 
@@ -78,15 +78,7 @@ describe('no secret reaches any log line of the API, worker and email worker pro
       WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
       SYSTEM_CHECK_EVERY: 'off',
       JWT_SECRET,
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: testEnv('smtpPort'),
-      VERIFY_CODE_SALT_ROUNDS: '4',
-      EMAIL_CODE_RATE_MAX_PER_IP: '1000',
-      EMAIL_CODE_RATE_MAX_PER_IDENTIFIER: '1000',
-      SVD_RATE_MAX_PER_IP: '1000',
-      SVD_RATE_MAX_PER_USER: '1000',
-      PUBLIC_API_MAX: '1000',
-      ADMIN_API_MAX: '1000',
+      ...ownerAuthTestEnv(),
     });
     secrets.API_KEY = env.API_KEY!;
     secrets.JWT_SECRET = JWT_SECRET;

@@ -28,6 +28,24 @@ export class CapturedLogs extends Transport {
 }
 
 /** Environment for loadConfig pointing at the test services, with an isolated database, Redis db and namespace. */
+/**
+ * SMTP capture, the cheapest bcrypt cost and generous limits, for tests that mail codes and log owners in many times
+ * (production uses VERIFY_CODE_SALT_ROUNDS=10).
+ */
+export function ownerAuthTestEnv(): Record<string, string> {
+  return {
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: testEnv('smtpPort'),
+    VERIFY_CODE_SALT_ROUNDS: '4',
+    EMAIL_CODE_RATE_MAX_PER_IP: '1000',
+    EMAIL_CODE_RATE_MAX_PER_IDENTIFIER: '1000',
+    SVD_RATE_MAX_PER_IP: '1000',
+    SVD_RATE_MAX_PER_USER: '1000',
+    PUBLIC_API_MAX: '1000',
+    ADMIN_API_MAX: '1000',
+  };
+}
+
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
   const db = `t_${jestWorkerId()}_${randomBytes(4).toString('hex')}`;
   return {

@@ -14,7 +14,7 @@ import type { EmailDeliveryOutcome } from '../../../workflows/email/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { createApp } from '../../../api/app';
 import { listen } from '../../support/http';
-import { startTestApi, type TestApi } from '../../support/stack';
+import { ownerAuthTestEnv, startTestApi, type TestApi } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
 
 let api: TestApi;
@@ -24,16 +24,7 @@ let running: Promise<void>;
 let client: SvdClient;
 
 beforeAll(async () => {
-  api = await startTestApi({
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: testEnv('smtpPort'),
-    // The cheapest cost bcrypt allows keeps the suite fast; production uses VERIFY_CODE_SALT_ROUNDS (10).
-    VERIFY_CODE_SALT_ROUNDS: '4',
-    EMAIL_CODE_RATE_MAX_PER_IP: '1000',
-    EMAIL_CODE_RATE_MAX_PER_IDENTIFIER: '1000',
-    SVD_RATE_MAX_PER_IP: '1000',
-    PUBLIC_API_MAX: '1000',
-  });
+  api = await startTestApi(ownerAuthTestEnv());
   registerModels(api.deps.mongo);
   await ensureIndexes(api.deps.mongo);
   connection = await Native.connect({ address: api.deps.config.temporal.address });

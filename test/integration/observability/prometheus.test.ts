@@ -23,7 +23,7 @@ import {
   type PromVectorSample,
 } from '../../support/prometheus';
 import { alertRules, dashboardQueries, withAllVariables } from '../../support/promql';
-import { testEnvironment } from '../../support/stack';
+import { ownerAuthTestEnv, testEnvironment } from '../../support/stack';
 import { jestWorkerId, testEnv } from '../../support/testEnv';
 import { waitFor as waitUntil } from '../../support/workerProcesses';
 
@@ -133,15 +133,7 @@ describeWithPrometheus(title, () => {
       // Splits of 1M sat cannot be funded from the faucet's outputs: the top-up below fails for lack of funds.
       UTXO_SPLIT_SIZE_SATS: '1000000',
       ANCHOR_CONFIRMATIONS: '1',
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: testEnv('smtpPort'),
-      VERIFY_CODE_SALT_ROUNDS: '4',
-      EMAIL_CODE_RATE_MAX_PER_IP: '1000',
-      EMAIL_CODE_RATE_MAX_PER_IDENTIFIER: '1000',
-      SVD_RATE_MAX_PER_IP: '1000',
-      SVD_RATE_MAX_PER_USER: '1000',
-      PUBLIC_API_MAX: '1000',
-      ADMIN_API_MAX: '1000',
+      ...ownerAuthTestEnv(),
     });
     Object.assign(secrets, { API_KEY: apiKey(), KMS_API_KEY, JWT_SECRET });
     apiUrl = `http://127.0.0.1:${apiPort}`;
