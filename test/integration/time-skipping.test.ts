@@ -1,9 +1,9 @@
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { addSearchAttributesRequest } from '../../src/temporal/searchAttributes';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { createMainWorker } from '../../workers/mainWorker';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { activityDeps, connectTestDeps, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
+import { startTimeSkippingEnv } from '../support/timeSkipping';
 
 /**
  * The Java time-skipping test server, resolved from Maven by the provisioning step and launched through its
@@ -15,11 +15,7 @@ describe('time-skipping test environment', () => {
 
   beforeAll(async () => {
     deps = await connectTestDeps('worker');
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: testEnv('timeSkippingServer') } },
-    });
-    // Its namespace starts with only the Custom*Field attributes (and it lacks ListSearchAttributes); workflows upsert ours.
-    await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
+    env = await startTimeSkippingEnv();
   }, 60_000);
 
   afterAll(async () => {

@@ -20,15 +20,28 @@ export function spawnEntry(entry: string, args: string[], env: Record<string, st
 }
 
 export function runEntry(entry: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Finished> {
+  return finished(spawnEntry(entry, args, env), `${entry} ${args.join(' ')}`, timeoutMs);
+}
+
+/** The real npm bin, as an operator runs it (`npx patchproof …`), in its own process. */
+export function runPatchproof(args: string[], env: Record<string, string>, timeoutMs = 90_000): Promise<Finished> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'ops/cli/bin.cjs'), ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
+  return finished(child, `patchproof ${args.join(' ')}`, timeoutMs);
+}
+
+/** Collects a process's output until it exits; one that outlives `timeoutMs` is killed and reported. */
+function finished(child: ChildProcess, what: string, timeoutMs: number): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawnEntry(entry, args, env);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${entry} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${what} did not finish in ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);

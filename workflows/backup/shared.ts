@@ -1,4 +1,6 @@
-/** Types shared by the backup workflows, their activities and their callers (CLI, tests). Dependency-free. */
+/** Types shared by the backup workflows, their activities and their callers (CLI, tests). Type imports only. */
+
+import type { CollectionCheck } from '../../src/backup/dump';
 
 export type BackupTrigger = 'schedule' | 'cli' | 'test';
 
@@ -55,15 +57,8 @@ export interface RestoredSummary {
   documents: number;
 }
 
-export interface RestoreCollectionCheck {
-  name: string;
-  expectedDocuments: number;
-  documents: number;
-  expectedIndexes: string[];
-  missingIndexes: string[];
-  indexesNotImplemented: string[];
-  ok: boolean;
-}
+/** One collection of a restore check: counts, indexes and whether it passed (src/backup/dump.ts computes it). */
+export type RestoreCollectionCheck = CollectionCheck;
 
 export interface RestoreCheckReport {
   backupId: string;

@@ -1,36 +1,12 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { loadConfig } from '../../../src/config';
 import { POOL_SCHEDULE_IDS } from '../../../src/pool/ids';
 import { utxoModel } from '../../../src/pool/models';
 import { desiredSchedules, reconcileSchedules } from '../../../workers/schedules';
 import type { PoolHealth } from '../../../src/pool/health';
 import type { SweepReport, TopUpReport } from '../../../workflows/pool/shared';
-import { REPO_ROOT, type Finished } from '../../support/processes';
+import { runPatchproof as patchproof } from '../../support/processes';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 import { testEnvironment } from '../../support/stack';
-
-/** The real npm bin, as an operator runs it (`npx patchproof …`), in its own process. */
-function patchproof(args: string[], env: Record<string, string>): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'ops/cli/bin.cjs'), ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`patchproof ${args.join(' ')} timed out\n${stderr}`));
-    }, 90_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('patchproof CLI against the real stack', () => {
   let stack: PoolStack;

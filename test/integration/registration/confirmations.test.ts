@@ -1,10 +1,10 @@
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { merkleProofs } from '../../../src/anchoring/merkle';
-import { addSearchAttributesRequest } from '../../../src/temporal/searchAttributes';
 import { anchorAssignedSignal, type AnchorRequest } from '../../../workflows/anchoring/shared';
 import type { RegistrationResult } from '../../../workflows/registration/shared';
 import { testEnv } from '../../support/testEnv';
+import { startTimeSkippingEnv } from '../../support/timeSkipping';
 
 /**
  * The registration's confirmation wait on the Java time-skipping server: blocks come every ten virtual minutes and
@@ -15,10 +15,7 @@ describe('registration confirmation wait (time skipping)', () => {
   let env: TestWorkflowEnvironment;
 
   beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: testEnv('timeSkippingServer') } },
-    });
-    await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
+    env = await startTimeSkippingEnv();
   }, 60_000);
   afterAll(async () => {
     await env?.teardown();

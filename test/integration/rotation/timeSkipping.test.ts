@@ -1,17 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createDevKms, type DevKms } from '../../../ops/stand-ins/dev-kms/server';
 import { jwtRotationInput, kmsRotationInput } from '../../../src/rotation/launch';
 import { rotationKeyModel } from '../../../src/rotation/models';
-import { addSearchAttributesRequest } from '../../../src/temporal/searchAttributes';
 import { createMainWorker } from '../../../workers/mainWorker';
 import type { JwtRotationStatus, KmsRotationReport } from '../../../workflows/rotation/shared';
 import { listen, type Listening } from '../../support/http';
 import { activityDeps, connectTestDeps, type TestDeps } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
+import { startTimeSkippingEnv } from '../../support/timeSkipping';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -45,10 +45,7 @@ describe('key rotations on the time-skipping test server', () => {
       KMS_API_KEY: 'rotation-kms-key',
       KEY_SETTINGS_CACHE_MS: '5000',
     });
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: testEnv('timeSkippingServer') } },
-    });
-    await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
+    env = await startTimeSkippingEnv();
   }, 60_000);
 
   afterAll(async () => {
