@@ -16,6 +16,7 @@ import type { BackupReport, RestoreCheckReport } from '../../../workflows/backup
 import { recordHistoryIfAsked } from '../../support/histories';
 import { connectTestDeps, createTestWorker, testEnvironment, type TestDeps } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
+import { triggerSchedule } from '../../support/schedules';
 
 // Decimal128 is left out: FerretDB (the dev stand-in) does not store it.
 const { Binary, Double, Long, ObjectId } = mongo.BSON;
@@ -94,15 +95,7 @@ describe('backups and restore checks on schedules', () => {
 
   /** Triggers a schedule and waits for the run its tick started. */
   const triggerAndWait = async (scheduleId: string): Promise<{ workflowId: string; result: Promise<unknown> }> => {
-    const handle = deps.temporal.schedule.getHandle(scheduleId);
-    const before = (await handle.describe()).info.recentActions.length;
-    await handle.trigger();
-    let workflowId: string | undefined;
-    for (let i = 0; i < 100 && !workflowId; i++) {
-      const actions = (await handle.describe()).info.recentActions;
-      if (actions.length > before) workflowId = actions.at(-1)!.action.workflow.workflowId;
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    const workflowId = await triggerSchedule(deps.temporal, scheduleId);
     expect(workflowId).toBeDefined();
     return { workflowId: workflowId!, result: deps.temporal.workflow.getHandle(workflowId!).result() };
   };

@@ -10,6 +10,7 @@ import type { ScheduledPoolRunReport, TopUpReport } from '../../../workflows/poo
 import { recordHistoryIfAsked } from '../../support/histories';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 import { testEnvironment } from '../../support/stack';
+import { triggerSchedule } from '../../support/schedules';
 
 const TARGET = 4;
 
@@ -59,15 +60,7 @@ describe('pool schedules', () => {
 
   /** Triggers a schedule and returns the report of the run that tick started. */
   const triggerAndWait = async (scheduleId: string): Promise<ScheduledPoolRunReport> => {
-    const handle = stack.deps.temporal.schedule.getHandle(scheduleId);
-    const before = (await handle.describe()).info.recentActions.length;
-    await handle.trigger();
-    let workflowId: string | undefined;
-    for (let i = 0; i < 100 && !workflowId; i++) {
-      const actions = (await handle.describe()).info.recentActions;
-      if (actions.length > before) workflowId = actions.at(-1)!.action.workflow.workflowId;
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    const workflowId = await triggerSchedule(stack.deps.temporal, scheduleId);
     expect(workflowId).toBeDefined();
     const report = (await stack.deps.temporal.workflow.getHandle(workflowId!).result()) as ScheduledPoolRunReport;
     await recordHistoryIfAsked(stack.deps.temporal, workflowId!, `scheduled-${report.operation}-${report.outcome.replace('_', '-')}`);
