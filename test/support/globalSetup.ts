@@ -61,11 +61,10 @@ async function startServices(tools: ProvisionedTools, scratch: string, services:
   services.push(await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }));
 
   if (tools.mongo.kind !== 'external') {
-    const dataDir = path.join(scratch, tools.mongo.kind);
+    const dataDir = path.join(scratch, 'mongo');
     services.push(
       await startMongoWire({
-        kind: tools.mongo.kind,
-        bin: tools.mongo.bin,
+        mongo: tools.mongo,
         port: mongoPort,
         dataDir,
         logFile: path.join(logs, 'mongo.log'),
