@@ -39,6 +39,15 @@ export default tseslint.config(
       ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-console': 'error',
+      // The embedded FerretDB deadlocks on one update command with as many statements as its connection pool, so
+      // bulk writes go through src/db/bulkWrites.ts, which cuts them into commands below that limit.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(bulkWrite|bulkSave)$/]",
+          message: 'Send bulk writes through bulkWriteInChunks (src/db/bulkWrites.ts), which keeps each command below the server limit.',
+        },
+      ],
     },
   },
   {

@@ -49,6 +49,7 @@ export const envSchema = z.object({
   DB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
   DB_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   DB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
+  DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(40),
 
   REDIS_URL: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),

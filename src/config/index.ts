@@ -39,7 +39,14 @@ export interface AppConfig {
   auth: { apiKey: string; jwtSecret: string };
   /** Key material for unlockable content, encrypted at rest (HKDF per patch, AES-256-GCM). */
   unlock: { contentSecret: string };
-  mongo: { uri: string; serverSelectionTimeoutMs: number; connectTimeoutMs: number; socketTimeoutMs: number };
+  mongo: {
+    uri: string;
+    serverSelectionTimeoutMs: number;
+    connectTimeoutMs: number;
+    socketTimeoutMs: number;
+    /** Statements per bulk-write command on FerretDB, below its connection pool (src/db/bulkWrites.ts). */
+    maxStatementsPerCommand: number;
+  };
   redis: { url: string; password?: string };
   temporal: {
     address: string;
@@ -353,6 +360,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       serverSelectionTimeoutMs: raw.DB_SERVER_SELECTION_TIMEOUT_MS,
       connectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
       socketTimeoutMs: raw.DB_SOCKET_TIMEOUT_MS,
+      maxStatementsPerCommand: raw.DB_MAX_STATEMENTS_PER_COMMAND,
     },
     redis: { url: redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
     temporal: {

@@ -1,5 +1,6 @@
 import mongoose, { type Connection } from 'mongoose';
 import type { AppConfig } from '../config';
+import { detectStatementLimit } from './bulkWrites';
 
 /** Opens a dedicated connection (not mongoose's global one) and waits until the server answers. */
 export async function connectMongo(config: AppConfig['mongo']): Promise<Connection> {
@@ -12,6 +13,7 @@ export async function connectMongo(config: AppConfig['mongo']): Promise<Connecti
     autoCreate: false,
   });
   await connection.asPromise();
+  await detectStatementLimit(connection, config.maxStatementsPerCommand);
   return connection;
 }
 
