@@ -19,7 +19,7 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/globalSetup.ts',
-      setupFiles: ['<rootDir>/test/support/quietRuntime.ts'],
+      setupFiles: ['<rootDir>/test/support/quietRuntime.ts', '<rootDir>/test/support/recordQueries.ts'],
       globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
       slowTestThreshold: 30,
     },

@@ -1,0 +1,109 @@
+import { Schema, type Connection } from 'mongoose';
+import { loadConfig } from '../../../src/config';
+import { bulkWriteInChunks, BulkWriteChunksError, statementLimit } from '../../../src/db/bulkWrites';
+import { connectMongo, pingMongo } from '../../../src/db/mongo';
+import { testEnvironment } from '../../support/stack';
+
+interface Item {
+  _id: string;
+  state: string;
+  round: number;
+}
+
+const itemSchema = new Schema<Item>({ _id: String, state: String, round: Number }, { collection: 'bulk_items', versionKey: false });
+itemSchema.index({ state: 1 });
+
+describe('bulk writes on the Mongo-wire database', () => {
+  let mongo: Connection;
+  let otherReader: Connection;
+
+  beforeAll(async () => {
+    const env = testEnvironment();
+    mongo = await connectMongo(loadConfig(env).mongo);
+    // A second client, as another process would be: the database must keep answering it between commands.
+    otherReader = await connectMongo(loadConfig(env).mongo);
+  });
+
+  afterAll(async () => {
+    await mongo.dropDatabase().catch(() => undefined);
+    await Promise.allSettled([mongo.close(), otherReader.close()]);
+  });
+
+  it('knows the server is FerretDB and keeps every command below its statement limit', () => {
+    // FerretDB deadlocks on one update command with as many statements as its pool (50 on PostgreSQL).
+    expect(statementLimit(mongo)).toBe(40);
+  });
+
+  it('runs twenty 1,000-statement bulk updates in a row while another client reads, and the server keeps answering', async () => {
+    const items = mongo.model<Item>('BulkItem', itemSchema);
+    const ids = Array.from({ length: 1000 }, (_, i) => `item-${String(i).padStart(4, '0')}`);
+    const inserted = await bulkWriteInChunks(
+      items,
+      ids.map((_id) => ({ insertOne: { document: { _id, state: 'accepted', round: 0 } } })),
+    );
+    expect(inserted).toMatchObject({ inserted: 1000, commands: 25 });
+
+    const readerItems = otherReader.model<Item>('BulkItem', itemSchema);
+    let readsAnswered = 0;
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const started = Date.now();
+        const doc = await readerItems.findById(ids[readsAnswered % ids.length]).lean().maxTimeMS(5_000);
+        expect(doc?._id).toBe(ids[readsAnswered % ids.length]);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        readsAnswered += 1;
+      }
+    })();
+
+    for (let round = 1; round <= 20; round += 1) {
+      const totals = await bulkWriteInChunks(
+        items,
+        ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { state: round % 2 ? 'anchoring' : 'anchored', round } } } })),
+      );
+      expect(totals).toMatchObject({ matched: 1000, modified: 1000, commands: 25 });
+      await pingMongo(otherReader);
+    }
+    reading = false;
+    await reader;
+
+    expect(readsAnswered).toBeGreaterThan(0);
+    expect(await items.countDocuments({ state: 'anchored', round: 20 })).toBe(1000);
+  });
+
+  it('runs every chunk of an unordered write and reports the failed statements by their index in the whole list', async () => {
+    const items = mongo.model<Item>('BulkItem', itemSchema);
+    await items.deleteMany({});
+    await items.create({ _id: 'dup-0050', state: 'accepted', round: 0 });
+    const ids = Array.from({ length: 100 }, (_, i) => `dup-${String(i).padStart(4, '0')}`);
+
+    const failure = await bulkWriteInChunks(
+      items,
+      ids.map((_id) => ({ insertOne: { document: { _id, state: 'accepted', round: 1 } } })),
+    ).catch((err: unknown) => err);
+
+    expect(failure).toBeInstanceOf(BulkWriteChunksError);
+    const error = failure as BulkWriteChunksError;
+    expect(error.writeErrors.map((e) => e.index)).toEqual([50]);
+    expect(error.onlyDuplicateKeys).toBe(true);
+    expect(error.totals).toMatchObject({ inserted: 99, commands: 3 });
+    expect(await items.countDocuments({})).toBe(100);
+  });
+
+  it('stops at the first failed statement of an ordered write', async () => {
+    const items = mongo.model<Item>('BulkItem', itemSchema);
+    await items.deleteMany({});
+    await items.create({ _id: 'ord-0010', state: 'accepted', round: 0 });
+    const ids = Array.from({ length: 100 }, (_, i) => `ord-${String(i).padStart(4, '0')}`);
+
+    const failure = (await bulkWriteInChunks(
+      items,
+      ids.map((_id) => ({ insertOne: { document: { _id, state: 'accepted', round: 1 } } })),
+      { ordered: true },
+    ).catch((err: unknown) => err)) as BulkWriteChunksError;
+
+    expect(failure.writeErrors.map((e) => e.index)).toEqual([10]);
+    expect(failure.totals.commands).toBe(1);
+    expect(await items.countDocuments({})).toBe(11);
+  });
+});
