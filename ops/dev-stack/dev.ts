@@ -11,7 +11,17 @@ import { loadDevStackConfig, withDotEnv } from '../../src/config/devStack';
 import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
-import { describeMongo, isPortOpen, spawnService, startMongoWire, startRedis, startTemporalDevServer, terminate, type RunningService } from './services';
+import { createDatabaseWatchdog, probeReadyDatabase } from './watchdog';
+import {
+  describeMongo,
+  isPortOpen,
+  spawnService,
+  startMongoWire,
+  startRedis,
+  startTemporalDevServer,
+  terminate,
+  type RunningService,
+} from './services';
 
 const say = (line: string) => process.stderr.write(`[dev] ${line}\n`);
 
@@ -95,21 +105,35 @@ async function main(): Promise<void> {
   }
 
   // MongoDB-wire database
+  let restartDatabase: (() => Promise<void>) | undefined;
   if (tools.mongo.kind === 'external' || mongoPort === null || (await portHeldByOther(mongoPort, path.join(pids, 'mongo.pid')))) {
     say('mongodb     using the MongoDB named by MONGODB_URI');
   } else {
-    await started(
-      startMongoWire({
-        mongo: tools.mongo,
-        port: mongoPort,
-        durable: true,
-        dataDir: path.join(stack.dataDir, describeMongo(tools.mongo)),
-        logFile: path.join(logs, 'mongo.log'),
-        pidFile: path.join(pids, 'mongo.pid'),
-        ...trackFromSpawn,
-      }),
-    );
-    say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${describeMongo(tools.mongo)})`);
+    const mongo = tools.mongo;
+    const startDatabase = () =>
+      started(
+        startMongoWire({
+          mongo,
+          port: mongoPort,
+          durable: true,
+          dataDir: path.join(stack.dataDir, describeMongo(mongo)),
+          logFile: path.join(logs, 'mongo.log'),
+          pidFile: path.join(pids, 'mongo.pid'),
+          ...trackFromSpawn,
+        }),
+      );
+    let database = await startDatabase();
+    say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${describeMongo(mongo)})`);
+    restartDatabase = async () => {
+      // A frozen process handles no SIGTERM until it runs again; stop() falls back to SIGKILL after its grace.
+      try {
+        process.kill(database.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      await database.stop();
+      database = await startDatabase();
+    };
   }
 
   // Stand-ins for the external services, each on the port its URL names, unless the URL points elsewhere.
@@ -201,6 +225,14 @@ async function main(): Promise<void> {
 
   const apiBase = `http://${config.http.bind === '0.0.0.0' ? '127.0.0.1' : config.http.bind}:${config.http.port}`;
   const ready = await waitForReady(`${apiBase}/ready`, 120_000, () => stopping);
+  if (restartDatabase) {
+    const restart = restartDatabase;
+    createDatabaseWatchdog({
+      probe: () => probeReadyDatabase(`${apiBase}/ready`),
+      restart: () => (stopping ? Promise.resolve() : restart()),
+      say,
+    }).start();
+  }
   say('');
   say(ready ? 'PatchProof dev stack is up:' : 'PatchProof dev stack started, but /ready has not answered 200 yet:');
   say(`  API              ${apiBase}`);

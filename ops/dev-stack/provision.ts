@@ -277,9 +277,15 @@ async function ensurePostgres(config: DevStackConfig, say: (l: string) => void):
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const lock = ['-o', 'DPkg::Lock::Timeout=300'];
     if (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) {
-      await runWithProgress(say, 'apt-get install postgresql', 'apt-get', [...lock, 'install', '-y', '-q', '--no-install-recommends', 'postgresql'], {
-        env,
-      });
+      await runWithProgress(
+        say,
+        'apt-get install postgresql',
+        'apt-get',
+        [...lock, 'install', '-y', '-q', '--no-install-recommends', 'postgresql'],
+        {
+          env,
+        },
+      );
     }
     const installed = findPostgres();
     if (installed) return installed;

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePorts } from '../../ops/dev-stack/services';
+import { loadConfig } from '../../src/config';
+import { connectMongo } from '../../src/db/mongo';
 import { REPO_ROOT } from '../support/processes';
 
 interface DevRun {
@@ -22,7 +24,9 @@ interface DevRun {
  * as "exit now"), and the script must `exec` dev.ts. With `sh -c 'a && b'` dash dies of the SIGINT at once, npm
  * re-raises it and exits while dev.ts is still stopping the services.
  */
-async function startDev(): Promise<DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number } }> {
+async function startDev(): Promise<
+  DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number; mongo: number } }
+> {
   const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp] = (await freePorts(11)) as [
     number,
     number,
@@ -72,7 +76,7 @@ async function startDev(): Promise<DevRun & { ports: { api: number; ui: number; 
     output: () => output,
     exited,
     allPorts: [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp],
-    ports: { api, ui, kms, woc, smtpHttp },
+    ports: { api, ui, kms, woc, smtpHttp, mongo },
   };
 }
 
@@ -116,7 +120,7 @@ function cleanUp(run: DevRun, extraPids: Iterable<number> = []): void {
 }
 
 describe('npm run dev', () => {
-  it('serves /ready and the Web UI, then stops every process on Ctrl-C', async () => {
+  it('serves /ready and the Web UI, restarts a database that stops answering, then stops every process on Ctrl-C', async () => {
     const dev = await startDev();
     const { child, dataDir, output } = dev;
     const { api, ui, kms, woc, smtpHttp } = dev.ports;
@@ -135,12 +139,44 @@ describe('npm run dev', () => {
       expect(await webUi.text()).toContain('<html');
 
       const pidFiles = readdirSync(path.join(dataDir, 'run')).sort();
-      expect(pidFiles).toEqual(['chain-simulator.pid', 'dev-kms.pid', 'mongo.pid', 'redis.pid', 'smtp-capture.pid', 'temporal.pid']);
+      expect(pidFiles).toEqual([
+        'chain-simulator.pid',
+        'dev-kms.pid',
+        'mongo-postgresql.pid',
+        'mongo.pid',
+        'redis.pid',
+        'smtp-capture.pid',
+        'temporal.pid',
+      ]);
       const servicePids = [...recordedPids(dataDir).values()];
       expect(servicePids).toHaveLength(pidFiles.length);
       expect((await fetch(`http://127.0.0.1:${kms}/health`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${woc}/v1/bsv/test/chain/info`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${smtpHttp}/messages`)).status).toBe(200);
+
+      // The database stops answering (frozen, as a wedged FerretDB is): the supervisor restarts it, data kept.
+      const mongo = await connectMongo(
+        loadConfig({ NODE_ENV: 'development', MONGODB_URI: `mongodb://127.0.0.1:${dev.ports.mongo}/watchdog` }).mongo,
+      );
+      await mongo.collection('kept').insertOne({ _id: 'before-the-freeze' } as never);
+      await mongo.close();
+      const frozen = recordedPids(dataDir).get('mongo.pid')!;
+      process.kill(frozen, 'SIGSTOP');
+      const frozeAt = Date.now();
+      while (!output().includes('mongodb     restarted') && Date.now() - frozeAt < 60_000) await new Promise((r) => setTimeout(r, 250));
+      expect(output()).toMatch(/mongodb {5}unresponsive for \d+ s according to \/ready: restarting the database process \(data kept\)/);
+      expect(output()).toContain('mongodb     restarted');
+      expect(Date.now() - frozeAt).toBeGreaterThanOrEqual(10_000);
+      expect(existsSync(`/proc/${frozen}`)).toBe(false);
+      expect(recordedPids(dataDir).get('mongo.pid')).not.toBe(frozen);
+      const readyAgain = await fetch(`http://127.0.0.1:${api}/ready`);
+      expect(readyAgain.status).toBe(200);
+      const reconnected = await connectMongo(
+        loadConfig({ NODE_ENV: 'development', MONGODB_URI: `mongodb://127.0.0.1:${dev.ports.mongo}/watchdog` }).mongo,
+      );
+      expect(await reconnected.collection('kept').findOne({ _id: 'before-the-freeze' } as never)).not.toBeNull();
+      await reconnected.close();
+      servicePids.push(...recordedPids(dataDir).values());
 
       process.kill(-child.pid!, 'SIGINT');
       expect(await dev.exited).toBe(0);
@@ -154,7 +190,7 @@ describe('npm run dev', () => {
     } finally {
       cleanUp(dev);
     }
-  }, 200_000);
+  }, 260_000);
 
   it('stops a service that is still starting when Ctrl-C comes during start-up', async () => {
     const dev = await startDev();

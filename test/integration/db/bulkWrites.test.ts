@@ -49,7 +49,10 @@ describe('bulk writes on the Mongo-wire database', () => {
     const reader = (async () => {
       while (reading) {
         const started = Date.now();
-        const doc = await readerItems.findById(ids[readsAnswered % ids.length]).lean().maxTimeMS(5_000);
+        const doc = await readerItems
+          .findById(ids[readsAnswered % ids.length])
+          .lean()
+          .maxTimeMS(5_000);
         expect(doc?._id).toBe(ids[readsAnswered % ids.length]);
         expect(Date.now() - started).toBeLessThan(5_000);
         readsAnswered += 1;
