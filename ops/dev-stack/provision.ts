@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { loadDevStackConfig, type DevStackConfig } from '../../src/config/devStack';
 
@@ -37,6 +37,7 @@ export type MongoProvision =
 export interface PostgresTools {
   initdb: string;
   server: string;
+  psql: string;
 }
 
 export interface ProvisionedTools {
@@ -298,19 +299,19 @@ async function ensurePostgres(config: DevStackConfig, say: (l: string) => void):
 }
 
 function findPostgres(): PostgresTools | null {
-  const initdb = which('initdb');
-  const server = which('postgres');
-  if (initdb && server) return { initdb, server };
+  const candidates: string[] = [];
+  const onPath = which('initdb');
+  if (onPath) candidates.push(path.dirname(realpathSync(onPath)));
   const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return null;
-  const majors = readdirSync(root)
-    .filter((name) => /^\d+$/.test(name))
-    .sort((a, b) => Number(b) - Number(a));
-  for (const major of majors) {
-    const bin = path.join(root, major, 'bin');
-    if (existsSync(path.join(bin, 'initdb')) && existsSync(path.join(bin, 'postgres'))) {
-      return { initdb: path.join(bin, 'initdb'), server: path.join(bin, 'postgres') };
-    }
+  if (existsSync(root)) {
+    const majors = readdirSync(root)
+      .filter((name) => /^\d+$/.test(name))
+      .sort((a, b) => Number(b) - Number(a));
+    candidates.push(...majors.map((major) => path.join(root, major, 'bin')));
+  }
+  for (const bin of candidates) {
+    const tools = { initdb: path.join(bin, 'initdb'), server: path.join(bin, 'postgres'), psql: path.join(bin, 'psql') };
+    if (Object.values(tools).every((file) => existsSync(file))) return tools;
   }
   return null;
 }

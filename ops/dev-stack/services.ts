@@ -243,7 +243,7 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     'synchronous_commit=off',
     ...(options.durable ? [] : ['fsync=off', 'full_page_writes=off']),
   ];
-  return spawnService({
+  const server = await spawnService({
     name: 'postgresql',
     command: options.tools.server,
     args: ['-D', dataDir, '-p', String(options.port), ...settings.flatMap((setting) => ['-c', setting])],
@@ -254,7 +254,69 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     ...(options.onSpawn && { onSpawn: options.onSpawn }),
     ...(account && { uid: account.uid, gid: account.gid }),
   });
+  const twins = spawnSync(
+    options.tools.psql,
+    ['-h', '127.0.0.1', '-p', String(options.port), '-U', 'postgres', '-d', 'postgres', '-q', '-v', 'ON_ERROR_STOP=1', '-c', GIN_TWIN_SQL],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (twins.status !== 0) {
+    await server.stop();
+    throw new Error(`postgresql: installing the index twins failed: ${twins.stderr || twins.error?.message}`);
+  }
+  return server;
 }
+
+/**
+ * FerretDB's PostgreSQL backend pushes an equality filter down as `_jsonb -> 'field' @> value`, but it indexes
+ * fields with btree indexes on `_jsonb -> 'field'`, which `@>` cannot use: every lookup scanned the table (40 ms at
+ * 100,000 documents). An event trigger gives each btree index FerretDB creates a GIN twin on the same expression,
+ * which `@>` uses (2 ms). The backfill covers indexes made before the trigger existed. Idempotent.
+ */
+const GIN_TWIN_SQL = `
+CREATE OR REPLACE FUNCTION patchproof_gin_twin(index_oid oid) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  idx record;
+  expr text;
+  k int;
+BEGIN
+  SELECT i.indexrelid, i.indnatts, am.amname, c.relname AS index_name, n.nspname, t.relname AS table_name
+    INTO idx
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_am am ON am.oid = c.relam
+    JOIN pg_class t ON t.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = t.relnamespace
+   WHERE i.indexrelid = index_oid;
+  IF NOT FOUND OR idx.amname <> 'btree' THEN
+    RETURN;
+  END IF;
+  FOR k IN 1..idx.indnatts LOOP
+    expr := pg_get_indexdef(idx.indexrelid, k, true);
+    CONTINUE WHEN expr NOT LIKE '(_jsonb %';
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I.%I USING gin ((%s) jsonb_path_ops)',
+                   left(idx.index_name, 54) || '_gin' || k, idx.nspname, idx.table_name, expr);
+  END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION patchproof_gin_twins() RETURNS event_trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  cmd record;
+BEGIN
+  FOR cmd IN SELECT objid FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE INDEX' LOOP
+    PERFORM patchproof_gin_twin(cmd.objid);
+  END LOOP;
+END
+$fn$;
+
+DROP EVENT TRIGGER IF EXISTS patchproof_gin_twins;
+CREATE EVENT TRIGGER patchproof_gin_twins ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
+  EXECUTE FUNCTION patchproof_gin_twins();
+
+SELECT patchproof_gin_twin(i.indexrelid)
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+ WHERE am.amname = 'btree' AND pg_get_indexdef(i.indexrelid) LIKE '%(_jsonb %';
+`;
 
 /** The `postgres` account when this process is root (PostgreSQL will not run as root), else none. */
 function postgresAccount(): { uid: number; gid: number } | null {
