@@ -89,13 +89,15 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   const redisServer = options.needRedisServer === false ? undefined : await ensureRedisServer(config, say);
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
   const shellcheck = options.purpose === 'test' ? await ensureShellcheck(config, say) : undefined;
-  // Optional: without Prometheus only the alert-rule and scrape tests are skipped, each saying why.
+  // Optional on a developer's machine: without Prometheus only the alert-rule and scrape tests are skipped, each
+  // saying why. Under CI nothing may be skipped quietly, so the provisioning error fails the run.
   let prometheus: PrometheusTools | undefined;
   let prometheusProblem: string | undefined;
   if (options.purpose === 'test') {
     try {
       prometheus = await ensurePrometheus(config, say);
     } catch (err) {
+      if (config.ci) throw err;
       prometheusProblem = err instanceof Error ? err.message : String(err);
       say(`Prometheus: not available, the alert-rule and scrape tests will be skipped. ${prometheusProblem}`);
     }
@@ -357,6 +359,13 @@ async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void
     if (updated) await runWithProgress(say, 'apt-get install shellcheck', 'apt-get', ['install', '-y', '-q', 'shellcheck'], { env });
     const bin = which('shellcheck');
     if (bin) return bin;
+  }
+  if (config.ci) {
+    throw new ProvisionError(
+      'shellcheck',
+      'not on PATH and could not be installed',
+      'install it (`sudo apt-get install shellcheck`); CI skips no test',
+    );
   }
   say('shellcheck: not installed (`sudo apt-get install shellcheck`); the deploy-script lint test will be skipped');
   return undefined;

@@ -24,6 +24,8 @@ export interface DevStackConfig {
    * keeps lookups in milliseconds at 100,000 documents; SQLite scans every collection in Go (docs/ARCHITECTURE.md).
    */
   ferretdbBackend: FerretdbBackend;
+  /** `CI=true`: a tool the tests need that cannot be provisioned fails the run instead of skipping its tests. */
+  ci: boolean;
 }
 
 export type FerretdbBackend = 'postgresql' | 'sqlite';
@@ -40,6 +42,7 @@ export function loadDevStackConfig(env: Record<string, string | undefined> = pro
     smtpCaptureHttpPort: Number(env.SMTP_CAPTURE_HTTP_PORT ?? 8025),
     canUseApt: typeof process.getuid === 'function' && process.getuid() === 0 && env.PATCHPROOF_NO_APT !== '1',
     ferretdbBackend: parseFerretdbBackend(env.PATCHPROOF_FERRETDB_BACKEND),
+    ci: env.CI === 'true' || env.CI === '1',
   };
 }
 
@@ -55,6 +58,7 @@ export const DEV_STACK_VARIABLE_NAMES = [
   'PATCHPROOF_DATA_DIR',
   'PATCHPROOF_NO_APT',
   'PATCHPROOF_FERRETDB_BACKEND',
+  'CI',
   'TEMPORAL_UI_PORT',
   'XDG_CACHE_HOME',
   'SMTP_CAPTURE_HTTP_PORT',

@@ -23,6 +23,7 @@ import {
   type PromVectorSample,
 } from '../../support/prometheus';
 import { alertRules, dashboardQueries, withAllVariables } from '../../support/promql';
+import { describeWithTool, requireTool, toolsRequired } from '../../support/requiredTools';
 import { ownerAuthTestEnv, testEnvironment } from '../../support/stack';
 import { jestWorkerId, testEnv } from '../../support/testEnv';
 import { waitFor as waitUntil } from '../../support/workerProcesses';
@@ -34,8 +35,9 @@ import { waitFor as waitUntil } from '../../support/workerProcesses';
  * Prometheus's HTTP API, and scans everything the processes logged for secrets.
  */
 const prometheus = testPrometheus();
-const describeWithPrometheus = 'url' in prometheus ? describe : describe.skip;
-const title = 'url' in prometheus ? 'Prometheus scraping the API and workers' : `Prometheus scraping — skipped: ${prometheus.problem}`;
+const describeWithPrometheus = describeWithTool('url' in prometheus);
+const title =
+  'url' in prometheus || toolsRequired ? 'Prometheus scraping the API and workers' : `Prometheus scraping — skipped: ${prometheus.problem}`;
 
 const KMS_API_KEY = 'observability-kms-api-key-0123456789';
 const JWT_SECRET = 'observability-jwt-secret-0123456789abcdef';
@@ -58,7 +60,8 @@ interface Started {
 }
 
 describeWithPrometheus(title, () => {
-  const prom = prometheus as { url: string; targetsDir: string };
+  // Read in beforeAll: a skipped describe still runs its body.
+  let prom: { url: string; targetsDir: string };
   const processes: Started[] = [];
   const secrets: Record<string, string> = {};
   const testId = `obs-${jestWorkerId()}-${Date.now()}`;
@@ -101,6 +104,7 @@ describeWithPrometheus(title, () => {
     });
 
   beforeAll(async () => {
+    prom = requireTool('url' in prometheus ? prometheus : undefined, 'Prometheus');
     logDir = path.join(testEnv('scratchDir'), 'logs', testId);
     mkdirSync(logDir, { recursive: true });
     kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'obs-kms-')), apiKey: KMS_API_KEY });

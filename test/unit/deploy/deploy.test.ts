@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { itWithTool, requireTool, toolsRequired } from '../../support/requiredTools';
 import { parse as parseYaml } from 'yaml';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -28,12 +29,15 @@ function run(script: string, args: string[], env: Record<string, string> = {}): 
 
 describe('deploy scripts', () => {
   const shellcheck = which('shellcheck');
-  (shellcheck ? it : it.skip)('pass shellcheck', () => {
-    const result = spawnSync(shellcheck!, ['-x', '--severity=style', ...SCRIPTS], { cwd: ROOT, encoding: 'utf8' });
+  itWithTool(shellcheck)('pass shellcheck', () => {
+    const result = spawnSync(requireTool(shellcheck, 'shellcheck'), ['-x', '--severity=style', ...SCRIPTS], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
   });
-  if (!shellcheck) {
+  if (!shellcheck && !toolsRequired) {
     it('pass shellcheck (skipped: shellcheck is not installed; `sudo apt-get install shellcheck` or npm run provision -- --for test)', () => {
       expect(shellcheck).toBeUndefined();
     });

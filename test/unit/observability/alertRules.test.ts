@@ -4,20 +4,21 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { which } from '../../../ops/dev-stack/provision';
 import { alertRules, PROMETHEUS_DIR } from '../../support/promql';
+import { itWithTool, requireTool, toolsRequired } from '../../support/requiredTools';
 
 /**
  * The alert rules' own unit tests (ops/prometheus/alerts.test.yml) run through promtool from Debian's `prometheus`
  * package, which `npm test` provisions (ops/dev-stack/provision.ts). Without promtool those tests are skipped, and
- * their names say why.
+ * their names say why; under CI they fail instead.
  */
 const promtool = which('promtool');
 const SKIPPED =
   'skipped: promtool is not on PATH (install the Debian package `prometheus`, or run `npm run provision -- --for test` as root)';
-const withPromtool = promtool ? it : it.skip;
-const named = (title: string) => (promtool ? title : `${title} — ${SKIPPED}`);
+const withPromtool = itWithTool(promtool);
+const named = (title: string) => (promtool || toolsRequired ? title : `${title} — ${SKIPPED}`);
 
 function runPromtool(args: string[]) {
-  const result = spawnSync(promtool!, args, { cwd: PROMETHEUS_DIR, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(requireTool(promtool, 'promtool'), args, { cwd: PROMETHEUS_DIR, encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
