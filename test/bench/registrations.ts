@@ -8,9 +8,14 @@
  * Prints registrations per second and their ratio to the baseline, latency (POST → anchor tx in mempool), anchor
  * transactions, sats of fee per record (sum of the anchor txs' fees read from the simulator / records), and history
  * events per registration and per anchor batch.
- * Run: npx tsx test/bench/registrations.ts [N=100]
+ * With --seed-patches, each mode also runs on a database that already holds that many anchored patches (inserted
+ * before the stack's registrations), beside the run on an empty one: the ratio shows what the data's size costs.
+ * After each run it times GET /v1/patches/{uid}/verify for the registered uids and for unknown ones (the latter is
+ * MongoDB only; the former also reads the chain service).
+ * Run: npx tsx test/bench/registrations.ts [N=100] [--modes batch,single] [--seed-patches 100000]
  */
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { PublicKey } from '@bsv/sdk';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createApp } from '../../api/app';
@@ -24,8 +29,15 @@ import { startPoolStack, type PoolStack } from '../support/poolStack';
 import type { BaselineActivities } from './baselineWorkflow';
 import { benchBaselineWorkflow } from './baselineWorkflow';
 
-const count = Number(process.argv[2] ?? 100);
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { modes: { type: 'string', default: 'batch,single' }, 'seed-patches': { type: 'string', default: '0' } },
+});
+const count = Number(positionals[0] ?? 100);
+const modes = flags.modes.split(',') as ('batch' | 'single')[];
+const seeds = [...new Set([0, Number(flags['seed-patches'])])];
 const BASELINE_TASK_QUEUE = 'bench-baseline';
+const VERIFY_REQUESTS = 200;
 
 interface BaselineRow {
   stack: string;
@@ -36,6 +48,8 @@ interface BaselineRow {
 
 interface ModeRow {
   mode: 'batch' | 'single';
+  seeded: number;
+  verify: { anchoredP50: number; anchoredP99: number; unknownP50: number; unknownP99: number };
   perSecond: number;
   wallMs: number;
   p50Ms: number;
@@ -83,13 +97,74 @@ async function runBaseline(stack: PoolStack, label: string): Promise<BaselineRow
   }
 }
 
-async function runRegistrations(mode: 'batch' | 'single'): Promise<{ row: ModeRow; baseline: BaselineRow }> {
+/** Anchored patches of the stored shape, inserted directly: what a brand's earlier production runs left. */
+async function seedAnchoredPatches(stack: PoolStack, total: number): Promise<void> {
+  const patches = patchModel(stack.deps.mongo).collection;
+  const now = new Date();
+  for (let start = 0; start < total; start += 1000) {
+    await patches.insertMany(
+      Array.from({ length: Math.min(1000, total - start) }, (_, i) => {
+        const uid = `SEED-${String(start + i).padStart(7, '0')}`;
+        const hex = (n: number) => (n.toString(16).padStart(8, '0') + uid.length.toString(16)).repeat(8).slice(0, 64);
+        return {
+          _id: uid,
+          registrationId: `registration-${uid}`,
+          status: 'anchored',
+          requestHash: hex(start + i),
+          idempotencyKey: null,
+          record: { ...registrationBody(uid, 'mkSeedOwner').product, initialOwner: 'mkSeedOwner', issuedAt: now.toISOString() },
+          recordHash: hex(start + i + 1),
+          issuerSignature: { signatureDerHex: `30${hex(start + i + 2)}`, pubKeyHex: `02${hex(start + i + 3)}`, keyIdentifier: 'issuer' },
+          anchor: {
+            txid: hex(start + i + 4),
+            vout: 0,
+            proof: { leaf: hex(start + i + 5), index: 0, count: 1, path: [] },
+            blockHeight: 100,
+          },
+          owner: 'mkSeedOwner',
+          head: { txid: hex(start + i + 4), recordHash: hex(start + i + 1), seq: 0 },
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+        } as never;
+      }),
+      { ordered: false },
+    );
+  }
+}
+
+async function timeVerify(baseUrl: string, uids: string[]): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  for (let i = 0; i < VERIFY_REQUESTS; i++) {
+    const started = performance.now();
+    const res = await fetch(`${baseUrl}/v1/patches/${encodeURIComponent(uids[i % uids.length]!)}/verify`);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`verify answered ${res.status}`);
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+async function runRegistrations(mode: 'batch' | 'single', seeded: number): Promise<{ row: ModeRow; baseline: BaselineRow }> {
   const stack = await startPoolStack(
-    { ANCHOR_MODE: mode, ANCHOR_CONFIRMATIONS: '1', ADMIN_API_MAX: '100000', PUBLIC_API_MAX: '100000', LOG_LEVEL: 'warn' },
+    {
+      ANCHOR_MODE: mode,
+      ANCHOR_CONFIRMATIONS: '1',
+      ADMIN_API_MAX: '100000',
+      PUBLIC_API_MAX: '100000',
+      LOG_LEVEL: 'warn',
+      WOC_REQUESTS_PER_SECOND: '1000',
+    },
     { blockIntervalMs: 500 },
   );
   const api = await listen(createApp(stack.deps));
   try {
+    if (seeded > 0) {
+      const seedingStarted = Date.now();
+      await seedAnchoredPatches(stack, seeded);
+      process.stderr.write(`[bench] seeded ${seeded} anchored patches in ${Math.round((Date.now() - seedingStarted) / 1000)} s\n`);
+    }
     // Single mode spends one pool output per registration; batch mode one per batch.
     await fundAndSyncPool(stack, count + 5);
     const baseline = await runBaseline(stack, mode);
@@ -112,18 +187,22 @@ async function runRegistrations(mode: 'batch' | 'single'): Promise<{ row: ModeRo
       }),
     );
 
+    // Read by _id, one uid at a time: an $in filter is not pushed down by FerretDB and would scan the seeded patches.
     const patches = patchModel(stack.deps.mongo);
     const deadline = Date.now() + 600_000;
+    const pending = new Set(uids);
     for (;;) {
-      const anchored = await patches.countDocuments({ _id: { $in: uids }, status: 'anchored' });
-      const failed = await patches.find({ _id: { $in: uids }, status: 'failed' }).lean();
-      if (failed.length > 0) throw new Error(`${failed.length} registrations failed, e.g. ${failed[0]!._id}: ${failed[0]!.lastError}`);
-      if (anchored === count) break;
-      if (Date.now() > deadline) throw new Error(`${mode}: only ${anchored}/${count} anchored after 10 minutes`);
+      for (const uid of [...pending]) {
+        const doc = await patches.findById(uid, { status: 1, lastError: 1 }).lean();
+        if (doc?.status === 'failed') throw new Error(`registration ${uid} failed: ${doc.lastError}`);
+        if (doc?.status === 'anchored') pending.delete(uid);
+      }
+      if (pending.size === 0) break;
+      if (Date.now() > deadline) throw new Error(`${mode}: only ${count - pending.size}/${count} anchored after 10 minutes`);
       await new Promise((r) => setTimeout(r, 250));
     }
 
-    const docs = await patches.find({ _id: { $in: uids } }).lean();
+    const docs = await Promise.all(uids.map(async (uid) => (await patches.findById(uid).lean())!));
     const state = stack.simulator.simulator.state;
     const txs = new Map<string, { fee: number; firstSeenMs: number }>();
     const latencies: number[] = [];
@@ -151,10 +230,22 @@ async function runRegistrations(mode: 'batch' | 'single'): Promise<{ row: ModeRo
     }
 
     latencies.sort((a, b) => a - b);
+    const anchoredVerify = await timeVerify(api.baseUrl, uids);
+    const unknownVerify = await timeVerify(
+      api.baseUrl,
+      uids.map((uid) => `${uid}-UNKNOWN`),
+    );
     return {
       baseline,
       row: {
         mode,
+        seeded,
+        verify: {
+          anchoredP50: anchoredVerify.p50,
+          anchoredP99: anchoredVerify.p99,
+          unknownP50: unknownVerify.p50,
+          unknownP99: unknownVerify.p99,
+        },
         perSecond: (count * 1000) / wallMs,
         wallMs,
         p50Ms: percentile(latencies, 50),
@@ -179,38 +270,63 @@ async function main(): Promise<void> {
   const rows: ModeRow[] = [];
   const baselines: BaselineRow[] = [];
   try {
-    for (const mode of ['batch', 'single'] as const) {
-      const { row, baseline } = await runRegistrations(mode);
-      rows.push(row);
-      baselines.push(baseline);
+    for (const mode of modes) {
+      for (const seeded of seeds) {
+        const { row, baseline } = await runRegistrations(mode, seeded);
+        rows.push(row);
+        baselines.push(baseline);
+      }
     }
   } finally {
     await globalTeardown();
   }
 
   const pad = (s: string | number, n: number) => String(s).padStart(n);
-  say(`\n${count} registrations per mode, posted at once; done = anchor tx in the simulator's mempool\n`);
+  say(`\n${count} registrations per run, posted at once; done = anchor tx in the simulator's mempool\n`);
   say(
-    `${'mode'.padEnd(8)}${pad('reg/s', 8)}${pad('wall ms', 9)}${pad('p50 ms', 8)}${pad('p95 ms', 8)}${pad('anchor txs', 11)}` +
+    `${'mode'.padEnd(8)}${pad('seeded', 8)}${pad('reg/s', 8)}${pad('wall ms', 9)}${pad('p50 ms', 8)}${pad('p95 ms', 8)}${pad('anchor txs', 11)}` +
       `${pad('sat/record', 11)}${pad('events/reg', 11)}${pad('events/batch', 13)}${pad('baseline/s', 11)}${pad('ratio', 7)}`,
   );
   rows.forEach((r, i) => {
     const baseline = baselines[i]!;
     say(
-      `${r.mode.padEnd(8)}${pad(r.perSecond.toFixed(1), 8)}${pad(r.wallMs.toFixed(0), 9)}${pad(r.p50Ms.toFixed(0), 8)}${pad(r.p95Ms.toFixed(0), 8)}` +
+      `${r.mode.padEnd(8)}${pad(r.seeded, 8)}${pad(r.perSecond.toFixed(1), 8)}${pad(r.wallMs.toFixed(0), 9)}${pad(r.p50Ms.toFixed(0), 8)}${pad(r.p95Ms.toFixed(0), 8)}` +
         `${pad(r.anchorTxs, 11)}${pad(r.feePerRecord.toFixed(2), 11)}${pad(r.eventsPerRegistration.toFixed(1), 11)}` +
         `${pad(r.eventsPerBatch === null ? '-' : `${r.eventsPerBatch.toFixed(1)} (${r.batches})`, 13)}` +
         `${pad(baseline.perSecond.toFixed(1), 11)}${pad((r.perSecond / baseline.perSecond).toFixed(3), 7)}`,
     );
   });
+  say(`\nGET /v1/patches/{uid}/verify, ${VERIFY_REQUESTS} requests one after another, ms:`);
+  say(
+    `${'mode'.padEnd(8)}${pad('seeded', 8)}${pad('anchored p50', 14)}${pad('anchored p99', 14)}${pad('unknown p50', 13)}${pad('unknown p99', 13)}`,
+  );
+  for (const r of rows) {
+    say(
+      `${r.mode.padEnd(8)}${pad(r.seeded, 8)}${pad(r.verify.anchoredP50.toFixed(1), 14)}${pad(r.verify.anchoredP99.toFixed(1), 14)}` +
+        `${pad(r.verify.unknownP50.toFixed(1), 13)}${pad(r.verify.unknownP99.toFixed(1), 13)}`,
+    );
+  }
   say(
     `\nbaseline: ${count} bare 1-activity workflows started at once on the same dev server, ${baselines.map((b) => `${b.perSecond.toFixed(1)}/s (${b.historyEvents} events) beside ${b.stack}`).join(', ')}`,
   );
-  const [batch, single] = rows;
-  say(
-    `batch vs single in this run: ${(batch!.perSecond / single!.perSecond).toFixed(2)}x registrations/s, ` +
-      `${(batch!.feePerRecord / single!.feePerRecord).toFixed(3)}x fee per record`,
-  );
+  for (const mode of modes) {
+    const empty = rows.find((r) => r.mode === mode && r.seeded === 0);
+    const full = rows.find((r) => r.mode === mode && r.seeded > 0);
+    if (empty && full) {
+      say(
+        `${mode}: with ${full.seeded} patches stored, ${(full.perSecond / empty.perSecond).toFixed(2)}x the registrations/s of an empty database; ` +
+          `verify p99 ${(full.verify.anchoredP99 / empty.verify.anchoredP99).toFixed(2)}x (anchored), ${(full.verify.unknownP99 / empty.verify.unknownP99).toFixed(2)}x (unknown)`,
+      );
+    }
+  }
+  const batch = rows.find((r) => r.mode === 'batch' && r.seeded === 0);
+  const single = rows.find((r) => r.mode === 'single' && r.seeded === 0);
+  if (batch && single) {
+    say(
+      `batch vs single in this run: ${(batch.perSecond / single.perSecond).toFixed(2)}x registrations/s, ` +
+        `${(batch.feePerRecord / single.feePerRecord).toFixed(3)}x fee per record`,
+    );
+  }
 }
 
 main().then(
