@@ -275,21 +275,7 @@ async function ensurePostgres(config: DevStackConfig, say: (l: string) => void):
     say(`PostgreSQL: using ${found.server}`);
     return found;
   }
-  if (config.canUseApt && which('apt-get')) {
-    say('PostgreSQL: installing the Debian package postgresql with apt-get (the FerretDB backend)');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
-    if (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) {
-      await runWithProgress(
-        say,
-        'apt-get install postgresql',
-        'apt-get',
-        [...lock, 'install', '-y', '-q', '--no-install-recommends', 'postgresql'],
-        {
-          env,
-        },
-      );
-    }
+  if (await aptInstall(config, say, 'PostgreSQL', ['postgresql'], 'the FerretDB backend')) {
     const installed = findPostgres();
     if (installed) return installed;
   }
@@ -327,14 +313,9 @@ async function ensureRedisServer(config: DevStackConfig, say: (l: string) => voi
     say(`Redis: using ${found}`);
     return found;
   }
-  if (config.canUseApt && which('apt-get')) {
-    say('Redis: installing the Debian package redis-server with apt-get');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env });
-    const installed =
-      updated && (await runWithProgress(say, 'apt-get install redis-server', 'apt-get', ['install', '-y', '-q', 'redis-server'], { env }));
+  if (await aptInstall(config, say, 'Redis', ['redis-server'])) {
     const bin = which('redis-server');
-    if (installed && bin) return bin;
+    if (bin) return bin;
   }
   throw new ProvisionError(
     'Redis',
@@ -352,11 +333,7 @@ async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void
     say(`shellcheck: using ${found}`);
     return found;
   }
-  if (config.canUseApt && which('apt-get')) {
-    say('shellcheck: installing the Debian package shellcheck with apt-get');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', ['update', '-q'], { env });
-    if (updated) await runWithProgress(say, 'apt-get install shellcheck', 'apt-get', ['install', '-y', '-q', 'shellcheck'], { env });
+  if (await aptInstall(config, say, 'shellcheck', ['shellcheck'])) {
     const bin = which('shellcheck');
     if (bin) return bin;
   }
@@ -384,24 +361,9 @@ export async function ensurePrometheus(config: DevStackConfig, say: (l: string) 
     say(`Prometheus: using ${present.server} and ${present.promtool}`);
     return present;
   }
-  if (config.canUseApt && which('apt-get')) {
-    say('Prometheus: installing the Debian package prometheus with apt-get (for promtool and the scrape test)');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
-    const updated = await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env });
-    const installed =
-      updated &&
-      (await runWithProgress(
-        say,
-        'apt-get install prometheus',
-        'apt-get',
-        [...lock, 'install', '-y', '-q', '--no-install-recommends', 'prometheus'],
-        {
-          env,
-        },
-      ));
+  if (await aptInstall(config, say, 'Prometheus', ['prometheus'], 'for promtool and the scrape test')) {
     const tools = found();
-    if (installed && tools) return tools;
+    if (tools) return tools;
   }
   throw new ProvisionError(
     'Prometheus',
@@ -423,14 +385,8 @@ async function ensureTemporalTestServer(config: DevStackConfig, say: (l: string)
   let java = which('java');
   let mvn = which('mvn');
   const missing = testServerAptPackages({ java: Boolean(java), mvn: Boolean(mvn) });
-  if (missing.length > 0 && config.canUseApt && which('apt-get')) {
-    // Both in one install: a machine without Java gets it here, instead of failing before Maven is even tried.
-    say(`Temporal test server: installing the Debian packages ${missing.join(' and ')} with apt-get`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const lock = ['-o', 'DPkg::Lock::Timeout=300'];
-    if (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) {
-      await runWithProgress(say, `apt-get install ${missing.join(' ')}`, 'apt-get', [...lock, 'install', '-y', '-q', ...missing], { env });
-    }
+  // Both in one install: a machine without Java gets it here, instead of failing before Maven is even tried.
+  if (missing.length > 0 && (await aptInstall(config, say, 'Temporal test server', missing))) {
     java = which('java');
     mvn = which('mvn');
   }
@@ -508,6 +464,30 @@ function testServerPom(): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
+
+/**
+ * Installs Debian packages with apt-get when this process may (root, and PATCHPROOF_NO_APT unset). Waits for a
+ * dpkg lock another install holds rather than failing. True when apt-get ran to the end; the caller checks the tool.
+ */
+async function aptInstall(
+  config: DevStackConfig,
+  say: (l: string) => void,
+  tool: string,
+  packages: string[],
+  why?: string,
+): Promise<boolean> {
+  if (!config.canUseApt || !which('apt-get')) return false;
+  say(
+    `${tool}: installing the Debian package${packages.length > 1 ? 's' : ''} ${packages.join(' and ')} with apt-get${why ? ` (${why})` : ''}`,
+  );
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+  const install = [...lock, 'install', '-y', '-q', '--no-install-recommends', ...packages];
+  return (
+    (await runWithProgress(say, 'apt-get update', 'apt-get', [...lock, 'update', '-q'], { env })) &&
+    (await runWithProgress(say, `apt-get install ${packages.join(' ')}`, 'apt-get', install, { env }))
+  );
+}
 
 export function which(command: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {

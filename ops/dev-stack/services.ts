@@ -122,10 +122,7 @@ export function startTemporalDevServer(options: TemporalDevServerOptions): Promi
     name: 'temporal',
     command: options.bin,
     args,
-    port: options.port,
-    logFile: options.logFile,
-    ...(options.pidFile && { pidFile: options.pidFile }),
-    ...(options.onSpawn && { onSpawn: options.onSpawn }),
+    ...serviceBasics(options),
     readyTimeoutMs: 60_000,
   });
 }
@@ -148,12 +145,7 @@ export interface MongoWireOptions extends SpawnHook {
  */
 export async function startMongoWire(options: MongoWireOptions): Promise<RunningService> {
   mkdirSync(options.dataDir, { recursive: true });
-  const common = {
-    port: options.port,
-    logFile: options.logFile,
-    ...(options.pidFile && { pidFile: options.pidFile }),
-    ...(options.onSpawn && { onSpawn: options.onSpawn }),
-  };
+  const common = serviceBasics(options);
   const { mongo } = options;
   if (mongo.kind === 'mongod') {
     const args = ['--bind_ip', '127.0.0.1', '--port', String(options.port), '--dbpath', options.dataDir, '--quiet'];
@@ -247,11 +239,8 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     name: 'postgresql',
     command: options.tools.server,
     args: ['-D', dataDir, '-p', String(options.port), ...settings.flatMap((setting) => ['-c', setting])],
-    port: options.port,
-    logFile: options.logFile,
+    ...serviceBasics(options),
     identity: 'postgres',
-    ...(options.pidFile && { pidFile: options.pidFile }),
-    ...(options.onSpawn && { onSpawn: options.onSpawn }),
     ...(account && { uid: account.uid, gid: account.gid }),
   });
   const twins = spawnSync(
@@ -354,10 +343,7 @@ export function startRedis(
     name: 'redis',
     command: options.bin,
     args,
-    port: options.port,
-    logFile: options.logFile,
-    ...(options.pidFile && { pidFile: options.pidFile }),
-    ...(options.onSpawn && { onSpawn: options.onSpawn }),
+    ...serviceBasics(options),
   });
 }
 
@@ -408,6 +394,16 @@ export function startPrometheus(options: PrometheusOptions): Promise<RunningServ
     port: options.port,
     logFile: options.logFile,
   });
+}
+
+/** What every runner passes on to spawnService unchanged: port, log file, pid file and spawn hook. */
+function serviceBasics(options: Pick<SpawnServiceOptions, 'port' | 'logFile' | 'pidFile' | 'onSpawn'>) {
+  return {
+    port: options.port,
+    logFile: options.logFile,
+    ...(options.pidFile && { pidFile: options.pidFile }),
+    ...(options.onSpawn && { onSpawn: options.onSpawn }),
+  };
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
