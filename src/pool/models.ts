@@ -78,6 +78,8 @@ const reservationSchema = new Schema<ReservationDocument>(
   { collection: 'utxo_reservations', versionKey: false },
 );
 reservationSchema.index({ owner: 1 });
+// Recording a spend deletes the reservations of the spent outputs by output id.
+reservationSchema.index({ utxoId: 1 });
 
 const claimSchema = new Schema<ClaimDocument>(
   {

@@ -113,7 +113,10 @@ async function main(): Promise<void> {
     dataDir: path.join(scratch, 'db'),
     logFile: path.join(scratch, 'db.log'),
   });
-  const mongo = await connectMongo(loadConfig({ NODE_ENV: 'development', MONGODB_URI: `mongodb://127.0.0.1:${port}/bench` }).mongo);
+  // SQLite scans take minutes at scale: the socket must outlast them.
+  const mongo = await connectMongo(
+    loadConfig({ NODE_ENV: 'development', MONGODB_URI: `mongodb://127.0.0.1:${port}/bench`, DB_SOCKET_TIMEOUT_MS: '900000' }).mongo,
+  );
   try {
     say(`Embedded database: ${describeMongo(tools.mongo)}; medians in ms; ratio = figure at N documents / figure on an empty collection`);
     const empty = await measure(mongo, 0);

@@ -12,6 +12,8 @@ import { registerModels } from '../../src/db/models';
 export interface QueryShape {
   collection: string;
   method: string;
+  /** The product file that sent it (recorded shapes only). */
+  caller?: string;
   /** Each top-level filter field with how it is matched: `eq`, `in`, `range`, `exists`, `not` or `other`. */
   fields: Record<string, string>;
   /** Alternatives of an `$or`, each a shape's fields of its own. */
@@ -60,7 +62,24 @@ function matchKind(condition: unknown): string {
   return 'other';
 }
 
-/** Installs the recorder in this process: each new shape is appended to `<dir>/<pid>.ndjson`. */
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const PRODUCT_DIRS = ['src', 'activities', 'api', 'workers', 'workflows', 'ops'].map((dir) => path.join(REPO_ROOT, dir) + path.sep);
+
+/**
+ * The product file that issued the query being recorded, read from the call stack; null for a query a test makes
+ * itself (set-up, clean-up, assertions), which the product never sends.
+ */
+export function productCaller(stack: string | undefined): string | null {
+  for (const line of (stack ?? '').split('\n')) {
+    const file = /\(?((?:\/[^():]+)+\.ts):\d+:\d+\)?$/.exec(line.trim())?.[1];
+    if (!file || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    if (file.startsWith(path.join(REPO_ROOT, 'test') + path.sep)) return null;
+    if (PRODUCT_DIRS.some((dir) => file.startsWith(dir))) return path.relative(REPO_ROOT, file);
+  }
+  return null;
+}
+
+/** Installs the recorder in this process: each new shape the product issues is appended to `<dir>/<pid>.ndjson`. */
 export function recordQueryShapes(dir: string): void {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${process.pid}.ndjson`);
@@ -80,8 +99,11 @@ export function recordQueryShapes(dir: string): void {
       const shape: QueryShape = { collection, method: kind, ...shapeOf(filter) };
       const key = JSON.stringify(shape);
       if (seen.has(key)) continue;
+      // The stack is read only for a shape not yet recorded, and a test's own query leaves it unrecorded.
+      const caller = productCaller(new Error().stack);
+      if (!caller) continue;
       seen.add(key);
-      appendFileSync(file, `${key}\n`);
+      appendFileSync(file, `${JSON.stringify({ ...shape, caller })}\n`);
     }
   });
 }
@@ -91,7 +113,9 @@ export function readQueryShapes(dir: string): QueryShape[] {
   const unique = new Map<string, QueryShape>();
   for (const file of readdirSync(dir)) {
     for (const line of readFileSync(path.join(dir, file), 'utf8').split('\n')) {
-      if (line) unique.set(line, JSON.parse(line) as QueryShape);
+      if (!line) continue;
+      const shape = JSON.parse(line) as QueryShape;
+      unique.set(JSON.stringify({ ...shape, caller: undefined }), shape);
     }
   }
   return [...unique.values()];
@@ -118,7 +142,24 @@ export function declaredIndexLeads(): Map<string, Set<string>> {
  * Scans the code runs on purpose, each with the reason it is not a hot path. Anything else without an index fails
  * the suite.
  */
-export const ACCEPTED_SCANS: { collection: string; method: string; why: string }[] = [];
+export const ACCEPTED_SCANS: { collection: string; method: string; why: string }[] = [
+  {
+    collection: 'active_keys',
+    method: 'find',
+    why: 'one document per key purpose (three), read whole into the key cache of each process (KEY_SETTINGS_CACHE_MS)',
+  },
+  { collection: 'rotation_keys', method: 'find', why: 'every key ever rotated in or out: tens of documents, read into the same cache' },
+  {
+    collection: 'utxos',
+    method: 'aggregate',
+    why: 'pool health groups the whole pool by status, behind UTXO_HEALTH_CACHE_MS; an operator view, not a request path',
+  },
+  {
+    collection: 'utxo_reservations',
+    method: 'find',
+    why: 'the reconciler reads the oldest reservations; only in-flight ones exist (they are deleted when spent or released)',
+  },
+];
 
 const USABLE = new Set(['eq', 'in', 'range']);
 
@@ -139,5 +180,5 @@ export function uncoveredShapes(shapes: QueryShape[], leads: Map<string, Set<str
 export function describeShape(shape: QueryShape): string {
   const fields = Object.entries(shape.fields).map(([f, k]) => `${f}:${k}`);
   const alternatives = shape.anyOf ? ` $or[${shape.anyOf.map((b) => Object.keys(b).join('+')).join(' | ')}]` : '';
-  return `${shape.collection}.${shape.method}({${fields.join(', ')}}${alternatives})`;
+  return `${shape.collection}.${shape.method}({${fields.join(', ')}}${alternatives})${shape.caller ? ` from ${shape.caller}` : ''}`;
 }

@@ -1,4 +1,7 @@
-import { declaredIndexLeads, describeShape, shapeOf, uncoveredShapes, type QueryShape } from '../../support/queryShapes';
+import path from 'node:path';
+import { declaredIndexLeads, describeShape, productCaller, shapeOf, uncoveredShapes, type QueryShape } from '../../support/queryShapes';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 describe('query shapes against declared indexes', () => {
   it('reads how each filter field is matched, flattening $and and keeping $or branches', () => {
@@ -30,5 +33,15 @@ describe('query shapes against declared indexes', () => {
     const scans = [shape({}), shape({ owner: 'eq' }), shape({ status: 'not' }), shape({}, [{ _id: 'eq' }, { owner: 'eq' }])];
     expect(uncoveredShapes([...covered, ...scans], leads)).toEqual(scans);
     expect(describeShape(scans[3]!)).toBe('patches.find({} $or[_id | owner])');
+  });
+
+  it('attributes a query to the first product file on the stack, and to nobody when a test sends it', () => {
+    const frame = (file: string) => `    at fn (${path.join(ROOT, file)}:12:7)`;
+    const stack = (...files: string[]) => ['Error', ...files.map(frame)].join('\n');
+    expect(
+      productCaller(stack('node_modules/mongoose/lib/query.ts', 'src/pool/reservations.ts', 'activities/pool/poolActivities.ts')),
+    ).toBe('src/pool/reservations.ts');
+    expect(productCaller(stack('node_modules/mongoose/lib/query.ts', 'test/integration/pool/reservations.test.ts'))).toBeNull();
+    expect(productCaller(stack('node_modules/mongoose/lib/model.ts'))).toBeNull();
   });
 });
