@@ -8,9 +8,9 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { PoolActivities } from '../../activities/pool/poolActivities';
+import { withFailureStatus } from '../shared/failures';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import type { ReconcileReport, ScheduledPoolOperation, ScheduledPoolRunReport, SyncInput, SyncReport } from './shared';
-import { withFailureStatus } from './spending';
 import { utxoSweepWorkflow } from './sweep';
 import { utxoTopUpWorkflow } from './topUp';
 
