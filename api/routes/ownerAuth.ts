@@ -9,7 +9,7 @@ import { bearerToken, createTokenKeyring, type TokenKeyring } from '../../src/au
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 import { createApiKeyVerifier } from '../middleware/apiKey';
 import { requireOwnerSession, ownerOf } from '../middleware/ownerSession';
 import { createRateLimiter, type RateLimiterOptions } from '../middleware/rateLimit';
