@@ -178,7 +178,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       '/v1/patches/:uid/verify',
       'Verify a patch: record integrity, issuer signature, Merkle proof and its anchor on chain. authentic / pending / not_found / invalid.',
     ),
-    verifyRoute('/v1/patches/verify/:uid', "The predecessor's path for the same verification (kept as an alias)."),
+    verifyRoute('/v1/patches/verify/:uid', 'The legacy path of the same verification (kept as an alias).'),
     defineRoute({
       method: 'post',
       path: '/v1/patches',

@@ -14,7 +14,7 @@ describe('documentation stays in step with the code', () => {
     expect(undocumented).toEqual([]);
   });
 
-  // §14.29: the predecessor documented variables nothing read. The other direction of the test above.
+  // A documented variable that nothing reads misleads operators. The other direction of the test above.
   it('reads every variable that docs/CONFIGURATION.md lists in its tables', () => {
     const known = new Set<string>([...ENV_VARIABLE_NAMES, ...DEV_STACK_VARIABLE_NAMES]);
     const rows = read('docs/CONFIGURATION.md')

@@ -38,8 +38,8 @@ export function utxoSyncWorkflow(_input: SyncInput): Promise<SyncReport> {
 }
 
 /**
- * Releases reservations whose workflows have closed, after checking the chain; never by age. Replaces the
- * predecessor's reapers, which unlocked anything older than 15 minutes.
+ * Releases reservations whose workflows have closed, after checking the chain; never by age: unlocking an old
+ * reservation whose spend is still on its way would hand the same output out twice.
  */
 export function utxoReconcileWorkflow(): Promise<ReconcileReport> {
   return withFailureStatus(async () => {
