@@ -1,13 +1,7 @@
-import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Redis } from 'ioredis';
-import type { Connection } from 'mongoose';
 import swaggerUi from 'swagger-ui-express';
 import { chainClientsFromConfig } from '../src/chain/clients';
-import type { AppConfig } from '../src/config';
-import type { Logger } from '../src/logging/logger';
-import type { Metrics } from '../src/metrics';
 import { createPoolHealth } from '../src/pool/health';
 import { keyringFromConfig } from '../src/rotation/keyring';
 import { errorHandler, notFoundHandler } from './errors';
@@ -28,15 +22,9 @@ import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
+import type { AppDeps } from './deps';
 
-export interface AppDeps {
-  config: AppConfig;
-  logger: Logger;
-  metrics: Metrics;
-  mongo: Connection;
-  redis: Redis;
-  temporal: Client;
-}
+export type { AppDeps };
 
 export const API_VERSION = '0.1.0';
 

@@ -1,6 +1,7 @@
 import { loadConfig } from '../src/config';
 import { createMetrics } from '../src/metrics';
-import { API_VERSION, apiRoutes, type AppDeps } from './app';
+import { API_VERSION, apiRoutes } from './app';
+import type { AppDeps } from './deps';
 import { buildOpenApiDocument } from './routing';
 
 /**

@@ -29,7 +29,7 @@ export const MANAGED_SCHEDULE_IDS = [
 const MANAGED_NOTE = 'Managed by the PatchProof worker: edits are overwritten at its next start.';
 
 /**
- * The schedules the configuration asks for; cron lines of the predecessor become these. `accounts` are the
+ * The schedules the configuration asks for (the pool's periodic work runs here, not from cron). `accounts` are the
  * pool's resolved addresses; without them (KMS unreachable at start) the sweep schedule is left as it is.
  */
 export function desiredSchedules(config: AppConfig, accounts?: PoolAccounts): ScheduleOptions[] {

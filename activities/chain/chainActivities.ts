@@ -13,6 +13,7 @@ import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import type { WocClient } from '../../src/woc/client';
 import { WocError } from '../../src/woc/errors';
+import { CHAIN_FAILURES } from '../../workflows/shared/failures';
 import { withHeartbeats } from '../shared/heartbeat';
 
 export interface ChainActivityDeps {
@@ -23,19 +24,7 @@ export interface ChainActivityDeps {
   metrics?: Metrics;
 }
 
-/** Failure types of the chain activities; workflows branch on these, and only these. */
-export const CHAIN_FAILURES = {
-  insufficientFunds: 'InsufficientFunds',
-  invalidPlan: 'InvalidTransactionPlan',
-  signingFailed: 'SigningFailed',
-  kmsUnavailable: 'KmsUnavailable',
-  kmsRejected: 'KmsRejected',
-  missingInputs: 'MissingInputs',
-  mempoolConflict: 'MempoolConflict',
-  broadcastRejected: 'BroadcastRejected',
-  chainUnavailable: 'ChainServiceUnavailable',
-  chainReadRejected: 'ChainReadRejected',
-} as const;
+export { CHAIN_FAILURES };
 
 export interface BroadcastOutcome {
   txid: string;

@@ -5,7 +5,8 @@ import type { Logger } from '../../src/logging/logger';
 
 /**
  * Compares keys through an HMAC with a per-process random key: both sides become 32 bytes, so the comparison is
- * constant-time and reveals nothing about the configured key's length (the predecessor's compare did).
+ * constant-time and reveals nothing about the configured key's length (an early return on a length mismatch would
+ * leak it through timing).
  */
 export function createApiKeyVerifier(expectedKey: string): (candidate: string | undefined) => boolean {
   const hmacKey = randomBytes(32);

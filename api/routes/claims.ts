@@ -100,17 +100,17 @@ export function claimRoutes(deps: ClaimRouteDeps): RouteSpec[] {
         if (!(await consumeNonce(deps.mongo, { purpose: message.purpose, nonce: body.nonce, uid: body.uid, expiresAt: expiry.at }))) {
           throw new DomainError('NONCE_REPLAYED', 'This signed intent was already used.');
         }
-        const started = await startClaim(deps.temporal, {
-          uid: body.uid,
-          customer: { address: body.customer.address, pubKeyHex: body.customer.pubKey },
-          nonce: body.nonce,
-          expiresAt: body.expiresAt,
-          signatureDerHex: body.signature,
-        });
-        deps.metrics.workflowStarts.inc({
-          workflow_type: 'claimWorkflow',
-          outcome: started.alreadyStarted ? 'already_started' : 'started',
-        });
+        const started = await startClaim(
+          deps.temporal,
+          {
+            uid: body.uid,
+            customer: { address: body.customer.address, pubKeyHex: body.customer.pubKey },
+            nonce: body.nonce,
+            expiresAt: body.expiresAt,
+            signatureDerHex: body.signature,
+          },
+          deps.metrics,
+        );
         res
           .status(201)
           .location(statusUrlOfClaim(started.workflowId))

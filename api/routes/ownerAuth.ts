@@ -9,7 +9,7 @@ import { bearerToken, createTokenKeyring, type TokenKeyring } from '../../src/au
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 import { createApiKeyVerifier } from '../middleware/apiKey';
 import { requireOwnerSession, ownerOf } from '../middleware/ownerSession';
 import { createRateLimiter, type RateLimiterOptions } from '../middleware/rateLimit';
@@ -84,6 +84,24 @@ export function createOwnerSessionServices(deps: AppDeps, keys?: Keyring): { key
 }
 
 export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServices(deps)): RouteSpec[] {
+  const context = ownerAuthContext(deps, services);
+  return [...svdRoutes(context), ...ownerSessionRoutes(context), ...emailCodeRoutes(context)];
+}
+
+/** What the owner-auth routes share: services, the API-key check and the fail-closed rate limiters. */
+interface OwnerAuthContext {
+  deps: AppDeps;
+  auth: AppDeps['config']['ownerAuth'];
+  keyring: TokenKeyring;
+  svd: SvdService;
+  codes: ReturnType<typeof createEmailCodeService>;
+  verifyApiKey: (candidate: string | undefined) => boolean;
+  svdLimiters: RequestHandler[];
+  codeLimiters: (name: string) => RequestHandler[];
+  ownerSession: RequestHandler;
+}
+
+function ownerAuthContext(deps: AppDeps, services: { keyring: TokenKeyring; svd: SvdService }): OwnerAuthContext {
   const { config } = deps;
   const auth = config.ownerAuth;
   const { keyring, svd } = services;
@@ -116,7 +134,11 @@ export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServ
     ),
   ];
   const ownerSession = requireOwnerSession({ keyring, svd });
+  return { deps, auth, keyring, svd, codes, verifyApiKey, svdLimiters, codeLimiters, ownerSession };
+}
 
+/** SVD login: the active kid, key registration, begin/complete, revocation and the canary. */
+function svdRoutes({ deps, auth, keyring, svd, verifyApiKey, svdLimiters }: OwnerAuthContext): RouteSpec[] {
   return [
     defineRoute({
       method: 'get',
@@ -296,6 +318,12 @@ export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServ
         });
       },
     }),
+  ];
+}
+
+/** The owner session: who the bearer token belongs to. */
+function ownerSessionRoutes({ ownerSession }: OwnerAuthContext): RouteSpec[] {
+  return [
     defineRoute({
       method: 'get',
       path: '/api/owner/session',
@@ -314,6 +342,12 @@ export function ownerAuthRoutes(deps: AppDeps, services = createOwnerSessionServ
         res.json({ userId: owner.userId, kid: owner.kid, expiresAt: owner.expiresAt });
       },
     }),
+  ];
+}
+
+/** Email verification codes: request, submit, and the admin view of a delivery. */
+function emailCodeRoutes({ deps, codes, codeLimiters }: OwnerAuthContext): RouteSpec[] {
+  return [
     defineRoute({
       method: 'post',
       path: '/v1/auth/request-verification',

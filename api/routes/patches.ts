@@ -1,17 +1,15 @@
 import type { Client } from '@temporalio/client';
-import type { Response } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { canonicalHash } from '../../src/anchoring/canonical';
 import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
 import { DomainError } from '../../src/errors';
 import type { KmsClient } from '../../src/kms/client';
 import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
-import { getRegistrationStatus, startRegistration } from '../../src/registration/launch';
-import { patchModel, type PatchDocument } from '../../src/registration/models';
+import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
+import { getRegistrationStatus } from '../../src/registration/launch';
+import { patchModel } from '../../src/registration/models';
 import { anchoredTransfers, proofBundleOf, verifyPatch } from '../../src/registration/verify';
-import { contentFingerprint, storeUnlockableContent } from '../../src/unlock/content';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -126,21 +124,6 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     .strict()
     .openapi('RegistrationRequest');
 
-  /** The same request again (same Idempotency-Key and body) gets the same 202; anything else for the uid is a 409. */
-  function answerExisting(patch: PatchDocument, requestHash: string, idempotencyKey: string | undefined, res: Response): void {
-    if (idempotencyKey && patch.idempotencyKey === idempotencyKey && patch.requestHash === requestHash) {
-      res
-        .status(202)
-        .location(statusUrlOf(patch.registrationId))
-        .json({ registrationId: patch.registrationId, statusUrl: statusUrlOf(patch.registrationId) });
-      return;
-    }
-    throw new DomainError('CONFLICT', `${patch._id} is already registered.`, {
-      registrationId: patch.registrationId,
-      statusUrl: statusUrlOf(patch.registrationId),
-    });
-  }
-
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
       method: 'get',
@@ -195,7 +178,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       '/v1/patches/:uid/verify',
       'Verify a patch: record integrity, issuer signature, Merkle proof and its anchor on chain. authentic / pending / not_found / invalid.',
     ),
-    verifyRoute('/v1/patches/verify/:uid', "The predecessor's path for the same verification (kept as an alias)."),
+    verifyRoute('/v1/patches/verify/:uid', 'The legacy path of the same verification (kept as an alias).'),
     defineRoute({
       method: 'post',
       path: '/v1/patches',
@@ -214,37 +197,20 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
           throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
         }
         const { unlockable, ...request } = body;
-        const uid = request.product.uid_tag_id;
-        // The content stays out of the workflow (its history) and out of the hash in clear: a keyed fingerprint stands in.
-        const requestHash = canonicalHash({
-          ...request,
-          ...(unlockable && { unlockable: contentFingerprint(deps.unlockContentSecret, uid, unlockable.content) }),
-        });
-        const existing = await patches().findById(uid).lean();
-        if (existing) return answerExisting(existing, requestHash, idempotencyKey, res);
-
-        if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);
-        const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) });
-        deps.metrics.workflowStarts.inc({
-          workflow_type: 'registrationWorkflow',
-          outcome: started.alreadyStarted ? 'already_started' : 'started',
-        });
-        if (started.alreadyStarted) {
-          // A concurrent request won the id; its record appears as soon as its first activity ran.
-          for (let i = 0; i < 30; i++) {
-            const winner = await patches().findById(uid).lean();
-            if (winner) return answerExisting(winner, requestHash, idempotencyKey, res);
-            await new Promise((r) => setTimeout(r, 100));
-          }
-          throw new DomainError('CONFLICT', `${uid} is already being registered.`, {
-            registrationId: started.workflowId,
-            statusUrl: statusUrlOf(started.workflowId),
+        const { registrationId } = await submitRegistration(
+          { temporal: deps.temporal, mongo: deps.mongo, starts: deps.metrics, unlockContentSecret: deps.unlockContentSecret },
+          { request, ...(unlockable && { unlockable }), ...(idempotencyKey && { idempotencyKey }) },
+        ).catch((err: unknown) => {
+          if (!(err instanceof RegistrationConflictError)) throw err;
+          throw new DomainError('CONFLICT', err.message, {
+            registrationId: err.registrationId,
+            statusUrl: statusUrlOf(err.registrationId),
           });
-        }
+        });
         res
           .status(202)
-          .location(statusUrlOf(started.workflowId))
-          .json({ registrationId: started.workflowId, statusUrl: statusUrlOf(started.workflowId) });
+          .location(statusUrlOf(registrationId))
+          .json({ registrationId, statusUrl: statusUrlOf(registrationId) });
       },
     }),
     defineRoute({

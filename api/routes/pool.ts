@@ -102,21 +102,16 @@ export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
   const Address = z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`);
 
   /** 202 with the new run, or 409 naming the run that holds the operation's id. */
-  async function answerStart(operation: string, workflowType: string, start: () => Promise<LaunchResult>, res: Response): Promise<void> {
-    const started = await start().catch((err: unknown) => {
-      deps.metrics.workflowStarts.inc({ workflow_type: workflowType, outcome: 'failed' });
-      throw err;
-    });
+  async function answerStart(operation: string, start: () => Promise<LaunchResult>, res: Response): Promise<void> {
+    const started = await start();
     const statusUrl = statusUrlOf(started.workflowId);
     if (started.alreadyStarted) {
-      deps.metrics.workflowStarts.inc({ workflow_type: workflowType, outcome: 'already_started' });
       throw new DomainError('OPERATION_IN_PROGRESS', `A ${operation} is already running as ${started.workflowId}; follow it instead.`, {
         workflowId: started.workflowId,
         runId: started.runId,
         statusUrl,
       });
     }
-    deps.metrics.workflowStarts.inc({ workflow_type: workflowType, outcome: 'started' });
     res.status(202).location(statusUrl).json({ operation, workflowId: started.workflowId, runId: started.runId, statusUrl });
   }
 
@@ -150,8 +145,8 @@ export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
       handler: ({ body }, _req, res) =>
         answerStart(
           'top-up',
-          'utxoTopUpWorkflow',
-          () => startTopUp(deps.temporal, deps.pool.fundingKeyIdentifier, { requestedBy: 'api', dryRun: body.dryRun === true }),
+          () =>
+            startTopUp(deps.temporal, deps.pool.fundingKeyIdentifier, { requestedBy: 'api', dryRun: body.dryRun === true }, deps.metrics),
           res,
         ),
     }),
@@ -176,15 +171,18 @@ export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
       handler: ({ body }, _req, res) =>
         answerStart(
           'sweep',
-          'utxoSweepWorkflow',
           () =>
-            startSweep(deps.temporal, {
-              requestedBy: 'api',
-              changeAddress: body.changeAddress,
-              changeKeyId: body.changeKeyId,
-              destinationAddress: body.destinationAddress,
-              dryRun: body.dryRun === true,
-            }),
+            startSweep(
+              deps.temporal,
+              {
+                requestedBy: 'api',
+                changeAddress: body.changeAddress,
+                changeKeyId: body.changeKeyId,
+                destinationAddress: body.destinationAddress,
+                dryRun: body.dryRun === true,
+              },
+              deps.metrics,
+            ),
           res,
         ),
     }),
@@ -198,7 +196,7 @@ export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
       request: { body: z.object({}).strict() },
       responses: startResponses,
       handler: (_input, _req, res) =>
-        answerStart('sync', 'utxoSyncWorkflow', () => startSync(deps.temporal, deps.pool.fundingKeyIdentifier, 'api'), res),
+        answerStart('sync', () => startSync(deps.temporal, deps.pool.fundingKeyIdentifier, 'api', deps.metrics), res),
     }),
     defineRoute({
       method: 'get',

@@ -80,10 +80,9 @@ const statusUrlOf = (purpose: string) => `/v1/admin/rotations/${purpose}`;
 
 /** Admin routes of key rotation (docs/ROTATION.md): start, approve, cancel and follow rotations; the key settings. */
 export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
-  function answerStart(purpose: string, workflowType: string, started: LaunchResult, res: Response): void {
+  function answerStart(purpose: string, started: LaunchResult, res: Response): void {
     const statusUrl = statusUrlOf(purpose);
     if (started.alreadyStarted) {
-      deps.metrics.workflowStarts.inc({ workflow_type: workflowType, outcome: 'already_started' });
       throw new DomainError(
         'OPERATION_IN_PROGRESS',
         `A ${purpose} rotation is already running as ${started.workflowId}; follow it instead.`,
@@ -94,7 +93,6 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
         },
       );
     }
-    deps.metrics.workflowStarts.inc({ workflow_type: workflowType, outcome: 'started' });
     res.status(202).location(statusUrl).json({ workflowId: started.workflowId, runId: started.runId, statusUrl });
   }
   const startResponses = {
@@ -150,7 +148,7 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
           ...(body.gracePeriodDays !== undefined && { gracePeriodDays: body.gracePeriodDays }),
           ...(body.disableOldKeyInKms !== undefined && { disableOldKeyInKms: body.disableOldKeyInKms }),
         });
-        answerStart(body.purpose, 'kmsRotationWorkflow', await startKmsRotation(deps.temporal, input), res);
+        answerStart(body.purpose, await startKmsRotation(deps.temporal, input, deps.metrics), res);
       },
     }),
     defineRoute({
@@ -175,7 +173,7 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
           trigger: 'api',
           ...(body.newKid && { newKid: body.newKid }),
         });
-        answerStart('jwt', 'jwtKeyRotationWorkflow', await startJwtRotation(deps.temporal, input), res);
+        answerStart('jwt', await startJwtRotation(deps.temporal, input, deps.metrics), res);
       },
     }),
     defineRoute({

@@ -58,16 +58,11 @@ export function systemCheckRoutes(deps: { temporal: Client; mongo: Connection; m
       request: { body: z.object({ checkId: CheckId.optional() }).strict() },
       responses: { 202: { description: 'Started, or already started with this checkId.', schema: StartedSchema } },
       handler: async ({ body }, _req, res) => {
-        const started = await startSystemCheck(deps.temporal, { ...(body.checkId && { checkId: body.checkId }), requestedBy: 'api' }).catch(
-          (err: unknown) => {
-            deps.metrics.workflowStarts.inc({ workflow_type: 'systemCheckWorkflow', outcome: 'failed' });
-            throw err;
-          },
+        const started = await startSystemCheck(
+          deps.temporal,
+          { ...(body.checkId && { checkId: body.checkId }), requestedBy: 'api' },
+          deps.metrics,
         );
-        deps.metrics.workflowStarts.inc({
-          workflow_type: 'systemCheckWorkflow',
-          outcome: started.alreadyStarted ? 'already_started' : 'started',
-        });
         const statusUrl = `/v1/admin/system-checks/${started.checkId}`;
         res.status(202).location(statusUrl).json({
           checkId: started.checkId,

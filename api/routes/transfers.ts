@@ -194,22 +194,22 @@ export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
         if (!(await consumeNonce(deps.mongo, { purpose: message.purpose, nonce: body.nonce, uid: params.uid, expiresAt: expiry.at }))) {
           throw new DomainError('NONCE_REPLAYED', 'This signed message was already used.');
         }
-        const started = await startTransfer(deps.temporal, {
-          uid: params.uid,
-          headTxid: body.headTxid,
-          newOwner: body.newOwner,
-          authorization: {
-            kind: 'owner-signature',
-            nonce: body.nonce,
-            expiresAt: body.expiresAt,
-            pubKeyHex: body.ownerPubKey,
-            signatureDerHex: body.ownerSignature,
+        const started = await startTransfer(
+          deps.temporal,
+          {
+            uid: params.uid,
+            headTxid: body.headTxid,
+            newOwner: body.newOwner,
+            authorization: {
+              kind: 'owner-signature',
+              nonce: body.nonce,
+              expiresAt: body.expiresAt,
+              pubKeyHex: body.ownerPubKey,
+              signatureDerHex: body.ownerSignature,
+            },
           },
-        });
-        deps.metrics.workflowStarts.inc({
-          workflow_type: 'transferWorkflow',
-          outcome: started.alreadyStarted ? 'already_started' : 'started',
-        });
+          deps.metrics,
+        );
         if (started.alreadyStarted) {
           throw new DomainError('CONFLICT', 'A transfer of this head is already under way.', {
             reason: 'transfer_in_progress',

@@ -11,8 +11,8 @@ import { CODE_TTL_SECONDS, emailMessageModel, ownerAccountModel, verificationCod
 import type { TokenKeyring } from './tokens';
 
 /**
- * Email verification codes (predecessor-system §8, with §14 item 22 closed): 6 digits, stored only as a bcrypt hash,
- * 15 minutes (enforced in every query, and by a TTL index where the database has one), a bounded number of guesses
+ * Email verification codes (docs/AUTH.md): 6 digits, stored only as a bcrypt hash (never in plaintext in a store, a
+ * workflow history or a log line), 15 minutes (enforced in every query, and by a TTL index where the database has one), a bounded number of guesses
  * per code. The code reaches the email worker through a stored message that the workflow names by id only.
  */
 

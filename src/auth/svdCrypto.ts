@@ -3,7 +3,7 @@ import { BigNumber, Curve, ECDSA, PrivateKey, PublicKey, type Signature } from '
 import { isLowS, parseDerSignature, parsePublicKeyHex, toHighS, toLowS } from '../chain/ecdsa';
 
 /**
- * The SVD wire protocol (predecessor-system §3), kept so existing clients work. Pure functions, no I/O:
+ * The SVD wire protocol (docs/AUTH.md), unchanged so existing clients work. Pure functions, no I/O:
  *   M   = 8-byte big-endian unix seconds ‖ 16 random bytes (24 bytes, 48 hex)
  *   H   = sha256(M) as a big-endian integer
  *   the client signs sha256(M) with p2c = (pmcPriv + H) mod n
@@ -89,7 +89,7 @@ export function parsePmc(pmcHex: string): PublicKey | null {
 }
 
 /**
- * Local (dev-only) session secret, the predecessor's construction: p2s = (PMS + H) mod n, point = V2C·p2s,
+ * Local (dev-only) session secret, the construction existing clients expect: p2s = (PMS + H) mod n, point = V2C·p2s,
  * S = HMAC(HMAC(salt, X(point)), "SVD-Session") with salt = sha256(PMS_pub ‖ PMC ‖ M). In KMS mode the KMS computes
  * its own secret; either way S never leaves the server.
  */

@@ -22,7 +22,7 @@ import {
 import type { TokenKeyring } from './tokens';
 
 /**
- * SVD login (docs/AUTH.md), with the predecessor's holes closed (predecessor-system §14 items 15–17):
+ * SVD login (docs/AUTH.md), closed against account takeover, challenge burning and token confusion:
  * - begin stores one challenge per call in a bounded per-user set, reveals nothing about the user, and cannot
  *   overwrite another client's challenge;
  * - complete checks M's embedded time, then the signature, and only then consumes the challenge (ZREM, atomic)

@@ -13,7 +13,7 @@ export class InvalidAddressError extends Error {
 
 /**
  * Decodes a P2PKH address and checks its checksum, its length and that its prefix belongs to `network`
- * (the predecessor accepted only mainnet addresses, so testnet owners could not transfer).
+ * (accepting mainnet addresses only would lock testnet owners out of transfers).
  */
 export function parseP2pkhAddress(address: string, network: Network): number[] {
   if (!/^[1-9A-HJ-NP-Za-km-z]{25,35}$/.test(address)) throw new InvalidAddressError('not base58 of a plausible length');

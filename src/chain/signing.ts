@@ -2,7 +2,7 @@ import { Hash, LockingScript, OP, TransactionSignature, UnlockingScript, Utils, 
 import { parseDerSignature, parsePublicKeyHex, toLowS, verifyDigestSignature } from './ecdsa';
 import type { UnsignedTransaction } from './transactions';
 
-/** Every input signs with SIGHASH_ALL|FORKID (0x41); the predecessor's 0x01 made every input invalid on BSV. */
+/** Every input signs with SIGHASH_ALL|FORKID (0x41): BSV nodes reject an input signed with plain SIGHASH_ALL (0x01). */
 export const SIGHASH_ALL_FORKID = TransactionSignature.SIGHASH_ALL | TransactionSignature.SIGHASH_FORKID;
 
 export interface DigestSignRequest {

@@ -4,21 +4,26 @@ import type { claimWorkflow } from '../../workflows/claim/claim';
 import { approveClaimUpdate, claimStateQuery, type ClaimInput, type ClaimState } from '../../workflows/claim/shared';
 import { PATCH_UID, WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { claimWorkflowId } from './ids';
 
 /** Starts a claim for a signed intent; the same intent (uid and nonce) never starts twice. */
-export function startClaim(client: Client, input: ClaimInput): Promise<LaunchResult> {
-  return startOnce<typeof claimWorkflow>(client, 'claimWorkflow', {
-    workflowId: claimWorkflowId(input.uid, input.nonce),
-    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [
-      { key: PATCH_UID, value: input.uid },
-      { key: WORKFLOW_KIND, value: 'claim' },
-    ],
-  });
+export function startClaim(client: Client, input: ClaimInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof claimWorkflow>(
+    client,
+    'claimWorkflow',
+    {
+      workflowId: claimWorkflowId(input.uid, input.nonce),
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [
+        { key: PATCH_UID, value: input.uid },
+        { key: WORKFLOW_KIND, value: 'claim' },
+      ],
+    },
+    starts,
+  );
 }
 
 /** A claim's state: the live query while it runs, its result once closed; null when there is no such claim. */

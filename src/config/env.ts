@@ -89,7 +89,7 @@ export const envSchema = z.object({
   WOC_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   WOC_REQUESTS_PER_SECOND: z.coerce.number().positive().optional(),
 
-  // UTXO pool. Names follow the predecessor's; the second of each pair is its legacy alias.
+  // UTXO pool. The second of each pair is a legacy alias, read so existing environment files keep working.
   UTXO_FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
   FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),
   UTXO_FUNDING_ADDRESS: z.string().min(1).optional(),

@@ -345,7 +345,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
       jsonBodyLimit: raw.JSON_BODY_LIMIT,
       swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
-      // The predecessor served /metrics to anyone by default; production now gates it unless told otherwise.
+      // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
       metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,
       shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
       rateLimits: {

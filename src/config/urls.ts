@@ -1,6 +1,6 @@
 /**
- * Connection-string parsing for the fail-fast checks. These parse properly instead of matching a regex: the
- * predecessor's `:\\S+@` pattern never detected a password in a Redis URL.
+ * Connection-string parsing for the fail-fast checks. These parse properly instead of matching a regex: a pattern
+ * such as `:\\S+@` never sees a password in a Redis URL (`redis://:secret@host`) or one that is URL-encoded.
  */
 
 export interface MongoUriInfo {

@@ -1,7 +1,7 @@
 import type { mongo } from 'mongoose';
 
 /**
- * Slow-query tooling, the predecessor's `scripts/profile-db.js`: read or set the database profiler, list the
+ * Slow-query tooling: read or set the database profiler, list the
  * slowest recorded operations, and explain the hot queries of the models. What the database does not implement
  * (FerretDB, the dev stand-in, has no profiler and explains with SQLite's plan) is reported, not fatal, as
  * ensure-indexes does.

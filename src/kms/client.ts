@@ -4,7 +4,7 @@ import { isKmsError, KmsError, type KmsErrorKind } from './errors';
 import { DIGEST_HEX, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../chain/ecdsa';
 
 /**
- * Client of the KMS HTTP contract (docs: predecessor-system §6, DESIGN "Keys never enter our processes").
+ * Client of the KMS HTTP contract (docs/ARCHITECTURE.md, "The KMS contract"): keys never enter our processes.
  * Nothing it returns is trusted as sent: every signature is parsed, normalised to low-S and verified over the digest
  * against the public key we expect for that key identifier before a caller sees it.
  */

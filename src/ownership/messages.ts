@@ -5,8 +5,8 @@ import { parseDerSignature, parsePublicKeyHex, verifyDigestSignature } from '../
 /**
  * What an owner (or a customer claiming a patch) signs. Each message names its purpose, the patch and what it
  * authorises, and carries a single-use nonce with an expiry or a fresh server challenge, so a captured signature
- * cannot be replayed (the predecessor signed static, replayable messages). The digest is sha256 of the canonical
- * JSON (docs/API.md, "Owner signatures"); the signature is standard big-endian ECDSA over it, DER-encoded.
+ * cannot be replayed (a static message, once signed, would authorise the same act for ever). The digest is sha256 of
+ * the canonical JSON (docs/API.md, "Owner signatures"); the signature is standard big-endian ECDSA over it, DER-encoded.
  */
 export type OwnerMessage =
   | { purpose: 'patchproof.transfer'; uid: string; headTxid: string; newOwner: string; nonce: string; expiresAt: string }

@@ -7,12 +7,12 @@ function checkedKey(keyIdentifier: string): string {
   return keyIdentifier;
 }
 
-/** The predecessor's `utxo-manager-process` lock: one top-up per funding key at a time. */
+/** The top-up lock: one top-up per funding key at a time. */
 export function topUpWorkflowId(fundingKeyIdentifier: string): string {
   return `utxo-topup-${checkedKey(fundingKeyIdentifier)}`;
 }
 
-/** The predecessor's `sweep-address-<changeAddress>` lock: one sweep per change address at a time. */
+/** The sweep lock: one sweep per change address at a time. */
 export function sweepWorkflowId(changeAddress: string): string {
   if (!/^[1-9A-HJ-NP-Za-km-z]{25,40}$/.test(changeAddress)) throw new RangeError('change address is not base58');
   return `sweep-${changeAddress}`;

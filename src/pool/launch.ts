@@ -16,7 +16,7 @@ import type { utxoSweepWorkflow } from '../../workflows/pool/sweep';
 import type { utxoTopUpWorkflow } from '../../workflows/pool/topUp';
 import { WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { RECONCILE_WORKFLOW_ID, sweepWorkflowId, syncWorkflowId, topUpWorkflowId } from './ids';
 
 export type PoolOperation = 'top-up' | 'sweep' | 'sync' | 'reconcile';
@@ -24,34 +24,54 @@ export type PoolOperation = 'top-up' | 'sweep' | 'sync' | 'reconcile';
 // A pool operation's id is reused by later runs, but never while one is running: that is the lock.
 const reusableWhenClosed = { workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE } as const;
 
-export function startTopUp(client: Client, fundingKeyIdentifier: string, input: TopUpInput): Promise<LaunchResult> {
-  return startOnce<typeof utxoTopUpWorkflow>(client, 'utxoTopUpWorkflow', {
-    ...reusableWhenClosed,
-    workflowId: topUpWorkflowId(fundingKeyIdentifier),
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-topup' }],
-  });
+export function startTopUp(client: Client, fundingKeyIdentifier: string, input: TopUpInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof utxoTopUpWorkflow>(
+    client,
+    'utxoTopUpWorkflow',
+    {
+      ...reusableWhenClosed,
+      workflowId: topUpWorkflowId(fundingKeyIdentifier),
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-topup' }],
+    },
+    starts,
+  );
 }
 
-export function startSweep(client: Client, input: SweepInput): Promise<LaunchResult> {
-  return startOnce<typeof utxoSweepWorkflow>(client, 'utxoSweepWorkflow', {
-    ...reusableWhenClosed,
-    workflowId: sweepWorkflowId(input.changeAddress),
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-sweep' }],
-  });
+export function startSweep(client: Client, input: SweepInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof utxoSweepWorkflow>(
+    client,
+    'utxoSweepWorkflow',
+    {
+      ...reusableWhenClosed,
+      workflowId: sweepWorkflowId(input.changeAddress),
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-sweep' }],
+    },
+    starts,
+  );
 }
 
-export function startSync(client: Client, fundingKeyIdentifier: string, requestedBy: PoolTrigger): Promise<LaunchResult> {
-  return startOnce<typeof utxoSyncWorkflow>(client, 'utxoSyncWorkflow', {
-    ...reusableWhenClosed,
-    workflowId: syncWorkflowId(fundingKeyIdentifier),
-    taskQueue: TASK_QUEUES.main,
-    args: [{ requestedBy }],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-sync' }],
-  });
+export function startSync(
+  client: Client,
+  fundingKeyIdentifier: string,
+  requestedBy: PoolTrigger,
+  starts?: StartCounter,
+): Promise<LaunchResult> {
+  return startOnce<typeof utxoSyncWorkflow>(
+    client,
+    'utxoSyncWorkflow',
+    {
+      ...reusableWhenClosed,
+      workflowId: syncWorkflowId(fundingKeyIdentifier),
+      taskQueue: TASK_QUEUES.main,
+      args: [{ requestedBy }],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'utxo-sync' }],
+    },
+    starts,
+  );
 }
 
 export function startReconcile(client: Client): Promise<LaunchResult> {

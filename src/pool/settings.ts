@@ -3,8 +3,8 @@ import type { PoolSettings } from '../config';
 
 /**
  * Run-time overrides of the pool settings: one document per setting, named as its environment variable. Every
- * pool run reads them afresh (the predecessor read them once at start). Only numbers live here; keys and addresses
- * come from the environment alone, so a database write can never redirect funds.
+ * pool run reads them afresh, so a change applies from the next run without a restart. Only numbers live here; keys
+ * and addresses come from the environment alone, so a database write can never redirect funds.
  */
 export const OVERRIDABLE_POOL_SETTINGS = {
   UTXO_MIN_POOL: { field: 'minPool', min: 1, max: 100_000 },

@@ -4,23 +4,28 @@ import { registrationProgressQuery, type RegistrationInput, type RegistrationPro
 import type { registrationWorkflow } from '../../workflows/registration/registration';
 import { PATCH_UID, WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { registrationWorkflowId } from './ids';
 import { patchModel, type PatchStatus } from './models';
 
 /** Starts the registration of a uid; a uid is registered at most once, so a second start reports the first. */
-export function startRegistration(client: Client, input: RegistrationInput): Promise<LaunchResult> {
+export function startRegistration(client: Client, input: RegistrationInput, starts?: StartCounter): Promise<LaunchResult> {
   const uid = input.request.product.uid_tag_id;
-  return startOnce<typeof registrationWorkflow>(client, 'registrationWorkflow', {
-    workflowId: registrationWorkflowId(uid),
-    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [
-      { key: PATCH_UID, value: uid },
-      { key: WORKFLOW_KIND, value: 'registration' },
-    ],
-  });
+  return startOnce<typeof registrationWorkflow>(
+    client,
+    'registrationWorkflow',
+    {
+      workflowId: registrationWorkflowId(uid),
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [
+        { key: PATCH_UID, value: uid },
+        { key: WORKFLOW_KIND, value: 'registration' },
+      ],
+    },
+    starts,
+  );
 }
 
 export interface RegistrationStatus {

@@ -17,7 +17,8 @@ export interface RegistrationRequest {
 /**
  * The record the issuer signs and the chain anchors. It holds only what never changes after registration: the
  * product, its metadata, the first owner and the registration time. The current owner lives in the patch head and
- * in transfer records, so a transfer never invalidates this signature (the predecessor re-signed a mutable record).
+ * in transfer records, so a transfer never invalidates this signature: a signature over mutable fields would stop
+ * verifying after the first transfer.
  */
 export interface RegistrationRecord {
   [key: string]: CanonicalValue | undefined;

@@ -17,7 +17,7 @@ import {
 } from '../../workflows/rotation/shared';
 import { WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { JWT_ROTATION_WORKFLOW_ID, kmsRotationWorkflowId, type KmsKeyPurpose } from './ids';
 
 // A rotation id is reused by later rotations of the same purpose, never while one runs: that is the lock.
@@ -49,14 +49,19 @@ export function kmsRotationInput(config: AppConfig, request: KmsRotationRequest)
 }
 
 /** Starts a KMS rotation; `alreadyStarted` means one of this purpose runs and nothing new started. */
-export function startKmsRotation(client: Client, input: KmsRotationInput): Promise<LaunchResult> {
-  return startOnce<typeof kmsRotationWorkflow>(client, 'kmsRotationWorkflow', {
-    ...reusableWhenClosed,
-    workflowId: kmsRotationWorkflowId(input.purpose),
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'kms-rotation' }],
-  });
+export function startKmsRotation(client: Client, input: KmsRotationInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof kmsRotationWorkflow>(
+    client,
+    'kmsRotationWorkflow',
+    {
+      ...reusableWhenClosed,
+      workflowId: kmsRotationWorkflowId(input.purpose),
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'kms-rotation' }],
+    },
+    starts,
+  );
 }
 
 export function jwtRotationInput(
@@ -73,14 +78,19 @@ export function jwtRotationInput(
   };
 }
 
-export function startJwtRotation(client: Client, input: JwtRotationInput): Promise<LaunchResult> {
-  return startOnce<typeof jwtKeyRotationWorkflow>(client, 'jwtKeyRotationWorkflow', {
-    ...reusableWhenClosed,
-    workflowId: JWT_ROTATION_WORKFLOW_ID,
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'jwt-rotation' }],
-  });
+export function startJwtRotation(client: Client, input: JwtRotationInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof jwtKeyRotationWorkflow>(
+    client,
+    'jwtKeyRotationWorkflow',
+    {
+      ...reusableWhenClosed,
+      workflowId: JWT_ROTATION_WORKFLOW_ID,
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'jwt-rotation' }],
+    },
+    starts,
+  );
 }
 
 export type RotationStatus<S> =

@@ -3,8 +3,8 @@ import { parseChallenge, signChallenge } from '../auth/svdCrypto';
 
 /**
  * TypeScript client for PatchProof owner authentication (docs/AUTH.md): SVD login, key registration and email codes.
- * Errors carry the server's stable code from the envelope `{error:{code,message,details}}` (the predecessor's SDK
- * read a field the server never sent, so its retries never fired).
+ * Errors carry the server's stable code from the envelope `{error:{code,message,details}}`; the retry on an expired
+ * or replayed challenge keys on that code, so reading any other field would silently disable it.
  */
 
 export class SvdError extends Error {

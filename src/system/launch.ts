@@ -11,7 +11,7 @@ import {
   type SystemCheckTrigger,
 } from '../../workflows/system/shared';
 import type { systemCheckWorkflow } from '../../workflows/system/systemCheck';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { systemCheckWorkflowId } from './ids';
 
 export interface StartSystemCheckInput {
@@ -19,16 +19,25 @@ export interface StartSystemCheckInput {
   requestedBy: SystemCheckTrigger;
 }
 
-export async function startSystemCheck(client: Client, input: StartSystemCheckInput): Promise<LaunchResult & { checkId: string }> {
+export async function startSystemCheck(
+  client: Client,
+  input: StartSystemCheckInput,
+  starts?: StartCounter,
+): Promise<LaunchResult & { checkId: string }> {
   const checkId = input.checkId ?? randomUUID();
-  const result = await startOnce<typeof systemCheckWorkflow>(client, 'systemCheckWorkflow', {
-    workflowId: systemCheckWorkflowId(checkId),
-    taskQueue: TASK_QUEUES.main,
-    args: [{ checkId, requestedBy: input.requestedBy }],
-    typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'system-check' }],
-    // A check that cannot finish in a minute is itself the answer; don't leave it running for ever.
-    workflowExecutionTimeout: '1 minute',
-  });
+  const result = await startOnce<typeof systemCheckWorkflow>(
+    client,
+    'systemCheckWorkflow',
+    {
+      workflowId: systemCheckWorkflowId(checkId),
+      taskQueue: TASK_QUEUES.main,
+      args: [{ checkId, requestedBy: input.requestedBy }],
+      typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'system-check' }],
+      // A check that cannot finish in a minute is itself the answer; don't leave it running for ever.
+      workflowExecutionTimeout: '1 minute',
+    },
+    starts,
+  );
   return { ...result, checkId };
 }
 

@@ -4,22 +4,27 @@ import { transferProgressQuery, type TransferInput, type TransferProgress } from
 import type { transferWorkflow } from '../../workflows/transfer/transfer';
 import { PATCH_UID, WORKFLOW_KIND } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
-import { startOnce, type LaunchResult } from '../temporal/launch';
+import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { transferWorkflowId } from './ids';
 import { transferModel, type TransferStatus } from './models';
 
 /** Starts a transfer of the patch's current head; a second start for the same head reports the first. */
-export function startTransfer(client: Client, input: TransferInput): Promise<LaunchResult> {
-  return startOnce<typeof transferWorkflow>(client, 'transferWorkflow', {
-    workflowId: transferWorkflowId(input.uid, input.headTxid),
-    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    taskQueue: TASK_QUEUES.main,
-    args: [input],
-    typedSearchAttributes: [
-      { key: PATCH_UID, value: input.uid },
-      { key: WORKFLOW_KIND, value: 'transfer' },
-    ],
-  });
+export function startTransfer(client: Client, input: TransferInput, starts?: StartCounter): Promise<LaunchResult> {
+  return startOnce<typeof transferWorkflow>(
+    client,
+    'transferWorkflow',
+    {
+      workflowId: transferWorkflowId(input.uid, input.headTxid),
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      taskQueue: TASK_QUEUES.main,
+      args: [input],
+      typedSearchAttributes: [
+        { key: PATCH_UID, value: input.uid },
+        { key: WORKFLOW_KIND, value: 'transfer' },
+      ],
+    },
+    starts,
+  );
 }
 
 export interface TransferState {

@@ -5,7 +5,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
  * Unlockable content: text a registration carries for the patch's owner only. It is encrypted before it is stored
  * (AES-256-GCM, key = HKDF-SHA256(UNLOCK_CONTENT_SECRET, salt uid, info below), the uid as associated data), never
  * enters a workflow's history, and is decrypted server-side only for an owner who signed a fresh challenge. The
- * server decrypts only what it stored: no client-supplied ciphertext (the predecessor was a decryption oracle).
+ * server decrypts only what it stored: decrypting client-supplied ciphertext would make it a decryption oracle.
  */
 const INFO = 'patchproof-unlock-content/v1';
 

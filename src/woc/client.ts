@@ -395,7 +395,7 @@ export function createWocClient(config: AppConfig['woc'] & WocClientOptions): Wo
     },
 
     async getOutputSpend(txid, vout) {
-      // WhatsOnChain's current path; the simulator also serves the predecessor's `out/{vout}/spend`.
+      // WhatsOnChain's current path; the simulator also serves the legacy `out/{vout}/spend`.
       const data = await get(`/tx/${enc(txid)}/${vout}/spent`, spendSchema);
       if (!data) return { spent: false };
       return { spent: true, txid: data.txid, vin: data.vin, ...(data.status && { confirmed: data.status === 'confirmed' }) };

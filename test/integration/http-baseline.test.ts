@@ -46,7 +46,7 @@ describe('HTTP baseline', () => {
     expect(res.body).toEqual({ status: 'ok', deploySha: 'dev' });
   });
 
-  // Predecessor defect §14.14: /ready was a static 200.
+  // A static 200 from /ready would report a service ready whose dependencies are down.
   it('reports readiness per dependency after really pinging each', async () => {
     const res = await call(api, '/ready');
     expect(res.status).toBe(200);
@@ -56,7 +56,7 @@ describe('HTTP baseline', () => {
     });
   });
 
-  // Predecessor defect §14.23: client mistakes became 500s with six envelope shapes.
+  // Client mistakes must be 4xx, in one envelope shape, never a 500.
   it.each([
     ['malformed JSON', json('{"checkId":'), 400, 'MALFORMED_JSON'],
     ['a body over the size limit', json(JSON.stringify({ checkId: 'a', pad: 'x'.repeat(4096) })), 413, 'PAYLOAD_TOO_LARGE'],
@@ -99,7 +99,7 @@ describe('HTTP baseline', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.patchproof.example');
   });
 
-  // Predecessor defect §14.22: x-request-id was echoed unvalidated.
+  // An x-request-id echoed unvalidated could inject text into logs and headers.
   it('echoes a well-formed X-Request-Id and replaces one that could inject text', async () => {
     const good = await call(api, '/health', { headers: { 'x-request-id': 'trace-abc.123' } });
     expect(good.headers.get('x-request-id')).toBe('trace-abc.123');
@@ -144,7 +144,7 @@ describe('HTTP baseline with protected metrics and a tight limit', () => {
   });
   afterAll(() => api.close());
 
-  // Predecessor defect §14.21: /metrics was public by default.
+  // /metrics names routes, dependencies and key ids: not for anyone who asks.
   it('gates /metrics behind the API key when METRICS_REQUIRE_API_KEY is on', async () => {
     expect((await call(api, '/metrics')).status).toBe(401);
     expect((await call(api, '/metrics', { headers: { 'x-api-key': API_KEY } })).status).toBe(200);
@@ -175,7 +175,7 @@ describe('HTTP baseline with protected metrics and a tight limit', () => {
   });
 });
 
-// Predecessor defect §14.14, for the two other dependencies: /ready names whichever one is down.
+// Readiness for the two other dependencies: /ready names whichever one is down.
 describe('HTTP baseline readiness with MongoDB or Temporal down', () => {
   const expectNotReady = async (baseUrl: string, down: 'mongo' | 'temporal', secretsNotShown: string[]) => {
     const res = await fetch(`${baseUrl}/ready`);

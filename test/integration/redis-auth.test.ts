@@ -6,7 +6,7 @@ import { startTestApi, testEnvironment, type TestApi } from '../support/stack';
 import { testEnv } from '../support/testEnv';
 
 /**
- * Predecessor defect §14.10: the rate limiter's Redis client ignored REDIS_PASSWORD. Here Redis requires a password
+ * Guards against a rate limiter whose Redis client ignores REDIS_PASSWORD. Here Redis requires a password
  * (`--requirepass`, as production does), REDIS_URL carries none and REDIS_PASSWORD does. The one client of the API
  * must authenticate with it, and the limiter must count in that Redis; without the password the API must not start,
  * and a Redis that stops accepting the password must show as down in /ready, never with the secret in any answer.

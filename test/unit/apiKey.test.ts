@@ -14,7 +14,7 @@ describe('API key verifier', () => {
     expect(createApiKeyVerifier(KEY)(undefined)).toBe(false);
   });
 
-  // Predecessor defect §14.21: its compare returned early on a length mismatch, leaking the key length. Booleans
+  // A compare that returns early on a length mismatch leaks the key length through timing. Booleans
   // alone cannot tell the two apart, so this watches the comparison itself: every candidate, whatever its length
   // (the empty one included), must reach one timingSafeEqual of two 32-byte buffers, the same expected buffer each time.
   it('compares every candidate length, the empty one included, through one fixed-size constant-time comparison', () => {

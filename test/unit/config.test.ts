@@ -84,7 +84,7 @@ describe('configuration', () => {
     ).not.toThrow();
   });
 
-  // Predecessor defect §14.10: a `:\\S+@` regex never saw a password embedded in the Redis URL.
+  // A `:\\S+@` regex never sees a password embedded in the Redis URL.
   it('detects a Redis password embedded in the URL, including URL-encoded ones', () => {
     expect(() => loadConfig({ ...PRODUCTION_OK, REDIS_URL: 'redis://:p%40ss%3Aword@cache:6379' })).not.toThrow();
     expect(() => loadConfig({ ...PRODUCTION_OK, REDIS_URL: 'redis://default:secret@cache:6379/0' })).not.toThrow();
@@ -144,7 +144,7 @@ describe('configuration', () => {
   });
 
   describe('UTXO pool settings', () => {
-    it('reads the predecessor names and their legacy aliases, with its defaults', () => {
+    it('reads the pool variables and their legacy aliases, with their defaults', () => {
       const pool = loadConfig({ FUNDING_KEY_IDENTIFIER: 'fund-legacy', MIN_UTXO_COUNT: '25', WOC_NETWORK: 'test' }).pool;
       expect(pool).toMatchObject({ fundingKeyIdentifier: 'fund-legacy', changeKeyIdentifier: 'fund-legacy' });
       expect(pool.defaults).toMatchObject({

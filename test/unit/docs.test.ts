@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openApiDocumentForDocs } from '../../api/openapiDocument';
 import { ENV_VARIABLE_NAMES } from '../../src/config';
@@ -7,6 +7,41 @@ import { DEV_STACK_VARIABLE_NAMES } from '../../src/config/devStack';
 const root = path.resolve(__dirname, '..', '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
 
+const REPO_DIRECTORIES = ['src', 'workflows', 'activities', 'api', 'ops', 'test', 'workers', 'grafana', 'docs'];
+
+/** Every repo path a Markdown text names in backticks, on its own (`src/a.ts`) or inside a command (`npx tsx test/b.ts`). */
+function backtickedRepoPaths(markdown: string): string[] {
+  const pathInCode = new RegExp(`(?:^|[\\s(])((?:${REPO_DIRECTORIES.join('|')})/[^\\s)]*)`, 'g');
+  const paths = new Set<string>();
+  for (const [, code] of markdown.matchAll(/`([^`\n]+)`/g)) {
+    for (const [, named] of code!.matchAll(pathInCode)) paths.add(named!.replace(/[.,;:]+$/, ''));
+  }
+  return [...paths];
+}
+
+/** Files under the repo directories, relative and with forward slashes; node_modules left out. */
+function repoFiles(): string[] {
+  const walk = (dir: string): string[] =>
+    readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+      const relative = `${dir}/${entry.name}`;
+      if (entry.name === 'node_modules') return [];
+      return entry.isDirectory() ? walk(relative) : [relative];
+    });
+  return REPO_DIRECTORIES.flatMap(walk);
+}
+
+/** A path exists as written; a glob (`*`, `**`) or a placeholder segment (`<domain>`) must match at least one file. */
+function pathExists(named: string, files: () => string[]): boolean {
+  if (!/[*<]/.test(named)) return existsSync(path.join(root, named));
+  const pattern = named
+    .replace(/\/$/, '')
+    .split(/(\*\*|\*|<[^>]+>)/)
+    .map((part) => (part === '**' ? '.*' : part === '*' || part.startsWith('<') ? '[^/]+' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  const matcher = new RegExp(`^${pattern}(?:/.*)?$`);
+  return files().some((file) => matcher.test(file));
+}
+
 describe('documentation stays in step with the code', () => {
   it('documents every environment variable the configuration reads', () => {
     const doc = read('docs/CONFIGURATION.md');
@@ -14,7 +49,7 @@ describe('documentation stays in step with the code', () => {
     expect(undocumented).toEqual([]);
   });
 
-  // §14.29: the predecessor documented variables nothing read. The other direction of the test above.
+  // A documented variable that nothing reads misleads operators. The other direction of the test above.
   it('reads every variable that docs/CONFIGURATION.md lists in its tables', () => {
     const known = new Set<string>([...ENV_VARIABLE_NAMES, ...DEV_STACK_VARIABLE_NAMES]);
     const rows = read('docs/CONFIGURATION.md')
@@ -47,6 +82,23 @@ describe('documentation stays in step with the code', () => {
         .map(({ at, line }) => `${at}: ${line.trim()}`),
     );
     expect(found).toEqual([]);
+  });
+
+  it('names only paths that exist in docs/ARCHITECTURE.md', () => {
+    let files: string[] | undefined;
+    const listFiles = () => (files ??= repoFiles());
+    const named = backtickedRepoPaths(read('docs/ARCHITECTURE.md'));
+    expect(named.length).toBeGreaterThan(50);
+    expect(named.filter((p) => !pathExists(p, listFiles))).toEqual([]);
+  });
+
+  it('finds the repo paths in backticks, inside commands too, and notices one that does not exist', () => {
+    const named = backtickedRepoPaths('See `src/config/index.ts`, run `npx tsx test/bench/signing.ts [rounds]`; not `dist/api/server.js`.');
+    expect(named).toEqual(['src/config/index.ts', 'test/bench/signing.ts']);
+    expect(pathExists('src/config/nowhere.ts', repoFiles)).toBe(false);
+    expect(pathExists('workflows/<domain>/shared.ts', repoFiles)).toBe(true);
+    expect(pathExists('test/unit/*.test.ts', repoFiles)).toBe(true);
+    expect(pathExists('test/unit/nowhere/**', repoFiles)).toBe(false);
   });
 
   it('publishes the OpenAPI document the API serves (regenerate with `npm run openapi`)', () => {

@@ -12,7 +12,8 @@ import type { AnchoringActivities } from '../../activities/anchoring/anchoringAc
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
-import { failureMessage, pool, spendReservedInputs, withFailureStatus } from '../pool/spending';
+import { pool, spendReservedInputs } from '../pool/spending';
+import { failureMessage, inputsMissingFailure, withFailureStatus } from '../shared/failures';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorAssignedSignal, type AnchorAssignment } from './shared';
 
@@ -77,7 +78,7 @@ export async function anchorRecordHashes(request: {
     refused.push(...anchor.plan.inputs.map((i) => `${i.txid}:${i.vout}`));
     await sleep(`${round * 5} seconds`);
   }
-  throw ApplicationFailure.nonRetryable(`the anchor's inputs were reported missing ${MAX_ANCHOR_ROUNDS} times`, 'MissingInputs');
+  throw inputsMissingFailure("the anchor's", MAX_ANCHOR_ROUNDS);
 }
 
 /** How long a record waits for its batch before asking again (the batcher may have been terminated). */

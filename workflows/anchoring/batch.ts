@@ -2,7 +2,7 @@ import { getExternalWorkflowHandle, setHandler, upsertMemo, upsertSearchAttribut
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
-import { failureMessage, failureType } from '../pool/spending';
+import { failureMessage, failureType } from '../shared/failures';
 import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorRecordHashes } from './anchor';
 import { anchorAssignedSignal, type AnchorAssignment, type AnchorBatchInput, type AnchorBatchResult, type AnchorRequest } from './shared';

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { ClaimActivities } from '../../activities/claim/claimActivities';
 import { transferWorkflowId } from '../../src/transfer/ids';
-import { failureMessage } from '../pool/spending';
+import { failureMessage } from '../shared/failures';
 import { PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { transferWorkflow } from '../transfer/transfer';
 import { approveClaimUpdate, claimStateQuery, type ClaimApproval, type ClaimInput, type ClaimState } from './shared';

@@ -8,9 +8,9 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { PoolActivities } from '../../activities/pool/poolActivities';
+import { withFailureStatus } from '../shared/failures';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import type { ReconcileReport, ScheduledPoolOperation, ScheduledPoolRunReport, SyncInput, SyncReport } from './shared';
-import { withFailureStatus } from './spending';
 import { utxoSweepWorkflow } from './sweep';
 import { utxoTopUpWorkflow } from './topUp';
 
@@ -38,8 +38,8 @@ export function utxoSyncWorkflow(_input: SyncInput): Promise<SyncReport> {
 }
 
 /**
- * Releases reservations whose workflows have closed, after checking the chain; never by age. Replaces the
- * predecessor's reapers, which unlocked anything older than 15 minutes.
+ * Releases reservations whose workflows have closed, after checking the chain; never by age: unlocking an old
+ * reservation whose spend is still on its way would hand the same output out twice.
  */
 export function utxoReconcileWorkflow(): Promise<ReconcileReport> {
   return withFailureStatus(async () => {

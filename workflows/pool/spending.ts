@@ -1,21 +1,10 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  proxyActivities,
-  setHandler,
-  sleep,
-  upsertMemo,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ChainActivities } from '../../activities/chain/chainActivities';
 import type { PoolActivities } from '../../activities/pool/poolActivities';
 import type { BuildTransactionInput } from '../../src/chain/transactions';
+import { CHAIN_FAILURES, failureType } from '../shared/failures';
 import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { poolProgressQuery, type PoolOperationProgress, type SpendSummary } from './shared';
-
-// Failure types from activities/chain/chainActivities.ts (CHAIN_FAILURES); workflow code may not import that module.
-const MISSING_INPUTS = 'MissingInputs';
-const MEMPOOL_CONFLICT = 'MempoolConflict';
 
 // Signing 1000 inputs is one KMS request of a few seconds; rejected keys fail at once (non-retryable). The activity
 // heartbeats while the KMS works, so a worker lost mid-call is noticed in 30 s, not after the whole timeout.
@@ -88,41 +77,6 @@ export function finishPoolRun<R extends { outcome: string }>(
   return report;
 }
 
-/** The message an operator needs: an activity's own failure rather than "Activity task failed". */
-export function failureMessage(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-export function failureType(err: unknown): string | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
-  return undefined;
-}
-
-/**
- * Runs a pool workflow's body; on failure marks the run failed in its search attributes and surfaces an
- * activity's own failure (e.g. InsufficientFunds with its amounts) as the workflow's failure, so operators see
- * the cause at the top of the Web UI instead of "activity task failed".
- */
-export async function withFailureStatus<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-      const cause = err.cause;
-      throw ApplicationFailure.create({
-        message: cause.message,
-        ...(cause.type && { type: cause.type }),
-        nonRetryable: true,
-        ...(cause.details && { details: cause.details }),
-        cause: err,
-      });
-    }
-    throw err;
-  }
-}
-
 /**
  * Sign → broadcast → record the spend → wait for confirmations → add the new outputs, for inputs the caller has
  * reserved. Returns null when the node said `Missing inputs` (or a conflict) for a transaction it does not know: the
@@ -147,7 +101,7 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
     await broadcaster.broadcastTransaction(signed);
   } catch (err) {
     const type = failureType(err);
-    if (type === MISSING_INPUTS || type === MEMPOOL_CONFLICT) {
+    if (type === CHAIN_FAILURES.missingInputs || type === CHAIN_FAILURES.mempoolConflict) {
       // A lost answer to an earlier attempt can make our own tx look like a conflict: if the chain knows it, it went through.
       if ((await pool.recordConfirmations(signed.txid)) === null) {
         progress.lastError = type;
@@ -155,7 +109,7 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
         return null;
       }
     } else {
-      if (type !== undefined && type !== 'ChainServiceUnavailable') await pool.giveBackReservations(request.owner);
+      if (type !== undefined && type !== CHAIN_FAILURES.chainUnavailable) await pool.giveBackReservations(request.owner);
       throw err;
     }
   }

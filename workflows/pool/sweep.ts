@@ -1,7 +1,8 @@
-import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
+import { sleep, workflowInfo } from '@temporalio/workflow';
 import { reservationOwner } from '../../src/pool/ids';
 import { type PoolOperationProgress, type SweepInput, type SweepReport } from './shared';
-import { beginPoolRun, finishPoolRun, pool, spendReservedInputs, withFailureStatus } from './spending';
+import { inputsMissingFailure, withFailureStatus } from '../shared/failures';
+import { beginPoolRun, finishPoolRun, pool, spendReservedInputs } from './spending';
 
 const MAX_SPEND_ROUNDS = 2;
 
@@ -98,7 +99,7 @@ async function sweep(input: SweepInput): Promise<SweepReport> {
     progress.step = 'resyncing';
     await sleep(`${round * 10} seconds`);
   }
-  throw ApplicationFailure.nonRetryable(`the sweep's inputs were reported missing ${MAX_SPEND_ROUNDS} times`, 'MissingInputs');
+  throw inputsMissingFailure("the sweep's", MAX_SPEND_ROUNDS);
 }
 
 function finish(report: SweepReport, progress: PoolOperationProgress): SweepReport {

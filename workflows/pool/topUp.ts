@@ -1,7 +1,8 @@
-import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
+import { sleep, workflowInfo } from '@temporalio/workflow';
 import { reservationOwner } from '../../src/pool/ids';
 import { type PoolOperationProgress, type TopUpInput, type TopUpReport } from './shared';
-import { beginPoolRun, finishPoolRun, pool, spendReservedInputs, withFailureStatus } from './spending';
+import { inputsMissingFailure, withFailureStatus } from '../shared/failures';
+import { beginPoolRun, finishPoolRun, pool, spendReservedInputs } from './spending';
 
 /** Rebuilds after `Missing inputs` before giving up; each round resyncs first and waits a little longer. */
 const MAX_SPEND_ROUNDS = 3;
@@ -101,7 +102,7 @@ async function topUp(input: TopUpInput): Promise<TopUpReport> {
     await sleep(`${round * 10} seconds`);
     sync = await pool.syncPool(accounts);
   }
-  throw ApplicationFailure.nonRetryable(`the split's inputs were reported missing ${MAX_SPEND_ROUNDS} times`, 'MissingInputs');
+  throw inputsMissingFailure("the split's", MAX_SPEND_ROUNDS);
 }
 
 function finish(report: TopUpReport, progress: PoolOperationProgress): TopUpReport {

@@ -274,7 +274,8 @@ function wocRoutes({ chains, faults, policy, logger, confirmedPageSize }: WocDep
     res.json(txids.map((txid) => txStatusJson(chainOf(req), txid.toLowerCase())));
   });
 
-  // The predecessor's path (`out/{vout}/spend`) and WOC's current one (`{vout}/spent`); 404 while unspent.
+  // The legacy path (`out/{vout}/spend`), which older clients still call, and WOC's current one (`{vout}/spent`);
+  // 404 while unspent.
   const spendOf = (req: Request, res: Response) => {
     const txid = txidParam(req, res);
     if (!txid) return;

@@ -9,7 +9,8 @@ import { createLogger, type Logger } from '../../../src/logging/logger';
 import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } from './keyStore';
 
 /**
- * Dev KMS: the KMS HTTP contract (predecessor-system §6) over keys on local disk, for dev and tests only.
+ * Dev KMS: the KMS HTTP contract (docs/ARCHITECTURE.md, "The KMS contract") over keys on local disk, for dev and
+ * tests only.
  *
  *   GET  /health                      → {status:'ok'}                               (no auth)
  *   GET  /keys/{name | name@N}        → {keyIdentifier, version, pubKeyHex}         (a new name gets version 1)
@@ -66,7 +67,7 @@ const signBody = z.object({
 });
 
 const deriveSecretBody = z.object({
-  // M = 8-byte big-endian seconds ‖ 16 random bytes (predecessor-system §3.3).
+  // M = 8-byte big-endian seconds ‖ 16 random bytes (the SVD wire format, docs/AUTH.md).
   Mhex: z.string().regex(/^[0-9a-fA-F]{48}$/, 'must be 48 hex characters (24 bytes)'),
   pmcHex: z.string().regex(/^0[23][0-9a-fA-F]{64}$/, 'must be a compressed secp256k1 public key (66 hex characters)'),
   keyIdentifier: keyIdentifierField.optional(),

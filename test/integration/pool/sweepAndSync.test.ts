@@ -111,7 +111,7 @@ describe('pool sweep and sync against the dev KMS and the chain simulator', () =
     const spare = await stack.fund(stack.accounts.funding.address, 60_000);
     await finished<SyncReport>(await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test'));
 
-    // Another spender (e.g. a predecessor process) spends the contested output after the top-up reserved it and
+    // Another spender (e.g. an older system holding the same key) spends the contested output after the top-up reserved it and
     // before its split reaches the node: the moment the split goes to the KMS for signing.
     const fundingScript = p2pkhOutputScript(stack.accounts.funding.address, 'test').toHex();
     const chain = chainClientsFromConfig(stack.deps.config);

@@ -83,7 +83,7 @@ describe('transaction building and external signing', () => {
     expect(signed.txid).toBe(tx.id('hex'));
   });
 
-  // Predecessor defect §14.3: signatures carried sighash byte 0x01 (no FORKID), which BSV nodes reject.
+  // A signature with sighash byte 0x01 (no FORKID) is rejected by BSV nodes.
   it('ends every input signature with SIGHASH_ALL|FORKID (0x41) and pushes the compressed key', async () => {
     const signer = new LocalSigner();
     const inputs = [fundedOutput(signer, 'a', 3_000, 0), fundedOutput(signer, 'b', 3_000, 1)];

@@ -88,7 +88,7 @@ describe('KMS client observe hook', () => {
   });
 });
 
-describe('digest byte order (predecessor §14 item 4: verification read digests little-endian)', () => {
+describe('digest byte order (verification reads digests big-endian, as signers sign them)', () => {
   it('verifies a signature over the digest as big-endian bytes, and refuses the same signature for the byte-reversed digest', () => {
     const key = PrivateKey.fromRandom();
     const digest = [...randomBytes(32)];

@@ -1,0 +1,16 @@
+import type { Client } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
+import type { AppConfig } from '../src/config';
+import type { Logger } from '../src/logging/logger';
+import type { Metrics } from '../src/metrics';
+
+/** What the API is built from: configuration and the live connections. The app and the route modules share it. */
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  mongo: Connection;
+  redis: Redis;
+  temporal: Client;
+}

@@ -1,0 +1,75 @@
+import type { Client } from '@temporalio/client';
+import type { Connection } from 'mongoose';
+import { canonicalHash } from '../anchoring/canonical';
+import type { StartCounter } from '../temporal/launch';
+import { contentFingerprint, storeUnlockableContent } from '../unlock/content';
+import { startRegistration } from './launch';
+import { patchModel, type PatchDocument } from './models';
+import type { RegistrationRequest } from './record';
+
+export interface IntakeDeps {
+  temporal: Client;
+  mongo: Connection;
+  /** Counts the workflow start (the API passes its metrics). */
+  starts?: StartCounter;
+  unlockContentSecret: string;
+}
+
+export interface RegistrationSubmission {
+  request: RegistrationRequest;
+  /** Text only the owner can read; stored encrypted, never in the workflow or the signed record. */
+  unlockable?: { content: string };
+  idempotencyKey?: string;
+}
+
+/** The uid is registered (or being registered) by another request; `registrationId` names that registration. */
+export class RegistrationConflictError extends Error {
+  constructor(
+    message: string,
+    readonly registrationId: string,
+  ) {
+    super(message);
+    this.name = 'RegistrationConflictError';
+  }
+}
+
+/** How long a request that lost the start to a concurrent one waits for the winner's record. */
+const WINNER_POLLS = 30;
+const WINNER_POLL_MS = 100;
+
+/**
+ * Takes in a registration: the first request for a uid starts its RegistrationWorkflow; the same request again (same
+ * Idempotency-Key and body) gets the same registration; anything else for the uid is a RegistrationConflictError.
+ */
+export async function submitRegistration(deps: IntakeDeps, submission: RegistrationSubmission): Promise<{ registrationId: string }> {
+  const { request, unlockable, idempotencyKey } = submission;
+  const uid = request.product.uid_tag_id;
+  const patches = patchModel(deps.mongo);
+  // The content stays out of the workflow (its history) and out of the hash in clear: a keyed fingerprint stands in.
+  const requestHash = canonicalHash({
+    ...request,
+    ...(unlockable && { unlockable: contentFingerprint(deps.unlockContentSecret, uid, unlockable.content) }),
+  });
+  const existing = await patches.findById(uid).lean();
+  if (existing) return answerExisting(existing, requestHash, idempotencyKey);
+
+  if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);
+  const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) }, deps.starts);
+  if (!started.alreadyStarted) return { registrationId: started.workflowId };
+
+  // A concurrent request won the id; its record appears as soon as its first activity ran.
+  for (let i = 0; i < WINNER_POLLS; i++) {
+    const winner = await patches.findById(uid).lean();
+    if (winner) return answerExisting(winner, requestHash, idempotencyKey);
+    await new Promise((r) => setTimeout(r, WINNER_POLL_MS));
+  }
+  throw new RegistrationConflictError(`${uid} is already being registered.`, started.workflowId);
+}
+
+/** The same request again (same Idempotency-Key and body) gets the same registration; anything else is a conflict. */
+function answerExisting(patch: PatchDocument, requestHash: string, idempotencyKey: string | undefined): { registrationId: string } {
+  if (idempotencyKey && patch.idempotencyKey === idempotencyKey && patch.requestHash === requestHash) {
+    return { registrationId: patch.registrationId };
+  }
+  throw new RegistrationConflictError(`${patch._id} is already registered.`, patch.registrationId);
+}
