@@ -44,7 +44,7 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: "CallExpression[callee.property.name=/^(bulkWrite|bulkSave)$/]",
+          selector: 'CallExpression[callee.property.name=/^(bulkWrite|bulkSave)$/]',
           message: 'Send bulk writes through bulkWriteInChunks (src/db/bulkWrites.ts), which keeps each command below the server limit.',
         },
       ],
