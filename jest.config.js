@@ -26,7 +26,8 @@ module.exports = {
   ],
   reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
   testTimeout: 60_000,
-  // The Temporal native bridge keeps handles open after teardown (sdk-typescript#928).
-  forceExit: true,
+  // No forceExit: every file closes its workers, connections and servers, and the suite ends by itself. Jest's
+  // --detectOpenHandles still lists the SDK's native runtime ("neon threadsafe function", sdk-typescript#928), which
+  // does not keep the process alive.
   maxWorkers: 2,
 };

@@ -72,11 +72,22 @@ const PRODUCT_DIRS = ['src', 'activities', 'api', 'workers', 'workflows', 'ops']
 export function productCaller(stack: string | undefined): string | null {
   for (const line of (stack ?? '').split('\n')) {
     const file = /\(?((?:\/[^():]+)+\.ts):\d+:\d+\)?$/.exec(line.trim())?.[1];
-    if (!file || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
+    if (!file || file === __filename || file.includes(`${path.sep}node_modules${path.sep}`)) continue;
     if (file.startsWith(path.join(REPO_ROOT, 'test') + path.sep)) return null;
     if (PRODUCT_DIRS.some((dir) => file.startsWith(dir))) return path.relative(REPO_ROOT, file);
   }
   return null;
+}
+
+/** A stack deep enough to get past mongoose's and the driver's own frames (V8 keeps 10 by default). */
+function deepStack(): string | undefined {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 80;
+  try {
+    return new Error().stack;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** Installs the recorder in this process: each new shape the product issues is appended to `<dir>/<pid>.ndjson`. */
@@ -100,7 +111,7 @@ export function recordQueryShapes(dir: string): void {
       const key = JSON.stringify(shape);
       if (seen.has(key)) continue;
       // The stack is read only for a shape not yet recorded, and a test's own query leaves it unrecorded.
-      const caller = productCaller(new Error().stack);
+      const caller = productCaller(deepStack());
       if (!caller) continue;
       seen.add(key);
       appendFileSync(file, `${JSON.stringify({ ...shape, caller })}\n`);

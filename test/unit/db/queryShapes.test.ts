@@ -43,5 +43,7 @@ describe('query shapes against declared indexes', () => {
     ).toBe('src/pool/reservations.ts');
     expect(productCaller(stack('node_modules/mongoose/lib/query.ts', 'test/integration/pool/reservations.test.ts'))).toBeNull();
     expect(productCaller(stack('node_modules/mongoose/lib/model.ts'))).toBeNull();
+    // The recorder's own frames come first and do not count as the test's.
+    expect(productCaller(stack('test/support/queryShapes.ts', 'src/pool/reservations.ts'))).toBe('src/pool/reservations.ts');
   });
 });
