@@ -226,41 +226,117 @@ const MIN_SECRET_LENGTH = 32;
 
 type Env = Record<string, string | undefined>;
 
+/** The environment as parsed, with the problems found so far; every section check adds to the same list. */
+interface ParsedEnv {
+  raw: RawEnv;
+  isProduction: boolean;
+  /** Variables that failed to parse; their problem is already listed. */
+  invalid: Set<string>;
+  problems: string[];
+}
+
+/** The values that have a development default and are required in production. */
+interface RequiredValues {
+  apiKey: string;
+  jwtSecret: string;
+  unlockContentSecret: string;
+  mongoUri: string;
+  redisUrl: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  kmsSignUrl: string;
+  kmsApiKey: string;
+  issuerKeyIdentifier: string;
+  fundingKeyIdentifier: string;
+}
+
+/** The pool's optional addresses and funding key, checked against the network and each other. */
+interface PoolKeys {
+  fundingAddress?: string;
+  changeAddress?: string;
+  fundingPubKeyHex?: string;
+}
+
 /** Builds the configuration once at start. In production it fails with one message that names everything wrong. */
 export function loadConfig(env: Env = process.env): AppConfig {
   // Empty strings count as unset, as systemd EnvironmentFile lines such as `API_KEY=` intend.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const { raw, problems, invalid } = parseEachVariable(cleaned);
-  const isProduction = raw.NODE_ENV === 'production';
+  const parsed: ParsedEnv = { raw, isProduction: raw.NODE_ENV === 'production', invalid, problems };
 
-  const pick = <K extends keyof typeof DEV_DEFAULTS>(name: K, alias?: keyof RawEnv): string => {
-    const value = raw[name] ?? (alias && (raw[alias] as string | undefined));
-    // A variable that failed to parse is already a problem; do not also call it missing.
-    if (value === undefined && (invalid.has(name) || (alias !== undefined && invalid.has(alias)))) return '';
-    if (value !== undefined) {
-      if (isProduction && value === DEV_DEFAULTS[name] && name !== 'TEMPORAL_NAMESPACE') {
-        problems.push(`${name}: the development default is not allowed in production`);
-      }
-      return value;
-    }
-    if (isProduction) {
-      problems.push(`${name}: required in production`);
-      return '';
-    }
-    return DEV_DEFAULTS[name];
+  // Every check runs before any failure is reported, so one ConfigError names every problem.
+  const required = requiredValues(parsed);
+  const poolKeys = checkPoolKeys(parsed);
+  checkStoreUrls(parsed, required);
+  checkProductionSecrets(parsed, required);
+  checkTemporalSecurity(parsed);
+  const jwtKeyring = parseJwtKeyring(raw.JWT_KEYS, required.jwtSecret, raw.JWT_ACTIVE_KID, parsed.isProduction, problems);
+  const svdMode = checkSvdMode(parsed);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: raw.NODE_ENV,
+    isProduction: parsed.isProduction,
+    deploySha: raw.DEPLOY_SHA,
+    log: logSection(parsed),
+    http: httpSection(parsed),
+    auth: { apiKey: required.apiKey, jwtSecret: required.jwtSecret },
+    unlock: { contentSecret: required.unlockContentSecret },
+    mongo: mongoSection(parsed, required),
+    redis: { url: required.redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
+    temporal: temporalSection(parsed, required),
+    worker: workerSection(parsed),
+    kms: kmsSection(parsed, required),
+    pool: poolSection(parsed, required, poolKeys),
+    anchoring: anchoringSection(parsed),
+    claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
+    backup: backupSection(parsed),
+    woc: wocSection(parsed),
+    ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),
+    rotation: rotationSection(parsed),
   };
+}
 
-  const apiKey = pick('API_KEY');
-  const jwtSecret = pick('JWT_SECRET');
-  const unlockContentSecret = pick('UNLOCK_CONTENT_SECRET', 'MASTER_SECRET');
-  const mongoUri = pick('MONGODB_URI');
-  const redisUrl = pick('REDIS_URL');
-  const temporalAddress = pick('TEMPORAL_ADDRESS');
-  const temporalNamespace = pick('TEMPORAL_NAMESPACE');
-  const kmsSignUrl = pick('KMS_SIGN_URL');
-  const kmsApiKey = pick('KMS_API_KEY');
-  const issuerKeyIdentifier = pick('ISSUER_KEY_IDENTIFIER');
-  const fundingKeyIdentifier = pick('UTXO_FUNDING_KEY_IDENTIFIER', 'FUNDING_KEY_IDENTIFIER');
+/**
+ * A value with a development default: the variable (or its older alias) when set, else the default outside
+ * production; production requires it and refuses the default.
+ */
+function pick(parsed: ParsedEnv, name: keyof typeof DEV_DEFAULTS, alias?: keyof RawEnv): string {
+  const { raw, isProduction, invalid, problems } = parsed;
+  const value = raw[name] ?? (alias && (raw[alias] as string | undefined));
+  // A variable that failed to parse is already a problem; do not also call it missing.
+  if (value === undefined && (invalid.has(name) || (alias !== undefined && invalid.has(alias)))) return '';
+  if (value !== undefined) {
+    if (isProduction && value === DEV_DEFAULTS[name] && name !== 'TEMPORAL_NAMESPACE') {
+      problems.push(`${name}: the development default is not allowed in production`);
+    }
+    return value;
+  }
+  if (isProduction) {
+    problems.push(`${name}: required in production`);
+    return '';
+  }
+  return DEV_DEFAULTS[name];
+}
+
+function requiredValues(parsed: ParsedEnv): RequiredValues {
+  return {
+    apiKey: pick(parsed, 'API_KEY'),
+    jwtSecret: pick(parsed, 'JWT_SECRET'),
+    unlockContentSecret: pick(parsed, 'UNLOCK_CONTENT_SECRET', 'MASTER_SECRET'),
+    mongoUri: pick(parsed, 'MONGODB_URI'),
+    redisUrl: pick(parsed, 'REDIS_URL'),
+    temporalAddress: pick(parsed, 'TEMPORAL_ADDRESS'),
+    temporalNamespace: pick(parsed, 'TEMPORAL_NAMESPACE'),
+    kmsSignUrl: pick(parsed, 'KMS_SIGN_URL'),
+    kmsApiKey: pick(parsed, 'KMS_API_KEY'),
+    issuerKeyIdentifier: pick(parsed, 'ISSUER_KEY_IDENTIFIER'),
+    fundingKeyIdentifier: pick(parsed, 'UTXO_FUNDING_KEY_IDENTIFIER', 'FUNDING_KEY_IDENTIFIER'),
+  };
+}
+
+/** The pool's addresses must be P2PKH on the configured network, and FUNDING_PUBKEY_HEX must be the funding address's key. */
+function checkPoolKeys({ raw, invalid, problems }: ParsedEnv): PoolKeys {
   const fundingAddress = raw.UTXO_FUNDING_ADDRESS ?? raw.FUNDING_ADDRESS;
   const changeAddress = raw.UTXO_CHANGE_ADDRESS ?? raw.CHANGE_ADDRESS;
   for (const [name, address] of [
@@ -286,7 +362,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (changeAddress !== undefined && changeAddress !== fundingAddress && raw.UTXO_CHANGE_KEY_IDENTIFIER === undefined) {
     problems.push('UTXO_CHANGE_KEY_IDENTIFIER: required when UTXO_CHANGE_ADDRESS differs from the funding address');
   }
+  return { fundingAddress, changeAddress, fundingPubKeyHex };
+}
 
+/** MongoDB and Redis URLs must parse; in production both stores must require credentials. */
+function checkStoreUrls({ raw, isProduction, problems }: ParsedEnv, { mongoUri, redisUrl }: RequiredValues): void {
   if (mongoUri) {
     const mongo = parseMongoUri(mongoUri);
     if (!mongo) problems.push('MONGODB_URI: not a mongodb:// or mongodb+srv:// URI');
@@ -299,31 +379,80 @@ export function loadConfig(env: Env = process.env): AppConfig {
       problems.push('REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)');
     }
   }
-  if (isProduction) {
-    if (apiKey && apiKey.length < MIN_SECRET_LENGTH) problems.push(`API_KEY: must be at least ${MIN_SECRET_LENGTH} characters`);
-    if (jwtSecret && jwtSecret.length < MIN_SECRET_LENGTH) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
-    if (unlockContentSecret && unlockContentSecret.length < MIN_SECRET_LENGTH) {
-      problems.push(`UNLOCK_CONTENT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
-    }
-    if (kmsSignUrl && !kmsSignUrl.startsWith('https://')) problems.push('KMS_SIGN_URL: must be https:// in production');
-    const temporalSecured = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
-    if (!temporalSecured && !raw.TEMPORAL_INSECURE) {
-      problems.push(
-        'TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)',
-      );
-    }
+}
+
+/** Production secrets must be long enough, and the KMS must be reached over https. */
+function checkProductionSecrets({ isProduction, problems }: ParsedEnv, required: RequiredValues): void {
+  if (!isProduction) return;
+  const { apiKey, jwtSecret, unlockContentSecret, kmsSignUrl } = required;
+  if (apiKey && apiKey.length < MIN_SECRET_LENGTH) problems.push(`API_KEY: must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (jwtSecret && jwtSecret.length < MIN_SECRET_LENGTH) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (unlockContentSecret && unlockContentSecret.length < MIN_SECRET_LENGTH) {
+    problems.push(`UNLOCK_CONTENT_SECRET: must be at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  if (kmsSignUrl && !kmsSignUrl.startsWith('https://')) problems.push('KMS_SIGN_URL: must be https:// in production');
+}
+
+/** True when the Temporal connection is to use TLS: asked for, or implied by an API key or a client certificate. */
+function temporalTlsWanted(raw: RawEnv): boolean {
+  return raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
+}
+
+/** Production talks to Temporal over TLS or with an API key unless told the cluster is private; mTLS needs both files. */
+function checkTemporalSecurity({ raw, isProduction, problems }: ParsedEnv): void {
+  if (isProduction && !temporalTlsWanted(raw) && !raw.TEMPORAL_INSECURE) {
+    problems.push(
+      'TEMPORAL_TLS / TEMPORAL_API_KEY: production needs TLS or an API key (or TEMPORAL_INSECURE=true for a private plaintext cluster)',
+    );
   }
   if ((raw.TEMPORAL_TLS_CERT_PATH === undefined) !== (raw.TEMPORAL_TLS_KEY_PATH === undefined)) {
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   }
-  const jwtKeyring = parseJwtKeyring(raw.JWT_KEYS, jwtSecret, raw.JWT_ACTIVE_KID, isProduction, problems);
+}
+
+/** SVD secrets come from the KMS in production; a local server key is for dev and tests only. */
+function checkSvdMode({ raw, isProduction, problems }: ParsedEnv): OwnerAuthConfig['svd']['mode'] {
   const svdMode = raw.SVD_USE_KMS === true || (isProduction && raw.SVD_USE_KMS !== false) ? 'kms' : 'local';
   if (isProduction && svdMode !== 'kms') problems.push('SVD_USE_KMS: production derives SVD secrets through the KMS only');
   if (isProduction && raw.SVD_SERVER_PMS_WIF) problems.push('SVD_SERVER_PMS_WIF: a local SVD server key is refused in production');
-  if (problems.length > 0) throw new ConfigError(problems);
+  return svdMode;
+}
 
-  const tlsWanted = raw.TEMPORAL_TLS || raw.TEMPORAL_API_KEY !== undefined || raw.TEMPORAL_TLS_CERT_PATH !== undefined;
-  const tls: TemporalTlsConfig | undefined = tlsWanted
+function logSection({ raw, isProduction }: ParsedEnv): AppConfig['log'] {
+  return { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (isProduction ? 'json' : 'pretty'), accessLog: raw.ACCESS_LOG };
+}
+
+function httpSection({ raw, isProduction }: ParsedEnv): AppConfig['http'] {
+  return {
+    port: raw.PORT,
+    bind: raw.BIND,
+    trustProxy: parseTrustProxy(raw.TRUST_PROXY),
+    ...(raw.PUBLIC_BASE_URL && { publicBaseUrl: raw.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
+    corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
+    jsonBodyLimit: raw.JSON_BODY_LIMIT,
+    swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
+    // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
+    metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,
+    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    rateLimits: {
+      public: { windowMs: raw.PUBLIC_API_WINDOW_MS, max: raw.PUBLIC_API_MAX },
+      admin: { windowMs: raw.ADMIN_API_WINDOW_MS, max: raw.ADMIN_API_MAX },
+    },
+  };
+}
+
+function mongoSection({ raw }: ParsedEnv, { mongoUri }: RequiredValues): AppConfig['mongo'] {
+  return {
+    uri: mongoUri,
+    serverSelectionTimeoutMs: raw.DB_SERVER_SELECTION_TIMEOUT_MS,
+    connectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
+    socketTimeoutMs: raw.DB_SOCKET_TIMEOUT_MS,
+    maxStatementsPerCommand: raw.DB_MAX_STATEMENTS_PER_COMMAND,
+  };
+}
+
+function temporalSection({ raw, isProduction }: ParsedEnv, required: RequiredValues): AppConfig['temporal'] {
+  const tls: TemporalTlsConfig | undefined = temporalTlsWanted(raw)
     ? {
         ...(raw.TEMPORAL_TLS_CERT_PATH && { certPath: raw.TEMPORAL_TLS_CERT_PATH }),
         ...(raw.TEMPORAL_TLS_KEY_PATH && { keyPath: raw.TEMPORAL_TLS_KEY_PATH }),
@@ -331,149 +460,144 @@ export function loadConfig(env: Env = process.env): AppConfig {
         ...(raw.TEMPORAL_TLS_SERVER_NAME && { serverName: raw.TEMPORAL_TLS_SERVER_NAME }),
       }
     : undefined;
-
   return {
-    env: raw.NODE_ENV,
-    isProduction,
-    deploySha: raw.DEPLOY_SHA,
-    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT ?? (isProduction ? 'json' : 'pretty'), accessLog: raw.ACCESS_LOG },
-    http: {
-      port: raw.PORT,
-      bind: raw.BIND,
-      trustProxy: parseTrustProxy(raw.TRUST_PROXY),
-      ...(raw.PUBLIC_BASE_URL && { publicBaseUrl: raw.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
-      corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
-      jsonBodyLimit: raw.JSON_BODY_LIMIT,
-      swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
-      // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
-      metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,
-      shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
-      rateLimits: {
-        public: { windowMs: raw.PUBLIC_API_WINDOW_MS, max: raw.PUBLIC_API_MAX },
-        admin: { windowMs: raw.ADMIN_API_WINDOW_MS, max: raw.ADMIN_API_MAX },
+    address: required.temporalAddress,
+    namespace: required.temporalNamespace,
+    ...(raw.TEMPORAL_API_KEY && { apiKey: raw.TEMPORAL_API_KEY }),
+    ...(tls && { tls }),
+    metricsBindAddress: raw.TEMPORAL_METRICS_BIND_ADDRESS,
+    ...((raw.TEMPORAL_UI_URL ?? (isProduction ? undefined : DEV_TEMPORAL_UI_URL)) && {
+      uiUrl: (raw.TEMPORAL_UI_URL ?? DEV_TEMPORAL_UI_URL).replace(/\/+$/, ''),
+    }),
+  };
+}
+
+function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
+  return {
+    metricsPort: raw.WORKER_METRICS_PORT,
+    emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
+    scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
+    shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
+    shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
+    ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
+    systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
+  };
+}
+
+function kmsSection({ raw }: ParsedEnv, required: RequiredValues): AppConfig['kms'] {
+  return {
+    signUrl: required.kmsSignUrl.replace(/\/+$/, ''),
+    apiKey: required.kmsApiKey,
+    issuerKeyIdentifier: required.issuerKeyIdentifier,
+    timeoutMs: raw.KMS_SIGN_TIMEOUT_MS,
+    retryAttempts: raw.KMS_SIGN_RETRY_ATTEMPTS,
+  };
+}
+
+function poolSection({ raw }: ParsedEnv, { fundingKeyIdentifier }: RequiredValues, keys: PoolKeys): PoolConfig {
+  const { fundingAddress, changeAddress, fundingPubKeyHex } = keys;
+  return {
+    fundingKeyIdentifier,
+    ...(fundingAddress && { fundingAddress }),
+    ...(fundingPubKeyHex && { fundingPubKeyHex }),
+    changeKeyIdentifier: raw.UTXO_CHANGE_KEY_IDENTIFIER ?? fundingKeyIdentifier,
+    ...(changeAddress && { changeAddress }),
+    defaults: {
+      minPool: raw.UTXO_MIN_POOL ?? raw.MIN_UTXO_COUNT ?? 10,
+      splitSizeSats: raw.UTXO_SPLIT_SIZE_SATS,
+      maxSplitOutputs: raw.MAX_SPLIT_OUTPUTS,
+      dustThresholdSats: raw.DUST_THRESHOLD_SATS,
+      dustSweepLimit: raw.DUST_SWEEP_LIMIT,
+      minConfirmations: raw.UTXO_MIN_CONFIRMATIONS,
+      feePerKb: raw.FEE_PER_KB,
+      sweepMaxInputs: raw.SWEEP_MAX_INPUTS,
+      confirmationPollSeconds: raw.UTXO_CONFIRMATION_POLL_SECONDS,
+    },
+    topUpEvery: offOrDuration(raw.UTXO_TOPUP_EVERY),
+    sweepCron: offOrCron(raw.UTXO_SWEEP_CRON),
+    reconcileEvery: offOrDuration(raw.UTXO_RECONCILE_EVERY),
+    scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
+    healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
+  };
+}
+
+function anchoringSection({ raw }: ParsedEnv): AppConfig['anchoring'] {
+  return {
+    confirmations: raw.ANCHOR_CONFIRMATIONS,
+    mode: raw.ANCHOR_MODE,
+    batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
+    batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
+  };
+}
+
+function backupSection({ raw, isProduction }: ParsedEnv): BackupConfig {
+  return {
+    dir: raw.BACKUP_DIR ?? (isProduction ? PRODUCTION_BACKUP_DIR : DEV_BACKUP_DIR),
+    cron: offOrCron(raw.BACKUP_CRON),
+    restoreCheckCron: offOrCron(raw.BACKUP_RESTORE_CHECK_CRON),
+    retention: { daily: raw.BACKUP_RETAIN_DAILY, weekly: raw.BACKUP_RETAIN_WEEKLY, monthly: raw.BACKUP_RETAIN_MONTHLY },
+  };
+}
+
+function wocSection({ raw, isProduction }: ParsedEnv): AppConfig['woc'] {
+  return {
+    network: raw.WOC_NETWORK,
+    baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),
+    ...(raw.WOC_API_KEY && { apiKey: raw.WOC_API_KEY }),
+    timeoutMs: raw.WOC_TIMEOUT_MS,
+    retries: raw.WOC_RETRIES,
+    requestsPerSecond: raw.WOC_REQUESTS_PER_SECOND ?? (raw.WOC_API_KEY ? 20 : 3),
+  };
+}
+
+function ownerAuthSection(
+  { raw, isProduction }: ParsedEnv,
+  jwtKeyring: { keys: Record<string, string>; activeKid: string },
+  svdMode: OwnerAuthConfig['svd']['mode'],
+): OwnerAuthConfig {
+  return {
+    jwt: {
+      ...jwtKeyring,
+      issuer: raw.JWT_ISSUER,
+      audience: raw.JWT_AUDIENCE,
+      svdSessionTtlSec: raw.SVD_SESSION_TTL_SEC,
+      emailTokenTtlSec: raw.EMAIL_TOKEN_TTL_SEC,
+    },
+    svd: {
+      challengeTtlSec: raw.SVD_CHALLENGE_TTL_SEC,
+      clockSkewSec: raw.SVD_CLOCK_SKEW_SEC,
+      maxPendingChallenges: raw.SVD_MAX_PENDING_CHALLENGES,
+      mode: svdMode,
+      kmsKeyIdentifier: raw.SVD_KMS_KID,
+      ...(raw.SVD_SERVER_PMS_WIF && { localPmsWif: raw.SVD_SERVER_PMS_WIF }),
+    },
+    rateLimits: {
+      svd: { windowMs: raw.SVD_RATE_WINDOW_MS, maxPerIp: raw.SVD_RATE_MAX_PER_IP, maxPerUser: raw.SVD_RATE_MAX_PER_USER },
+      emailCode: {
+        windowMs: raw.EMAIL_CODE_RATE_WINDOW_MS,
+        maxPerIp: raw.EMAIL_CODE_RATE_MAX_PER_IP,
+        maxPerIdentifier: raw.EMAIL_CODE_RATE_MAX_PER_IDENTIFIER,
       },
     },
-    auth: { apiKey, jwtSecret },
-    unlock: { contentSecret: unlockContentSecret },
-    mongo: {
-      uri: mongoUri,
-      serverSelectionTimeoutMs: raw.DB_SERVER_SELECTION_TIMEOUT_MS,
-      connectTimeoutMs: raw.DB_CONNECT_TIMEOUT_MS,
-      socketTimeoutMs: raw.DB_SOCKET_TIMEOUT_MS,
-      maxStatementsPerCommand: raw.DB_MAX_STATEMENTS_PER_COMMAND,
+    codes: { saltRounds: raw.VERIFY_CODE_SALT_ROUNDS, maxAttempts: raw.VERIFY_CODE_MAX_ATTEMPTS },
+    smtp: {
+      // Dev and tests talk to the SMTP capture stand-in; production names its relay (the email worker checks).
+      ...((raw.SMTP_HOST ?? (isProduction ? undefined : DEV_SMTP_HOST)) && { host: raw.SMTP_HOST ?? DEV_SMTP_HOST }),
+      port: raw.SMTP_PORT ?? (isProduction ? 587 : DEV_SMTP_PORT),
+      secure: raw.SMTP_SECURE ?? raw.SMTP_PORT === 465,
+      ...(raw.SMTP_USER && { user: raw.SMTP_USER }),
+      ...(raw.SMTP_PASS && { pass: raw.SMTP_PASS }),
+      from: raw.EMAIL_FROM,
     },
-    redis: { url: redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
-    temporal: {
-      address: temporalAddress,
-      namespace: temporalNamespace,
-      ...(raw.TEMPORAL_API_KEY && { apiKey: raw.TEMPORAL_API_KEY }),
-      ...(tls && { tls }),
-      metricsBindAddress: raw.TEMPORAL_METRICS_BIND_ADDRESS,
-      ...((raw.TEMPORAL_UI_URL ?? (isProduction ? undefined : DEV_TEMPORAL_UI_URL)) && {
-        uiUrl: (raw.TEMPORAL_UI_URL ?? DEV_TEMPORAL_UI_URL).replace(/\/+$/, ''),
-      }),
-    },
-    worker: {
-      metricsPort: raw.WORKER_METRICS_PORT,
-      emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
-      scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
-      shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
-      shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
-      ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
-      systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
-    },
-    kms: {
-      signUrl: kmsSignUrl.replace(/\/+$/, ''),
-      apiKey: kmsApiKey,
-      issuerKeyIdentifier,
-      timeoutMs: raw.KMS_SIGN_TIMEOUT_MS,
-      retryAttempts: raw.KMS_SIGN_RETRY_ATTEMPTS,
-    },
-    pool: {
-      fundingKeyIdentifier,
-      ...(fundingAddress && { fundingAddress }),
-      ...(fundingPubKeyHex && { fundingPubKeyHex }),
-      changeKeyIdentifier: raw.UTXO_CHANGE_KEY_IDENTIFIER ?? fundingKeyIdentifier,
-      ...(changeAddress && { changeAddress }),
-      defaults: {
-        minPool: raw.UTXO_MIN_POOL ?? raw.MIN_UTXO_COUNT ?? 10,
-        splitSizeSats: raw.UTXO_SPLIT_SIZE_SATS,
-        maxSplitOutputs: raw.MAX_SPLIT_OUTPUTS,
-        dustThresholdSats: raw.DUST_THRESHOLD_SATS,
-        dustSweepLimit: raw.DUST_SWEEP_LIMIT,
-        minConfirmations: raw.UTXO_MIN_CONFIRMATIONS,
-        feePerKb: raw.FEE_PER_KB,
-        sweepMaxInputs: raw.SWEEP_MAX_INPUTS,
-        confirmationPollSeconds: raw.UTXO_CONFIRMATION_POLL_SECONDS,
-      },
-      topUpEvery: offOrDuration(raw.UTXO_TOPUP_EVERY),
-      sweepCron: raw.UTXO_SWEEP_CRON === 'off' ? null : raw.UTXO_SWEEP_CRON.trim(),
-      reconcileEvery: offOrDuration(raw.UTXO_RECONCILE_EVERY),
-      scheduleTimezone: raw.UTXO_SCHEDULE_TIMEZONE,
-      healthCacheMs: raw.UTXO_HEALTH_CACHE_MS,
-    },
-    anchoring: {
-      confirmations: raw.ANCHOR_CONFIRMATIONS,
-      mode: raw.ANCHOR_MODE,
-      batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
-      batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
-    },
-    claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
-    backup: {
-      dir: raw.BACKUP_DIR ?? (isProduction ? PRODUCTION_BACKUP_DIR : DEV_BACKUP_DIR),
-      cron: raw.BACKUP_CRON === 'off' ? null : raw.BACKUP_CRON.trim(),
-      restoreCheckCron: raw.BACKUP_RESTORE_CHECK_CRON === 'off' ? null : raw.BACKUP_RESTORE_CHECK_CRON.trim(),
-      retention: { daily: raw.BACKUP_RETAIN_DAILY, weekly: raw.BACKUP_RETAIN_WEEKLY, monthly: raw.BACKUP_RETAIN_MONTHLY },
-    },
-    woc: {
-      network: raw.WOC_NETWORK,
-      baseUrl: (raw.WOC_BASE_URL ?? (isProduction ? PRODUCTION_WOC_BASE_URL : DEV_WOC_BASE_URL)).replace(/\/+$/, ''),
-      ...(raw.WOC_API_KEY && { apiKey: raw.WOC_API_KEY }),
-      timeoutMs: raw.WOC_TIMEOUT_MS,
-      retries: raw.WOC_RETRIES,
-      requestsPerSecond: raw.WOC_REQUESTS_PER_SECOND ?? (raw.WOC_API_KEY ? 20 : 3),
-    },
-    ownerAuth: {
-      jwt: {
-        ...jwtKeyring,
-        issuer: raw.JWT_ISSUER,
-        audience: raw.JWT_AUDIENCE,
-        svdSessionTtlSec: raw.SVD_SESSION_TTL_SEC,
-        emailTokenTtlSec: raw.EMAIL_TOKEN_TTL_SEC,
-      },
-      svd: {
-        challengeTtlSec: raw.SVD_CHALLENGE_TTL_SEC,
-        clockSkewSec: raw.SVD_CLOCK_SKEW_SEC,
-        maxPendingChallenges: raw.SVD_MAX_PENDING_CHALLENGES,
-        mode: svdMode,
-        kmsKeyIdentifier: raw.SVD_KMS_KID,
-        ...(raw.SVD_SERVER_PMS_WIF && { localPmsWif: raw.SVD_SERVER_PMS_WIF }),
-      },
-      rateLimits: {
-        svd: { windowMs: raw.SVD_RATE_WINDOW_MS, maxPerIp: raw.SVD_RATE_MAX_PER_IP, maxPerUser: raw.SVD_RATE_MAX_PER_USER },
-        emailCode: {
-          windowMs: raw.EMAIL_CODE_RATE_WINDOW_MS,
-          maxPerIp: raw.EMAIL_CODE_RATE_MAX_PER_IP,
-          maxPerIdentifier: raw.EMAIL_CODE_RATE_MAX_PER_IDENTIFIER,
-        },
-      },
-      codes: { saltRounds: raw.VERIFY_CODE_SALT_ROUNDS, maxAttempts: raw.VERIFY_CODE_MAX_ATTEMPTS },
-      smtp: {
-        // Dev and tests talk to the SMTP capture stand-in; production names its relay (the email worker checks).
-        ...((raw.SMTP_HOST ?? (isProduction ? undefined : DEV_SMTP_HOST)) && { host: raw.SMTP_HOST ?? DEV_SMTP_HOST }),
-        port: raw.SMTP_PORT ?? (isProduction ? 587 : DEV_SMTP_PORT),
-        secure: raw.SMTP_SECURE ?? raw.SMTP_PORT === 465,
-        ...(raw.SMTP_USER && { user: raw.SMTP_USER }),
-        ...(raw.SMTP_PASS && { pass: raw.SMTP_PASS }),
-        from: raw.EMAIL_FROM,
-      },
-    },
-    rotation: {
-      cacheMs: raw.KEY_SETTINGS_CACHE_MS,
-      graceDays: raw.KEY_ROTATION_GRACE_DAYS,
-      autoApproveAfter: offOrDuration(raw.KEY_ROTATION_AUTO_APPROVE_AFTER),
-      disableOldKeyInKms: raw.KEY_ROTATION_DISABLE_OLD_KEY,
-    },
+  };
+}
+
+function rotationSection({ raw }: ParsedEnv): RotationConfig {
+  return {
+    cacheMs: raw.KEY_SETTINGS_CACHE_MS,
+    graceDays: raw.KEY_ROTATION_GRACE_DAYS,
+    autoApproveAfter: offOrDuration(raw.KEY_ROTATION_AUTO_APPROVE_AFTER),
+    disableOldKeyInKms: raw.KEY_ROTATION_DISABLE_OLD_KEY,
   };
 }
 
@@ -544,6 +668,10 @@ function parseJwtKeyring(
 
 function offOrDuration(value: string): string | null {
   return value === 'off' ? null : value.replace(/\s+/g, '');
+}
+
+function offOrCron(value: string): string | null {
+  return value === 'off' ? null : value.trim();
 }
 
 function parseTrustProxy(value: string): string | number | boolean {

@@ -165,243 +165,307 @@ interface RequestSpec {
 }
 
 export function createWocClient(config: AppConfig['woc'] & WocClientOptions): WocClient {
-  const fetchImpl = config.fetchImpl ?? fetch;
+  const ctx = wocContext(config);
+  const client: WocClient = {
+    listUnspent: (address) => listUnspent(ctx, address),
+    getTx: (txid) => getTx(ctx, txid),
+    getRawTx: (txid) => getRawTx(ctx, txid),
+    getTxStatuses: (txids) => getTxStatuses(ctx, txids),
+    broadcast: (rawTxHex) => broadcast(ctx, rawTxHex),
+    getChainInfo: () => getChainInfo(ctx),
+    getMerkleProof: (txid) => getMerkleProof(ctx, txid),
+    getBlockHeader: (hashOrHeight) => getBlockHeader(ctx, hashOrHeight),
+    getOutputSpend: (txid, vout) => getOutputSpend(ctx, txid, vout),
+  };
+  return config.observe ? observed(client, config.observe) : client;
+}
+
+/** What every request of one client shares: its settings, the clock and transport it was given, and its rate limiter. */
+interface WocContext {
+  config: AppConfig['woc'] & WocClientOptions;
+  fetchImpl: typeof fetch;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+  maxRetryAfterMs: number;
+  /** The API root, `/v1/bsv/<network>` included. */
+  root: string;
+  limiter: ReturnType<typeof createRateLimiter>;
+}
+
+function wocContext(config: AppConfig['woc'] & WocClientOptions): WocContext {
   const now = config.now ?? Date.now;
   const sleep = config.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = config.random ?? Math.random;
-  const maxRetryAfterMs = config.maxRetryAfterMs ?? 30_000;
-  const root = `${config.baseUrl.replace(/\/+$/, '')}/v1/bsv/${config.network}`;
-  const limiter = createRateLimiter({ requestsPerSecond: config.requestsPerSecond, burst: config.requestsPerSecond, now, sleep });
+  return {
+    config,
+    fetchImpl: config.fetchImpl ?? fetch,
+    now,
+    sleep,
+    random: config.random ?? Math.random,
+    maxRetryAfterMs: config.maxRetryAfterMs ?? 30_000,
+    root: `${config.baseUrl.replace(/\/+$/, '')}/v1/bsv/${config.network}`,
+    limiter: createRateLimiter({ requestsPerSecond: config.requestsPerSecond, burst: config.requestsPerSecond, now, sleep }),
+  };
+}
 
-  const headers = (withBody: boolean): Record<string, string> => ({
+function requestHeaders({ config }: WocContext, withBody: boolean): Record<string, string> {
+  return {
     accept: 'application/json, text/plain',
     ...(withBody && { 'content-type': 'application/json' }),
     // WhatsOnChain takes its API key as the bare Authorization header (no scheme).
     ...(config.apiKey && { authorization: config.apiKey }),
+  };
+}
+
+/** Belt and braces: bodies are echoed into errors, and a misbehaving proxy could echo the key back. */
+function scrub({ config }: WocContext, text: string): string {
+  return scrubWireText(text, config.apiKey);
+}
+
+/** An attempt that failed in a way worth retrying, with the wait the service asked for, if any. */
+interface FailedAttempt {
+  failure: WocError;
+  waitMs?: number;
+}
+
+function attemptFailure(
+  spec: RequestSpec,
+  kind: WocErrorKind,
+  what: string,
+  attempt: number,
+  status?: number,
+  retryAfterMs?: number,
+): WocError {
+  return new WocError(kind, `WOC ${spec.method} ${spec.path}: ${what}`, {
+    method: spec.method,
+    path: spec.path,
+    attempts: attempt + 1,
+    ...(status !== undefined && { status }),
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
   });
-  // Belt and braces: bodies are echoed into errors, and a misbehaving proxy could echo the key back.
-  const scrub = (text: string): string => scrubWireText(text, config.apiKey);
+}
 
-  async function request(spec: RequestSpec): Promise<Response> {
-    const attempts = config.retries + 1;
-    const fail = (kind: WocErrorKind, what: string, attempt: number, status?: number, retryAfterMs?: number) =>
-      new WocError(kind, `WOC ${spec.method} ${spec.path}: ${what}`, {
-        method: spec.method,
-        path: spec.path,
-        attempts: attempt + 1,
-        ...(status !== undefined && { status }),
-        ...(retryAfterMs !== undefined && { retryAfterMs }),
-      });
-
-    for (let attempt = 0; ; attempt++) {
-      await limiter.acquire();
-      let failure: WocError;
-      let waitMs: number | undefined;
-      try {
-        const res = await fetchImpl(`${root}${spec.path}`, {
-          method: spec.method,
-          headers: headers(spec.json !== undefined),
-          ...(spec.json !== undefined && { body: JSON.stringify(spec.json) }),
-          signal: AbortSignal.timeout(config.timeoutMs),
-        });
-        const body = await res.text();
-        if ((res.status !== 429 && res.status < 500) || spec.isVerdict?.(res.status, body)) return { status: res.status, body };
-        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
-        const kind = res.status === 429 ? 'rate_limited' : 'server_error';
-        failure = fail(kind, `HTTP ${res.status} ${scrub(body.slice(0, 200))}`.trim(), attempt, res.status, retryAfterMs);
-        if (retryAfterMs !== undefined && retryAfterMs > maxRetryAfterMs) throw failure;
-        waitMs = retryAfterMs;
-      } catch (err) {
-        if (err instanceof WocError) throw err;
-        // By name, not instanceof: the abort reason is a DOMException, which may come from another realm.
-        const name = (err as { name?: unknown } | undefined)?.name;
-        const timedOut = name === 'TimeoutError' || name === 'AbortError';
-        const detail = timedOut ? `no answer within ${config.timeoutMs} ms` : networkDetail(err);
-        failure = fail(timedOut ? 'timeout' : 'network', scrub(detail), attempt);
-      }
-      if (attempt + 1 >= attempts) throw failure;
-      const delay = waitMs ?? fullJitterDelay(attempt, random);
-      config.logger?.debug('woc retry', { path: spec.path, attempt: attempt + 1, kind: failure.kind, delayMs: delay });
-      await sleep(delay);
-    }
+/** Sends the request and retries timeouts, network errors, 5xx and 429 with backoff, or after Retry-After. */
+async function request(ctx: WocContext, spec: RequestSpec): Promise<Response> {
+  const attempts = ctx.config.retries + 1;
+  for (let attempt = 0; ; attempt++) {
+    await ctx.limiter.acquire();
+    const outcome = await attemptOnce(ctx, spec, attempt);
+    if (!('failure' in outcome)) return outcome;
+    const { failure, waitMs } = outcome;
+    if (attempt + 1 >= attempts) throw failure;
+    const delay = waitMs ?? fullJitterDelay(attempt, ctx.random);
+    ctx.config.logger?.debug('woc retry', { path: spec.path, attempt: attempt + 1, kind: failure.kind, delayMs: delay });
+    await ctx.sleep(delay);
   }
+}
 
-  function parse<T>(schema: z.ZodType<T>, res: Response, path: string): T {
-    let json: unknown;
-    try {
-      json = JSON.parse(res.body);
-    } catch {
-      json = undefined;
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      throw new WocError('bad_response', `WOC GET ${path}: unexpected response body`, {
-        method: 'GET',
-        path,
-        status: res.status,
-        attempts: 1,
-      });
-    }
-    return parsed.data;
+/** One attempt: the response, or a retryable failure. A Retry-After longer than the client waits out is thrown. */
+async function attemptOnce(ctx: WocContext, spec: RequestSpec, attempt: number): Promise<Response | FailedAttempt> {
+  const { config, fetchImpl } = ctx;
+  try {
+    const res = await fetchImpl(`${ctx.root}${spec.path}`, {
+      method: spec.method,
+      headers: requestHeaders(ctx, spec.json !== undefined),
+      ...(spec.json !== undefined && { body: JSON.stringify(spec.json) }),
+      signal: AbortSignal.timeout(config.timeoutMs),
+    });
+    const body = await res.text();
+    if ((res.status !== 429 && res.status < 500) || spec.isVerdict?.(res.status, body)) return { status: res.status, body };
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), ctx.now());
+    const kind = res.status === 429 ? 'rate_limited' : 'server_error';
+    const failure = attemptFailure(
+      spec,
+      kind,
+      `HTTP ${res.status} ${scrub(ctx, body.slice(0, 200))}`.trim(),
+      attempt,
+      res.status,
+      retryAfterMs,
+    );
+    if (retryAfterMs !== undefined && retryAfterMs > ctx.maxRetryAfterMs) throw failure;
+    return { failure, waitMs: retryAfterMs };
+  } catch (err) {
+    if (err instanceof WocError) throw err;
+    // By name, not instanceof: the abort reason is a DOMException, which may come from another realm.
+    const name = (err as { name?: unknown } | undefined)?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
+    const detail = timedOut ? `no answer within ${config.timeoutMs} ms` : networkDetail(err);
+    return { failure: attemptFailure(spec, timedOut ? 'timeout' : 'network', scrub(ctx, detail), attempt) };
   }
+}
 
-  /** GET that maps 404 to null and any other non-2xx to a non-retryable error. */
-  async function get<T>(path: string, schema: z.ZodType<T>): Promise<T | null> {
-    const res = await request({ method: 'GET', path });
-    if (res.status === 404) return null;
-    if (res.status < 200 || res.status >= 300) throw badRequest('GET', path, res);
-    return parse(schema, res, path);
+function parse<T>(schema: z.ZodType<T>, res: Response, path: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(res.body);
+  } catch {
+    json = undefined;
   }
-
-  function badRequest(method: string, path: string, res: Response): WocError {
-    return new WocError('bad_request', `WOC ${method} ${path}: HTTP ${res.status} ${scrub(res.body.slice(0, 200))}`.trim(), {
-      method,
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new WocError('bad_response', `WOC GET ${path}: unexpected response body`, {
+      method: 'GET',
       path,
       status: res.status,
       attempts: 1,
     });
   }
+  return parsed.data;
+}
 
-  const enc = encodeURIComponent;
+/** GET that maps 404 to null and any other non-2xx to a non-retryable error. */
+async function get<T>(ctx: WocContext, path: string, schema: z.ZodType<T>): Promise<T | null> {
+  const res = await request(ctx, { method: 'GET', path });
+  if (res.status === 404) return null;
+  if (res.status < 200 || res.status >= 300) throw badRequest(ctx, 'GET', path, res);
+  return parse(schema, res, path);
+}
 
-  const client: WocClient = {
-    async listUnspent(address) {
-      // Confirmed outputs come in pages of 1000; an address with more must not be read as if it had only those.
-      const outputs = new Map<string, WocUtxo>();
-      let token: string | undefined;
-      for (let page = 0; ; page += 1) {
-        if (page >= MAX_UNSPENT_PAGES) {
-          throw new WocError('bad_response', `WOC unspent list of ${address} has more than ${MAX_UNSPENT_PAGES} pages`, {
-            method: 'GET',
-            path: `/address/${enc(address)}/unspent/all`,
-            attempts: 1,
-          });
-        }
-        const path = `/address/${enc(address)}/unspent/all${token ? `?token=${enc(token)}` : ''}`;
-        const data = await get(path, unspentAllSchema);
-        for (const u of data?.result ?? []) {
-          if (u.isSpentInMempoolTx) continue;
-          outputs.set(`${u.tx_hash}:${u.tx_pos}`, { txid: u.tx_hash, vout: u.tx_pos, satoshis: u.value, height: u.height });
-        }
-        token = data?.nextPageToken || undefined;
-        if (!token) return [...outputs.values()];
-      }
-    },
+function badRequest(ctx: WocContext, method: string, path: string, res: Response): WocError {
+  return new WocError('bad_request', `WOC ${method} ${path}: HTTP ${res.status} ${scrub(ctx, res.body.slice(0, 200))}`.trim(), {
+    method,
+    path,
+    status: res.status,
+    attempts: 1,
+  });
+}
 
-    async getTx(txid) {
-      const data = await get(`/tx/hash/${enc(txid)}`, txSchema);
-      if (!data) return null;
-      return {
-        txid: data.txid,
-        size: data.size,
-        confirmations: data.confirmations ?? 0,
-        ...(data.blockhash !== undefined && { blockHash: data.blockhash }),
-        ...(data.blockheight !== undefined && { blockHeight: data.blockheight }),
-        ...(data.blocktime !== undefined && { blockTime: data.blocktime }),
-        outputs: data.vout.map((o) => ({ vout: o.n, satoshis: Math.round(o.value * SATOSHIS_PER_BSV), scriptHex: o.scriptPubKey.hex })),
-      };
-    },
+const enc = encodeURIComponent;
 
-    async getRawTx(txid) {
-      const path = `/tx/${enc(txid)}/hex`;
-      const res = await request({ method: 'GET', path });
-      if (res.status === 404) return null;
-      if (res.status !== 200) throw badRequest('GET', path, res);
-      return res.body.trim().replace(/^"|"$/g, '');
-    },
+async function listUnspent(ctx: WocContext, address: string): Promise<WocUtxo[]> {
+  // Confirmed outputs come in pages of 1000; an address with more must not be read as if it had only those.
+  const outputs = new Map<string, WocUtxo>();
+  let token: string | undefined;
+  for (let page = 0; ; page += 1) {
+    if (page >= MAX_UNSPENT_PAGES) {
+      throw new WocError('bad_response', `WOC unspent list of ${address} has more than ${MAX_UNSPENT_PAGES} pages`, {
+        method: 'GET',
+        path: `/address/${enc(address)}/unspent/all`,
+        attempts: 1,
+      });
+    }
+    const path = `/address/${enc(address)}/unspent/all${token ? `?token=${enc(token)}` : ''}`;
+    const data = await get(ctx, path, unspentAllSchema);
+    for (const u of data?.result ?? []) {
+      if (u.isSpentInMempoolTx) continue;
+      outputs.set(`${u.tx_hash}:${u.tx_pos}`, { txid: u.tx_hash, vout: u.tx_pos, satoshis: u.value, height: u.height });
+    }
+    token = data?.nextPageToken || undefined;
+    if (!token) return [...outputs.values()];
+  }
+}
 
-    async getTxStatuses(txids) {
-      const statuses: WocTxStatus[] = [];
-      for (let i = 0; i < txids.length; i += STATUS_BATCH) {
-        const path = '/txs/status';
-        const res = await request({ method: 'POST', path, json: { txids: txids.slice(i, i + STATUS_BATCH) } });
-        if (res.status !== 200) throw badRequest('POST', path, res);
-        for (const s of parse(statusSchema, res, path)) {
-          const state = s.error !== undefined ? 'unknown' : s.blockhash !== undefined ? 'confirmed' : 'mempool';
-          statuses.push({
-            txid: s.txid,
-            state,
-            confirmations: state === 'confirmed' ? (s.confirmations ?? 0) : 0,
-            ...(s.blockhash !== undefined && { blockHash: s.blockhash }),
-            ...(s.blockheight !== undefined && { blockHeight: s.blockheight }),
-          });
-        }
-      }
-      return statuses;
-    },
-
-    async broadcast(rawTxHex) {
-      if (!/^([0-9a-fA-F]{2})+$/.test(rawTxHex)) throw new RangeError('rawTxHex must be hex');
-      const txid = Utils.toHex(Hash.hash256(Utils.toArray(rawTxHex, 'hex')).reverse());
-      let res: Response;
-      try {
-        // A 5xx whose body carries a node verdict is that verdict, not a transport failure.
-        res = await request({
-          method: 'POST',
-          path: '/tx/raw',
-          json: { txhex: rawTxHex },
-          isVerdict: (status, body) => status >= 500 && classifyBroadcastReason(nodeReasonOf(body)).outcome !== 'other',
-        });
-      } catch (err) {
-        if (err instanceof WocError && err.retryable) {
-          return {
-            outcome: 'retryable',
-            txid,
-            alreadyKnown: false,
-            reason: err.message,
-            ...(err.details.status && { httpStatus: err.details.status }),
-          };
-        }
-        throw err;
-      }
-      if (res.status === 200) {
-        const answered = nodeReasonOf(res.body);
-        if (answered === txid) return { outcome: 'success', txid, alreadyKnown: false, httpStatus: 200 };
-        return {
-          outcome: 'other',
-          txid,
-          alreadyKnown: false,
-          reason: `service answered txid ${scrub(answered.slice(0, 80))}`,
-          httpStatus: 200,
-        };
-      }
-      const reason = scrub(nodeReasonOf(res.body));
-      return { ...classifyBroadcastReason(reason), txid, reason, httpStatus: res.status };
-    },
-
-    async getChainInfo() {
-      const path = '/chain/info';
-      const data = await get(path, chainInfoSchema);
-      if (!data) throw new WocError('bad_request', `WOC GET ${path}: HTTP 404`, { method: 'GET', path, status: 404, attempts: 1 });
-      return { chain: data.chain, blocks: data.blocks, headers: data.headers, bestBlockHash: data.bestblockhash };
-    },
-
-    async getMerkleProof(txid) {
-      const data = await get(`/tx/${enc(txid)}/proof/tsc`, proofSchema);
-      return data?.[0] ?? null;
-    },
-
-    async getBlockHeader(hashOrHeight) {
-      const data = await get(`/block/${enc(String(hashOrHeight))}/header`, headerSchema);
-      if (!data) return null;
-      return {
-        hash: data.hash,
-        height: data.height,
-        merkleRoot: data.merkleroot,
-        confirmations: data.confirmations,
-        time: data.time,
-        ...(data.previousblockhash !== undefined && { previousBlockHash: data.previousblockhash }),
-      };
-    },
-
-    async getOutputSpend(txid, vout) {
-      // WhatsOnChain's current path; the simulator also serves the legacy `out/{vout}/spend`.
-      const data = await get(`/tx/${enc(txid)}/${vout}/spent`, spendSchema);
-      if (!data) return { spent: false };
-      return { spent: true, txid: data.txid, vin: data.vin, ...(data.status && { confirmed: data.status === 'confirmed' }) };
-    },
+async function getTx(ctx: WocContext, txid: string): Promise<WocTx | null> {
+  const data = await get(ctx, `/tx/hash/${enc(txid)}`, txSchema);
+  if (!data) return null;
+  return {
+    txid: data.txid,
+    size: data.size,
+    confirmations: data.confirmations ?? 0,
+    ...(data.blockhash !== undefined && { blockHash: data.blockhash }),
+    ...(data.blockheight !== undefined && { blockHeight: data.blockheight }),
+    ...(data.blocktime !== undefined && { blockTime: data.blocktime }),
+    outputs: data.vout.map((o) => ({ vout: o.n, satoshis: Math.round(o.value * SATOSHIS_PER_BSV), scriptHex: o.scriptPubKey.hex })),
   };
-  return config.observe ? observed(client, config.observe) : client;
+}
+
+async function getRawTx(ctx: WocContext, txid: string): Promise<string | null> {
+  const path = `/tx/${enc(txid)}/hex`;
+  const res = await request(ctx, { method: 'GET', path });
+  if (res.status === 404) return null;
+  if (res.status !== 200) throw badRequest(ctx, 'GET', path, res);
+  return res.body.trim().replace(/^"|"$/g, '');
+}
+
+async function getTxStatuses(ctx: WocContext, txids: string[]): Promise<WocTxStatus[]> {
+  const statuses: WocTxStatus[] = [];
+  for (let i = 0; i < txids.length; i += STATUS_BATCH) {
+    const path = '/txs/status';
+    const res = await request(ctx, { method: 'POST', path, json: { txids: txids.slice(i, i + STATUS_BATCH) } });
+    if (res.status !== 200) throw badRequest(ctx, 'POST', path, res);
+    for (const s of parse(statusSchema, res, path)) {
+      const state = s.error !== undefined ? 'unknown' : s.blockhash !== undefined ? 'confirmed' : 'mempool';
+      statuses.push({
+        txid: s.txid,
+        state,
+        confirmations: state === 'confirmed' ? (s.confirmations ?? 0) : 0,
+        ...(s.blockhash !== undefined && { blockHash: s.blockhash }),
+        ...(s.blockheight !== undefined && { blockHeight: s.blockheight }),
+      });
+    }
+  }
+  return statuses;
+}
+
+async function broadcast(ctx: WocContext, rawTxHex: string): Promise<BroadcastResult> {
+  if (!/^([0-9a-fA-F]{2})+$/.test(rawTxHex)) throw new RangeError('rawTxHex must be hex');
+  const txid = Utils.toHex(Hash.hash256(Utils.toArray(rawTxHex, 'hex')).reverse());
+  let res: Response;
+  try {
+    // A 5xx whose body carries a node verdict is that verdict, not a transport failure.
+    res = await request(ctx, {
+      method: 'POST',
+      path: '/tx/raw',
+      json: { txhex: rawTxHex },
+      isVerdict: (status, body) => status >= 500 && classifyBroadcastReason(nodeReasonOf(body)).outcome !== 'other',
+    });
+  } catch (err) {
+    if (err instanceof WocError && err.retryable) {
+      return {
+        outcome: 'retryable',
+        txid,
+        alreadyKnown: false,
+        reason: err.message,
+        ...(err.details.status && { httpStatus: err.details.status }),
+      };
+    }
+    throw err;
+  }
+  if (res.status === 200) {
+    const answered = nodeReasonOf(res.body);
+    if (answered === txid) return { outcome: 'success', txid, alreadyKnown: false, httpStatus: 200 };
+    return {
+      outcome: 'other',
+      txid,
+      alreadyKnown: false,
+      reason: `service answered txid ${scrub(ctx, answered.slice(0, 80))}`,
+      httpStatus: 200,
+    };
+  }
+  const reason = scrub(ctx, nodeReasonOf(res.body));
+  return { ...classifyBroadcastReason(reason), txid, reason, httpStatus: res.status };
+}
+
+async function getChainInfo(ctx: WocContext): Promise<WocChainInfo> {
+  const path = '/chain/info';
+  const data = await get(ctx, path, chainInfoSchema);
+  if (!data) throw new WocError('bad_request', `WOC GET ${path}: HTTP 404`, { method: 'GET', path, status: 404, attempts: 1 });
+  return { chain: data.chain, blocks: data.blocks, headers: data.headers, bestBlockHash: data.bestblockhash };
+}
+
+async function getMerkleProof(ctx: WocContext, txid: string): Promise<TscProof | null> {
+  const data = await get(ctx, `/tx/${enc(txid)}/proof/tsc`, proofSchema);
+  return data?.[0] ?? null;
+}
+
+async function getBlockHeader(ctx: WocContext, hashOrHeight: string | number): Promise<WocBlockHeader | null> {
+  const data = await get(ctx, `/block/${enc(String(hashOrHeight))}/header`, headerSchema);
+  if (!data) return null;
+  return {
+    hash: data.hash,
+    height: data.height,
+    merkleRoot: data.merkleroot,
+    confirmations: data.confirmations,
+    time: data.time,
+    ...(data.previousblockhash !== undefined && { previousBlockHash: data.previousblockhash }),
+  };
+}
+
+async function getOutputSpend(ctx: WocContext, txid: string, vout: number): Promise<WocOutputSpend> {
+  // WhatsOnChain's current path; the simulator also serves the legacy `out/{vout}/spend`.
+  const data = await get(ctx, `/tx/${enc(txid)}/${vout}/spent`, spendSchema);
+  if (!data) return { spent: false };
+  return { spent: true, txid: data.txid, vin: data.vin, ...(data.status && { confirmed: data.status === 'confirmed' }) };
 }
 
 /** The same client, reporting each call's outcome and duration. A broadcast the node refused still counts as answered. */
