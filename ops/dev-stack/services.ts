@@ -3,7 +3,7 @@
  * database (FerretDB or mongod) and Redis. Each runner waits until its service answers and returns a handle that
  * stops it; nothing is left running after stop().
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -221,12 +221,12 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
   chmodSync(dataDir, 0o700);
   const asAccount = account ? { uid: account.uid, gid: account.gid, env: { ...process.env, HOME: dataDir } } : {};
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    const init = spawnSync(
+    const init = await runToEnd(
       options.tools.initdb,
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-instructions'],
-      { ...asAccount, encoding: 'utf8', timeout: 120_000 },
+      asAccount,
     );
-    if (init.status !== 0) throw new Error(`postgresql: initdb failed: ${init.stderr || init.stdout || init.error?.message}`);
+    if (!init.ok) throw new Error(`postgresql: initdb failed: ${init.output}`);
   }
   const settings = [
     `listen_addresses=127.0.0.1`,
@@ -243,14 +243,13 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     identity: 'postgres',
     ...(account && { uid: account.uid, gid: account.gid }),
   });
-  const twins = spawnSync(
-    options.tools.psql,
-    ['-h', '127.0.0.1', '-p', String(options.port), '-U', 'postgres', '-d', 'postgres', '-q', '-v', 'ON_ERROR_STOP=1', '-c', GIN_TWIN_SQL],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  if (twins.status !== 0) {
+  const twins = await runToEnd(options.tools.psql, [
+    ...['-h', '127.0.0.1', '-p', String(options.port), '-U', 'postgres', '-d', 'postgres'],
+    ...['-q', '-v', 'ON_ERROR_STOP=1', '-c', GIN_TWIN_SQL],
+  ]);
+  if (!twins.ok) {
     await server.stop();
-    throw new Error(`postgresql: installing the index twins failed: ${twins.stderr || twins.error?.message}`);
+    throw new Error(`postgresql: installing the index twins failed: ${twins.output}`);
   }
   return server;
 }
@@ -308,6 +307,32 @@ SELECT patchproof_gin_twin(i.indexrelid)
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
  WHERE am.amname = 'btree' AND pg_get_indexdef(i.indexrelid) LIKE '%(_jsonb %';
 `;
+
+/**
+ * Runs a set-up command to its end in its own process group, so a Ctrl-C meant for the dev stack does not kill it
+ * half-way (the stack stops once the step is done) and the event loop keeps serving signals meanwhile.
+ */
+function runToEnd(
+  command: string,
+  args: string[],
+  options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ ok: boolean; output: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ok: false, output: err.message });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ ok: code === 0, output: code === 0 ? output : `${output.trim() || 'no output'} (exit ${code ?? signal})` });
+    });
+  });
+}
 
 /** The `postgres` account when this process is root (PostgreSQL will not run as root), else none. */
 function postgresAccount(): { uid: number; gid: number } | null {
