@@ -26,8 +26,8 @@ module.exports = {
   ],
   reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
   testTimeout: 60_000,
-  // No forceExit: every file closes its workers, connections and servers, and the suite ends by itself. Jest's
-  // --detectOpenHandles still lists the SDK's native runtime ("neon threadsafe function", sdk-typescript#928), which
-  // does not keep the process alive.
+  // No forceExit: every file closes its workers, connections and servers, and the main process ends by itself.
+  // A Jest worker process that loaded the Temporal SDK's native runtime can still linger ("neon threadsafe
+  // function", sdk-typescript#928); Jest ends it and says "A worker process has failed to exit gracefully".
   maxWorkers: 2,
 };
