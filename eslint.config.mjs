@@ -75,7 +75,7 @@ export default tseslint.config(
   },
   {
     // Mocked activities are async functions with the real activities' signatures; most of them answer at once.
-    files: ['test/workflows/**/*.ts'],
+    files: ['test/workflows/**/*.ts', 'test/support/workflowFixtures.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },
   },
   {
