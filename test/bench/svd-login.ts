@@ -125,7 +125,9 @@ async function main(): Promise<void> {
 
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    say(`SVD logins (begin + sign + complete over HTTP, Redis + ${describeMongo(tools.mongo)}), ${logins} logins, concurrency ${concurrency}`);
+    say(
+      `SVD logins (begin + sign + complete over HTTP, Redis + ${describeMongo(tools.mongo)}), ${logins} logins, concurrency ${concurrency}`,
+    );
     say(`  throughput        ${(logins / elapsedSec).toFixed(1)} logins/s`);
     say(`  latency p50       ${p50.toFixed(2)} ms`);
     say(`  latency p99       ${p99.toFixed(2)} ms`);

@@ -5,6 +5,8 @@ import type { SignedTransaction } from '../../src/chain/signing';
 import type { PoolSettings } from '../../src/config';
 import type { AnchoringPolicy } from '../../workflows/anchoring/shared';
 import type { PoolAccounts } from '../../workflows/pool/shared';
+import type { RegistrationRequest } from '../../src/registration/record';
+import type { RegistrationInput } from '../../workflows/registration/shared';
 import type { AllActivities } from './workflowWorker';
 
 /** A deterministic 64-hex value (txid, record hash) named by `seed`. */
@@ -113,4 +115,33 @@ export function signedFor(plan: { inputs: { satoshis: number }[]; outputs: unkno
 /** A failure as the real activity raises it: non-retryable, with the type workflows branch on. */
 export function nonRetryable(type: string, message = `${type} (mocked)`): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);
+}
+
+/** The record hash the fake registration store gives a uid. */
+export function registrationRecordHash(uid: string): string {
+  return hex64(`record-${uid}`);
+}
+
+/** The registration's own activities, answering as the stores would. */
+export function registrationStores(): Pick<
+  AllActivities,
+  | 'persistPendingRegistration'
+  | 'signRegistrationRecord'
+  | 'markRegistrationAnchoring'
+  | 'markRegistrationAnchored'
+  | 'markRegistrationFailed'
+> {
+  return {
+    persistPendingRegistration: async ({ request }) => ({ recordHash: registrationRecordHash(request.product.uid_tag_id) }),
+    signRegistrationRecord: async () => ({ signatureDerHex: '3044', pubKeyHex: '02'.padEnd(66, '1') }),
+    markRegistrationAnchoring: async () => undefined,
+    markRegistrationAnchored: async () => undefined,
+    markRegistrationFailed: async () => undefined,
+  };
+}
+
+/** A registration's input for this uid. */
+export function registrationInput(uid: string): RegistrationInput {
+  const request: RegistrationRequest = { product: { uid_tag_id: uid, name: 'Jacket' }, auth: { owner: `owner-of-${uid}` } };
+  return { request, requestHash: hex64(JSON.stringify(request)) };
 }

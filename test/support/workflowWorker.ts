@@ -24,8 +24,26 @@ export function mockActivities<K extends ActivityName>(implementations: Pick<All
 
 /**
  * Runs `body` while a worker on a fresh task queue serves the bundled workflows with these activities; the worker
- * shuts down when `body` settles (a worker runs once, so every run gets its own).
+ * shuts down when `body` settles (a worker runs once, so every run gets its own). Workflows still open then are
+ * terminated: their timers would otherwise fire later on a task queue nobody serves, and the workflow task they
+ * schedule holds the server's clock still for the tests that follow.
+ *
+ * On the time-skipping server only one caller at a time may wait for a result (each wait unlocks the clock and
+ * locks it again after; concurrent waits unbalance that), so `body` awaits results one after another.
  */
+async function terminateOpenWorkflows(env: TestWorkflowEnvironment): Promise<void> {
+  const namespace = env.namespace ?? 'default';
+  const { executions } = await env.connection.workflowService.listOpenWorkflowExecutions({ namespace, maximumPageSize: 1000 });
+  await Promise.all(
+    executions.map(({ execution }) =>
+      env.client.workflow
+        .getHandle(execution!.workflowId!, execution!.runId!)
+        .terminate('the test is over')
+        .catch(() => undefined),
+    ),
+  );
+}
+
 export async function withWorker<R>(
   env: TestWorkflowEnvironment,
   activities: Partial<AllActivities>,
@@ -39,5 +57,11 @@ export async function withWorker<R>(
     workflowBundle: { codePath: testEnv('workflowBundle') },
     activities,
   });
-  return worker.runUntil(body(taskQueue));
+  return worker.runUntil(async () => {
+    try {
+      return await body(taskQueue);
+    } finally {
+      await terminateOpenWorkflows(env);
+    }
+  });
 }

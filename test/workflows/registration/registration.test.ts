@@ -1,32 +1,23 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { merkleProofs, verifyMerkleProof } from '../../../src/anchoring/merkle';
-import type { RegistrationRequest } from '../../../src/registration/record';
 import { registrationWorkflow } from '../../../workflows';
 import { RECORD_ACTIVITY_OPTIONS } from '../../../workflows/anchoring/anchor';
 import { anchorAssignedSignal, type AnchoringPolicy } from '../../../workflows/anchoring/shared';
-import { registrationProgressQuery, type RegistrationInput } from '../../../workflows/registration/shared';
+import { registrationProgressQuery } from '../../../workflows/registration/shared';
 import { startTimeSkippingEnv } from '../../support/timeSkipping';
-import { fakeChainActivities, hex64, nonRetryable, txidOfPlan } from '../../support/workflowFixtures';
+import {
+  fakeChainActivities,
+  hex64,
+  nonRetryable,
+  registrationInput,
+  registrationRecordHash,
+  registrationStores,
+  txidOfPlan,
+} from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 const SINGLE: AnchoringPolicy = { mode: 'single', minConfirmations: 3, pollSeconds: 60 };
-
-function input(uid: string): RegistrationInput {
-  const request: RegistrationRequest = { product: { uid_tag_id: uid, name: 'Jacket' }, auth: { owner: `owner-of-${uid}` } };
-  return { request, requestHash: hex64(JSON.stringify(request)) };
-}
-
-/** The registration's own activities, answering as the stores would: the record hash is derived from the uid. */
-function registrationActivities() {
-  return mockActivities({
-    persistPendingRegistration: async ({ request }) => ({ recordHash: hex64(`record-${request.product.uid_tag_id}`) }),
-    signRegistrationRecord: async () => ({ signatureDerHex: '3044', pubKeyHex: '02'.padEnd(66, '1') }),
-    markRegistrationAnchoring: async () => undefined,
-    markRegistrationAnchored: async () => undefined,
-    markRegistrationFailed: async () => undefined,
-  });
-}
 
 describe('registrationWorkflow', () => {
   let env: TestWorkflowEnvironment;
@@ -39,12 +30,12 @@ describe('registrationWorkflow', () => {
 
   it('anchors a record in single mode, waiting out the confirmations on durable timers', async () => {
     const uid = 'reg-single-1';
-    const activities = { ...registrationActivities(), ...mockActivities(fakeChainActivities(SINGLE)) };
+    const activities = { ...mockActivities(registrationStores()), ...mockActivities(fakeChainActivities(SINGLE)) };
     const startedAt = await env.currentTimeMs();
     const result = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [input(uid)] }),
+      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
     );
-    const recordHash = hex64(`record-${uid}`);
+    const recordHash = registrationRecordHash(uid);
     const txid = txidOfPlan(activities.signTransaction.mock.calls[0]![0]);
 
     expect(activities.planAnchor).toHaveBeenCalledWith(expect.objectContaining({ recordHashes: [recordHash], round: 1 }));
@@ -63,7 +54,7 @@ describe('registrationWorkflow', () => {
   it('fails with the activity’s own type and marks the record failed when the pool has no funds', async () => {
     const uid = 'reg-no-funds';
     const activities = {
-      ...registrationActivities(),
+      ...mockActivities(registrationStores()),
       ...mockActivities({
         ...fakeChainActivities(SINGLE),
         planAnchor: async () => {
@@ -72,7 +63,7 @@ describe('registrationWorkflow', () => {
       }),
     };
     const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [input(uid)] }),
+      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
     ).catch((err: unknown) => err);
 
     expect(failure).toBeInstanceOf(WorkflowFailedError);
@@ -87,7 +78,7 @@ describe('registrationWorkflow', () => {
   it('gives up on a KMS that keeps failing after the record activities’ attempts, and says why', async () => {
     const uid = 'reg-kms-down';
     const activities = {
-      ...registrationActivities(),
+      ...mockActivities(registrationStores()),
       ...mockActivities({
         signRegistrationRecord: async () => {
           throw ApplicationFailure.retryable('KMS unreachable', 'KmsUnavailable');
@@ -95,7 +86,7 @@ describe('registrationWorkflow', () => {
       }),
     };
     const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [input(uid)] }),
+      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
     ).catch((err: unknown) => err);
 
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'KmsUnavailable', message: 'KMS unreachable' });
@@ -107,7 +98,7 @@ describe('registrationWorkflow', () => {
     const uid = 'reg-batch-refused';
     const workflowId = `registration-${uid}`;
     const activities = {
-      ...registrationActivities(),
+      ...mockActivities(registrationStores()),
       ...mockActivities({
         ...fakeChainActivities({ ...SINGLE, mode: 'batch' }),
         // The batcher's answer, as a failed batch signals it.
@@ -121,13 +112,13 @@ describe('registrationWorkflow', () => {
       }),
     };
     const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId, args: [input(uid)] }),
+      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId, args: [registrationInput(uid)] }),
     ).catch((err: unknown) => err);
 
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'MissingInputs' });
     expect(activities.requestBatchAnchor).toHaveBeenCalledWith({
       key: `registration:${uid}`,
-      recordHash: hex64(`record-${uid}`),
+      recordHash: registrationRecordHash(uid),
       subjectWorkflowId: workflowId,
     });
     expect(activities.markRegistrationFailed).toHaveBeenCalledWith({ uid, reason: 'the anchor’s inputs were reported missing 3 times' });
@@ -139,7 +130,7 @@ describe('registrationWorkflow', () => {
     const workflowId = `registration-${uid}`;
     const txid = hex64('batch-tx');
     const activities = {
-      ...registrationActivities(),
+      ...mockActivities(registrationStores()),
       ...mockActivities({
         ...fakeChainActivities({ mode: 'batch', minConfirmations: 1, pollSeconds: 60 }),
         requestBatchAnchor: async ({ subjectWorkflowId, recordHash }) => {
@@ -155,11 +146,11 @@ describe('registrationWorkflow', () => {
       }),
     };
     const { result, progress } = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(registrationWorkflow, { taskQueue, workflowId, args: [input(uid)] });
+      const handle = await env.client.workflow.start(registrationWorkflow, { taskQueue, workflowId, args: [registrationInput(uid)] });
       const result = await handle.result();
       return { result, progress: await handle.query(registrationProgressQuery) };
     });
     expect(result).toMatchObject({ uid, txid, confirmations: 1 });
-    expect(progress).toEqual({ step: 'anchored', recordHash: hex64(`record-${uid}`), txid, confirmations: 1 });
+    expect(progress).toEqual({ step: 'anchored', recordHash: registrationRecordHash(uid), txid, confirmations: 1 });
   });
 });
