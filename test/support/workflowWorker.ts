@@ -56,6 +56,9 @@ export async function withWorker<R>(
     taskQueue,
     workflowBundle: { codePath: testEnv('workflowBundle') },
     activities,
+    // Workflows run in this thread's V8 sandbox instead of a worker thread: creating a worker for every run then
+    // takes milliseconds instead of most of a second. Only the deadlock detector is off, which logic tests do not need.
+    debugMode: true,
   });
   return worker.runUntil(async () => {
     try {
