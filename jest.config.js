@@ -1,6 +1,8 @@
 /**
- * Two projects: `unit` needs no services; `integration` talks to real services (Temporal dev server, FerretDB or
- * mongod, Redis, the Java time-skipping server) that test/support/globalSetup.ts starts on free ports.
+ * Three projects: `unit` needs no services; `workflows` runs every workflow with mocked activities on the Java
+ * time-skipping server and needs no other service (with `unit`, it is `npm run test:quick`); `integration` talks to
+ * real services (Temporal dev server, FerretDB or mongod, Redis, the Java time-skipping server) that
+ * test/support/globalSetup.ts starts on free ports.
  * @type {import('jest').Config}
  */
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }] };
@@ -12,6 +14,15 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+    },
+    {
+      displayName: 'workflows',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/workflowsGlobalSetup.ts',
+      setupFiles: ['<rootDir>/test/support/silentRuntime.ts'],
+      globalTeardown: '<rootDir>/test/support/workflowsGlobalTeardown.ts',
     },
     {
       displayName: 'integration',

@@ -113,6 +113,17 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   };
 }
 
+/**
+ * Only the Java time-skipping test server (built once, then reused): the quick test tier runs workflows on it and
+ * starts no other service. Returns the wrapper to launch as the SDK's `existing-path`.
+ */
+export async function provisionTimeSkippingServer(options: Pick<ProvisionOptions, 'config' | 'say'> = {}): Promise<string> {
+  const config = options.config ?? loadDevStackConfig();
+  const say = options.say ?? ((line: string) => process.stderr.write(`[provision] ${line}\n`));
+  mkdirSync(config.toolsDir, { recursive: true });
+  return ensureTemporalTestServer(config, say);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Temporal CLI
 
