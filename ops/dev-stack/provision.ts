@@ -281,15 +281,8 @@ async function withFerretdbBackend(config: DevStackConfig, say: (l: string) => v
 // /usr/lib/postgresql/<major>/bin.
 
 async function ensurePostgres(config: DevStackConfig, say: (l: string) => void): Promise<PostgresTools> {
-  const found = findPostgres();
-  if (found) {
-    say(`PostgreSQL: using ${found.server}`);
-    return found;
-  }
-  if (await aptInstall(config, say, 'PostgreSQL', ['postgresql'], 'the FerretDB backend')) {
-    const installed = findPostgres();
-    if (installed) return installed;
-  }
+  const tools = await findOrInstall(config, say, 'PostgreSQL', findPostgres, (t) => t.server, ['postgresql'], 'the FerretDB backend');
+  if (tools) return tools;
   throw new ProvisionError(
     'PostgreSQL',
     'initdb and postgres were found neither on PATH nor under /usr/lib/postgresql',
@@ -319,15 +312,15 @@ function findPostgres(): PostgresTools | null {
 // Redis
 
 async function ensureRedisServer(config: DevStackConfig, say: (l: string) => void): Promise<string> {
-  const found = which('redis-server');
-  if (found) {
-    say(`Redis: using ${found}`);
-    return found;
-  }
-  if (await aptInstall(config, say, 'Redis', ['redis-server'])) {
-    const bin = which('redis-server');
-    if (bin) return bin;
-  }
+  const bin = await findOrInstall(
+    config,
+    say,
+    'Redis',
+    () => which('redis-server'),
+    (b) => b,
+    ['redis-server'],
+  );
+  if (bin) return bin;
   throw new ProvisionError(
     'Redis',
     'redis-server is not on PATH',
@@ -339,15 +332,15 @@ async function ensureRedisServer(config: DevStackConfig, say: (l: string) => voi
 // shellcheck: lints ops/deploy.sh and ops/rollback.sh in `npm test`. Optional: without it that test is skipped.
 
 async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void): Promise<string | undefined> {
-  const found = which('shellcheck');
-  if (found) {
-    say(`shellcheck: using ${found}`);
-    return found;
-  }
-  if (await aptInstall(config, say, 'shellcheck', ['shellcheck'])) {
-    const bin = which('shellcheck');
-    if (bin) return bin;
-  }
+  const bin = await findOrInstall(
+    config,
+    say,
+    'shellcheck',
+    () => which('shellcheck'),
+    (b) => b,
+    ['shellcheck'],
+  );
+  if (bin) return bin;
   if (config.ci) {
     throw new ProvisionError(
       'shellcheck',
@@ -367,15 +360,16 @@ export async function ensurePrometheus(config: DevStackConfig, say: (l: string) 
     const promtool = which('promtool');
     return server && promtool ? { server, promtool } : null;
   };
-  const present = found();
-  if (present) {
-    say(`Prometheus: using ${present.server} and ${present.promtool}`);
-    return present;
-  }
-  if (await aptInstall(config, say, 'Prometheus', ['prometheus'], 'for promtool and the scrape test')) {
-    const tools = found();
-    if (tools) return tools;
-  }
+  const tools = await findOrInstall(
+    config,
+    say,
+    'Prometheus',
+    found,
+    (t) => `${t.server} and ${t.promtool}`,
+    ['prometheus'],
+    'for promtool and the scrape test',
+  );
+  if (tools) return tools;
   throw new ProvisionError(
     'Prometheus',
     'prometheus and promtool are not on PATH',
@@ -475,6 +469,24 @@ function testServerPom(): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
+
+/** A tool found where it is, else after installing its Debian packages (when allowed), else null. */
+async function findOrInstall<T>(
+  config: DevStackConfig,
+  say: (l: string) => void,
+  tool: string,
+  find: () => T | null,
+  describe: (found: T) => string,
+  packages: string[],
+  why?: string,
+): Promise<T | null> {
+  const present = find();
+  if (present) {
+    say(`${tool}: using ${describe(present)}`);
+    return present;
+  }
+  return (await aptInstall(config, say, tool, packages, why)) ? find() : null;
+}
 
 /**
  * Installs Debian packages with apt-get when this process may (root, and PATCHPROOF_NO_APT unset). Waits for a
