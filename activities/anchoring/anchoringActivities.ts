@@ -1,14 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { Connection } from 'mongoose';
 import { anchorPushes } from '../../src/anchoring/anchorScript';
 import { ANCHOR_BATCHER_WORKFLOW_ID } from '../../src/anchoring/ids';
 import { merkleProofs, type MerkleProof } from '../../src/anchoring/merkle';
-import type { Network } from '../../src/chain/addresses';
 import type { SpendableOutput } from '../../src/chain/transactions';
-import type { AppConfig, PoolConfig } from '../../src/config';
-import type { KmsClient } from '../../src/kms/client';
-import type { Logger } from '../../src/logging/logger';
+import type { AppConfig } from '../../src/config';
 import { recordAnchorPlanned, type Metrics } from '../../src/metrics';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import type { Keyring } from '../../src/rotation/keyring';
@@ -16,18 +12,12 @@ import { minWorthwhileChange } from '../../src/chain/fees';
 import { p2pkhTransactionFee } from '../../src/pool/planning';
 import { createReservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
-import type { WocClient } from '../../src/woc/client';
 import { anchorRequestSignal, type AnchorBatcherInput, type AnchoringPolicy, type AnchorRequest } from '../../workflows/anchoring/shared';
 import { POOL_FAILURES } from '../../workflows/pool/shared';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
+import type { PoolSpendingDeps } from '../shared/deps';
 
-export interface AnchoringActivityDeps {
-  mongo: Connection;
-  kms: KmsClient;
-  woc: WocClient;
-  logger: Logger;
-  network: Network;
-  pool: PoolConfig;
+export interface AnchoringActivityDeps extends PoolSpendingDeps {
   anchoring: AppConfig['anchoring'];
   temporal?: Client;
   metrics?: Metrics;

@@ -1,12 +1,9 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Connection, Model } from 'mongoose';
-import type { Network } from '../../src/chain/addresses';
+import type { Model } from 'mongoose';
 import { p2pkhOutputScript, type SpendableOutput } from '../../src/chain/transactions';
-import type { PoolConfig, PoolSettings } from '../../src/config';
-import type { KmsClient } from '../../src/kms/client';
+import type { PoolSettings } from '../../src/config';
 import { isKmsError } from '../../src/kms/errors';
-import type { Logger } from '../../src/logging/logger';
 import type { Metrics } from '../../src/metrics';
 import { PoolMisconfiguredError, resolvePoolAccounts } from '../../src/pool/accounts';
 import { parseReservationOwner } from '../../src/pool/ids';
@@ -15,7 +12,6 @@ import { planSweep, planTopUp, splitFundsNeeded, sweepAmounts, type SweepPlan, t
 import { confirmedFilter, createReservations, poolTotals, type Reservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
 import type { Keyring } from '../../src/rotation/keyring';
-import type { WocClient } from '../../src/woc/client';
 import { CHAIN_FAILURES, chainFailure } from '../chain/chainActivities';
 import {
   POOL_FAILURES,
@@ -25,14 +21,9 @@ import {
   type SweepInput,
   type SyncReport,
 } from '../../workflows/pool/shared';
+import type { PoolSpendingDeps } from '../shared/deps';
 
-export interface PoolActivityDeps {
-  mongo: Connection;
-  kms: KmsClient;
-  woc: WocClient;
-  logger: Logger;
-  network: Network;
-  pool: PoolConfig;
+export interface PoolActivityDeps extends PoolSpendingDeps {
   /** Needed by the reconciler to ask whether a reservation's workflow has closed. */
   temporal?: Client;
   metrics?: Metrics;

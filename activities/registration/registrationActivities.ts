@@ -1,24 +1,13 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Connection } from 'mongoose';
 import type { MerkleProof } from '../../src/anchoring/merkle';
-import type { Network } from '../../src/chain/addresses';
-import type { PoolConfig } from '../../src/config';
-import type { KmsClient } from '../../src/kms/client';
-import type { Logger } from '../../src/logging/logger';
 import { recordAnchorConfirmed, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
-import type { WocClient } from '../../src/woc/client';
 import { signAsIssuer } from '../shared/issuerSignature';
+import type { PoolSpendingDeps } from '../shared/deps';
 
-export interface RegistrationActivityDeps {
-  mongo: Connection;
-  kms: KmsClient;
-  woc: WocClient;
-  logger: Logger;
-  network: Network;
-  pool: PoolConfig;
+export interface RegistrationActivityDeps extends PoolSpendingDeps {
   issuerKeyIdentifier: string;
   metrics?: Metrics;
   /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
