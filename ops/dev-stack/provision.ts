@@ -235,7 +235,10 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
   }
   const source = path.join(config.repoRoot, 'ops', 'dev-stack', 'ferretdb');
   const sourceHash = hashFiles(['go.mod', 'go.sum', 'main.go'].map((f) => path.join(source, f))).slice(0, 12);
-  const dir = path.join(config.toolsDir, `ferretdb-${FERRETDB_VERSION}-${sourceHash}`);
+  // One binary per backend: leaving the other backend out halves a cold build (the SQLite driver is a large
+  // machine-translated package) and skips downloading its modules.
+  const dir = path.join(config.toolsDir, `ferretdb-${FERRETDB_VERSION}-${config.ferretdbBackend}-${sourceHash}`);
+  const withoutOtherBackend = config.ferretdbBackend === 'postgresql' ? 'ferretdb_no_sqlite' : 'ferretdb_no_postgresql';
   const bin = path.join(dir, 'ferretdb');
   if (existsSync(bin)) {
     say(`MongoDB: using FerretDB ${FERRETDB_VERSION} (${config.ferretdbBackend} backend) at ${bin}`);
@@ -249,7 +252,9 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
       'set MONGODB_URI to a MongoDB you run, put mongod on PATH, or install Go ≥ 1.25',
     );
   }
-  say(`MongoDB: building FerretDB ${FERRETDB_VERSION} from ops/dev-stack/ferretdb (first run: a minute or two)`);
+  say(
+    `MongoDB: building FerretDB ${FERRETDB_VERSION} (${config.ferretdbBackend} backend) from ops/dev-stack/ferretdb (first run: a minute or two)`,
+  );
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
@@ -257,7 +262,7 @@ async function ensureMongo(config: DevStackConfig, say: (l: string) => void, ext
     say,
     'go build ferretdb',
     go,
-    ['build', '-trimpath', '-ldflags=-s -w', '-o', path.join(staging, 'ferretdb'), '.'],
+    ['build', '-trimpath', `-tags=${withoutOtherBackend}`, '-ldflags=-s -w', '-o', path.join(staging, 'ferretdb'), '.'],
     {
       cwd: source,
       env: { ...process.env, CGO_ENABLED: '0' },
