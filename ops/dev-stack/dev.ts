@@ -77,21 +77,57 @@ async function main(): Promise<void> {
 
   const logs = path.join(stack.dataDir, 'logs');
   const pids = path.join(stack.dataDir, 'run');
-  const started = async (service: Promise<RunningService>) => {
-    const running = await service;
-    void running.exited.then((code) => {
-      if (stopping) return;
-      say(`${running.name} exited unexpectedly (code ${code}); see ${path.join(logs, `${running.name}.log`)}`);
-      void stopAll(1);
-    });
-    return running;
+  /**
+   * Starts a service and keeps it running: one that exits by itself is started again after a backoff (1 s, doubling
+   * up to 30 s, back to 1 s once it has run for a minute), so the API and workers can be watched riding through it.
+   * `restart` replaces it on purpose (the database watchdog); a restart that cannot start stops the stack.
+   */
+  const supervise = async (start: () => Promise<RunningService>): Promise<{ restart: () => Promise<void> }> => {
+    let current = await start();
+    let backoffMs = 1_000;
+    const watch = (running: RunningService) => {
+      const startedAt = Date.now();
+      void running.exited.then(async (code) => {
+        if (stopping || running !== current) return;
+        if (Date.now() - startedAt > 60_000) backoffMs = 1_000;
+        say(
+          `${running.name} exited unexpectedly (code ${code}); restarting in ${backoffMs / 1000} s; see ${path.join(logs, `${running.name}.log`)}`,
+        );
+        await new Promise((r) => setTimeout(r, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+        if (stopping) return;
+        try {
+          current = await start();
+          watch(current);
+          say(`${running.name} restarted`);
+        } catch (err) {
+          say(`${running.name} could not be restarted (${err instanceof Error ? err.message : String(err)}); stopping the stack`);
+          void stopAll(1);
+        }
+      });
+    };
+    watch(current);
+    return {
+      restart: async () => {
+        // A frozen process handles no SIGTERM until it runs again; stop() falls back to SIGKILL after its grace.
+        try {
+          process.kill(current.pid, 'SIGCONT');
+        } catch {
+          // already gone
+        }
+        await current.stop();
+        current = await start();
+        watch(current);
+      },
+    };
   };
 
   // Redis
-  if (tools.redisServer && !(await portHeldByOther(redisUrl.port, path.join(pids, 'redis.pid')))) {
-    await started(
+  const redisServer = tools.redisServer;
+  if (redisServer && !(await portHeldByOther(redisUrl.port, path.join(pids, 'redis.pid')))) {
+    await supervise(() =>
       startRedis({
-        bin: tools.redisServer,
+        bin: redisServer,
         port: redisUrl.port,
         dataDir: path.join(stack.dataDir, 'redis'),
         logFile: path.join(logs, 'redis.log'),
@@ -110,30 +146,19 @@ async function main(): Promise<void> {
     say('mongodb     using the MongoDB named by MONGODB_URI');
   } else {
     const mongo = tools.mongo;
-    const startDatabase = () =>
-      started(
-        startMongoWire({
-          mongo,
-          port: mongoPort,
-          durable: true,
-          dataDir: path.join(stack.dataDir, describeMongo(mongo)),
-          logFile: path.join(logs, 'mongo.log'),
-          pidFile: path.join(pids, 'mongo.pid'),
-          ...trackFromSpawn,
-        }),
-      );
-    let database = await startDatabase();
+    const database = await supervise(() =>
+      startMongoWire({
+        mongo,
+        port: mongoPort,
+        durable: true,
+        dataDir: path.join(stack.dataDir, describeMongo(mongo)),
+        logFile: path.join(logs, 'mongo.log'),
+        pidFile: path.join(pids, 'mongo.pid'),
+        ...trackFromSpawn,
+      }),
+    );
     say(`mongodb     mongodb://127.0.0.1:${mongoPort} (${describeMongo(mongo)})`);
-    restartDatabase = async () => {
-      // A frozen process handles no SIGTERM until it runs again; stop() falls back to SIGKILL after its grace.
-      try {
-        process.kill(database.pid, 'SIGCONT');
-      } catch {
-        // already gone
-      }
-      await database.stop();
-      database = await startDatabase();
-    };
+    restartDatabase = database.restart;
   }
 
   // Stand-ins for the external services, each on the port its URL names, unless the URL points elsewhere.
@@ -141,7 +166,7 @@ async function main(): Promise<void> {
     const { hostname, port } = new URL(url);
     const pidFile = path.join(pids, `${name}.pid`);
     if (!isLoopback(hostname) || (await portHeldByOther(Number(port), pidFile))) return;
-    await started(
+    await supervise(() =>
       spawnService({
         name,
         command: process.execPath,
@@ -184,7 +209,7 @@ async function main(): Promise<void> {
   if (await portHeldByOther(temporalPort, path.join(pids, 'temporal.pid'))) {
     say(`temporal    using the server already at ${config.temporal.address}`);
   } else {
-    await started(
+    await supervise(() =>
       startTemporalDevServer({
         bin: tools.temporal,
         port: temporalPort,

@@ -120,7 +120,7 @@ function cleanUp(run: DevRun, extraPids: Iterable<number> = []): void {
 }
 
 describe('npm run dev', () => {
-  it('serves /ready and the Web UI, restarts a database that stops answering, then stops every process on Ctrl-C', async () => {
+  it('serves /ready and the Web UI, restarts a database that stops answering and a service that dies, then stops every process on Ctrl-C', async () => {
     const dev = await startDev();
     const { child, dataDir, output } = dev;
     const { api, ui, kms, woc, smtpHttp } = dev.ports;
@@ -177,6 +177,24 @@ describe('npm run dev', () => {
       expect(await reconnected.collection('kept').findOne({ _id: 'before-the-freeze' } as never)).not.toBeNull();
       await reconnected.close();
       servicePids.push(...recordedPids(dataDir).values());
+
+      // A service that dies is started again, and the API rides through it without a restart of its own.
+      const redisBefore = recordedPids(dataDir).get('redis.pid')!;
+      process.kill(redisBefore, 'SIGKILL');
+      const killedAt = Date.now();
+      while (!output().includes('redis restarted') && Date.now() - killedAt < 30_000) await new Promise((r) => setTimeout(r, 100));
+      expect(output()).toMatch(/redis exited unexpectedly \(code null\); restarting in 1 s/);
+      expect(output()).toContain('redis restarted');
+      const redisAfter = recordedPids(dataDir).get('redis.pid');
+      expect(redisAfter).toBeDefined();
+      expect(redisAfter).not.toBe(redisBefore);
+      servicePids.push(redisAfter!);
+      let readyStatus = 0;
+      for (const until = Date.now() + 15_000; readyStatus !== 200 && Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+        readyStatus = (await fetch(`http://127.0.0.1:${api}/ready`)).status;
+      }
+      expect(readyStatus).toBe(200);
+      expect(output()).not.toContain('stopping the stack');
 
       process.kill(-child.pid!, 'SIGINT');
       expect(await dev.exited).toBe(0);
