@@ -13,3 +13,20 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
   return env;
 }
+
+/** One time-skipping server for the enclosing describe block: started before its tests, torn down after them. */
+export function timeSkippingEnvForBlock(): { readonly env: TestWorkflowEnvironment } {
+  let env: TestWorkflowEnvironment | undefined;
+  beforeAll(async () => {
+    env = await startTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+  return {
+    get env() {
+      if (!env) throw new Error('the time-skipping server has not started');
+      return env;
+    },
+  };
+}

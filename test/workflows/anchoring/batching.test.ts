@@ -11,7 +11,7 @@ import {
   type AnchoringPolicy,
   type AnchorRequest,
 } from '../../../workflows/anchoring/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import {
   fakeChainActivities,
   hex64,
@@ -36,18 +36,12 @@ async function batcherState(env: TestWorkflowEnvironment, workflowId: string, do
 }
 
 describe('anchor batching', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   /** The batcher's state once its last batch has finished (the batch waits for its change output's confirmations). */
   async function closeBatcher(batcherId: string): Promise<AnchorBatcherState> {
-    const state = await env.client.workflow.getHandle(batcherId).query(anchorBatcherStateQuery);
-    if (state.lastBatchWorkflowId) await env.client.workflow.getHandle(state.lastBatchWorkflowId).result();
+    const state = await server.env.client.workflow.getHandle(batcherId).query(anchorBatcherStateQuery);
+    if (state.lastBatchWorkflowId) await server.env.client.workflow.getHandle(state.lastBatchWorkflowId).result();
     return state;
   }
 
@@ -58,7 +52,7 @@ describe('anchor batching', () => {
       ...registrationStores(),
       ...fakeChainActivities(BATCH),
       requestBatchAnchor: async (request) => {
-        await env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
+        await server.env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
           workflowId: batcherId,
           taskQueue,
           args: [limits],
@@ -75,11 +69,15 @@ describe('anchor batching', () => {
     const batcherId = `${BATCHER_ID}-full`;
     const { activities, setTaskQueue } = batchedRegistrations(limits, batcherId);
     const uids = ['batch-a', 'batch-b'];
-    const { results, state } = await withWorker(env, activities, async (taskQueue) => {
+    const { results, state } = await withWorker(server.env, activities, async (taskQueue) => {
       setTaskQueue(taskQueue);
       const handles = await Promise.all(
         uids.map((uid) =>
-          env.client.workflow.start(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
+          server.env.client.workflow.start(registrationWorkflow, {
+            taskQueue,
+            workflowId: `registration-${uid}`,
+            args: [registrationInput(uid)],
+          }),
         ),
       );
       const results = [];
@@ -109,10 +107,10 @@ describe('anchor batching', () => {
     const batcherId = `${BATCHER_ID}-timer`;
     const { activities, setTaskQueue } = batchedRegistrations(limits, batcherId);
     const uid = 'batch-alone';
-    const startedAt = await env.currentTimeMs();
-    const result = await withWorker(env, activities, async (taskQueue) => {
+    const startedAt = await server.env.currentTimeMs();
+    const result = await withWorker(server.env, activities, async (taskQueue) => {
       setTaskQueue(taskQueue);
-      const result = await env.client.workflow.execute(registrationWorkflow, {
+      const result = await server.env.client.workflow.execute(registrationWorkflow, {
         taskQueue,
         workflowId: `registration-${uid}`,
         args: [registrationInput(uid)],
@@ -122,7 +120,7 @@ describe('anchor batching', () => {
     });
     expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
     expect(result.proof.count).toBe(1);
-    expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
   });
 });
 
@@ -131,31 +129,25 @@ describe('anchor batching', () => {
  * skipping (the Java test server loses track of a time-skipping lock), and the batches' timers would pass in real time.
  */
 describe('anchor batches', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('ignores a repeated request for a key it holds and adopts the limits a request brings', async () => {
     const batcherId = `${BATCHER_ID}-dedup`;
     const request = (key: string): AnchorRequest => ({ key, recordHash: hex64(key), subjectWorkflowId: `closed-${key}` });
     const activities = mockActivities(fakeChainActivities(BATCH));
-    const { held, after, batch } = await withWorker(env, activities, async (taskQueue) => {
-      const batcher = await env.client.workflow.start(anchorBatcherWorkflow, {
+    const { held, after, batch } = await withWorker(server.env, activities, async (taskQueue) => {
+      const batcher = await server.env.client.workflow.start(anchorBatcherWorkflow, {
         workflowId: batcherId,
         taskQueue,
         args: [{ maxRecords: 100, maxWaitSeconds: 3600 }],
       });
       await batcher.signal(anchorRequestSignal, request('key-1'));
       await batcher.signal(anchorRequestSignal, request('key-1'));
-      const held = await batcherState(env, batcherId, (s) => s.pending === 1);
+      const held = await batcherState(server.env, batcherId, (s) => s.pending === 1);
       await batcher.signal(anchorRequestSignal, { ...request('key-2'), limits: { maxRecords: 2, maxWaitSeconds: 3600 } });
-      const after = await batcherState(env, batcherId, (s) => s.batchesThisRun === 1);
+      const after = await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
       // The records' workflows are gone: the batch hands out to no one and still anchors.
-      const batch = await env.client.workflow.getHandle(after.lastBatchWorkflowId!).result();
+      const batch = await server.env.client.workflow.getHandle(after.lastBatchWorkflowId!).result();
       return { held, after, batch };
     });
     expect(held).toEqual({ pending: 1, batchesThisRun: 0 });
@@ -178,8 +170,8 @@ describe('anchor batches', () => {
       },
     });
     const records = [{ key: 'retry-1', recordHash: hex64('retry-1'), subjectWorkflowId: 'closed-retry-1' }];
-    const result = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(anchorBatchWorkflow, { taskQueue, workflowId: 'anchor-batch-retry', args: [{ records }] }),
+    const result = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(anchorBatchWorkflow, { taskQueue, workflowId: 'anchor-batch-retry', args: [{ records }] }),
     );
     const [first, second] = activities.planAnchor.mock.calls.map(([call]) => call);
     const refusedInput = activities.signTransaction.mock.calls[0]![0].inputs[0]!;
@@ -202,14 +194,14 @@ describe('anchor batches', () => {
       // The test hands the record to the batch itself.
       requestBatchAnchor: async () => undefined,
     });
-    const { batchFailure, registrationFailure } = await withWorker(env, activities, async (taskQueue) => {
-      const registration = await env.client.workflow.start(registrationWorkflow, {
+    const { batchFailure, registrationFailure } = await withWorker(server.env, activities, async (taskQueue) => {
+      const registration = await server.env.client.workflow.start(registrationWorkflow, {
         taskQueue,
         workflowId: `registration-${uid}`,
         args: [registrationInput(uid)],
       });
       const records = [{ key: `registration:${uid}`, recordHash: registrationRecordHash(uid), subjectWorkflowId: registration.workflowId }];
-      const batchFailure = await env.client.workflow
+      const batchFailure = await server.env.client.workflow
         .execute(anchorBatchWorkflow, { taskQueue, workflowId: 'anchor-batch-refused', args: [{ records }] })
         .catch((err: unknown) => err);
       const registrationFailure = await registration.result().catch((err: unknown) => err);

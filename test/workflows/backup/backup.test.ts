@@ -1,8 +1,7 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { backupWorkflow, restoreCheckWorkflow } from '../../../workflows';
 import type { DumpResult, RestoreCollectionCheck } from '../../../workflows/backup/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 const BACKUP_ID = '20261128T013000Z';
@@ -39,18 +38,12 @@ function collection(
 }
 
 describe('backup workflows', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('dumps under the named backup id, then applies the retention policy', async () => {
     const activities = backupActivities([collection('patches', 3)]);
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(backupWorkflow, {
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(backupWorkflow, {
         taskQueue,
         workflowId: `backup-${BACKUP_ID}`,
         args: [{ backupId: BACKUP_ID, requestedBy: 'test' }],
@@ -68,8 +61,8 @@ describe('backup workflows', () => {
 
   it('refuses an invalid backup id before dumping anything', async () => {
     const activities = backupActivities([]);
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(backupWorkflow, {
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(backupWorkflow, {
         taskQueue,
         workflowId: 'backup-bad',
         args: [{ backupId: '../etc', requestedBy: 'test' }],
@@ -87,8 +80,8 @@ describe('backup workflows', () => {
         throw ApplicationFailure.retryable('disk full', 'BackupWriteFailed');
       },
     });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(backupWorkflow, {
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(backupWorkflow, {
         taskQueue,
         workflowId: 'backup-full-disk',
         args: [{ backupId: BACKUP_ID, requestedBy: 'test' }],
@@ -104,8 +97,8 @@ describe('backup workflows', () => {
   it('checks the newest backup in a scratch database, lists each mismatch, and drops the scratch database', async () => {
     const collections = [collection('patches', 5, 4), collection('transfers', 2, 2, ['uid_1'])];
     const activities = backupActivities(collections);
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(restoreCheckWorkflow, { taskQueue, workflowId: 'restore-check', args: [{ requestedBy: 'test' }] }),
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(restoreCheckWorkflow, { taskQueue, workflowId: 'restore-check', args: [{ requestedBy: 'test' }] }),
     );
     expect(report).toMatchObject({ backupId: BACKUP_ID, status: 'failed', scratchDropped: true, collections });
     expect(report.problems).toHaveLength(2);
@@ -122,8 +115,8 @@ describe('backup workflows', () => {
         throw ApplicationFailure.nonRetryable('archive truncated', 'RestoreFailed');
       },
     });
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(restoreCheckWorkflow, {
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(restoreCheckWorkflow, {
         taskQueue,
         workflowId: 'restore-broken',
         args: [{ backupId: BACKUP_ID, requestedBy: 'test' }],
@@ -137,8 +130,8 @@ describe('backup workflows', () => {
 
   it('fails when there is no complete backup to check', async () => {
     const activities = mockActivities({ ...backupActivities([]), latestBackupId: async () => null });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(restoreCheckWorkflow, { taskQueue, workflowId: 'restore-none', args: [{ requestedBy: 'test' }] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(restoreCheckWorkflow, { taskQueue, workflowId: 'restore-none', args: [{ requestedBy: 'test' }] }),
     ).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'BackupNotFound' });

@@ -1,29 +1,22 @@
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { transferWorkflowId } from '../../../src/transfer/ids';
 import { claimWorkflow } from '../../../workflows';
 import { approveClaimUpdate, claimStateQuery, type ClaimInput } from '../../../workflows/claim/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { fakeChainActivities, hex64, nonRetryable, txidOfPlan } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 const HOUR = 3_600_000;
 
 describe('claimWorkflow', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   async function claimInput(uid: string): Promise<ClaimInput> {
     return {
       uid,
       customer: { address: `customer-of-${uid}`, pubKeyHex: '02'.padEnd(66, 'e') },
       nonce: `nonce-${uid}`,
-      expiresAt: new Date((await env.currentTimeMs()) + HOUR).toISOString(),
+      expiresAt: new Date((await server.env.currentTimeMs()) + HOUR).toISOString(),
       signatureDerHex: '3045',
     };
   }
@@ -45,11 +38,11 @@ describe('claimWorkflow', () => {
     const uid = 'claim-expiring';
     const input = await claimInput(uid);
     const activities = transferActivities(uid);
-    const state = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] }),
+    const state = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] }),
     );
     expect(state).toMatchObject({ uid, status: 'expired', customer: input.customer.address });
-    expect(await env.currentTimeMs()).toBeGreaterThanOrEqual(Date.parse(input.expiresAt));
+    expect(await server.env.currentTimeMs()).toBeGreaterThanOrEqual(Date.parse(input.expiresAt));
     expect(activities.currentHead).not.toHaveBeenCalled();
   });
 
@@ -57,8 +50,8 @@ describe('claimWorkflow', () => {
     const uid = 'claim-approved';
     const input = await claimInput(uid);
     const activities = transferActivities(uid);
-    const { approved, state, second } = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] });
+    const { approved, state, second } = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] });
       const approved = await handle.executeUpdate(approveClaimUpdate, { args: [{ approvedBy: 'merchant-7' }] });
       // A second approval is refused by the validator: the claim is no longer pending.
       const second = await handle.executeUpdate(approveClaimUpdate, { args: [{ approvedBy: 'merchant-8' }] }).catch((err: unknown) => err);
@@ -100,8 +93,8 @@ describe('claimWorkflow', () => {
         throw nonRetryable('StaleHead', 'the head moved');
       },
     });
-    const state = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] });
+    const state = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(claimWorkflow, { taskQueue, workflowId: `claim-${uid}`, args: [input] });
       await handle.executeUpdate(approveClaimUpdate, { args: [{ approvedBy: 'merchant-7' }] });
       return handle.result();
     });
@@ -113,8 +106,8 @@ describe('claimWorkflow', () => {
   it('ends cancelled when cancelled while pending, without transferring', async () => {
     const uid = 'claim-cancelled';
     const activities = transferActivities(uid);
-    const { failure, pending } = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(claimWorkflow, {
+    const { failure, pending } = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(claimWorkflow, {
         taskQueue,
         workflowId: `claim-${uid}`,
         args: [await claimInput(uid)],

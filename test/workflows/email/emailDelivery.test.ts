@@ -1,26 +1,19 @@
 import { ApplicationFailure } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { emailDeliveryWorkflow } from '../../../workflows';
 import { EMAIL_FAILURES } from '../../../workflows/email/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 /** deliverEmail's retry policy in workflows/email/emailDelivery.ts. */
 const DELIVERY_ATTEMPTS = 15;
 
 describe('emailDeliveryWorkflow', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   function run(messageId: string, deliverEmail: () => Promise<{ smtpMessageId?: string }>) {
     const activities = mockActivities({ deliverEmail, recordEmailFailure: async () => undefined });
-    const outcome = withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(emailDeliveryWorkflow, { taskQueue, workflowId: `email-${messageId}`, args: [{ messageId }] }),
+    const outcome = withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(emailDeliveryWorkflow, { taskQueue, workflowId: `email-${messageId}`, args: [{ messageId }] }),
     );
     return { activities, outcome };
   }

@@ -1,5 +1,4 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { planTopUp } from '../../../src/pool/planning';
 import {
   scheduledPoolOperationWorkflow,
@@ -9,7 +8,7 @@ import {
   utxoTopUpWorkflow,
 } from '../../../workflows';
 import type { SweepInput } from '../../../workflows/pool/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { hex64, nonRetryable, POOL_ACCOUNTS, POOL_SETTINGS, signedFor, txidOfPlan } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
@@ -72,19 +71,13 @@ const SWEEP: SweepInput = {
 };
 
 describe('pool workflows', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('splits a funding output into the missing outputs and adds them to the pool once confirmed', async () => {
     const spendable = 4;
     const activities = poolActivities(spendable);
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-split', args: [{ requestedBy: 'test' }] }),
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-split', args: [{ requestedBy: 'test' }] }),
     );
     const missing = POOL_SETTINGS.minPool - spendable;
     const plan = activities.signTransaction.mock.calls[0]![0];
@@ -101,15 +94,19 @@ describe('pool workflows', () => {
 
   it('skips a healthy pool and plans without signing in a dry run', async () => {
     const healthy = poolActivities(POOL_SETTINGS.minPool);
-    const skipped = await withWorker(env, healthy, (taskQueue) =>
-      env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-healthy', args: [{ requestedBy: 'test' }] }),
+    const skipped = await withWorker(server.env, healthy, (taskQueue) =>
+      server.env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-healthy', args: [{ requestedBy: 'test' }] }),
     );
     expect(skipped).toMatchObject({ outcome: 'skipped', reason: 'pool_healthy' });
     expect(healthy.reserveSplitInputs).not.toHaveBeenCalled();
 
     const low = poolActivities(0);
-    const dryRun = await withWorker(env, low, (taskQueue) =>
-      env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-dry', args: [{ requestedBy: 'test', dryRun: true }] }),
+    const dryRun = await withWorker(server.env, low, (taskQueue) =>
+      server.env.client.workflow.execute(utxoTopUpWorkflow, {
+        taskQueue,
+        workflowId: 'topup-dry',
+        args: [{ requestedBy: 'test', dryRun: true }],
+      }),
     );
     expect(dryRun).toMatchObject({
       outcome: 'dry_run',
@@ -128,8 +125,8 @@ describe('pool workflows', () => {
         throw nonRetryable('InsufficientFunds', 'insufficient funds for a split');
       },
     });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-poor', args: [{ requestedBy: 'test' }] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-poor', args: [{ requestedBy: 'test' }] }),
     ).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toMatchObject({
@@ -147,8 +144,8 @@ describe('pool workflows', () => {
         throw nonRetryable('KmsRejected', 'key disabled');
       },
     });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-kms', args: [{ requestedBy: 'test' }] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(utxoTopUpWorkflow, { taskQueue, workflowId: 'topup-kms', args: [{ requestedBy: 'test' }] }),
     ).catch((err: unknown) => err);
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'KmsRejected' });
     expect(activities.giveBackReservations).toHaveBeenCalledTimes(1);
@@ -157,8 +154,8 @@ describe('pool workflows', () => {
 
   it('sweeps the change address’s outputs into one output that joins the pool', async () => {
     const activities = poolActivities(0);
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(utxoSweepWorkflow, { taskQueue, workflowId: 'sweep-change', args: [SWEEP] }),
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(utxoSweepWorkflow, { taskQueue, workflowId: 'sweep-change', args: [SWEEP] }),
     );
     const plan = activities.signTransaction.mock.calls[0]![0];
     expect(report).toMatchObject({ outcome: 'completed', inputCount: 2, outputSats: 1_950, transaction: { txid: txidOfPlan(plan) } });
@@ -170,9 +167,13 @@ describe('pool workflows', () => {
 
   it('runs sync and reconcile and returns their reports', async () => {
     const activities = poolActivities(0);
-    const { sync, reconcile } = await withWorker(env, activities, async (taskQueue) => ({
-      sync: await env.client.workflow.execute(utxoSyncWorkflow, { taskQueue, workflowId: 'utxo-sync', args: [{ requestedBy: 'test' }] }),
-      reconcile: await env.client.workflow.execute(utxoReconcileWorkflow, { taskQueue, workflowId: 'utxo-reconcile' }),
+    const { sync, reconcile } = await withWorker(server.env, activities, async (taskQueue) => ({
+      sync: await server.env.client.workflow.execute(utxoSyncWorkflow, {
+        taskQueue,
+        workflowId: 'utxo-sync',
+        args: [{ requestedBy: 'test' }],
+      }),
+      reconcile: await server.env.client.workflow.execute(utxoReconcileWorkflow, { taskQueue, workflowId: 'utxo-reconcile' }),
     }));
     expect(sync.chainHeight).toBe(CHAIN_HEIGHT);
     expect(activities.syncPool).toHaveBeenCalledWith(POOL_ACCOUNTS);
@@ -181,19 +182,19 @@ describe('pool workflows', () => {
 
   it('runs a scheduled operation as a child under its fixed id, and does nothing while a run holds the id', async () => {
     const activities = poolActivities(POOL_SETTINGS.minPool);
-    const { completed, busy } = await withWorker(env, activities, async (taskQueue) => {
-      const completed = await env.client.workflow.execute(scheduledPoolOperationWorkflow, {
+    const { completed, busy } = await withWorker(server.env, activities, async (taskQueue) => {
+      const completed = await server.env.client.workflow.execute(scheduledPoolOperationWorkflow, {
         taskQueue,
         workflowId: 'scheduled-topup-1',
         args: [{ operation: 'top-up', workflowId: 'utxo-topup-funding', input: { requestedBy: 'schedule' } }],
       });
       // A manual run holds the id (on a queue no worker serves, so it stays open).
-      await env.client.workflow.start(utxoTopUpWorkflow, {
+      await server.env.client.workflow.start(utxoTopUpWorkflow, {
         taskQueue: `${taskQueue}-idle`,
         workflowId: 'utxo-topup-held',
         args: [{ requestedBy: 'cli' }],
       });
-      const busy = await env.client.workflow.execute(scheduledPoolOperationWorkflow, {
+      const busy = await server.env.client.workflow.execute(scheduledPoolOperationWorkflow, {
         taskQueue,
         workflowId: 'scheduled-topup-2',
         args: [{ operation: 'top-up', workflowId: 'utxo-topup-held', input: { requestedBy: 'schedule' } }],

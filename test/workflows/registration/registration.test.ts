@@ -1,11 +1,10 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { merkleProofs, verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { registrationWorkflow } from '../../../workflows';
 import { RECORD_ACTIVITY_OPTIONS } from '../../../workflows/anchoring/anchor';
 import { anchorAssignedSignal, type AnchoringPolicy } from '../../../workflows/anchoring/shared';
 import { registrationProgressQuery } from '../../../workflows/registration/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import {
   fakeChainActivities,
   hex64,
@@ -20,20 +19,18 @@ import { mockActivities, withWorker } from '../../support/workflowWorker';
 const SINGLE: AnchoringPolicy = { mode: 'single', minConfirmations: 3, pollSeconds: 60 };
 
 describe('registrationWorkflow', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('anchors a record in single mode, waiting out the confirmations on durable timers', async () => {
     const uid = 'reg-single-1';
     const activities = { ...mockActivities(registrationStores()), ...mockActivities(fakeChainActivities(SINGLE)) };
-    const startedAt = await env.currentTimeMs();
-    const result = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
+    const startedAt = await server.env.currentTimeMs();
+    const result = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(registrationWorkflow, {
+        taskQueue,
+        workflowId: `registration-${uid}`,
+        args: [registrationInput(uid)],
+      }),
     );
     const recordHash = registrationRecordHash(uid);
     const txid = txidOfPlan(activities.signTransaction.mock.calls[0]![0]);
@@ -48,7 +45,9 @@ describe('registrationWorkflow', () => {
     expect(activities.markRegistrationFailed).not.toHaveBeenCalled();
     // The pool adds the change output only after the confirmations, which took (minConfirmations - 1) polls apart.
     expect(activities.ingestPoolOutputs).toHaveBeenCalledWith(expect.objectContaining({ txid }));
-    expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual((SINGLE.minConfirmations - 1) * SINGLE.pollSeconds * 1000);
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(
+      (SINGLE.minConfirmations - 1) * SINGLE.pollSeconds * 1000,
+    );
   });
 
   it('fails with the activity’s own type and marks the record failed when the pool has no funds', async () => {
@@ -62,8 +61,12 @@ describe('registrationWorkflow', () => {
         },
       }),
     };
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(registrationWorkflow, {
+        taskQueue,
+        workflowId: `registration-${uid}`,
+        args: [registrationInput(uid)],
+      }),
     ).catch((err: unknown) => err);
 
     expect(failure).toBeInstanceOf(WorkflowFailedError);
@@ -85,8 +88,12 @@ describe('registrationWorkflow', () => {
         },
       }),
     };
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId: `registration-${uid}`, args: [registrationInput(uid)] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(registrationWorkflow, {
+        taskQueue,
+        workflowId: `registration-${uid}`,
+        args: [registrationInput(uid)],
+      }),
     ).catch((err: unknown) => err);
 
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'KmsUnavailable', message: 'KMS unreachable' });
@@ -103,7 +110,7 @@ describe('registrationWorkflow', () => {
         ...fakeChainActivities({ ...SINGLE, mode: 'batch' }),
         // The batcher's answer, as a failed batch signals it.
         requestBatchAnchor: async ({ subjectWorkflowId }) => {
-          await env.client.workflow.getHandle(subjectWorkflowId).signal(anchorAssignedSignal, {
+          await server.env.client.workflow.getHandle(subjectWorkflowId).signal(anchorAssignedSignal, {
             ok: false,
             reason: 'the anchor’s inputs were reported missing 3 times',
             type: 'MissingInputs',
@@ -111,8 +118,8 @@ describe('registrationWorkflow', () => {
         },
       }),
     };
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId, args: [registrationInput(uid)] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(registrationWorkflow, { taskQueue, workflowId, args: [registrationInput(uid)] }),
     ).catch((err: unknown) => err);
 
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'MissingInputs' });
@@ -134,7 +141,7 @@ describe('registrationWorkflow', () => {
       ...mockActivities({
         ...fakeChainActivities({ mode: 'batch', minConfirmations: 1, pollSeconds: 60 }),
         requestBatchAnchor: async ({ subjectWorkflowId, recordHash }) => {
-          await env.client.workflow.getHandle(subjectWorkflowId).signal(anchorAssignedSignal, {
+          await server.env.client.workflow.getHandle(subjectWorkflowId).signal(anchorAssignedSignal, {
             ok: true,
             txid,
             vout: 0,
@@ -145,8 +152,12 @@ describe('registrationWorkflow', () => {
         recordConfirmations: async () => ({ confirmations: 1, blockHeight: 800_000 }),
       }),
     };
-    const { result, progress } = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(registrationWorkflow, { taskQueue, workflowId, args: [registrationInput(uid)] });
+    const { result, progress } = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(registrationWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [registrationInput(uid)],
+      });
       const result = await handle.result();
       return { result, progress: await handle.query(registrationProgressQuery) };
     });

@@ -1,5 +1,4 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { jwtKeyRotationWorkflow, kmsRotationWorkflow } from '../../../workflows';
 import {
   approveRotationSignal,
@@ -8,7 +7,7 @@ import {
   type KeyInfo,
   type KmsRotationInput,
 } from '../../../workflows/rotation/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { POOL_ACCOUNTS, POOL_SETTINGS } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
@@ -41,19 +40,17 @@ function rotationStore() {
 }
 
 describe('key rotations', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('cuts over on an operator’s approval and retires the old key after the grace period', async () => {
     const activities = rotationStore();
     const input = kmsInput();
-    const report = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(kmsRotationWorkflow, { taskQueue, workflowId: 'kms-rotation-approve', args: [input] });
+    const report = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(kmsRotationWorkflow, {
+        taskQueue,
+        workflowId: 'kms-rotation-approve',
+        args: [input],
+      });
       await handle.signal(approveRotationSignal, { by: 'alice' });
       return handle.result();
     });
@@ -68,8 +65,8 @@ describe('key rotations', () => {
 
   it('withdraws the staged key on cancel before the cutover, and refuses an approval that comes after the cancel', async () => {
     const activities = rotationStore();
-    const report = await withWorker(env, activities, async (taskQueue) => {
-      const handle = await env.client.workflow.start(kmsRotationWorkflow, {
+    const report = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(kmsRotationWorkflow, {
         taskQueue,
         workflowId: 'kms-rotation-cancel',
         args: [kmsInput()],
@@ -88,8 +85,8 @@ describe('key rotations', () => {
 
   it('approves itself after the configured delay when no operator answers', async () => {
     const activities = rotationStore();
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(kmsRotationWorkflow, {
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(kmsRotationWorkflow, {
         taskQueue,
         workflowId: 'kms-rotation-auto',
         args: [kmsInput({ autoApproveAfter: '24h' })],
@@ -106,8 +103,8 @@ describe('key rotations', () => {
         throw ApplicationFailure.nonRetryable('the KMS refused the key', 'RotationPreflightFailed');
       },
     });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(kmsRotationWorkflow, { taskQueue, workflowId: 'kms-rotation-refused', args: [kmsInput()] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(kmsRotationWorkflow, { taskQueue, workflowId: 'kms-rotation-refused', args: [kmsInput()] }),
     ).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause?.cause).toMatchObject({
@@ -132,8 +129,8 @@ describe('key rotations', () => {
       syncAddress: async (target) => ({ chainHeight: 800_000, accounts: [{ ...target, listed: 0, added: 0, markedSpent: 0, dropped: 0 }] }),
       planSweep: async () => ({ action: 'skip', reason: 'nothing_to_sweep', eligible: 0, dustOnly: false }),
     });
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(kmsRotationWorkflow, {
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(kmsRotationWorkflow, {
         taskQueue,
         workflowId: 'kms-rotation-funding',
         args: [kmsInput({ purpose: 'funding', newKeyIdentifier: newKey.keyIdentifier, autoApproveAfter: '1h', gracePeriodDays: 1 })],
@@ -161,8 +158,8 @@ describe('key rotations', () => {
       tokenLifetimeSec: 3_600,
       settingsCacheMs: 5_000,
     };
-    const report = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(jwtKeyRotationWorkflow, { taskQueue, workflowId: 'jwt-rotation', args: [input] }),
+    const report = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(jwtKeyRotationWorkflow, { taskQueue, workflowId: 'jwt-rotation', args: [input] }),
     );
     expect(report).toMatchObject({ step: 'completed', newKid: input.newKid, previousKid: 'jwt-previous' });
     expect(Date.parse(report.removedAt!) - Date.parse(report.activatedAt!)).toBeGreaterThanOrEqual(input.tokenLifetimeSec * 1000);

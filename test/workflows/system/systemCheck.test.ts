@@ -1,18 +1,11 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SystemCheckReport } from '../../../workflows/system/shared';
 import { systemCheckWorkflow } from '../../../workflows';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 describe('systemCheckWorkflow', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('reports ok and records the report when both probes answer', async () => {
     const activities = mockActivities({
@@ -20,8 +13,8 @@ describe('systemCheckWorkflow', () => {
       probeRedis: async () => ({ dependency: 'redis', ok: true, latencyMs: 1 }),
       recordSystemCheck: async () => undefined,
     });
-    const report: SystemCheckReport = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(systemCheckWorkflow, {
+    const report: SystemCheckReport = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(systemCheckWorkflow, {
         taskQueue,
         workflowId: 'check-ok',
         args: [{ checkId: 'check-ok', requestedBy: 'test' }],
@@ -39,8 +32,8 @@ describe('systemCheckWorkflow', () => {
       probeRedis: async () => ({ dependency: 'redis', ok: true, latencyMs: 1 }),
       recordSystemCheck: async () => undefined,
     });
-    const report: SystemCheckReport = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(systemCheckWorkflow, {
+    const report: SystemCheckReport = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(systemCheckWorkflow, {
         taskQueue,
         workflowId: 'check-down',
         args: [{ checkId: 'check-down', requestedBy: 'test' }],

@@ -1,10 +1,9 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { merkleProofs } from '../../../src/anchoring/merkle';
 import { transferWorkflowId } from '../../../src/transfer/ids';
 import { transferWorkflow } from '../../../workflows';
 import type { TransferInput } from '../../../workflows/transfer/shared';
-import { startTimeSkippingEnv } from '../../support/timeSkipping';
+import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import { fakeChainActivities, hex64, nonRetryable, txidOfPlan } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
@@ -35,20 +34,14 @@ function transferActivities(seq: number) {
 }
 
 describe('transferWorkflow', () => {
-  let env: TestWorkflowEnvironment;
-  beforeAll(async () => {
-    env = await startTimeSkippingEnv();
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const server = timeSkippingEnvForBlock();
 
   it('anchors the transfer record and moves the patch to its new owner', async () => {
     const input = transferInput('transfer-ok');
     const transferId = transferWorkflowId(input.uid, input.headTxid);
     const activities = transferActivities(3);
-    const result = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(transferWorkflow, { taskQueue, workflowId: transferId, args: [input] }),
+    const result = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(transferWorkflow, { taskQueue, workflowId: transferId, args: [input] }),
     );
     const recordHash = hex64(`transfer-${input.uid}-3`);
     const txid = txidOfPlan(activities.signTransaction.mock.calls[0]![0]);
@@ -77,8 +70,8 @@ describe('transferWorkflow', () => {
         throw nonRetryable('StaleHead', 'the patch head moved');
       },
     });
-    const failure = await withWorker(env, activities, (taskQueue) =>
-      env.client.workflow.execute(transferWorkflow, { taskQueue, workflowId: transferId, args: [input] }),
+    const failure = await withWorker(server.env, activities, (taskQueue) =>
+      server.env.client.workflow.execute(transferWorkflow, { taskQueue, workflowId: transferId, args: [input] }),
     ).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toMatchObject({ type: 'StaleHead', message: 'the patch head moved' });
