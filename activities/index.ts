@@ -2,6 +2,7 @@ import { chainClientsFromConfig, type ChainClients } from '../src/chain/clients'
 import type { AppConfig } from '../src/config';
 import { createAnchoringActivities, type AnchoringActivityDeps } from './anchoring/anchoringActivities';
 import { createBackupActivities, type BackupActivityDeps } from './backup/backupActivities';
+import { createBulkRegistrationActivities, type BulkRegistrationActivityDeps } from './bulkRegistration/bulkRegistrationActivities';
 import { createChainActivities, type ChainActivityDeps } from './chain/chainActivities';
 import { createPoolActivities, type PoolActivityDeps } from './pool/poolActivities';
 import { createRegistrationActivities, type RegistrationActivityDeps } from './registration/registrationActivities';
@@ -15,6 +16,7 @@ export type ActivityDeps = SystemActivityDeps &
   ChainActivityDeps &
   PoolActivityDeps &
   RegistrationActivityDeps &
+  BulkRegistrationActivityDeps &
   AnchoringActivityDeps &
   TransferActivityDeps &
   ClaimActivityDeps &
@@ -28,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createChainActivities(deps),
     ...createPoolActivities(deps),
     ...createRegistrationActivities(deps),
+    ...createBulkRegistrationActivities(deps),
     ...createAnchoringActivities(deps),
     ...createTransferActivities(deps),
     ...createClaimActivities(deps),

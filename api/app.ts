@@ -21,7 +21,8 @@ import { unlockRoutes } from './routes/unlock';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
-import { buildOpenApiDocument, mountRoutes, type RouteSpec } from './routing';
+import { patchBatchRoutes } from './routes/patchBatches';
+import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import type { AppDeps } from './deps';
 
 export type { AppDeps };
@@ -92,6 +93,14 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
     }),
+    ...patchBatchRoutes({
+      temporal: deps.temporal,
+      mongo: deps.mongo,
+      metrics: deps.metrics,
+      network: chain.network,
+      unlockContentSecret: deps.config.unlock.contentSecret,
+      batchBodyLimit: deps.config.http.batchBodyLimit,
+    }),
     ...certificateRoutes({
       ...chain,
       mongo: deps.mongo,
@@ -111,11 +120,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext({ logger, metrics, accessLog: config.log.accessLog }));
   app.use(helmet());
   app.use(corsAllowlist({ allowedOrigins: config.http.corsAllowedOrigins, isProduction: config.isProduction }));
-  app.use(requireJsonBody);
-  app.use(express.json({ limit: config.http.jsonBodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  const routes = apiRoutes(deps);
+  const jsonBody = express.json({ limit: config.http.jsonBodyLimit, strict: true, type: ['application/json', 'application/*+json'] });
+  app.use((req, res, next) => (readsOwnBody(routes, req) ? next() : requireJsonBody(req, res, next)));
+  app.use((req, res, next) => (readsOwnBody(routes, req) ? next() : jsonBody(req, res, next)));
   app.use(rejectMongoOperators);
 
-  const routes = apiRoutes(deps);
   const openApiDocument = buildOpenApiDocument(routes, {
     version: API_VERSION,
     ...(config.http.publicBaseUrl && { serverUrl: config.http.publicBaseUrl }),

@@ -37,6 +37,11 @@ export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodT
   /** Further limiters of this route, run after `rateLimit` and before authentication (e.g. per user). */
   extraLimiters?: RequestHandler[];
   request?: { params?: P; query?: Q; body?: B };
+  /**
+   * A body the route reads itself, after authentication, instead of through the app's JSON parser (a bulk upload
+   * larger than the JSON limit, or NDJSON). Documented with `schema`; the route validates it in parts.
+   */
+  ownBody?: { parser: RequestHandler; schema: ZodType; contentTypes: string[] };
   responses: Record<number, ResponseSpec>;
   handler: (input: Validated<z.infer<P>, z.infer<Q>, z.infer<B>>, req: Request, res: Response) => Promise<void> | void;
 }
@@ -70,6 +75,7 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
     if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
     if (route.extraLimiters) chain.push(...route.extraLimiters);
     if (route.access === 'apiKey') chain.push(options.requireApiKey);
+    if (route.ownBody) chain.push(route.ownBody.parser);
     chain.push(async (req, res) => {
       const input = {
         params: route.request?.params ? route.request.params.parse(req.params) : {},
@@ -80,6 +86,11 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
     });
     router[route.method](route.path, ...chain);
   }
+}
+
+/** True for a request to a route that reads its own body: the app's JSON parser and its content-type check skip it. */
+export function readsOwnBody(routes: RouteSpec[], req: Request): boolean {
+  return routes.some((r) => r.ownBody && r.method === req.method.toLowerCase() && r.path === req.path);
 }
 
 /** Builds the OpenAPI 3 document for the given routes. */
@@ -96,7 +107,8 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
         ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
         : { description: response.description };
     }
-    if (route.request?.body || route.request?.params || route.request?.query) responses['400'] ??= errorResponse('Invalid request.');
+    if (route.request?.body || route.ownBody || route.request?.params || route.request?.query)
+      responses['400'] ??= errorResponse('Invalid request.');
     if (route.access === 'apiKey') responses['401'] ??= errorResponse('Missing or wrong x-api-key.');
     if (route.rateLimit !== 'none') responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
 
@@ -110,6 +122,12 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
         ...(route.request?.params && { params: route.request.params as never }),
         ...(route.request?.query && { query: route.request.query as never }),
         ...(route.request?.body && { body: { required: true, content: { 'application/json': { schema: route.request.body } } } }),
+        ...(route.ownBody && {
+          body: {
+            required: true,
+            content: Object.fromEntries(route.ownBody.contentTypes.map((type) => [type, { schema: route.ownBody!.schema }])),
+          },
+        }),
       },
       responses: responses as never,
     });

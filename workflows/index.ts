@@ -5,6 +5,7 @@ export { utxoSweepWorkflow } from './pool/sweep';
 export { utxoSyncWorkflow, utxoReconcileWorkflow, scheduledPoolOperationWorkflow } from './pool/maintenance';
 export { emailDeliveryWorkflow } from './email/emailDelivery';
 export { registrationWorkflow } from './registration/registration';
+export { bulkRegistrationWorkflow } from './bulkRegistration/bulkRegistration';
 export { kmsRotationWorkflow } from './rotation/kmsRotation';
 export { jwtKeyRotationWorkflow } from './rotation/jwtRotation';
 export { anchorBatcherWorkflow } from './anchoring/batcher';

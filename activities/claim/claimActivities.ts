@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Connection } from 'mongoose';
-import { patchModel } from '../../src/registration/models';
+import { currentHead, patchModel } from '../../src/registration/models';
 
 export interface ClaimActivityDeps {
   mongo: Connection;
@@ -12,8 +12,9 @@ export function createClaimActivities(deps: ClaimActivityDeps) {
     /** The patch's head when the merchant approves: the transfer is of that head. */
     async currentHead(input: { uid: string }): Promise<{ txid: string; owner: string }> {
       const patch = await patchModel(deps.mongo).findById(input.uid).lean();
-      if (!patch?.head) throw ApplicationFailure.nonRetryable(`${input.uid} has no anchored head`, 'PatchMissing');
-      return { txid: patch.head.txid, owner: patch.owner };
+      const head = patch && currentHead(patch);
+      if (!patch || !head) throw ApplicationFailure.nonRetryable(`${input.uid} has no anchored head`, 'PatchMissing');
+      return { txid: head.txid, owner: patch.owner };
     },
   };
 }

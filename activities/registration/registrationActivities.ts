@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { recordAnchorConfirmed, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
+import { registrationWorkflowId } from '../../src/registration/ids';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
@@ -114,9 +115,12 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     },
 
     async markRegistrationFailed(input: { uid: string; reason: string }): Promise<void> {
-      const before = await patches.findById(input.uid, { status: 1 }).lean();
+      const before = await patches.findById(input.uid, { status: 1, registrationId: 1 }).lean();
+      // A registration that lost its uid to another (a bulk batch) must not mark the winner's record failed.
+      const registrationId = registrationWorkflowId(input.uid);
+      if (before && before.registrationId !== registrationId) return;
       await patches.updateOne(
-        { _id: input.uid, status: { $ne: 'anchored' } },
+        { _id: input.uid, registrationId, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
       // Counted on the transition only: a retried activity finds the record failed already.

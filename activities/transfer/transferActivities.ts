@@ -4,7 +4,7 @@ import type { MerkleProof } from '../../src/anchoring/merkle';
 import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
 import { recordTransferOutcome, type Metrics } from '../../src/metrics';
-import { patchModel } from '../../src/registration/models';
+import { currentHead, patchModel } from '../../src/registration/models';
 import { transferModel, type TransferDocument } from '../../src/transfer/models';
 import { transferRecord, transferRecordHash, type TransferRequest } from '../../src/transfer/record';
 import type { Keyring } from '../../src/rotation/keyring';
@@ -47,19 +47,20 @@ export function createTransferActivities(deps: TransferActivityDeps) {
       const existing = await transfers.findById(input.transferId).lean();
       if (existing) return { recordHash: existing.recordHash, seq: existing.seq, from: String(existing.record.from) };
       const patch = await patches.findById(input.request.uid).lean();
-      if (!patch || patch.status !== 'anchored' || !patch.head) {
+      const head = patch && currentHead(patch);
+      if (!patch || patch.status !== 'anchored' || !head) {
         throw ApplicationFailure.nonRetryable(`${input.request.uid} has no anchored head to transfer`, TRANSFER_FAILURES.patchMissing);
       }
-      if (patch.head.txid !== input.request.headTxid) {
+      if (head.txid !== input.request.headTxid) {
         throw ApplicationFailure.nonRetryable(
-          `the head of ${input.request.uid} moved to ${patch.head.txid}; the owner signed for ${input.request.headTxid}`,
+          `the head of ${input.request.uid} moved to ${head.txid}; the owner signed for ${input.request.headTxid}`,
           TRANSFER_FAILURES.staleHead,
         );
       }
       const record = transferRecord({
         request: input.request,
-        seq: patch.head.seq + 1,
-        previousRecordHash: patch.head.recordHash,
+        seq: head.seq + 1,
+        previousRecordHash: head.recordHash,
         from: patch.owner,
         transferredAt: new Date(input.startedAt),
       });
@@ -129,8 +130,13 @@ export function createTransferActivities(deps: TransferActivityDeps) {
         },
       );
       const previous = transfer.record.previous as { txid: string };
+      // A bulk-registered patch has no head document before its first transfer: its registration's anchor is the head.
+      const fromHead =
+        transfer.seq === 1
+          ? { $or: [{ 'head.txid': previous.txid }, { head: null, 'anchor.txid': previous.txid }] }
+          : { 'head.txid': previous.txid };
       await patches.updateOne(
-        { _id: transfer.uid, 'head.txid': previous.txid },
+        { _id: transfer.uid, ...fromHead },
         {
           $set: {
             owner: String(transfer.record.to),

@@ -10,7 +10,8 @@ export const rejectMongoOperators: RequestHandler = (req, _res, next) => {
   next();
 };
 
-function findOperatorKey(value: unknown, depth = 0): string | undefined {
+/** The first key in `value` that MongoDB would read as an operator or a path, if any. */
+export function findOperatorKey(value: unknown, depth = 0): string | undefined {
   if (value === null || typeof value !== 'object' || depth > 32) return undefined;
   for (const [key, inner] of Object.entries(value)) {
     if (key.startsWith('$') || key.includes('.') || key.includes('[$')) return key;

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Request } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
 import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
@@ -9,7 +10,7 @@ import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../.
 import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
 import { getRegistrationStatus } from '../../src/registration/launch';
 import { patchModel } from '../../src/registration/models';
-import { anchoredTransfers, proofBundleOf, verifyPatch } from '../../src/registration/verify';
+import { anchoredTransfers, loadProofBundle, verifyPatch } from '../../src/registration/verify';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -88,13 +89,9 @@ const VerificationSchema = z
   })
   .openapi('PatchVerification');
 
-const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURIComponent(registrationId)}`;
-
-/** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
-export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
-  // Resolved per request: the OpenAPI generator builds these routes without a database.
-  const patches = () => patchModel(deps.mongo);
-  const RegistrationBody = z
+/** The body of POST /v1/patches, and of each item of POST /v1/patch-batches. */
+export function registrationBodySchema(network: Network) {
+  return z
     .object({
       product: z
         .object({
@@ -112,7 +109,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         .optional(),
       auth: z
         .object({
-          owner: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
+          owner: z.string().refine((a) => isValidP2pkhAddress(a, network), `a P2PKH address of the ${network} network`),
         })
         .strict(),
       unlockable: z
@@ -123,6 +120,24 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     })
     .strict()
     .openapi('RegistrationRequest');
+}
+
+/** Idempotency-Key: 1–128 printable ASCII characters, or absent. */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key !== undefined && !/^[\x21-\x7e]{1,128}$/.test(key)) {
+    throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
+  }
+  return key;
+}
+
+const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURIComponent(registrationId)}`;
+
+/** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
+export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
+  // Resolved per request: the OpenAPI generator builds these routes without a database.
+  const patches = () => patchModel(deps.mongo);
+  const RegistrationBody = registrationBodySchema(deps.network);
 
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
@@ -168,7 +183,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       },
       handler: async ({ params }, _req, res) => {
         const patch = await patches().findById(params.uid).lean();
-        const bundle = patch && proofBundleOf(patch, deps.network, await anchoredTransfers(deps.mongo, params.uid));
+        const bundle = patch && (await loadProofBundle(deps.mongo, patch, deps.network, await anchoredTransfers(deps.mongo, params.uid)));
         if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
         res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
         res.json(bundle);
@@ -192,10 +207,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         409: { description: 'The uid is already registered; details name its registration.' },
       },
       handler: async ({ body }, req, res) => {
-        const idempotencyKey = req.get('idempotency-key');
-        if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,128}$/.test(idempotencyKey)) {
-          throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
-        }
+        const idempotencyKey = idempotencyKeyOf(req);
         const { unlockable, ...request } = body;
         const { registrationId } = await submitRegistration(
           { temporal: deps.temporal, mongo: deps.mongo, starts: deps.metrics, unlockContentSecret: deps.unlockContentSecret },

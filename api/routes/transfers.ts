@@ -8,7 +8,7 @@ import type { Metrics } from '../../src/metrics';
 import { bindOwnerAddress, boundAccount, checkExpiry, consumeNonce, NONCE_PATTERN } from '../../src/ownership/guards';
 import { checkOwnerSignature, type OwnerMessage } from '../../src/ownership/messages';
 import { UID_PATTERN } from '../../src/registration/ids';
-import { patchModel, type PatchDocument } from '../../src/registration/models';
+import { currentHead, patchModel, type PatchDocument } from '../../src/registration/models';
 import { isTransferWorkflowId } from '../../src/transfer/ids';
 import { getTransferStatus, startTransfer } from '../../src/transfer/launch';
 import { ownerOf } from '../middleware/ownerSession';
@@ -52,9 +52,9 @@ export const statusUrlOfTransfer = (transferId: string) => `/v1/transfers/${enco
 export async function anchoredPatch(mongo: Connection, uid: string): Promise<PatchDocument & { head: NonNullable<PatchDocument['head']> }> {
   const patch = await patchModel(mongo).findById(uid).lean();
   if (!patch) throw new DomainError('NOT_FOUND', `No patch ${uid}.`);
-  if (patch.status !== 'anchored' || !patch.head)
-    throw new DomainError('CONFLICT', `${uid} is not anchored yet.`, { reason: 'not_anchored' });
-  return patch as PatchDocument & { head: NonNullable<PatchDocument['head']> };
+  const head = currentHead(patch);
+  if (patch.status !== 'anchored' || !head) throw new DomainError('CONFLICT', `${uid} is not anchored yet.`, { reason: 'not_anchored' });
+  return { ...patch, head };
 }
 
 /** Throws the error envelope for a failed owner-signature check. */

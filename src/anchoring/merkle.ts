@@ -59,18 +59,25 @@ export function merkleRoot(recordHashes: Hex[]): Hex {
 /** One proof per record, in input order. */
 export function merkleProofs(recordHashes: Hex[]): MerkleProof[] {
   const all = levels(recordHashes);
-  const root = all[all.length - 1]![0]!;
-  return recordHashes.map((_, index) => {
-    const path: MerklePathStep[] = [];
-    let position = index;
-    for (const level of all.slice(0, -1)) {
-      const sibling = position % 2 === 0 ? position + 1 : position - 1;
-      // A promoted node has no sibling at this level: no step.
-      if (sibling < level.length) path.push({ side: position % 2 === 0 ? 'R' : 'L', hash: level[sibling]! });
-      position = Math.floor(position / 2);
-    }
-    return { leaf: all[0]![index]!, index, count: recordHashes.length, path, root };
-  });
+  return recordHashes.map((_, index) => proofFromLevels(all, index));
+}
+
+/** The proof of one record (e.g. one of a stored chunk's records). */
+export function merkleProofAt(recordHashes: Hex[], index: number): MerkleProof {
+  if (!Number.isInteger(index) || index < 0 || index >= recordHashes.length) throw new RangeError('no such leaf');
+  return proofFromLevels(levels(recordHashes), index);
+}
+
+function proofFromLevels(all: Hex[][], index: number): MerkleProof {
+  const path: MerklePathStep[] = [];
+  let position = index;
+  for (const level of all.slice(0, -1)) {
+    const sibling = position % 2 === 0 ? position + 1 : position - 1;
+    // A promoted node has no sibling at this level: no step.
+    if (sibling < level.length) path.push({ side: position % 2 === 0 ? 'R' : 'L', hash: level[sibling]! });
+    position = Math.floor(position / 2);
+  }
+  return { leaf: all[0]![index]!, index, count: all[0]!.length, path, root: all[all.length - 1]![0]! };
 }
 
 /** Recomputes the root from a record hash and its proof; true only if it matches and the path fits the tree shape. */

@@ -32,6 +32,10 @@ export const envSchema = z.object({
     .string()
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 64kb')
     .default('64kb'),
+  BATCH_BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i, 'a size such as 16mb')
+    .default('16mb'),
   ENABLE_SWAGGER_DOCS: boolean.default(true),
   METRICS_REQUIRE_API_KEY: boolean.optional(),
   PUBLIC_API_WINDOW_MS: positiveInt.default(60_000),

@@ -31,6 +31,8 @@ export interface AppConfig {
     publicBaseUrl?: string;
     corsAllowedOrigins: string[];
     jsonBodyLimit: string;
+    /** The largest body of POST /v1/patch-batches (up to 10,000 items). */
+    batchBodyLimit: string;
     swaggerDocs: boolean;
     metricsRequireApiKey: boolean;
     shutdownTimeoutMs: number;
@@ -430,6 +432,7 @@ function httpSection({ raw, isProduction }: ParsedEnv): AppConfig['http'] {
     ...(raw.PUBLIC_BASE_URL && { publicBaseUrl: raw.PUBLIC_BASE_URL.replace(/\/+$/, '') }),
     corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
     jsonBodyLimit: raw.JSON_BODY_LIMIT,
+    batchBodyLimit: raw.BATCH_BODY_LIMIT,
     swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
     // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
     metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,

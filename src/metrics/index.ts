@@ -322,8 +322,12 @@ export function recordAnchorPlanned(metrics: Metrics | undefined, anchor: { reco
   metrics.anchorFeePerRecord.observe(anchor.feeSatoshis / anchor.records);
 }
 
-export function recordRegistrationOutcome(metrics: Metrics | undefined, outcome: (typeof KNOWN_LABELS.registrationOutcomes)[number]): void {
-  metrics?.registrations.inc({ outcome });
+export function recordRegistrationOutcome(
+  metrics: Metrics | undefined,
+  outcome: (typeof KNOWN_LABELS.registrationOutcomes)[number],
+  count = 1,
+): void {
+  if (count > 0) metrics?.registrations.inc({ outcome }, count);
 }
 
 export function recordTransferOutcome(metrics: Metrics | undefined, outcome: (typeof KNOWN_LABELS.transferOutcomes)[number]): void {

@@ -33,6 +33,17 @@ export class RegistrationConflictError extends Error {
   }
 }
 
+/**
+ * The hash that recognises the same request again. The unlockable content stays out of the workflow (its history)
+ * and out of the hash in clear: a keyed fingerprint stands in.
+ */
+export function registrationRequestHash(secret: string, request: RegistrationRequest, unlockable?: { content: string }): string {
+  return canonicalHash({
+    ...request,
+    ...(unlockable && { unlockable: contentFingerprint(secret, request.product.uid_tag_id, unlockable.content) }),
+  });
+}
+
 /** How long a request that lost the start to a concurrent one waits for the winner's record. */
 const WINNER_POLLS = 30;
 const WINNER_POLL_MS = 100;
@@ -45,11 +56,7 @@ export async function submitRegistration(deps: IntakeDeps, submission: Registrat
   const { request, unlockable, idempotencyKey } = submission;
   const uid = request.product.uid_tag_id;
   const patches = patchModel(deps.mongo);
-  // The content stays out of the workflow (its history) and out of the hash in clear: a keyed fingerprint stands in.
-  const requestHash = canonicalHash({
-    ...request,
-    ...(unlockable && { unlockable: contentFingerprint(deps.unlockContentSecret, uid, unlockable.content) }),
-  });
+  const requestHash = registrationRequestHash(deps.unlockContentSecret, request, unlockable);
   const existing = await patches.findById(uid).lean();
   if (existing) return answerExisting(existing, requestHash, idempotencyKey);
 

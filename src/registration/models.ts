@@ -21,10 +21,17 @@ export interface PatchDocument {
   record: Record<string, unknown>;
   recordHash: string;
   issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string } | null;
-  anchor: { txid: string; vout: number; proof: MerkleProof; blockHeight: number | null } | null;
+  /** `proof` leads from the record to the anchored root; null for a bulk record, whose proof its chunk holds. */
+  anchor: { txid: string; vout: number; proof: MerkleProof | null; blockHeight: number | null } | null;
   owner: string;
   /** The record that made `owner` the owner: the registration (seq 0) once anchored, then each anchored transfer. */
   head: PatchHead | null;
+  /**
+   * The bulk batch that registered the patch (null for a single registration). Its issuer signature is over the
+   * chunk's tree head and its inclusion proof is rebuilt from the chunk (src/bulkRegistration/proofs.ts).
+   */
+  batchId?: string | null;
+  batchChunk?: number | null;
   lastError: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -43,6 +50,8 @@ const patchSchema = new Schema<PatchDocument>(
     anchor: { type: Schema.Types.Mixed, default: null },
     owner: { type: String, required: true },
     head: { type: Schema.Types.Mixed, default: null },
+    batchId: { type: String, default: null },
+    batchChunk: { type: Number, default: null },
     lastError: { type: String, default: null },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
@@ -51,7 +60,18 @@ const patchSchema = new Schema<PatchDocument>(
 );
 patchSchema.index({ status: 1, updatedAt: 1 });
 patchSchema.index({ 'anchor.txid': 1 });
+patchSchema.index({ batchId: 1, batchChunk: 1 });
 
 export function patchModel(connection: Connection): Model<PatchDocument> {
   return (connection.models.Patch as Model<PatchDocument> | undefined) ?? connection.model<PatchDocument>('Patch', patchSchema);
+}
+
+/**
+ * The record that made the current owner the owner. A bulk-registered patch keeps no head of its own until its
+ * first transfer (its anchored state is written for a whole batch at once): its head is its registration.
+ */
+export function currentHead(patch: Pick<PatchDocument, 'head' | 'status' | 'anchor' | 'recordHash'>): PatchHead | null {
+  if (patch.head) return patch.head;
+  if (patch.status === 'anchored' && patch.anchor) return { txid: patch.anchor.txid, recordHash: patch.recordHash, seq: 0 };
+  return null;
 }

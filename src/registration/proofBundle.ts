@@ -2,6 +2,7 @@ import { PublicKey } from '@bsv/sdk';
 import { parseAnchorScript } from '../anchoring/anchorScript';
 import { canonicalHash } from '../anchoring/canonical';
 import { verifyMerkleProof, type MerkleProof } from '../anchoring/merkle';
+import { treeHeadHash, type TreeHead } from '../anchoring/treeHead';
 import type { Network } from '../chain/addresses';
 import { isLowS, parseDerSignature, verifyDigestSignature } from '../chain/ecdsa';
 import { checkOwnerSignature, type OwnerMessage } from '../ownership/messages';
@@ -9,11 +10,18 @@ import type { WocClient } from '../woc/client';
 
 export const PROOF_BUNDLE_FORMAT = 'patchproof-proof/1';
 
-/** One signed, anchored record: the registration, or a transfer. */
+/**
+ * One signed, anchored record: the registration, or a transfer. The issuer signs either the record hash itself, or
+ * (bulk registration) a tree head whose root the record is included under; what the issuer signed is what the
+ * anchor commits to.
+ */
 export interface AnchoredRecordProof {
   record: Record<string, unknown>;
   recordHash: string;
+  /** Present when the issuer signed a tree head over many records rather than this record alone. */
+  signedTreeHead?: { treeHead: TreeHead; inclusion: MerkleProof };
   issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string };
+  /** The path from the signed digest (record hash or tree head hash) to the anchored root. */
   anchor: MerkleProof & { txid: string; vout: number; blockHeight: number | null };
 }
 
@@ -42,8 +50,29 @@ export interface LinkVerdict {
 type PartVerdict =
   { ok: true; confirmations: number; blockHeight: number | null } | { ok: false; pending: boolean; reason: string; confirmations: number };
 
-/** The issuer signature is low-S and verifies over the record digest with the bundle's issuer key. */
-export function issuerSignatureVerifies(part: Pick<AnchoredRecordProof, 'recordHash' | 'issuerSignature'>): boolean {
+/**
+ * The digest the issuer signed: the record hash, or the hash of the tree head the record is included under. Null
+ * when the inclusion proof does not lead from the record to that tree head's root, or the tree head is malformed.
+ */
+export function signedDigest(part: Pick<AnchoredRecordProof, 'recordHash' | 'signedTreeHead'>): string | null {
+  const signed = part.signedTreeHead;
+  if (!signed) return part.recordHash;
+  const head = signed.treeHead;
+  if (head.kind !== 'patchproof.tree-head' || head.v !== 1 || head.root !== signed.inclusion.root || head.size !== signed.inclusion.count) {
+    return null;
+  }
+  if (!verifyMerkleProof(part.recordHash, signed.inclusion)) return null;
+  try {
+    return treeHeadHash(head);
+  } catch {
+    return null;
+  }
+}
+
+/** The issuer signature is low-S and verifies over the signed digest with the bundle's issuer key. */
+export function issuerSignatureVerifies(part: Pick<AnchoredRecordProof, 'recordHash' | 'signedTreeHead' | 'issuerSignature'>): boolean {
+  const digest = signedDigest(part);
+  if (digest === null) return false;
   const signature = parseDerSignature(part.issuerSignature.signatureDerHex);
   let issuerKey: PublicKey;
   try {
@@ -51,7 +80,7 @@ export function issuerSignatureVerifies(part: Pick<AnchoredRecordProof, 'recordH
   } catch {
     return false;
   }
-  return signature !== null && isLowS(signature) && verifyDigestSignature([...Buffer.from(part.recordHash, 'hex')], signature, issuerKey);
+  return signature !== null && isLowS(signature) && verifyDigestSignature([...Buffer.from(digest, 'hex')], signature, issuerKey);
 }
 
 interface CheckDeps {
@@ -76,8 +105,10 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
   if (deps.acceptedIssuerPubKeys && !deps.acceptedIssuerPubKeys.has(part.issuerSignature.pubKeyHex)) {
     return invalid('signed by a key other than the issuer key');
   }
+  const digest = signedDigest(part);
+  if (digest === null) return invalid('the inclusion proof does not lead from the record to the signed tree head');
   if (!issuerSignatureVerifies(part)) return invalid('the issuer signature does not verify');
-  if (!verifyMerkleProof(part.recordHash, part.anchor)) return invalid('the Merkle proof does not lead from the record to its root');
+  if (!verifyMerkleProof(digest, part.anchor)) return invalid('the Merkle proof does not lead from the record to its root');
   const tx = await deps.woc.getTx(part.anchor.txid);
   if (!tx)
     return { ok: false, pending: true, reason: `anchor transaction ${part.anchor.txid} is not known to the chain yet`, confirmations: 0 };

@@ -3,6 +3,7 @@ import type { MerkleProof } from '../anchoring/merkle';
 import type { KmsClient } from '../kms/client';
 import type { Keyring } from '../rotation/keyring';
 import type { WocClient } from '../woc/client';
+import { bulkRecordProof } from '../bulkRegistration/proofs';
 import { patchModel, type PatchDocument } from './models';
 import { transferModel, type TransferDocument } from '../transfer/models';
 import { checkProofBundle, issuerSignatureVerifies, PROOF_BUNDLE_FORMAT, type AnchoredRecordProof, type ProofBundle } from './proofBundle';
@@ -63,17 +64,33 @@ function transferProof(transfer: TransferDocument): AnchoredRecordProof {
   };
 }
 
-/** The self-contained proof of an anchored patch and its anchored transfers, or null while it has none. */
-export function proofBundleOf(patch: PatchDocument, network: 'main' | 'test', transfers: TransferDocument[] = []): ProofBundle | null {
-  if (patch.status !== 'anchored' || !patch.anchor || !patch.issuerSignature) return null;
+/**
+ * The self-contained proof of an anchored patch and its anchored transfers, or null while it has none. A
+ * bulk-registered patch's signature and inclusion path come from its chunk (src/bulkRegistration/proofs.ts).
+ */
+export async function loadProofBundle(
+  mongo: Connection,
+  patch: PatchDocument,
+  network: 'main' | 'test',
+  transfers: TransferDocument[] = [],
+): Promise<ProofBundle | null> {
+  if (patch.status !== 'anchored' || !patch.anchor) return null;
+  let signed: Pick<AnchoredRecordProof, 'signedTreeHead' | 'issuerSignature' | 'anchor'> | null;
+  if (patch.batchId) {
+    signed = await bulkRecordProof(mongo, patch);
+  } else {
+    const { proof, ...anchor } = patch.anchor;
+    signed = patch.issuerSignature && proof ? { issuerSignature: patch.issuerSignature, anchor: { ...proof, ...anchor } } : null;
+  }
+  if (!signed) return null;
   return {
     format: PROOF_BUNDLE_FORMAT,
     network,
     uid: patch._id,
     record: patch.record,
     recordHash: patch.recordHash,
-    issuerSignature: patch.issuerSignature,
-    anchor: { ...patch.anchor.proof, txid: patch.anchor.txid, vout: patch.anchor.vout, blockHeight: patch.anchor.blockHeight },
+    ...signed,
+    anchor: { ...signed.anchor, blockHeight: patch.anchor.blockHeight ?? signed.anchor.blockHeight },
     transfers: transfers.map(transferProof),
   };
 }
@@ -105,7 +122,7 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   };
   if (patch.status === 'failed')
     return { ...base, status: 'invalid', reason: `registration failed: ${patch.lastError ?? 'unknown reason'}` };
-  const bundle = proofBundleOf(patch, deps.network, transfers);
+  const bundle = await loadProofBundle(deps.mongo, patch, deps.network, transfers);
   if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
   const issuer = await deps.kms.publicKey(deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier);

@@ -12,4 +12,7 @@ export const WORKFLOW_KIND = defineSearchAttributeKey('PatchProofKind', SearchAt
 /** Domain status, finer than the execution status: pending, anchoring, anchored, ok, degraded, failed, … */
 export const WORKFLOW_STATUS = defineSearchAttributeKey('PatchProofStatus', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS] as const;
+/** The bulk batch a workflow works on (`pb-…`): its BulkRegistrationWorkflow. */
+export const BATCH_ID = defineSearchAttributeKey('BatchId', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES = [PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS, BATCH_ID] as const;

@@ -2,6 +2,7 @@ import type { Connection } from 'mongoose';
 import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
 import { registerAuthModels } from '../../auth/models';
+import { registerBulkRegistrationModels } from '../../bulkRegistration/models';
 import { settingModel } from '../../pool/settings';
 import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
 import { patchModel } from '../../registration/models';
@@ -25,4 +26,5 @@ export function registerModels(connection: Connection): void {
   usedNonceModel(connection);
   ownerBindingModel(connection);
   unlockableContentModel(connection);
+  registerBulkRegistrationModels(connection);
 }

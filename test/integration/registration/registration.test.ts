@@ -85,7 +85,7 @@ describe('registration through the API, anchored on the chain simulator', () => 
     expect(verifyDigestSignature([...Buffer.from(patch.recordHash, 'hex')], signature, issuerKey)).toBe(true);
 
     // The anchor transaction commits to the proof's root, and the proof leads from the record to it.
-    const proof = patch.anchor!.proof;
+    const proof = patch.anchor!.proof!;
     expect(proof).toMatchObject({ leaf: leafHash(patch.recordHash), count: 1, index: 0 });
     expect(verifyMerkleProof(patch.recordHash, proof)).toBe(true);
     const raw = await (await fetch(`${stack.simulator.baseUrl}/v1/bsv/test/tx/${patch.anchor!.txid}/hex`)).text();

@@ -1,0 +1,77 @@
+import express, { type RequestHandler } from 'express';
+import { DomainError } from '../../src/errors';
+import { findOperatorKey } from './inputGuards';
+
+export const NDJSON = 'application/x-ndjson';
+
+/**
+ * Reads a bulk upload: a JSON array, or NDJSON (one JSON object per line), into `req.body` as an array. Refuses,
+ * before anything is stored, a body larger than `limit` or with more than `maxItems` items (413), a line that is
+ * not JSON (400, naming its line and item index) and any operator key (400). Validating each item is the route's.
+ */
+export function bulkItemsBody(options: { limit: string; maxItems: number }): RequestHandler {
+  const raw = express.raw({ type: () => true, limit: options.limit });
+  return (req, res, next) => {
+    if (!req.is(['application/json', NDJSON])) {
+      return next(
+        new DomainError('UNSUPPORTED_MEDIA_TYPE', `Send the items as application/json (an array) or ${NDJSON} (one object per line).`),
+      );
+    }
+    raw(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      try {
+        const body: unknown = req.body;
+        const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+        const items = req.is(NDJSON) ? parseNdjson(text, options.maxItems) : parseJsonArray(text);
+        if (items.length === 0) throw new DomainError('VALIDATION_FAILED', 'The batch has no items.');
+        if (items.length > options.maxItems) throw tooMany(items.length, options.maxItems);
+        const offending = findOperatorKey(items);
+        if (offending)
+          throw new DomainError('NOSQL_OPERATOR_REJECTED', `Field names may not start with "$" or contain "." (${offending}).`);
+        req.body = items;
+        next();
+      } catch (parseError) {
+        next(parseError);
+      }
+    });
+  };
+}
+
+function tooMany(count: number | string, maxItems: number): DomainError {
+  return new DomainError(
+    'PAYLOAD_TOO_LARGE',
+    `A batch holds at most ${maxItems} items; this one has ${count}. Split it into several batches.`,
+    {
+      maxItems,
+    },
+  );
+}
+
+function parseJsonArray(text: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new DomainError('MALFORMED_JSON', 'The request body is not valid JSON.');
+  }
+  if (!Array.isArray(parsed)) throw new DomainError('VALIDATION_FAILED', 'Expected a JSON array of registrations.');
+  return parsed;
+}
+
+function parseNdjson(text: string, maxItems: number): unknown[] {
+  const items: unknown[] = [];
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    if (items.length === maxItems) throw tooMany(`more than ${maxItems}`, maxItems);
+    try {
+      items.push(JSON.parse(line));
+    } catch {
+      throw new DomainError('MALFORMED_JSON', `Line ${i + 1} (item ${items.length}) is not valid JSON.`, {
+        line: i + 1,
+        index: items.length,
+      });
+    }
+  }
+  return items;
+}
