@@ -101,16 +101,19 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
           };
           return { item, patch };
         });
-        await insertManyIgnoringDuplicates(
+        const { duplicateIndexes } = await insertManyIgnoringDuplicates(
           patches,
           candidates.map((c) => c.patch),
         );
         // Ours are the records this chunk inserted, now or on an earlier attempt; any other holder makes a duplicate.
-        const ours = new Set(
-          (await patches.find({ batchId: input.batchId, batchChunk: input.chunk }, { registrationId: 1 }).lean()).map(
-            (p) => p.registrationId,
-          ),
-        );
+        const ours =
+          duplicateIndexes.length === 0
+            ? new Set(candidates.map((c) => c.item._id))
+            : new Set(
+                (await patches.find({ batchId: input.batchId, batchChunk: input.chunk }, { registrationId: 1 }).lean()).map(
+                  (p) => p.registrationId,
+                ),
+              );
         const registered = candidates.filter((c) => ours.has(c.item._id));
         const duplicates = candidates.filter((c) => !ours.has(c.item._id));
         const duplicateUpdates = [];
@@ -123,8 +126,9 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
           };
           duplicateUpdates.push({ updateOne: { filter: { _id: item._id }, update: { $set: { state: 'duplicate' as const, error } } } });
         }
+        // Only duplicates are marked: an `accepted` item of a sealed chunk is registered (src/bulkRegistration/view.ts),
+        // which spares rewriting a thousand items per chunk.
         if (duplicateUpdates.length > 0) await bulkWriteInChunks(items, duplicateUpdates);
-        await items.updateMany({ batchId: input.batchId, chunk: input.chunk, state: 'accepted' }, { $set: { state: 'registered' } });
 
         const recordHashes = registered.map((c) => c.patch.recordHash);
         const head = recordHashes.length > 0 ? treeHead(merkleRoot(recordHashes), recordHashes.length, batch.createdAt) : null;

@@ -17,6 +17,7 @@ import type { SystemCheckReport } from '../../workflows/system/shared';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
 import { registerBackupCommands } from './backup';
 import { registerPoolCommands } from './pool';
+import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
 
 export { EXIT } from './common';
@@ -179,6 +180,7 @@ export function buildProgram(run: (code: number) => void): Command {
 
   registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerBackupCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerBatchCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;

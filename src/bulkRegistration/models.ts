@@ -40,10 +40,11 @@ export interface PatchBatchDocument {
 }
 
 /**
- * An item's stored state. `accepted` until its chunk is sealed; then `registered` (it owns its uid; anchoring
- * progress is its chunk's) or `duplicate` (the uid was registered already); `invalid` from the start.
+ * An item's stored state: `invalid` or `duplicate` (its uid repeated earlier in the batch, or found registered when
+ * its chunk was sealed), else `accepted`. An accepted item whose chunk is sealed owns its uid: its progress is its
+ * chunk's.
  */
-export type ItemState = 'accepted' | 'invalid' | 'duplicate' | 'registered';
+export type ItemState = 'accepted' | 'invalid' | 'duplicate';
 
 export interface ItemError {
   code: 'VALIDATION_FAILED' | 'DUPLICATE';

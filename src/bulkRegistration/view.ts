@@ -98,13 +98,13 @@ export async function getBatchView(mongo: Connection, batchId: string): Promise<
 }
 
 /** Which stored item states can show as an outcome. */
-const STORED_STATES: Record<ItemOutcome, PatchBatchItemDocument['state'][]> = {
-  accepted: ['accepted', 'registered'],
-  duplicate: ['duplicate'],
-  invalid: ['invalid'],
-  anchoring: ['registered'],
-  anchored: ['registered'],
-  failed: ['accepted', 'registered'],
+const STORED_STATE: Record<ItemOutcome, PatchBatchItemDocument['state']> = {
+  accepted: 'accepted',
+  duplicate: 'duplicate',
+  invalid: 'invalid',
+  anchoring: 'accepted',
+  anchored: 'accepted',
+  failed: 'accepted',
 };
 
 /**
@@ -120,8 +120,8 @@ export async function listBatchItems(
   const loaded = await loadBatch(mongo, batchId);
   if (!loaded) return null;
   const { batch, chunks } = loaded;
-  const states = options.state ? STORED_STATES[options.state] : null;
-  const filter = states ? { batchId, state: states.length === 1 ? states[0] : { $in: states } } : { batchId };
+  const storedState = options.state ? STORED_STATE[options.state] : null;
+  const filter = storedState ? { batchId, state: storedState } : { batchId };
   const stored = await patchBatchItemModel(mongo).find(filter, { request: 0, unlockable: 0, requestHash: 0 }).lean();
   const after = options.cursor ?? -1;
   const views = stored
@@ -142,11 +142,11 @@ function itemView(
   if (item.state === 'invalid' || item.state === 'duplicate')
     return { ...base, state: item.state, ...(item.error && { error: item.error }) };
   const chunk = item.chunk === null ? undefined : chunks.get(item.chunk);
-  const state = item.state === 'accepted' ? (batch.state === 'failed' ? 'failed' : 'accepted') : chunkOutcome(chunk, batch);
+  const state = chunkOutcome(chunk, batch);
   return {
     ...base,
     state,
-    ...(item.state === 'registered' && { registrationId: item._id }),
+    ...(chunk && { registrationId: item._id }),
     ...(chunk?.anchor && { txid: chunk.anchor.txid }),
     ...(state === 'anchored' && item.uid && { proofUrl: `/v1/patches/${encodeURIComponent(item.uid)}/proof` }),
   };

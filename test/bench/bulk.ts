@@ -26,6 +26,8 @@ interface Row {
   feeSats: number;
   peakRssMb: number;
   activities: Record<string, number>;
+  /** Milliseconds from the batch's creation to each timing it records. */
+  phases: Record<string, number>;
 }
 
 async function runBatch(stack: PoolStack, baseUrl: string, owner: string, name: string, size: number): Promise<Row> {
@@ -54,7 +56,9 @@ async function runBatch(stack: PoolStack, baseUrl: string, owner: string, name: 
     const toAnchoredMs = performance.now() - began;
     const batchId = String(answer.body.batchId);
     const history = await stack.deps.temporal.workflow.getHandle(bulkRegistrationWorkflowId(batchId)).fetchHistory();
-    const view = (await client.adminGet(statusUrl)).body as { txids: string[] };
+    const view = (await client.adminGet(statusUrl)).body as { txids: string[]; timings: Record<string, string> };
+    const created = Date.parse(view.timings.createdAt!);
+    const phases = Object.fromEntries(Object.entries(view.timings).map(([k, at]) => [k, Date.parse(at) - created]));
     return {
       name,
       records: size,
@@ -65,6 +69,7 @@ async function runBatch(stack: PoolStack, baseUrl: string, owner: string, name: 
       feeSats: await transactionFee(stack, view.txids[0]!),
       peakRssMb: peakRss / 2 ** 20,
       activities: activitySeconds(history.events ?? []),
+      phases,
     };
   } finally {
     clearInterval(sampler);
@@ -112,7 +117,10 @@ async function main(): Promise<void> {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 5)
       .map(([type, sec]) => `${type} ${sec.toFixed(2)}s`);
-    process.stdout.write(`  ${r.name}: ${top.join(', ')}\n`);
+    const phases = Object.entries(r.phases)
+      .filter(([k]) => k !== 'createdAt')
+      .map(([k, ms]) => `${k.replace(/At$/, '')} +${ms} ms`);
+    process.stdout.write(`  ${r.name}: ${top.join(', ')}\n    since the batch was created: ${phases.join(', ')}\n`);
   }
   const [base, bulk] = rows;
   process.stdout.write(

@@ -20,6 +20,7 @@ const issuerSigning = proxyActivities<BulkRegistrationActivities>(ISSUER_SIGNING
 /** How long a batch waits for confirmed pool outputs before it fails: the pool's top-up schedule fills it meanwhile. */
 const FUNDS_WAIT_LIMIT_MS = 24 * 3600_000;
 const FUNDS_POLL = '30 seconds';
+const SEALING_CONCURRENCY = 3;
 
 /**
  * Registers a batch of patches (`bulk-registration-<batchId>`): seals each chunk of up to 1,000 items (canonical
@@ -61,11 +62,14 @@ async function register(
   const { batchId } = input;
   const { chunkCount } = await bulk.openBatch({ batchId });
   progress.chunks = chunkCount;
-  for (let chunk = 0; chunk < chunkCount; chunk++) {
-    const sealed = await bulk.sealChunk({ batchId, chunk });
-    progress.chunksSealed++;
-    progress.registered += sealed.size;
-    progress.duplicates += sealed.duplicates;
+  // Chunks are sealed SEALING_CONCURRENCY at a time: each waits mostly on the database, which takes a few writers.
+  for (let first = 0; first < chunkCount; first += SEALING_CONCURRENCY) {
+    const wave = Array.from({ length: Math.min(SEALING_CONCURRENCY, chunkCount - first) }, (_, i) => first + i);
+    for (const sealed of await Promise.all(wave.map((chunk) => bulk.sealChunk({ batchId, chunk })))) {
+      progress.chunksSealed++;
+      progress.registered += sealed.size;
+      progress.duplicates += sealed.duplicates;
+    }
     // Sealed chunks are found sealed again, so a new run picks up where this one stopped.
     if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof bulkRegistrationWorkflow>(input);
   }
