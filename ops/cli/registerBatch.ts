@@ -26,7 +26,7 @@ export function batchItemsFromFile(file: string): { body: string; contentType: s
     return { body: text, contentType: 'application/x-ndjson', count: text.split('\n').filter((l) => l.trim() !== '').length };
   }
   if (!/\.csv$/i.test(file)) throw new CliFailure(`${file}: expected a .csv, .ndjson or .jsonl file`, EXIT.usage);
-  const rows = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as Record<string, string>[];
+  const rows = parseCsv<Record<string, string>>(text, { columns: true, skip_empty_lines: true, trim: true, bom: true });
   const items = rows.map((row) => {
     const pick = (names: readonly string[]) => Object.fromEntries(names.filter((n) => row[n]).map((n) => [n, row[n]]));
     const metadata = pick(METADATA_COLUMNS);

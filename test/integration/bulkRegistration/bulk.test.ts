@@ -98,7 +98,7 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     let cursor: number | null = null;
     do {
       const query = new URLSearchParams({ limit: '1000', ...(state && { state }), ...(cursor !== null && { cursor: String(cursor) }) });
-      const page = (await client.adminGet(`${statusUrl}/items?${query}`)).body as unknown as ItemPage;
+      const page = (await client.adminGet(`${statusUrl}/items?${query.toString()}`)).body as unknown as ItemPage;
       items.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor !== null);
