@@ -135,7 +135,7 @@ function itemDocuments(
         issues: item.issues,
       };
       rejected.push({ index, error });
-      return { ...base, state: 'invalid', uid: null, request: null, requestHash: null, error };
+      return { ...base, state: 'invalid', uid: null, requestJson: null, requestHash: null, error };
     }
     const uid = item.request.product.uid_tag_id;
     const requestHash = registrationRequestHash(secret, item.request, item.unlockable);
@@ -143,7 +143,7 @@ function itemDocuments(
     if (earlier !== undefined) {
       const error: ItemError = { code: 'DUPLICATE', message: `${uid} appears earlier in this batch, at index ${earlier}.` };
       rejected.push({ index, error });
-      return { ...base, state: 'duplicate', uid, request: null, requestHash, error };
+      return { ...base, state: 'duplicate', uid, requestJson: null, requestHash, error };
     }
     firstIndexOfUid.set(uid, index);
     const chunk = Math.floor(validCount / CHUNK_SIZE);
@@ -152,7 +152,7 @@ function itemDocuments(
       ...base,
       state: 'accepted',
       uid,
-      request: item.request,
+      requestJson: JSON.stringify(item.request),
       requestHash,
       unlockable: item.unlockable ? encryptContent(secret, uid, item.unlockable.content) : null,
       error: null,

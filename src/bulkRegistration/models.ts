@@ -2,7 +2,6 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
 import type { TreeHead } from '../anchoring/treeHead';
 import type { EncryptedContent } from '../unlock/content';
-import type { RegistrationRequest } from '../registration/record';
 
 /**
  * A batch's life: `receiving` while its items are stored, `accepted` once all are, `registering` while its
@@ -60,7 +59,11 @@ export interface PatchBatchItemDocument {
   index: number;
   state: ItemState;
   uid: string | null;
-  request: RegistrationRequest | null;
+  /**
+   * The validated request as JSON text: FerretDB reads and writes one string far faster than the nested document
+   * (a chunk's thousand items in a fraction of the time), and nothing queries inside it.
+   */
+  requestJson: string | null;
   requestHash: string | null;
   /** Unlockable content, encrypted as for a single registration; moved to its own collection when registered. */
   unlockable: EncryptedContent | null;
@@ -116,7 +119,7 @@ const itemSchema = new Schema<PatchBatchItemDocument>(
     index: { type: Number, required: true },
     state: { type: String, required: true },
     uid: { type: String, default: null },
-    request: { type: Schema.Types.Mixed, default: null },
+    requestJson: { type: String, default: null },
     requestHash: { type: String, default: null },
     unlockable: { type: Schema.Types.Mixed, default: null },
     error: { type: Schema.Types.Mixed, default: null },

@@ -122,7 +122,7 @@ export async function listBatchItems(
   const { batch, chunks } = loaded;
   const storedState = options.state ? STORED_STATE[options.state] : null;
   const filter = storedState ? { batchId, state: storedState } : { batchId };
-  const stored = await patchBatchItemModel(mongo).find(filter, { request: 0, unlockable: 0, requestHash: 0 }).lean();
+  const stored = await patchBatchItemModel(mongo).find(filter, { requestJson: 0, unlockable: 0, requestHash: 0 }).lean();
   const after = options.cursor ?? -1;
   const views = stored
     .filter((item) => item.index > after)
@@ -134,7 +134,7 @@ export async function listBatchItems(
 }
 
 function itemView(
-  item: Omit<PatchBatchItemDocument, 'request' | 'unlockable' | 'requestHash'>,
+  item: Omit<PatchBatchItemDocument, 'requestJson' | 'unlockable' | 'requestHash'>,
   batch: PatchBatchDocument,
   chunks: Map<number, ChunkSummary>,
 ): ItemView {

@@ -8,6 +8,7 @@ import { reservationModel } from '../../../src/pool/models';
 import { checkProofBundle, PROOF_BUNDLE_FORMAT, type ProofBundle } from '../../../src/registration/proofBundle';
 import { merkleProofs, type MerkleProof } from '../../../src/anchoring/merkle';
 import { patchModel, type PatchDocument } from '../../../src/registration/models';
+import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
@@ -136,6 +137,7 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     expect(other.body.error?.details).toMatchObject({ batchId: accepted.batchId });
 
     const view = await waitCompleted(accepted.statusUrl);
+    await recordHistoryIfAsked(stack.deps.temporal, bulkRegistrationWorkflowId(accepted.batchId), 'bulk-registration-completed');
     expect(view.state).toBe('completed');
     expect(view.counts).toEqual({ accepted: 0, duplicate: 5, invalid: 10, anchoring: 0, anchored: 1985, failed: 0 });
     expect(view.txids).toHaveLength(1);
