@@ -155,9 +155,6 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
           updatedAt: now,
         };
         await insertManyIgnoringDuplicates(chunks, [sealed]);
-        process.stderr.write(
-          `SEAL ${input.chunk} read ${(tRead - t0).toFixed(0)} build ${(t1 - tRead).toFixed(0)} insert ${(t2 - t1).toFixed(0)} rest ${(performance.now() - t2).toFixed(0)}\n`,
-        );
         deps.logger.info('bulk chunk sealed', {
           batchId: input.batchId,
           chunk: input.chunk,
