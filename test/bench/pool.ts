@@ -100,7 +100,7 @@ async function seedHistory(stack: PoolStack, count: number, owners: { keyIdentif
   for (let start = 0; start < count; start += 1000) {
     const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => {
       const n = start + i;
-      const txid = n.toString(16).padStart(64, 'f');
+      const txid = `ab${n.toString(16).padStart(62, '0')}`;
       const owner = scripts[n % scripts.length]!;
       return { _id: `${txid}:0`, txid, vout: 0, owner };
     });
