@@ -151,9 +151,12 @@ export function createPoolActivities(deps: PoolActivityDeps) {
       return { inputs: held.map(spendable), ...amounts };
     },
 
-    /** After a successful broadcast: its inputs are spent, for good. */
-    async recordPoolSpend(input: { txid: string; inputs: { txid: string; vout: number }[] }): Promise<void> {
-      await reservations.markSpent(input.inputs, input.txid);
+    /**
+     * After a successful broadcast: its inputs are spent, for good. `owner` (the run that reserved them; absent in
+     * histories recorded before it was passed) lets the spend be written as one batch.
+     */
+    async recordPoolSpend(input: { txid: string; inputs: { txid: string; vout: number }[]; owner?: string }): Promise<void> {
+      await reservations.markSpent(input.inputs, input.txid, input.owner);
       logger.onChain.info('pool spend recorded', { txid: input.txid, spent: input.inputs.length });
       await updatePoolGauges(context);
     },
