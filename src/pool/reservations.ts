@@ -366,14 +366,12 @@ async function ingest({ utxos }: PoolModels, outputs: ChainOutput[], keyIdentifi
   }
   await bulkWriteInChunks(
     utxos,
-    duplicates.map(
-      (o): AnyBulkWriteOperation<UtxoDocument> => ({
-        updateOne: {
-          filter: { _id: outpointId(o.txid, o.vout), blockHeight: { $ne: o.blockHeight } },
-          update: { $set: { blockHeight: o.blockHeight } },
-        },
-      }),
-    ),
+    duplicates.map((o): AnyBulkWriteOperation<UtxoDocument> => ({
+      updateOne: {
+        filter: { _id: outpointId(o.txid, o.vout), blockHeight: { $ne: o.blockHeight } },
+        update: { $set: { blockHeight: o.blockHeight } },
+      },
+    })),
   );
   return { added };
 }
@@ -429,6 +427,24 @@ async function insertFresh(
 /** Outputs with at least `minConfirmations`, counted from their block height. */
 export function confirmedFilter(minConfirmations: number, chainHeight: number): Record<string, unknown> {
   return minConfirmations > 0 ? { blockHeight: { $ne: null, $lte: chainHeight - minConfirmations + 1 } } : {};
+}
+
+/**
+ * What the worker's pool gauges show after each change: count and satoshis of the live outputs, read by status
+ * (indexed, few), and the count of spent ones, which FerretDB answers without reading them. The satoshis of the
+ * history of spent outputs would mean decoding every one of them on each spend (23 s at 100,000 in FerretDB);
+ * `poolTotals` (the health snapshot) still sums them.
+ */
+export async function poolGaugeTotals(
+  mongo: Connection,
+): Promise<{ available: { count: number; satoshis: number }; reserved: { count: number; satoshis: number }; spent: { count: number } }> {
+  const utxos = utxoModel(mongo);
+  const live = async (status: 'available' | 'reserved') => {
+    const rows = await utxos.find({ status }, { _id: 0, satoshis: 1 }).lean();
+    return { count: rows.length, satoshis: rows.reduce((sum, r) => sum + r.satoshis, 0) };
+  };
+  const [available, reserved, spent] = await Promise.all([live('available'), live('reserved'), utxos.countDocuments({ status: 'spent' })]);
+  return { available, reserved, spent: { count: spent } };
 }
 
 /** Count and satoshis of the pool's outputs by status. */

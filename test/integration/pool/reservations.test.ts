@@ -133,7 +133,9 @@ describe('UTXO reservations on the Mongo-wire database', () => {
 
   it('never selects pool outputs by `$in` alone, which FerretDB would filter over every document', () => {
     const leads = declaredIndexLeads();
-    const pooled = readQueryShapes(path.join(testEnv('scratchDir'), 'query-shapes')).filter((s) => s.caller === 'src/pool/reservations.ts');
+    const pooled = readQueryShapes(path.join(testEnv('scratchDir'), 'query-shapes')).filter(
+      (s) => s.caller === 'src/pool/reservations.ts' || s.caller === 'activities/pool/poolActivities.ts',
+    );
     const withSets = pooled.filter((s) => Object.values(s.fields).some((kind) => kind === 'in' || kind === 'not'));
     // The operations above send such filters: the check below has something to check.
     expect(withSets.length).toBeGreaterThan(3);
