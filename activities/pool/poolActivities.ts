@@ -9,7 +9,7 @@ import { PoolMisconfiguredError, resolvePoolAccounts } from '../../src/pool/acco
 import { parseReservationOwner } from '../../src/pool/ids';
 import { outpointId, utxoModel, type UtxoDocument } from '../../src/pool/models';
 import { planSweep, planTopUp, splitFundsNeeded, sweepAmounts, type SweepPlan, type TopUpPlan } from '../../src/pool/planning';
-import { confirmedFilter, createReservations, poolGaugeTotals, type Reservations } from '../../src/pool/reservations';
+import { confirmedFilter, createReservations, livePoolTotals, type Reservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
 import type { Keyring } from '../../src/rotation/keyring';
 import { CHAIN_FAILURES, chainFailure } from '../chain/chainActivities';
@@ -269,16 +269,15 @@ async function spendableCount({ utxos }: PoolContext, funding: PoolAccount, sett
 }
 
 /**
- * The pool gauges (target, outputs by status, satoshis of live outputs), refreshed after every change to the pool;
- * the satoshis of spent outputs come from the API's health snapshot.
+ * The pool gauges (target; count and satoshis of available and reserved outputs), refreshed after every change to
+ * the pool; the spent ones come from the API's health snapshot.
  */
 async function updatePoolGauges({ metrics, mongo, pool }: PoolContext): Promise<void> {
   if (!metrics) return;
   metrics.poolTargetOutputs.set((await readPoolSettings(mongo, pool.defaults)).minPool);
-  const totals = await poolGaugeTotals(mongo);
-  for (const [status, total] of Object.entries(totals)) {
+  for (const [status, total] of Object.entries(await livePoolTotals(mongo))) {
     metrics.poolOutputs.set({ status }, total.count);
-    if ('satoshis' in total) metrics.poolSatoshis.set({ status }, total.satoshis);
+    metrics.poolSatoshis.set({ status }, total.satoshis);
   }
 }
 

@@ -431,20 +431,17 @@ export function confirmedFilter(minConfirmations: number, chainHeight: number): 
 
 /**
  * What the worker's pool gauges show after each change: count and satoshis of the live outputs, read by status
- * (indexed, few), and the count of spent ones, which FerretDB answers without reading them. The satoshis of the
- * history of spent outputs would mean decoding every one of them on each spend (23 s at 100,000 in FerretDB);
- * `poolTotals` (the health snapshot) still sums them.
+ * (indexed, few beside the history of spent outputs). Counting or summing that history means FerretDB decoding
+ * every spent output on each spend (seconds at 100,000), so only `poolTotals` (the health snapshot) does.
  */
-export async function poolGaugeTotals(
-  mongo: Connection,
-): Promise<{ available: { count: number; satoshis: number }; reserved: { count: number; satoshis: number }; spent: { count: number } }> {
+export async function livePoolTotals(mongo: Connection): Promise<Record<'available' | 'reserved', { count: number; satoshis: number }>> {
   const utxos = utxoModel(mongo);
   const live = async (status: 'available' | 'reserved') => {
     const rows = await utxos.find({ status }, { _id: 0, satoshis: 1 }).lean();
     return { count: rows.length, satoshis: rows.reduce((sum, r) => sum + r.satoshis, 0) };
   };
-  const [available, reserved, spent] = await Promise.all([live('available'), live('reserved'), utxos.countDocuments({ status: 'spent' })]);
-  return { available, reserved, spent: { count: spent } };
+  const [available, reserved] = await Promise.all([live('available'), live('reserved')]);
+  return { available, reserved };
 }
 
 /** Count and satoshis of the pool's outputs by status. */
