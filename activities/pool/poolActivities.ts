@@ -9,7 +9,7 @@ import { PoolMisconfiguredError, resolvePoolAccounts } from '../../src/pool/acco
 import { parseReservationOwner } from '../../src/pool/ids';
 import { outpointId, utxoModel, type UtxoDocument } from '../../src/pool/models';
 import { planSweep, planTopUp, splitFundsNeeded, sweepAmounts, type SweepPlan, type TopUpPlan } from '../../src/pool/planning';
-import { confirmedFilter, createReservations, poolTotals, type Reservations } from '../../src/pool/reservations';
+import { confirmedFilter, createReservations, livePoolTotals, type Reservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
 import type { Keyring } from '../../src/rotation/keyring';
 import { CHAIN_FAILURES, chainFailure } from '../chain/chainActivities';
@@ -151,9 +151,12 @@ export function createPoolActivities(deps: PoolActivityDeps) {
       return { inputs: held.map(spendable), ...amounts };
     },
 
-    /** After a successful broadcast: its inputs are spent, for good. */
-    async recordPoolSpend(input: { txid: string; inputs: { txid: string; vout: number }[] }): Promise<void> {
-      await reservations.markSpent(input.inputs, input.txid);
+    /**
+     * After a successful broadcast: its inputs are spent, for good. `owner` (the run that reserved them; absent in
+     * histories recorded before it was passed) lets the spend be written as one batch.
+     */
+    async recordPoolSpend(input: { txid: string; inputs: { txid: string; vout: number }[]; owner?: string }): Promise<void> {
+      await reservations.markSpent(input.inputs, input.txid, input.owner);
       logger.onChain.info('pool spend recorded', { txid: input.txid, spent: input.inputs.length });
       await updatePoolGauges(context);
     },
@@ -265,12 +268,14 @@ async function spendableCount({ utxos }: PoolContext, funding: PoolAccount, sett
   });
 }
 
-/** The pool gauges (target, outputs and satoshis by status), refreshed after every change to the pool. */
+/**
+ * The pool gauges (target; count and satoshis of available and reserved outputs), refreshed after every change to
+ * the pool; the spent ones come from the API's health snapshot.
+ */
 async function updatePoolGauges({ metrics, mongo, pool }: PoolContext): Promise<void> {
   if (!metrics) return;
   metrics.poolTargetOutputs.set((await readPoolSettings(mongo, pool.defaults)).minPool);
-  const totals = await poolTotals(mongo);
-  for (const [status, total] of Object.entries(totals)) {
+  for (const [status, total] of Object.entries(await livePoolTotals(mongo))) {
     metrics.poolOutputs.set({ status }, total.count);
     metrics.poolSatoshis.set({ status }, total.satoshis);
   }

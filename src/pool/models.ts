@@ -90,6 +90,8 @@ const claimSchema = new Schema<ClaimDocument>(
   },
   { collection: 'utxo_claims', versionKey: false },
 );
+// A run's claims are read and given back by owner: one indexed equality instead of `_id: {$in}` over every claim.
+claimSchema.index({ owner: 1 });
 
 export function claimModel(connection: Connection): Model<ClaimDocument> {
   return (connection.models.UtxoClaim as Model<ClaimDocument> | undefined) ?? connection.model<ClaimDocument>('UtxoClaim', claimSchema);

@@ -1,4 +1,5 @@
-import type { Connection, Model } from 'mongoose';
+import type { AnyBulkWriteOperation, Connection, Model } from 'mongoose';
+import { bulkWriteInChunks } from '../db/bulkWrites';
 import {
   claimModel,
   outpointId,
@@ -86,9 +87,12 @@ export function createReservations(connection: Connection) {
     forgetSpentReservation: async (owner: string, slot: string): Promise<void> => {
       await models.reservations.deleteOne({ _id: slotId(owner, slot) });
     },
-    /** Records that a broadcast transaction spent these outputs; idempotent. */
-    markSpent: (outpoints: { txid: string; vout: number }[], spendingTxid: string): Promise<void> =>
-      markSpent(models, outpoints, spendingTxid),
+    /**
+     * Records that a broadcast transaction spent these outputs; idempotent. `owner`: the run that reserved them,
+     * which lets the writes select its outputs by an indexed equality instead of one statement per output.
+     */
+    markSpent: (outpoints: { txid: string; vout: number }[], spendingTxid: string, owner?: string): Promise<void> =>
+      markSpent(models, outpoints, spendingTxid, owner),
     /** Gives a reserved UTXO back only when its owner has closed and the chain shows it unspent. */
     release: (owner: string, slot: string, checks: ReleaseChecks): Promise<ReleaseOutcome> => release(models, owner, slot, checks),
     /** Brings chain outputs into the pool. */
@@ -148,10 +152,24 @@ async function existing(models: PoolModels, owner: string, slot: string): Promis
   return reservation ? models.utxos.findById(reservation.utxoId).lean() : null;
 }
 
-/** The outputs of these reservations, by id. */
-async function utxosOf({ utxos }: PoolModels, held: { utxoId: string }[]): Promise<Map<string, UtxoDocument>> {
-  const docs = await utxos.find({ _id: { $in: held.map((r) => r.utxoId) } }).lean();
-  return new Map(docs.map((d) => [d._id, d]));
+/**
+ * The outputs of these reservations, by id. FerretDB filters `$in` in memory over what the equality part of a
+ * filter returns, so each owner's outputs are found by `reservedBy` (indexed); the few a reservation names but whose
+ * mirror does not show the owner yet (a reserve cut short) are read by `_id`.
+ */
+async function utxosOf({ utxos }: PoolModels, held: { owner: string; utxoId: string }[]): Promise<Map<string, UtxoDocument>> {
+  const byId = new Map<string, UtxoDocument>();
+  const owners = new Map<string, string[]>();
+  for (const r of held) owners.set(r.owner, [...(owners.get(r.owner) ?? []), r.utxoId]);
+  for (const [owner, ids] of owners) {
+    for (const d of await utxos.find({ reservedBy: owner, _id: { $in: ids } }).lean()) byId.set(d._id, d);
+  }
+  for (const r of held) {
+    if (byId.has(r.utxoId)) continue;
+    const doc = await utxos.findById(r.utxoId).lean();
+    if (doc) byId.set(doc._id, doc);
+  }
+  return byId;
 }
 
 /** The UTXO reserved for this (owner, slot), reserving the smallest adequate one if there is none yet. */
@@ -196,7 +214,9 @@ async function reserve(models: PoolModels, request: ReserveRequest): Promise<Utx
 
 /**
  * Reserves these particular outputs for one owner (a sweep's inputs), each in its own slot. Outputs another
- * owner holds are skipped; a retry returns what the first attempt got. Claims go in one unordered batch.
+ * owner holds are skipped; a retry returns what the first attempt got. Every step is one command over the batch:
+ * claims and reservation records are inserts, and the reads and the status update select by indexed equalities
+ * (the owner, `status: 'available'`), so none of them scans the pool's history of spent outputs.
  */
 async function reserveOutpoints({ utxos, reservations, claims }: PoolModels, owner: string, utxoIds: string[]): Promise<UtxoDocument[]> {
   if (utxoIds.length === 0) return [];
@@ -207,7 +227,8 @@ async function reserveOutpoints({ utxos, reservations, claims }: PoolModels, own
       { ordered: false },
     ),
   );
-  const ours = (await claims.find({ _id: { $in: utxoIds }, owner }, { _id: 1 }).lean()).map((c) => c._id);
+  const wanted = new Set(utxoIds);
+  const ours = (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id).filter((id) => wanted.has(id));
   if (ours.length === 0) return [];
   await ignoringDuplicates(
     reservations.insertMany(
@@ -215,11 +236,11 @@ async function reserveOutpoints({ utxos, reservations, claims }: PoolModels, own
       { ordered: false },
     ),
   );
-  await utxos.updateMany({ _id: { $in: ours }, status: 'available' }, { $set: { status: 'reserved', reservedBy: owner, reservedAt: now } });
-  return utxos
-    .find({ _id: { $in: ours }, status: 'reserved', reservedBy: owner })
-    .sort({ satoshis: 1, _id: 1 })
-    .lean();
+  await utxos.updateMany({ status: 'available', _id: { $in: ours } }, { $set: { status: 'reserved', reservedBy: owner, reservedAt: now } });
+  const oursSet = new Set(ours);
+  return (await utxos.find({ reservedBy: owner, status: 'reserved' }).lean())
+    .filter((u) => oursSet.has(u._id))
+    .sort((a, b) => a.satoshis - b.satoshis || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
 }
 
 /** Every output an owner holds, in slot order. */
@@ -232,19 +253,23 @@ async function heldBy(models: PoolModels, owner: string): Promise<UtxoDocument[]
 
 /**
  * The owner gives back what it holds, for when it knows it broadcast nothing that spends them (it stopped before
- * broadcasting, or the node rejected the transaction). Spent outputs stay spent.
+ * broadcasting, or the node rejected the transaction). Spent outputs stay spent, and keep their claims.
+ * Claims go first: an output still marked reserved is offered to nobody, so a retry after a crash between the
+ * steps finishes the job, and no claim is left behind on an output that is available again. Each step is one
+ * command selected by an indexed equality (owner, status, reservedBy), whatever the number of outputs.
  */
-async function giveBack(models: PoolModels, owner: string): Promise<number> {
-  const held = await models.reservations.find({ owner }).lean();
-  let released = 0;
-  for (const reservation of held) {
-    if (await unreserve(models, reservation.utxoId, owner)) {
-      await models.claims.deleteOne({ _id: reservation.utxoId, owner });
-      released += 1;
-    }
-    await models.reservations.deleteOne({ _id: reservation._id });
-  }
-  return released;
+async function giveBack({ utxos, reservations, claims }: PoolModels, owner: string): Promise<number> {
+  const claimed = (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id);
+  // Only claims on live outputs go: a spent output keeps its claim whoever recorded the spend.
+  const live = claimed.length === 0 ? [] : await liveAmong(utxos, claimed, { _id: 1 });
+  const releasable = live.map((u) => u._id);
+  if (releasable.length > 0) await claims.deleteMany({ owner, _id: { $in: releasable } });
+  const { modifiedCount } = await utxos.updateMany(
+    { reservedBy: owner, status: 'reserved' },
+    { $set: { status: 'available', reservedBy: null, reservedAt: null } },
+  );
+  await reservations.deleteMany({ owner });
+  return modifiedCount;
 }
 
 /** Reservations oldest first, for the reconciler. */
@@ -257,17 +282,24 @@ async function oldestReservations(
   return held.map((r) => ({ owner: r.owner, slot: r._id.slice(r.owner.length + 1), utxo: byId.get(r.utxoId) ?? null }));
 }
 
-/** Records that a broadcast transaction spent these outputs; idempotent. Spent outputs stay claimed for ever. */
+/**
+ * Records that a broadcast transaction spent these outputs; idempotent. Spent outputs stay claimed for ever.
+ * The outputs `owner` reserved are written as a batch selected by the owner (indexed); any others (a sync's or the
+ * reconciler's finding, an input the owner no longer holds) one statement each, by `_id`.
+ */
 async function markSpent(
   { utxos, reservations, claims }: PoolModels,
   outpoints: { txid: string; vout: number }[],
   spendingTxid: string,
+  owner?: string,
 ): Promise<void> {
-  const ids = outpoints.map((o) => outpointId(o.txid, o.vout));
+  const ids = [...new Set(outpoints.map((o) => outpointId(o.txid, o.vout)))];
   if (ids.length === 0) return;
-  // Reserved inputs are claimed already; claim only the others, so they can never be reserved again.
-  const claimed = new Set((await claims.find({ _id: { $in: ids } }, { _id: 1 }).lean()).map((c) => c._id));
-  const unclaimed = ids.filter((id) => !claimed.has(id));
+  const wanted = new Set(ids);
+  const ownClaims = owner ? (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id).filter((id) => wanted.has(id)) : [];
+  const claimedByOwner = new Set(ownClaims);
+  // Claim the others, so they can never be reserved again; one claimed by someone else already is a duplicate.
+  const unclaimed = ids.filter((id) => !claimedByOwner.has(id));
   if (unclaimed.length > 0) {
     await ignoringDuplicates(
       claims.insertMany(
@@ -276,8 +308,20 @@ async function markSpent(
       ),
     );
   }
-  await utxos.updateMany({ _id: { $in: ids } }, { $set: { status: 'spent', spentBy: spendingTxid } });
-  await reservations.deleteMany({ utxoId: { $in: ids } });
+  const spentBy = { $set: { status: 'spent' as const, spentBy: spendingTxid } };
+  const held = owner ? (await utxos.find({ reservedBy: owner }, { _id: 1 }).lean()).map((u) => u._id).filter((id) => wanted.has(id)) : [];
+  if (held.length > 0) await utxos.updateMany({ reservedBy: owner, _id: { $in: held } }, spentBy);
+  const heldSet = new Set(held);
+  const others = ids.filter((id) => !heldSet.has(id));
+  await bulkWriteInChunks(
+    utxos,
+    others.map((id): AnyBulkWriteOperation<UtxoDocument> => ({ updateOne: { filter: { _id: id }, update: spentBy } })),
+  );
+  if (held.length > 0) await reservations.deleteMany({ owner, utxoId: { $in: held } });
+  await bulkWriteInChunks(
+    reservations,
+    others.map((id): AnyBulkWriteOperation<ReservationDocument> => ({ deleteMany: { filter: { utxoId: id } } })),
+  );
 }
 
 /**
@@ -298,59 +342,106 @@ async function release(models: PoolModels, owner: string, slot: string, checks: 
 /**
  * Brings chain outputs into the pool. New outputs arrive available; a known output keeps its status (sync never
  * revives a reserved or spent one) and only its block height is updated, so confirmations stay counted.
+ * Known live outputs are read by status (indexed, and few beside the history of spent ones); the rest are inserted,
+ * and an insert refused as a duplicate is an output already spent, whose height alone is brought up to date.
  */
 async function ingest({ utxos }: PoolModels, outputs: ChainOutput[], keyIdentifier: string): Promise<{ added: number }> {
   if (outputs.length === 0) return { added: 0 };
   const ids = outputs.map((o) => outpointId(o.txid, o.vout));
-  // Writes only what changed: on a Mongo-wire store without bulk updates every written document costs a round
-  // trip, and a sync mostly sees outputs it already knows at the height it knows.
-  const known = new Map(
-    (await utxos.find({ _id: { $in: ids } }, { _id: 1, blockHeight: 1, unseenSyncs: 1 }).lean()).map((u) => [u._id, u]),
-  );
-  const fresh = outputs.filter((o) => !known.has(outpointId(o.txid, o.vout)));
-  const added = fresh.length > 0 ? await insertFresh(utxos, fresh, keyIdentifier) : 0;
+  const live = new Map((await liveAmong(utxos, ids, { _id: 1, blockHeight: 1, unseenSyncs: 1 })).map((u) => [u._id, u]));
+  const fresh = outputs.filter((o) => !live.has(outpointId(o.txid, o.vout)));
+  const { added, duplicates } = fresh.length > 0 ? await insertFresh(utxos, fresh, keyIdentifier) : { added: 0, duplicates: [] };
+  // Writes only what changed: a sync mostly sees outputs it already knows at the height it knows.
   const changedByHeight = new Map<number | null, string[]>();
   for (const output of outputs) {
     const id = outpointId(output.txid, output.vout);
-    const before = known.get(id);
+    const before = live.get(id);
     if (!before || (before.blockHeight === output.blockHeight && !before.unseenSyncs)) continue;
     changedByHeight.set(output.blockHeight, [...(changedByHeight.get(output.blockHeight) ?? []), id]);
   }
   for (const [blockHeight, changed] of changedByHeight) {
-    await utxos.updateMany({ _id: { $in: changed } }, { $set: { blockHeight, unseenSyncs: 0 } });
+    for (const status of ['available', 'reserved'] as const) {
+      await utxos.updateMany({ status, _id: { $in: changed } }, { $set: { blockHeight, unseenSyncs: 0 } });
+    }
   }
+  await bulkWriteInChunks(
+    utxos,
+    duplicates.map((o): AnyBulkWriteOperation<UtxoDocument> => ({
+      updateOne: {
+        filter: { _id: outpointId(o.txid, o.vout), blockHeight: { $ne: o.blockHeight } },
+        update: { $set: { blockHeight: o.blockHeight } },
+      },
+    })),
+  );
   return { added };
 }
 
-/** Inserts outputs the pool did not know as available; returns how many this call inserted. */
-async function insertFresh(utxos: Model<UtxoDocument>, fresh: ChainOutput[], keyIdentifier: string): Promise<number> {
+/**
+ * The pool's live (available or reserved) outputs among these ids. FerretDB filters `$in` in memory over what the
+ * equality part of a filter returns: selected by status, that is the live outputs, not the history of spent ones.
+ */
+async function liveAmong(
+  utxos: Model<UtxoDocument>,
+  ids: string[],
+  projection: Partial<Record<keyof UtxoDocument, 1>>,
+): Promise<Pick<UtxoDocument, '_id' | 'blockHeight' | 'unseenSyncs'>[]> {
+  const found = await Promise.all(
+    (['available', 'reserved'] as const).map((status) => utxos.find({ status, _id: { $in: ids } }, projection).lean()),
+  );
+  return found.flat();
+}
+
+/**
+ * Inserts outputs the pool did not know as available. Returns how many this call inserted, and the outputs refused
+ * as duplicates: known already (spent, or inserted meanwhile by a concurrent ingest, whose documents stand).
+ */
+async function insertFresh(
+  utxos: Model<UtxoDocument>,
+  fresh: ChainOutput[],
+  keyIdentifier: string,
+): Promise<{ added: number; duplicates: ChainOutput[] }> {
   try {
-    return (
-      await utxos.insertMany(
-        fresh.map((o) => ({
-          _id: outpointId(o.txid, o.vout),
-          txid: o.txid,
-          vout: o.vout,
-          satoshis: o.satoshis,
-          lockingScriptHex: o.lockingScriptHex,
-          keyIdentifier,
-          status: 'available' as const,
-          blockHeight: o.blockHeight,
-          unseenSyncs: 0,
-        })),
-        { ordered: false },
-      )
-    ).length;
+    const inserted = await utxos.insertMany(
+      fresh.map((o) => ({
+        _id: outpointId(o.txid, o.vout),
+        txid: o.txid,
+        vout: o.vout,
+        satoshis: o.satoshis,
+        lockingScriptHex: o.lockingScriptHex,
+        keyIdentifier,
+        status: 'available' as const,
+        blockHeight: o.blockHeight,
+        unseenSyncs: 0,
+      })),
+      { ordered: false },
+    );
+    return { added: inserted.length, duplicates: [] };
   } catch (err) {
-    // A concurrent ingest of the same outputs inserted some first: theirs stand, ours are duplicates.
     if (!onlyDuplicates(err)) throw err;
-    return (err as { insertedDocs?: unknown[] }).insertedDocs?.length ?? 0;
+    const insertedIds = new Set(((err as { insertedDocs?: { _id: string }[] }).insertedDocs ?? []).map((d) => d._id));
+    const duplicates = fresh.filter((o) => !insertedIds.has(outpointId(o.txid, o.vout)));
+    return { added: insertedIds.size, duplicates };
   }
 }
 
 /** Outputs with at least `minConfirmations`, counted from their block height. */
 export function confirmedFilter(minConfirmations: number, chainHeight: number): Record<string, unknown> {
   return minConfirmations > 0 ? { blockHeight: { $ne: null, $lte: chainHeight - minConfirmations + 1 } } : {};
+}
+
+/**
+ * What the worker's pool gauges show after each change: count and satoshis of the live outputs, read by status
+ * (indexed, few beside the history of spent outputs). Counting or summing that history means FerretDB decoding
+ * every spent output on each spend (seconds at 100,000), so only `poolTotals` (the health snapshot) does.
+ */
+export async function livePoolTotals(mongo: Connection): Promise<Record<'available' | 'reserved', { count: number; satoshis: number }>> {
+  const utxos = utxoModel(mongo);
+  const live = async (status: 'available' | 'reserved') => {
+    const rows = await utxos.find({ status }, { _id: 0, satoshis: 1 }).lean();
+    return { count: rows.length, satoshis: rows.reduce((sum, r) => sum + r.satoshis, 0) };
+  };
+  const [available, reserved] = await Promise.all([live('available'), live('reserved')]);
+  return { available, reserved };
 }
 
 /** Count and satoshis of the pool's outputs by status. */

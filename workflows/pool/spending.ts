@@ -114,7 +114,11 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
     }
   }
 
-  await pool.recordPoolSpend({ txid: signed.txid, inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })) });
+  await pool.recordPoolSpend({
+    txid: signed.txid,
+    inputs: request.plan.inputs.map((i) => ({ txid: i.txid, vout: i.vout })),
+    owner: request.owner,
+  });
   await request.afterBroadcast?.(signed.txid);
 
   progress.step = 'confirming';
