@@ -21,6 +21,7 @@ import type { SweepReport, TopUpReport } from '../../workflows/pool/shared';
 import globalSetup from '../support/globalSetup';
 import globalTeardown from '../support/globalTeardown';
 import { startPoolStack, type PoolStack } from '../support/poolStack';
+import { activitySeconds } from './historyStats';
 
 interface Row {
   name: string;
@@ -58,29 +59,9 @@ async function timed(
       satPerKb: (result.transaction.fee * 1000) / result.transaction.sizeBytes,
       signRequests: stack.signRequests() - signsBefore,
       historyEvents: history.events?.length ?? 0,
-      activitySeconds: activityDurations(history.events ?? []),
+      activitySeconds: activitySeconds(history.events ?? []),
     },
   };
-}
-
-type HistoryEvent = NonNullable<
-  Awaited<ReturnType<ReturnType<PoolStack['deps']['temporal']['workflow']['getHandle']>['fetchHistory']>>['events']
->[number];
-
-function activityDurations(events: HistoryEvent[]): Record<string, number> {
-  const seconds = (e: HistoryEvent) => Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
-  const scheduled = new Map<string, { type: string; at: number }>();
-  const totals: Record<string, number> = {};
-  for (const e of events) {
-    const attrs = e.activityTaskScheduledEventAttributes;
-    if (attrs) scheduled.set(String(e.eventId), { type: attrs.activityType?.name ?? '?', at: seconds(e) });
-    const completed = e.activityTaskCompletedEventAttributes;
-    if (completed) {
-      const start = scheduled.get(String(completed.scheduledEventId));
-      if (start) totals[start.type] = (totals[start.type] ?? 0) + seconds(e) - start.at;
-    }
-  }
-  return totals;
 }
 
 async function fundMany(stack: PoolStack, address: string, count: number, satoshis: number): Promise<void> {
