@@ -2,10 +2,14 @@
  * Bulk registration end to end on the real stack (Temporal dev server, FerretDB, Redis, dev KMS, chain simulator):
  * POST /v1/patch-batches with 10,000 patches, timed until the anchor transaction holding all of them is in the
  * mempool, beside a 100-patch batch in the same run (the baseline: a batch's fixed cost). Prints records/s, history
- * events, fee and KMS requests per record, and the process's peak RSS (API, worker and this script share it, so it
- * bounds the worker's).
+ * events, fee and KMS requests per record, and the peak RSS of the worker, which runs as its own process the way
+ * production runs it (compiled: `npm run build`, then dist/workers/main.js), and of this process (API and client).
  * Run: npx tsx test/bench/bulk.ts [patches=10000]
  */
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PublicKey, Transaction } from '@bsv/sdk';
 import { createApp } from '../../api/app';
 import { bulkRegistrationWorkflowId } from '../../src/bulkRegistration/ids';
@@ -13,7 +17,8 @@ import globalSetup from '../support/globalSetup';
 import globalTeardown from '../support/globalTeardown';
 import { listen } from '../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../support/patchApi';
-import { startPoolStack, type PoolStack } from '../support/poolStack';
+import { REPO_ROOT } from '../support/processes';
+import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../support/poolStack';
 import { activitySeconds } from './historyStats';
 
 interface Row {
@@ -25,12 +30,13 @@ interface Row {
   kmsRequests: number;
   feeSats: number;
   peakRssMb: number;
+  workerPeakRssMb: number;
   activities: Record<string, number>;
   /** Milliseconds from the batch's creation to each timing it records. */
   phases: Record<string, number>;
 }
 
-async function runBatch(stack: PoolStack, baseUrl: string, owner: string, name: string, size: number): Promise<Row> {
+async function runBatch(stack: PoolStack, worker: ChildProcess, baseUrl: string, owner: string, name: string, size: number): Promise<Row> {
   const client = apiClient(baseUrl, stack.deps.config.auth.apiKey);
   const body = JSON.stringify(Array.from({ length: size }, (_, i) => registrationBody(`${name}-${String(i).padStart(5, '0')}`, owner)));
   const kmsBefore = stack.kms.requests.length;
@@ -68,12 +74,19 @@ async function runBatch(stack: PoolStack, baseUrl: string, owner: string, name: 
       kmsRequests: stack.kms.requests.length - kmsBefore,
       feeSats: await transactionFee(stack, view.txids[0]!),
       peakRssMb: peakRss / 2 ** 20,
+      workerPeakRssMb: peakRssOf(worker.pid!) / 2 ** 20,
       activities: activitySeconds(history.events ?? []),
       phases,
     };
   } finally {
     clearInterval(sampler);
   }
+}
+
+/** The kernel's high-water mark of a process's resident set (VmHWM), in bytes. */
+function peakRssOf(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB/m);
+  return line ? Number(line[1]) * 1024 : NaN;
 }
 
 async function transactionFee(stack: PoolStack, txid: string): Promise<number> {
@@ -88,28 +101,37 @@ async function main(): Promise<void> {
   const size = Number(process.argv[2] ?? 10_000);
   process.env.JEST_WORKER_ID ??= '1';
   await globalSetup();
-  const stack = await startPoolStack({ ANCHOR_CONFIRMATIONS: '1', LOG_LEVEL: 'warn' }, { blockIntervalMs: 1000 });
+  const stack = await startPoolStack({ ANCHOR_CONFIRMATIONS: '1', LOG_LEVEL: 'warn' }, { blockIntervalMs: 1000, inProcessWorker: false });
   const rows: Row[] = [];
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  const worker = await startMainWorkerProcess(
+    stack,
+    { WORKFLOW_BUNDLE_PATH: path.join(REPO_ROOT, 'dist/workflow-bundle.js') },
+    'dist/workers/main.js',
+  );
+  const idleWorkerRssMb = peakRssOf(worker.pid!) / 2 ** 20;
   try {
     const api = await listen(createApp(stack.deps));
     const owner = PublicKey.fromString(stack.kms.keys.describe('owner-bench').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 4, 100_000);
-    rows.push(await runBatch(stack, api.baseUrl, owner, 'BASE', 100));
-    rows.push(await runBatch(stack, api.baseUrl, owner, 'BULK', size));
+    rows.push(await runBatch(stack, worker, api.baseUrl, owner, 'BASE', 100));
+    rows.push(await runBatch(stack, worker, api.baseUrl, owner, 'BULK', size));
     await api.close();
   } finally {
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker.once('exit', resolve));
     await stack.close();
     await globalTeardown();
   }
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   process.stdout.write(
-    `${'batch'.padEnd(14)}${pad('records', 9)}${pad('mempool ms', 12)}${pad('rec/s', 9)}${pad('anchored ms', 13)}${pad('events/rec', 12)}${pad('sat/rec', 9)}${pad('KMS req', 9)}${pad('peak RSS MB', 13)}\n`,
+    `${'batch'.padEnd(14)}${pad('records', 9)}${pad('mempool ms', 12)}${pad('rec/s', 9)}${pad('anchored ms', 13)}${pad('events/rec', 12)}${pad('sat/rec', 9)}${pad('KMS req', 9)}${pad('worker RSS MB', 15)}${pad('API RSS MB', 12)}\n`,
   );
   for (const r of rows) {
     process.stdout.write(
       `${`${r.name}`.padEnd(14)}${pad(r.records, 9)}${pad(r.toMempoolMs.toFixed(0), 12)}${pad((r.records / (r.toMempoolMs / 1000)).toFixed(0), 9)}` +
         `${pad(r.toAnchoredMs.toFixed(0), 13)}${pad((r.historyEvents / r.records).toFixed(4), 12)}${pad((r.feeSats / r.records).toFixed(4), 9)}` +
-        `${pad(r.kmsRequests, 9)}${pad(r.peakRssMb.toFixed(0), 13)}\n`,
+        `${pad(r.kmsRequests, 9)}${pad(r.workerPeakRssMb.toFixed(0), 15)}${pad(r.peakRssMb.toFixed(0), 12)}\n`,
     );
   }
   for (const r of rows) {
@@ -122,6 +144,7 @@ async function main(): Promise<void> {
       .map(([k, ms]) => `${k.replace(/At$/, '')} +${ms} ms`);
     process.stdout.write(`  ${r.name}: ${top.join(', ')}\n    since the batch was created: ${phases.join(', ')}\n`);
   }
+  process.stdout.write(`worker peak RSS before any batch: ${idleWorkerRssMb.toFixed(0)} MB\n`);
   const [base, bulk] = rows;
   process.stdout.write(
     `\nratio in this run: ${bulk!.records}/${base!.records} records took ${(bulk!.toMempoolMs / base!.toMempoolMs).toFixed(2)}x the time to the mempool ` +

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,11 @@ import { chainClientsFromConfig } from '../../src/chain/clients';
 import type { PoolAccounts } from '../../workflows/pool/shared';
 import { startSimulator, type RunningSimulator } from './chainSimulator';
 import { listen, type Listening } from './http';
-import { connectTestDeps, createTestWorker, type TestDeps } from './stack';
+import { freePort } from '../../ops/dev-stack/services';
+import { spawnEntry } from './processes';
+import { connectTestDeps, createTestWorker, testEnvironment, type TestDeps } from './stack';
+import { testEnv } from './testEnv';
+import { isPolling, waitFor } from './workerProcesses';
 
 export const POOL_TEST_KMS_KEY = 'pool-test-kms-api-key';
 
@@ -118,4 +123,34 @@ export async function startPoolStack(
       await deps.close();
     },
   };
+}
+
+/**
+ * The production worker entry point (workers/main.ts) as its own process against this stack, once it polls: what
+ * crash tests SIGKILL, and what benches measure apart from the test process.
+ */
+export async function startMainWorkerProcess(
+  stack: PoolStack,
+  overrides: Record<string, string> = {},
+  entry = 'workers/main.ts',
+): Promise<ChildProcess> {
+  const env = testEnvironment({
+    ...stack.env,
+    MONGODB_URI: stack.deps.config.mongo.uri,
+    REDIS_URL: stack.deps.config.redis.url,
+    TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+    WORKER_METRICS_PORT: String(await freePort()),
+    WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
+    SYSTEM_CHECK_EVERY: 'off',
+    LOG_LEVEL: 'warn',
+    ...overrides,
+  });
+  const worker = spawnEntry(entry, [], env);
+  const { temporal, config } = stack.deps;
+  await waitFor(
+    'the worker to poll',
+    async () => ((await isPolling(temporal, config.temporal.namespace, worker.pid)) ? true : undefined),
+    60_000,
+  );
+  return worker;
 }

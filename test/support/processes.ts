@@ -10,9 +10,13 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs a TypeScript entry point of this repo as its own Node process, the way the npm scripts do. */
+/**
+ * Runs a TypeScript entry point of this repo as its own Node process, the way the npm scripts do; or, for a `.js`
+ * entry under dist/ (`npm run build`), the compiled code as production runs it.
+ */
 export function spawnEntry(entry: string, args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry), ...args], {
+  const loader = entry.endsWith('.js') ? [] : ['--import', 'tsx'];
+  return spawn(process.execPath, [...loader, path.join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,16 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { PrivateKey } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
-import { freePort } from '../../../ops/dev-stack/services';
 import { utxoModel } from '../../../src/pool/models';
 import { patchModel } from '../../../src/registration/models';
 import { listen, type Listening } from '../../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
-import { startPoolStack, type PoolStack } from '../../support/poolStack';
-import { spawnEntry } from '../../support/processes';
-import { testEnvironment } from '../../support/stack';
-import { testEnv } from '../../support/testEnv';
-import { isPolling, waitFor } from '../../support/workerProcesses';
+import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
 
 /**
  * The production worker (workers/main.ts) in its own process, SIGKILLed while a registration waits on the KMS: first
@@ -41,24 +36,8 @@ describe('registration with the worker killed mid-flight', () => {
   });
 
   async function startWorker(): Promise<ChildProcess> {
-    const env = testEnvironment({
-      ...stack.env,
-      MONGODB_URI: stack.deps.config.mongo.uri,
-      REDIS_URL: stack.deps.config.redis.url,
-      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
-      WORKER_METRICS_PORT: String(await freePort()),
-      WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
-      SYSTEM_CHECK_EVERY: 'off',
-      LOG_LEVEL: 'warn',
-    });
-    const worker = spawnEntry('workers/main.ts', [], env);
+    const worker = await startMainWorkerProcess(stack);
     workers.push(worker);
-    const { temporal, config } = stack.deps;
-    await waitFor(
-      'the worker to poll',
-      async () => ((await isPolling(temporal, config.temporal.namespace, worker.pid)) ? true : undefined),
-      60_000,
-    );
     return worker;
   }
 
