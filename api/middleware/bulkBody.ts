@@ -54,6 +54,8 @@ function parseJsonArray(text: string): unknown[] {
   } catch {
     throw new DomainError('MALFORMED_JSON', 'The request body is not valid JSON.');
   }
+  // A bare string or number is not a JSON body here, as the app's strict JSON parser holds everywhere else.
+  if (typeof parsed !== 'object' || parsed === null) throw new DomainError('MALFORMED_JSON', 'The request body must be a JSON array.');
   if (!Array.isArray(parsed)) throw new DomainError('VALIDATION_FAILED', 'Expected a JSON array of registrations.');
   return parsed;
 }

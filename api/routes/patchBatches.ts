@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { isBatchId, MAX_BATCH_ITEMS } from '../../src/bulkRegistration/ids';
+import { BATCH_ID_PATTERN, MAX_BATCH_ITEMS } from '../../src/bulkRegistration/ids';
 import { BatchKeyConflictError, submitBatch, type ValidatedItem } from '../../src/bulkRegistration/intake';
 import { getBatchView, ITEM_OUTCOMES, listBatchItems } from '../../src/bulkRegistration/view';
 import type { Network } from '../../src/chain/addresses';
@@ -75,7 +75,7 @@ const BatchItemsSchema = z
   .openapi('PatchBatchItems');
 
 const batchUrl = (batchId: string) => `/v1/patch-batches/${batchId}`;
-const BatchIdParams = z.object({ batchId: z.string().refine(isBatchId, 'a batch id (pb-…)') });
+const BatchIdParams = z.object({ batchId: z.string().regex(BATCH_ID_PATTERN, 'a batch id (pb-…)') });
 
 /** Bulk registration: POST /v1/patch-batches starts a BulkRegistrationWorkflow; the GETs read its outcome. */
 export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {

@@ -6,7 +6,7 @@ export const CHUNK_SIZE = 1_000;
 /** Items per batch (POST /v1/patch-batches). */
 export const MAX_BATCH_ITEMS = 10_000;
 
-const BATCH_ID = /^pb-[0-9a-f]{24}$/;
+export const BATCH_ID_PATTERN = /^pb-[0-9a-f]{24}$/;
 
 /**
  * A batch's id follows from its Idempotency-Key, so a retry that lost the first answer (or a crash between storing
@@ -17,7 +17,7 @@ export function batchIdFor(idempotencyKey: string): string {
 }
 
 export function isBatchId(value: string): boolean {
-  return BATCH_ID.test(value);
+  return BATCH_ID_PATTERN.test(value);
 }
 
 export function bulkRegistrationWorkflowId(batchId: string): string {

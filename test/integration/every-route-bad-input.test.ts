@@ -139,6 +139,7 @@ const PARAM_CANDIDATES = [
   `transfer-PP-NOPE-1-${'ab'.repeat(32)}`,
   'registration-PP-NOPE-1',
   'utxo-top-up-PP-NOPE-1',
+  `pb-${'ab'.repeat(12)}`,
 ];
 
 const expectsHex = (schema: JsonSchema) => /\[0-9a-f/i.test(schema.pattern ?? '');
@@ -240,6 +241,8 @@ describe('bad input on every route of the route table', () => {
   beforeAll(async () => {
     api = await startTestApi({
       JSON_BODY_LIMIT: `${BODY_LIMIT_BYTES}b`,
+      // Bulk uploads have a limit of their own; the oversize case exceeds both.
+      BATCH_BODY_LIMIT: `${BODY_LIMIT_BYTES * 2}b`,
       WOC_NETWORK: 'test',
       PUBLIC_API_MAX: HIGH,
       ADMIN_API_MAX: HIGH,
@@ -304,7 +307,7 @@ describe('bad input on every route of the route table', () => {
       add('malformed JSON', { ...withBody('{"a":'), expect: { status: 400, code: 'MALFORMED_JSON' } });
       add('a JSON string body', { ...withBody('"text"'), expect: { status: 400, code: 'MALFORMED_JSON' } });
       add('a JSON number body', { ...withBody('42'), expect: { status: 400, code: 'MALFORMED_JSON' } });
-      add('a body over JSON_BODY_LIMIT', { ...withBody(bodyTooBig), expect: { status: 413, code: 'PAYLOAD_TOO_LARGE' } });
+      add('a body over the body limit', { ...withBody(bodyTooBig), expect: { status: 413, code: 'PAYLOAD_TOO_LARGE' } });
       add('a text/plain body', {
         ...withBody('a=1', { 'content-type': 'text/plain' }),
         expect: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
