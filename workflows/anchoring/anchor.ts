@@ -2,6 +2,7 @@ import {
   type ActivityOptions,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -13,7 +14,8 @@ import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
 import { pool, spendReservedInputs } from '../pool/spending';
-import { failureMessage, inputsMissingFailure, withFailureStatus } from '../shared/failures';
+import { failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
+import { POOL_FAILURES } from '../pool/shared';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorAssignedSignal, type AnchorAssignment } from './shared';
 
@@ -33,6 +35,10 @@ export const RECORD_ACTIVITY_OPTIONS: ActivityOptions = {
 export const ISSUER_SIGNING_OPTIONS: ActivityOptions = { ...RECORD_ACTIVITY_OPTIONS, heartbeatTimeout: '30 seconds' };
 
 const MAX_ANCHOR_ROUNDS = 3;
+/** Anchors wait for confirmed pool outputs rather than fail: the top-up schedule adds them (runbook, pool). */
+const WAIT_FOR_FUNDS_PATCH = 'anchor-waits-for-pool-funds';
+const FUNDS_WAIT_LIMIT_MS = 24 * 3600_000;
+const FUNDS_POLL = '30 seconds';
 
 export interface AnchorOutcome {
   transaction: SpendSummary;
@@ -56,13 +62,15 @@ export async function anchorRecordHashes(request: {
 }): Promise<AnchorOutcome> {
   const refused: string[] = [];
   for (let round = 1; round <= MAX_ANCHOR_ROUNDS; round++) {
-    const anchor = await anchoring.planAnchor({
-      label: request.label,
-      recordHashes: request.recordHashes,
-      owner: request.owner,
-      round,
-      ...(refused.length > 0 && { excludeUtxoIds: [...refused] }),
-    });
+    const anchor = await waitingForFunds(request.progress, () =>
+      anchoring.planAnchor({
+        label: request.label,
+        recordHashes: request.recordHashes,
+        owner: request.owner,
+        round,
+        ...(refused.length > 0 && { excludeUtxoIds: [...refused] }),
+      }),
+    );
     const afterBroadcast = request.afterBroadcast;
     const transaction = await spendReservedInputs({
       owner: request.owner,
@@ -79,6 +87,29 @@ export async function anchorRecordHashes(request: {
     await sleep(`${round * 5} seconds`);
   }
   throw inputsMissingFailure("the anchor's", MAX_ANCHOR_ROUNDS);
+}
+
+/**
+ * Too few confirmed pool outputs is backpressure, not failure: the anchor waits (its progress and search attribute
+ * say so, and the planner's refusals raise PatchProofPoolInsufficientFunds) while the pool's top-up schedule adds
+ * outputs, and fails only after a day without funds. Runs that failed at once before this existed replay as they
+ * were (patched).
+ */
+async function waitingForFunds<T>(progress: PoolOperationProgress, plan: () => Promise<T>): Promise<T> {
+  const startedWaiting = Date.now();
+  for (;;) {
+    try {
+      return await plan();
+    } catch (err) {
+      if (failureType(err) !== POOL_FAILURES.insufficientFunds || !patched(WAIT_FOR_FUNDS_PATCH)) throw err;
+      if (Date.now() - startedWaiting > FUNDS_WAIT_LIMIT_MS) throw err;
+      progress.step = 'waiting-for-funds';
+      progress.lastError = failureMessage(err);
+      upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'waiting-for-funds' }]);
+      await sleep(FUNDS_POLL);
+      upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
+    }
+  }
 }
 
 /** How long a record waits for its batch before asking again (the batcher may have been terminated). */

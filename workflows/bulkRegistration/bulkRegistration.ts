@@ -1,10 +1,10 @@
-import { continueAsNew, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { BulkRegistrationActivities } from '../../activities/bulkRegistration/bulkRegistrationActivities';
 import { reservationOwner } from '../../src/pool/ids';
-import { anchoring, anchorRecordHashes, ISSUER_SIGNING_OPTIONS, RECORD_ACTIVITY_OPTIONS, type AnchorOutcome } from '../anchoring/anchor';
-import { POOL_FAILURES, type PoolOperationProgress } from '../pool/shared';
+import { anchoring, anchorRecordHashes, ISSUER_SIGNING_OPTIONS, RECORD_ACTIVITY_OPTIONS } from '../anchoring/anchor';
+import type { PoolOperationProgress } from '../pool/shared';
 import { pool } from '../pool/spending';
-import { failureMessage, failureType, withFailureStatus } from '../shared/failures';
+import { failureMessage, withFailureStatus } from '../shared/failures';
 import { BATCH_ID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import {
   bulkRegistrationProgressQuery,
@@ -17,9 +17,6 @@ import {
 const bulk = proxyActivities<BulkRegistrationActivities>({ ...RECORD_ACTIVITY_OPTIONS, heartbeatTimeout: '30 seconds' });
 const issuerSigning = proxyActivities<BulkRegistrationActivities>(ISSUER_SIGNING_OPTIONS);
 
-/** How long a batch waits for confirmed pool outputs before it fails: the pool's top-up schedule fills it meanwhile. */
-const FUNDS_WAIT_LIMIT_MS = 24 * 3600_000;
-const FUNDS_POLL = '30 seconds';
 const SEALING_CONCURRENCY = 3;
 
 /**
@@ -34,6 +31,7 @@ export function bulkRegistrationWorkflow(input: BulkRegistrationInput): Promise<
   const spending: PoolOperationProgress = { step: 'starting', attempt: 0 };
   setHandler(bulkRegistrationProgressQuery, () => ({
     ...progress,
+    ...(spending.step === 'waiting-for-funds' && { step: 'waiting-for-funds' as const }),
     ...(spending.txid && { txid: spending.txid }),
     ...(spending.confirmations !== undefined && { confirmations: spending.confirmations }),
     ...(spending.lastError && { lastError: spending.lastError }),
@@ -84,20 +82,18 @@ async function register(
   progress.step = 'anchoring';
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
   const policy = await anchoring.anchoringPolicy();
-  const outcome = await anchorWaitingForFunds(progress, () => {
-    const info = workflowInfo();
-    return anchorRecordHashes({
-      label: `batch ${batchId} (${progress.registered} records)`,
-      recordHashes: leaves.map((l) => l.treeHeadHash),
-      owner: reservationOwner(info.workflowId, info.runId),
-      progress: spending,
-      minConfirmations: policy.minConfirmations,
-      afterBroadcast: async (txid, proofs) => {
-        upsertSearchAttributes([{ key: TXID, value: txid }]);
-        await bulk.markBatchBroadcast({ batchId, txid, anchors: leaves.map((l, i) => ({ chunk: l.chunk, proof: proofs[i]! })) });
-        progress.step = 'confirming';
-      },
-    });
+  const info = workflowInfo();
+  const outcome = await anchorRecordHashes({
+    label: `batch ${batchId} (${progress.registered} records)`,
+    recordHashes: leaves.map((l) => l.treeHeadHash),
+    owner: reservationOwner(info.workflowId, info.runId),
+    progress: spending,
+    minConfirmations: policy.minConfirmations,
+    afterBroadcast: async (txid, proofs) => {
+      upsertSearchAttributes([{ key: TXID, value: txid }]);
+      await bulk.markBatchBroadcast({ batchId, txid, anchors: leaves.map((l, i) => ({ chunk: l.chunk, proof: proofs[i]! })) });
+      progress.step = 'confirming';
+    },
   });
   const { txid } = outcome.transaction;
   const status = await pool.recordConfirmations(txid);
@@ -109,27 +105,6 @@ async function register(
     txid,
     confirmations: status?.confirmations ?? outcome.transaction.confirmations,
   });
-}
-
-/**
- * Too few confirmed pool outputs is backpressure, not failure: the batch waits (its status says so) while the
- * pool's top-up schedule adds outputs, and fails only after a day without funds.
- */
-async function anchorWaitingForFunds(progress: BulkRegistrationProgress, anchor: () => Promise<AnchorOutcome>): Promise<AnchorOutcome> {
-  const startedWaiting = Date.now();
-  for (;;) {
-    try {
-      return await anchor();
-    } catch (err) {
-      if (failureType(err) !== POOL_FAILURES.insufficientFunds || Date.now() - startedWaiting > FUNDS_WAIT_LIMIT_MS) throw err;
-      progress.step = 'waiting-for-funds';
-      progress.lastError = failureMessage(err);
-      upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'waiting-for-funds' }]);
-      await sleep(FUNDS_POLL);
-      progress.step = 'anchoring';
-      upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
-    }
-  }
 }
 
 function finish(progress: BulkRegistrationProgress, result: BulkRegistrationResult): BulkRegistrationResult {

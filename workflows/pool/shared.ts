@@ -110,6 +110,7 @@ export type PoolOperationStep =
   | 'confirming'
   | 'resyncing'
   | 'waiting-for-batch'
+  | 'waiting-for-funds'
   | 'done';
 
 export interface PoolOperationProgress {

@@ -14,6 +14,7 @@ import { patchModel } from '../../../src/registration/models';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { runEntry } from '../../support/processes';
+import { waitFor } from '../../support/workerProcesses';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 
 describe('registration through the API, anchored on the chain simulator', () => {
@@ -200,7 +201,7 @@ describe('registration through the API, anchored on the chain simulator', () => 
     expect(await patchModel(stack.deps.mongo).countDocuments({ _id: /^PP-BAD/ })).toBe(0);
   });
 
-  it('fails clearly and holds nothing when the pool has no output to anchor with', async () => {
+  it('waits for funds, holding nothing, when the pool has no output to anchor with, and anchors once it is funded', async () => {
     // Earlier batches add their change to the pool once confirmed, after their records completed: let them finish first.
     for (let quiet = 0; quiet < 2;) {
       let running = 0;
@@ -213,12 +214,32 @@ describe('registration through the API, anchored on the chain simulator', () => 
     }
     await utxoModel(stack.deps.mongo).updateMany({ status: 'available' }, { $set: { status: 'spent', spentBy: 'test-drain' } });
     const accepted = await post(registration('PP-DRY'));
-    const done = await waitAnchored(accepted.body.statusUrl as string);
-    expect(done).toMatchObject({ state: 'failed', status: 'failed' });
-    expect(done.lastError).toMatch(/insufficient funds: no confirmed pool output/);
+    // Its batch waits for funds rather than failing: operators find it by its status, and it holds no output.
+    const waiting = await waitFor(
+      'the batch to wait for funds',
+      async () => {
+        for await (const run of stack.deps.temporal.workflow.list({
+          query: "WorkflowType = 'anchorBatchWorkflow' AND PatchProofStatus = 'waiting-for-funds'",
+        }))
+          return run.workflowId;
+        return undefined;
+      },
+      60_000,
+      { intervalMs: 250 },
+    );
+    expect((await patchModel(stack.deps.mongo).findById('PP-DRY').lean())!.status).toBe('pending');
     expect(await utxoModel(stack.deps.mongo).countDocuments({ status: 'reserved' })).toBe(0);
-    await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-DRY', 'registration-insufficient-funds');
-    const verdict = (await (await fetch(`${api.baseUrl}/v1/patches/PP-DRY/verify`)).json()) as { status: string; reason: string };
-    expect(verdict).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/^registration failed: insufficient funds/) });
+
+    // Funded and synced, as the top-up schedule would: the waiting batch anchors at its next try.
+    await stack.fund(stack.accounts.funding.address, 10_000);
+    const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
+    await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
+    const deadline = Date.now() + 120_000;
+    let done = await waitAnchored(accepted.body.statusUrl as string).catch(() => undefined);
+    while (!done && Date.now() < deadline) done = await waitAnchored(accepted.body.statusUrl as string).catch(() => undefined);
+    expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
+    await recordHistoryIfAsked(stack.deps.temporal, waiting, 'anchor-batch-waited-for-funds');
+    const verdict = (await (await fetch(`${api.baseUrl}/v1/patches/PP-DRY/verify`)).json()) as { status: string };
+    expect(verdict.status).toBe('authentic');
   });
 });

@@ -1,4 +1,4 @@
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, type WorkflowFailedError } from '@temporalio/client';
 import { merkleProofs, verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { registrationWorkflow } from '../../../workflows';
 import { RECORD_ACTIVITY_OPTIONS } from '../../../workflows/anchoring/anchor';
@@ -50,32 +50,33 @@ describe('registrationWorkflow', () => {
     );
   });
 
-  it('fails with the activity’s own type and marks the record failed when the pool has no funds', async () => {
+  it('waits for pool funds instead of failing, showing it in its progress, and anchors once the pool has them', async () => {
     const uid = 'reg-no-funds';
+    const chain = fakeChainActivities(SINGLE);
+    let refusals = 2;
     const activities = {
       ...mockActivities(registrationStores()),
       ...mockActivities({
-        ...fakeChainActivities(SINGLE),
-        planAnchor: async () => {
-          throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
+        ...chain,
+        planAnchor: async (input: Parameters<typeof chain.planAnchor>[0]) => {
+          if (refusals-- > 0) throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
+          return chain.planAnchor(input);
         },
       }),
     };
-    const failure = await withWorker(server.env, activities, (taskQueue) =>
+    const startedAt = await server.env.currentTimeMs();
+    const result = await withWorker(server.env, activities, (taskQueue) =>
       server.env.client.workflow.execute(registrationWorkflow, {
         taskQueue,
         workflowId: `registration-${uid}`,
         args: [registrationInput(uid)],
       }),
-    ).catch((err: unknown) => err);
-
-    expect(failure).toBeInstanceOf(WorkflowFailedError);
-    const cause = (failure as WorkflowFailedError).cause;
-    expect(cause).toBeInstanceOf(ApplicationFailure);
-    expect(cause).toMatchObject({ type: 'InsufficientFunds', message: 'insufficient funds: top the pool up' });
-    expect(activities.markRegistrationFailed).toHaveBeenCalledWith({ uid, reason: 'insufficient funds: top the pool up' });
-    expect(activities.signTransaction).not.toHaveBeenCalled();
-    expect(activities.markRegistrationAnchored).not.toHaveBeenCalled();
+    );
+    expect(activities.planAnchor).toHaveBeenCalledTimes(3);
+    expect(activities.markRegistrationFailed).not.toHaveBeenCalled();
+    expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
+    // Two waits of 30 s on durable timers before the third plan.
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(60_000);
   });
 
   it('gives up on a KMS that keeps failing after the record activities’ attempts, and says why', async () => {
