@@ -22,6 +22,7 @@ import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
+import { registrationQueue } from '../src/registration/queue';
 import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import type { AppDeps } from './deps';
 
@@ -35,6 +36,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const keys = keyringFromConfig(deps.config, deps.mongo);
   const ownerServices = createOwnerSessionServices(deps, keys);
   const ownerSession = requireOwnerSession(ownerServices);
+  const queue = registrationQueue(deps.mongo, deps.config.anchoring.queueLimit);
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -92,6 +94,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
+      queue,
     }),
     ...patchBatchRoutes({
       temporal: deps.temporal,
@@ -100,6 +103,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       unlockContentSecret: deps.config.unlock.contentSecret,
       batchBodyLimit: deps.config.http.batchBodyLimit,
+      queue,
     }),
     ...certificateRoutes({
       ...chain,

@@ -30,6 +30,7 @@ export function httpStatusFor(code: ErrorCode): number {
     case 'RATE_LIMITED':
       return 429;
     case 'DEPENDENCY_UNAVAILABLE':
+    case 'QUEUE_FULL':
       return 503;
     case 'INTERNAL':
       return 500;
@@ -109,6 +110,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.info('request rejected', { method: req.method, path: req.path, errorCode: code, status });
     }
     if (res.headersSent) return;
+    const retryAfter = (details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     res.status(status).json(errorEnvelope(code, message, requestId, details));
   };
 }

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
   'DEPENDENCY_UNAVAILABLE',
+  'QUEUE_FULL',
   'INTERNAL',
   // Owner authentication (docs/AUTH.md).
   'SVD_EXPIRED',

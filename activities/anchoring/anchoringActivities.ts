@@ -92,7 +92,8 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
         throw ApplicationFailure.nonRetryable(
           `insufficient funds: no confirmed pool output of at least ${fee + 1} sat to anchor ${input.label}; top the pool up`,
           POOL_FAILURES.insufficientFunds,
-          { needed: fee + 1 },
+          // An output frees up when a change output confirms, which the pool learns at its confirmation poll.
+          { needed: fee + 1, retryAfterSeconds: settings.confirmationPollSeconds },
         );
       }
       recordAnchorPlanned(deps.metrics, { records: input.recordHashes.length, feeSatoshis: fee });

@@ -8,6 +8,7 @@ import { getBatchView, ITEM_OUTCOMES, listBatchItems } from '../../src/bulkRegis
 import type { Network } from '../../src/chain/addresses';
 import { DomainError } from '../../src/errors';
 import type { Metrics } from '../../src/metrics';
+import type { RegistrationQueue } from '../../src/registration/queue';
 import { bulkItemsBody, NDJSON } from '../middleware/bulkBody';
 import { zodDetails } from '../errors';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -20,6 +21,7 @@ export interface PatchBatchRouteDeps {
   network: Network;
   unlockContentSecret: string;
   batchBodyLimit: string;
+  queue?: RegistrationQueue;
 }
 
 const ItemErrorSchema = z.object({
@@ -107,6 +109,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         const idempotencyKey = idempotencyKeyOf(req);
         if (!idempotencyKey) throw new DomainError('VALIDATION_FAILED', 'POST /v1/patch-batches requires an Idempotency-Key header.');
         const raw = req.body as unknown[];
+        await deps.queue?.admit(raw.length);
         const items = raw.map((item): ValidatedItem => {
           const parsed = itemSchema.safeParse(item);
           if (!parsed.success) return { ok: false, issues: zodDetails(parsed.error) };

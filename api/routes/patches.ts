@@ -10,6 +10,7 @@ import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../.
 import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
 import { getRegistrationStatus } from '../../src/registration/launch';
 import { patchModel } from '../../src/registration/models';
+import type { RegistrationQueue } from '../../src/registration/queue';
 import { anchoredTransfers, loadProofBundle, verifyPatch } from '../../src/registration/verify';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
@@ -44,6 +45,8 @@ export interface PatchRouteDeps {
   keys?: Keyring;
   anchorConfirmations: number;
   unlockContentSecret: string;
+  /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
+  queue?: RegistrationQueue;
 }
 
 const VerificationSchema = z
@@ -208,6 +211,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       },
       handler: async ({ body }, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);
+        await deps.queue?.admit();
         const { unlockable, ...request } = body;
         const { registrationId } = await submitRegistration(
           { temporal: deps.temporal, mongo: deps.mongo, starts: deps.metrics, unlockContentSecret: deps.unlockContentSecret },

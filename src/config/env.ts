@@ -134,6 +134,7 @@ export const envSchema = z.object({
   CLAIM_INTENT_TTL_MS: positiveInt.min(10_000).max(86_400_000).default(180_000),
   ANCHOR_BATCH_MAX_RECORDS: positiveInt.max(500).default(100),
   ANCHOR_BATCH_MAX_WAIT_SECONDS: positiveInt.max(3_600).default(5),
+  REGISTRATION_QUEUE_LIMIT: positiveInt.default(20_000),
   UTXO_HEALTH_CACHE_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   // Owner authentication (docs/AUTH.md).
   JWT_KEYS: z.string().min(1).optional(),

@@ -77,7 +77,14 @@ export interface AppConfig {
    * Confirmations after which a registration counts as anchored; batch mode collects records for up to
    * `batchMaxWaitSeconds` or `batchMaxRecords` and anchors one Merkle root for them all.
    */
-  anchoring: { confirmations: number; mode: 'batch' | 'single'; batchMaxRecords: number; batchMaxWaitSeconds: number };
+  anchoring: {
+    confirmations: number;
+    mode: 'batch' | 'single';
+    batchMaxRecords: number;
+    batchMaxWaitSeconds: number;
+    /** Registrations that may wait to be anchored before new ones are refused with 503 and Retry-After. */
+    queueLimit: number;
+  };
   /** Point-of-sale claims: how far ahead a customer's signed intent may expire (it waits that long for approval). */
   claims: { intentTtlMs: number };
   woc: {
@@ -530,6 +537,7 @@ function anchoringSection({ raw }: ParsedEnv): AppConfig['anchoring'] {
     mode: raw.ANCHOR_MODE,
     batchMaxRecords: raw.ANCHOR_BATCH_MAX_RECORDS,
     batchMaxWaitSeconds: raw.ANCHOR_BATCH_MAX_WAIT_SECONDS,
+    queueLimit: raw.REGISTRATION_QUEUE_LIMIT,
   };
 }
 

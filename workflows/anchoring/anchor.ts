@@ -14,7 +14,7 @@ import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import type { PoolOperationProgress, SpendSummary } from '../pool/shared';
 import { pool, spendReservedInputs } from '../pool/spending';
-import { failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
+import { failureDetails, failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
 import { POOL_FAILURES } from '../pool/shared';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorAssignedSignal, type AnchorAssignment } from './shared';
@@ -38,7 +38,8 @@ const MAX_ANCHOR_ROUNDS = 3;
 /** Anchors wait for confirmed pool outputs rather than fail: the top-up schedule adds them (runbook, pool). */
 const WAIT_FOR_FUNDS_PATCH = 'anchor-waits-for-pool-funds';
 const FUNDS_WAIT_LIMIT_MS = 24 * 3600_000;
-const FUNDS_POLL = '30 seconds';
+/** Waits double from the planner's hint (its confirmation poll) up to this, so a day of waiting stays a few hundred events. */
+const FUNDS_WAIT_MAX_SECONDS = 300;
 
 export interface AnchorOutcome {
   transaction: SpendSummary;
@@ -97,7 +98,7 @@ export async function anchorRecordHashes(request: {
  */
 async function waitingForFunds<T>(progress: PoolOperationProgress, plan: () => Promise<T>): Promise<T> {
   const startedWaiting = Date.now();
-  for (;;) {
+  for (let waits = 0; ; waits++) {
     try {
       return await plan();
     } catch (err) {
@@ -106,7 +107,8 @@ async function waitingForFunds<T>(progress: PoolOperationProgress, plan: () => P
       progress.step = 'waiting-for-funds';
       progress.lastError = failureMessage(err);
       upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'waiting-for-funds' }]);
-      await sleep(FUNDS_POLL);
+      const hint = (failureDetails(err) as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds ?? 30;
+      await sleep(`${Math.min(FUNDS_WAIT_MAX_SECONDS, Math.max(1, hint) * 2 ** Math.min(waits, 10))} seconds`);
       upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchoring' }]);
     }
   }

@@ -30,6 +30,12 @@ export function failureType(err: unknown): string | undefined {
   return undefined;
 }
 
+/** The first detail of an activity's own ApplicationFailure (e.g. the amounts of InsufficientFunds), if any. */
+export function failureDetails(err: unknown): unknown {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.details?.[0];
+  return undefined;
+}
+
 /**
  * Runs a workflow's body; on failure marks the run failed in its search attributes and surfaces an activity's own
  * failure (e.g. InsufficientFunds with its amounts) as the workflow's failure, so operators see the cause at the top
