@@ -170,7 +170,13 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
      * the anchor tree: the signed tree heads' hashes in chunk order (chunks that registered nothing have none).
      */
     async signTreeHeads(input: { batchId: string }): Promise<{ leaves: { chunk: number; treeHeadHash: string }[] }> {
-      const sealed = (await chunkSummaries(input.batchId)).filter((c) => c.treeHeadHash !== null);
+      const all = await chunkSummaries(input.batchId);
+      // Every chunk is sealed by the time its tree heads are signed.
+      await batches.updateOne(
+        { _id: input.batchId, 'timings.sealedAt': { $exists: false } },
+        { $set: { 'timings.sealedAt': all.reduce((last, c) => (c.createdAt > last ? c.createdAt : last), new Date(0)) } },
+      );
+      const sealed = all.filter((c) => c.treeHeadHash !== null);
       const unsigned = sealed.filter((c) => c.issuerSignature === null);
       if (unsigned.length > 0) {
         const keyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;

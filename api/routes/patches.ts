@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { batchIdOfItem } from '../../src/bulkRegistration/ids';
 import type { Request } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
@@ -134,7 +135,11 @@ export function idempotencyKeyOf(req: Request): string | undefined {
   return key;
 }
 
-const statusUrlOf = (registrationId: string) => `/v1/registrations/${encodeURIComponent(registrationId)}`;
+/** Where a registration's state is read: its own status route, or for a bulk-registered patch, its batch. */
+const statusUrlOf = (registrationId: string) => {
+  const batchId = batchIdOfItem(registrationId);
+  return batchId ? `/v1/patch-batches/${batchId}` : `/v1/registrations/${encodeURIComponent(registrationId)}`;
+};
 
 /** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
 export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {

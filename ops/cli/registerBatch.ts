@@ -55,7 +55,12 @@ async function api(
   } catch (err) {
     throw new CliFailure(`cannot reach the API at ${base}: ${(err as Error).message}`, EXIT.unreachable);
   }
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  const text = await response.text();
+  try {
+    return { status: response.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    throw new CliFailure(`the API at ${base} answered ${response.status} with something other than JSON`, EXIT.unreachable);
+  }
 }
 
 async function registerBatch(
@@ -74,8 +79,12 @@ async function registerBatch(
     body,
   });
   if (posted.status !== 202) {
-    const error = posted.body.error as { code: string; message: string } | undefined;
-    throw new CliFailure(`the API refused the batch (${posted.status} ${error?.code ?? ''}): ${error?.message ?? ''}`, EXIT.problem);
+    const error = posted.body.error as { code: string; message: string; details?: { batchId?: string } } | undefined;
+    const batch = error?.details?.batchId ? ` (batch ${error.details.batchId})` : '';
+    throw new CliFailure(
+      `the API refused the batch (${posted.status} ${error?.code ?? ''}): ${error?.message ?? ''}${batch}`,
+      EXIT.problem,
+    );
   }
   const batchId = String(posted.body.batchId);
   const rejected = posted.body.rejected as { index: number; error: { message: string } }[];
@@ -88,7 +97,8 @@ async function registerBatch(
 
   const statusUrl = `/v1/patch-batches/${batchId}`;
   const bar = new SingleBar({
-    format: 'anchored {value}/{total} | {rate} rec/s | ETA {eta_formatted} | {state}',
+    // Records count once their anchor transaction is in the mempool; the batch completes at its confirmations.
+    format: 'in mempool or anchored {value}/{total} | {rate} rec/s | ETA {eta_formatted} | {state}',
     stream: process.stderr,
     noTTYOutput: true,
     notTTYSchedule: 5_000,
@@ -99,8 +109,9 @@ async function registerBatch(
   let view: BatchView;
   for (;;) {
     view = (await api(base, config.auth.apiKey, statusUrl)).body as unknown as BatchView;
-    bar.update(Math.min(view.counts.anchored, total), {
-      rate: (view.counts.anchored / ((Date.now() - began) / 1000)).toFixed(0),
+    const onChain = view.counts.anchoring + view.counts.anchored;
+    bar.update(Math.min(onChain, total), {
+      rate: (onChain / ((Date.now() - began) / 1000)).toFixed(0),
       state: view.state,
     });
     if (view.state === 'completed' || view.state === 'failed') break;
@@ -118,7 +129,7 @@ async function registerBatch(
     items.push(...page.items);
     cursor = page.nextCursor;
   }
-  const resultsFile = options.results ?? `${path.basename(file).replace(/\.[^.]+$/, '')}.results.csv`;
+  const resultsFile = options.results ?? path.join(path.dirname(file), `${path.basename(file).replace(/\.[^.]+$/, '')}.results.csv`);
   const csvCell = (v: string | undefined) => (v === undefined ? '' : /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
   writeFileSync(
     resultsFile,

@@ -30,6 +30,12 @@ export function batchItemId(batchId: string, index: number): string {
   return `${batchId}-${String(index).padStart(5, '0')}`;
 }
 
+/** The batch an item id (a bulk record's registrationId) belongs to, or null for any other id. */
+export function batchIdOfItem(itemId: string): string | null {
+  const match = /^(pb-[0-9a-f]{24})-\d{5}$/.exec(itemId);
+  return match ? match[1]! : null;
+}
+
 export function batchChunkId(batchId: string, chunk: number): string {
   return `${batchId}-c${chunk}`;
 }

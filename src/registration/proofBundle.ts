@@ -186,6 +186,11 @@ export function transferLinkProblem(record: Record<string, unknown>, head: Chain
  */
 export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Promise<BundleVerdict> {
   if (bundle.format !== PROOF_BUNDLE_FORMAT) return { status: 'invalid', reason: `unknown bundle format ${String(bundle.format)}` };
+  // The issuer key signs records and tree heads alike: the bundle must prove the registration of this very uid,
+  // not some other signed and anchored thing (another patch's record, a tree head) relabelled.
+  if (bundle.record.kind !== 'patchproof.registration' || bundle.record.uid !== bundle.uid) {
+    return { status: 'invalid', reason: 'the record is not the registration of this patch' };
+  }
   const registration = await checkAnchoredRecord(bundle, deps);
   if (!registration.ok) {
     return registration.pending

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PublicKey, Transaction } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
 import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
@@ -10,6 +13,8 @@ import { merkleProofs, type MerkleProof } from '../../../src/anchoring/merkle';
 import { patchModel, type PatchDocument } from '../../../src/registration/models';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
+import { runEntry } from '../../support/processes';
+import { testEnvironment } from '../../support/stack';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
 
@@ -142,7 +147,7 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     expect(view.counts).toEqual({ accepted: 0, duplicate: 5, invalid: 10, anchoring: 0, anchored: 1985, failed: 0 });
     expect(view.txids).toHaveLength(1);
     expect(Object.keys(view.timings)).toEqual(
-      expect.arrayContaining(['createdAt', 'acceptedAt', 'signedAt', 'broadcastAt', 'completedAt']),
+      expect.arrayContaining(['createdAt', 'acceptedAt', 'sealedAt', 'signedAt', 'broadcastAt', 'completedAt']),
     );
     // One KMS request signs both tree heads, one signs the anchor transaction's input.
     expect(stack.signRequests() - signsBefore).toBe(2);
@@ -198,6 +203,21 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     const forged = { ...bundle, record: { ...bundle.record, initialOwner: 'someone else' } };
     forged.recordHash = bundle.recordHash;
     expect((await checkProofBundle(forged, { woc, requiredConfirmations: 1 })).status).toBe('invalid');
+    // Nor does a genuine bundle relabelled with another uid, or a signed tree head passed off as a record.
+    const relabelled = { ...bundle, uid: anchoredUids[1]! };
+    expect(await checkProofBundle(relabelled, { woc, requiredConfirmations: 1 })).toMatchObject({ status: 'invalid' });
+    const head = chunks.find((c) => c.chunk === 0)!;
+    const headAsRecord: ProofBundle = {
+      ...bundle,
+      record: head.treeHead!,
+      recordHash: head.treeHeadHash!,
+      signedTreeHead: undefined,
+      anchor: { ...head.anchor!.proof, txid: head.anchor!.txid, vout: 0, blockHeight: null },
+    };
+    expect(await checkProofBundle(headAsRecord, { woc, requiredConfirmations: 1 })).toMatchObject({
+      status: 'invalid',
+      reason: 'the record is not the registration of this patch',
+    });
 
     // The workflow is findable by its batch, nothing stays reserved, and a single registration of a batch uid conflicts.
     const description = await stack.deps.temporal.workflow.getHandle(bulkRegistrationWorkflowId(accepted.batchId)).describe();
@@ -206,7 +226,8 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     expect(
       await reservationModel(stack.deps.mongo).countDocuments({ owner: { $regex: `^${bulkRegistrationWorkflowId(accepted.batchId)}` } }),
     ).toBe(0);
-    expect((await client.adminPost('/v1/patches', registrationBody('BULK-00001', owner))).status).toBe(409);
+    const conflict = await client.adminPost('/v1/patches', registrationBody('BULK-00001', owner));
+    expect(conflict).toMatchObject({ status: 409, body: { error: { details: { statusUrl: accepted.statusUrl } } } });
 
     // Last, after every API call: 1,985 signature checks keep this process busy for a while.
     for (const record of records) {
@@ -242,4 +263,32 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     const view = await waitCompleted(String(ok.body.statusUrl));
     expect(view.counts).toMatchObject({ anchored: 2, duplicate: 1 });
   }, 120_000);
+
+  it('registers a CSV file with patchproof register-batch --wait: a progress line, a results file, exit 1 for the invalid row', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'register-batch-'));
+    const file = path.join(dir, 'run-42.csv');
+    const rows = [
+      'uid_tag_id,owner,name,notes',
+      `CSV-1,${owner},Jacket,"first, of two"`,
+      `CSV-2,${owner},Cap,`,
+      `CSV-3,not-an-address,Scarf,`,
+    ];
+    writeFileSync(file, `${rows.join('\n')}\n`);
+    const env = { ...testEnvironment(stack.env), MONGODB_URI: stack.deps.config.mongo.uri, API_KEY: stack.deps.config.auth.apiKey };
+    const result = await runEntry('ops/cli/patchproof.ts', ['register-batch', file, '--wait', '--api-url', api.baseUrl], env, 120_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/3 items, 2 accepted, 1 refused at once/);
+    expect(result.stdout).toMatch(/: completed; 1 invalid, 2 anchored; txid [0-9a-f]{64}; results in /);
+    const results = readFileSync(path.join(dir, 'run-42.results.csv'), 'utf8').trim().split('\n');
+    expect(results[0]).toBe('index,uid,state,registrationId,txid,error');
+    expect(results[1]).toMatch(/^0,CSV-1,anchored,pb-[0-9a-f]{24}-00000,[0-9a-f]{64},$/);
+    expect(results[3]).toMatch(/^2,,invalid,,,The item does not match the registration schema\.$/);
+    // The CSV's quoted comma arrived as one field of the record.
+    expect((await patchModel(stack.deps.mongo).findById('CSV-1').lean())!.record).toMatchObject({ metadata: { notes: 'first, of two' } });
+
+    // The same file again reaches the same batch (its key is the file's hash): nothing new is registered.
+    const again = await runEntry('ops/cli/patchproof.ts', ['--json', 'register-batch', file, '--api-url', api.baseUrl], env, 60_000);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ batchId: expect.stringMatching(/^pb-/), accepted: 2 });
+  }, 180_000);
 });
