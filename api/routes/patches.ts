@@ -90,6 +90,12 @@ const VerificationSchema = z
         confirmations: z.number().int(),
       })
       .optional(),
+    signedTreeHead: z
+      .object({ treeHead: z.record(z.string(), z.unknown()), inclusion: z.record(z.string(), z.unknown()) })
+      .optional()
+      .describe(
+        'Bulk-registered patches: the tree head the issuer signed and the record’s inclusion path; `anchor` starts at the tree head.',
+      ),
   })
   .openapi('PatchVerification');
 

@@ -29,6 +29,8 @@ export interface Verification {
   issuerSignature?: { valid: boolean; keyIdentifier: string; pubKeyHex: string; signatureDerHex: string };
   ownership?: { currentOwner: string; chain: OwnershipLink[]; pendingTransfer?: string };
   anchor?: MerkleProof & { txid: string; vout: number; blockHeight: number | null; confirmations: number };
+  /** A bulk-registered patch: the tree head the issuer signed and the record's path to its root; `anchor` starts there. */
+  signedTreeHead?: AnchoredRecordProof['signedTreeHead'];
 }
 
 export interface VerifyDeps {
@@ -140,6 +142,7 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
     valid: signedByIssuer && issuerSignatureVerifies(bundle),
   };
   if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
+  if (bundle.signedTreeHead) base.signedTreeHead = bundle.signedTreeHead;
   base.anchor = {
     ...bundle.anchor,
     confirmations: verdict.confirmations,

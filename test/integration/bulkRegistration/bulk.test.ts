@@ -196,7 +196,11 @@ describe('bulk registration through the API, anchored on the chain simulator', (
       });
     }
     const verification = await client.get(`/v1/patches/${anchoredUids[1234]!}/verify`);
-    expect(verification.body).toMatchObject({ status: 'authentic', issuerSignature: { valid: true } });
+    expect(verification.body).toMatchObject({
+      status: 'authentic',
+      issuerSignature: { valid: true },
+      signedTreeHead: { treeHead: { kind: 'patchproof.tree-head' }, inclusion: { count: expect.any(Number) } },
+    });
 
     // A bundle whose record was changed after signing does not verify.
     const bundle = (await client.get(`/v1/patches/${anchoredUids[0]!}/proof`)).body as unknown as ProofBundle;
