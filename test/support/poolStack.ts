@@ -154,3 +154,25 @@ export async function startMainWorkerProcess(
   );
   return worker;
 }
+
+/**
+ * Holds the dev KMS's next sign request (after `skip` others pass) until released; `held` resolves once it is held.
+ * Crash tests kill the worker while the request waits.
+ */
+export function holdSign(stack: PoolStack, skip: number): { held: Promise<void>; release: () => void } {
+  let markHeld!: () => void;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (markHeld = r));
+  const gate = new Promise<void>((r) => (release = r));
+  const arm = (remaining: number) =>
+    stack.beforeNextSign(() => {
+      if (remaining > 0) {
+        arm(remaining - 1);
+        return Promise.resolve();
+      }
+      markHeld();
+      return gate;
+    });
+  arm(skip);
+  return { held, release };
+}

@@ -112,6 +112,19 @@ export function signedFor(plan: { inputs: { satoshis: number }[]; outputs: unkno
   };
 }
 
+/** The fake chain, with a planner that finds no pool output for its first `refusals` plans (then plans as usual). */
+export function chainShortOfFunds(policy: AnchoringPolicy, refusals: number): Pick<AllActivities, ChainActivityName> {
+  const chain = fakeChainActivities(policy);
+  let left = refusals;
+  return {
+    ...chain,
+    planAnchor: async (input) => {
+      if (left-- > 0) throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
+      return chain.planAnchor(input);
+    },
+  };
+}
+
 /** A failure as the real activity raises it: non-retryable, with the type workflows branch on. */
 export function nonRetryable(type: string, message = `${type} (mocked)`): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);

@@ -7,7 +7,7 @@ import { reservationModel, utxoModel } from '../../../src/pool/models';
 import { patchModel } from '../../../src/registration/models';
 import { listen, type Listening } from '../../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
-import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
+import { holdSign, startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
 import { waitFor } from '../../support/workerProcesses';
 
 /**
@@ -42,30 +42,11 @@ describe('bulk registration with the worker killed at each step', () => {
     workers.push(await startMainWorkerProcess(stack));
   }
 
-  /** Holds the KMS's next sign request (after `skip` others pass) until released; resolves once it is held. */
-  function holdSign(skip: number): { held: Promise<void>; release: () => void } {
-    let markHeld!: () => void;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (markHeld = r));
-    const gate = new Promise<void>((r) => (release = r));
-    const arm = (remaining: number) =>
-      stack.beforeNextSign(() => {
-        if (remaining > 0) {
-          arm(remaining - 1);
-          return Promise.resolve();
-        }
-        markHeld();
-        return gate;
-      });
-    arm(skip);
-    return { held, release };
-  }
-
   it('anchors every record once, in one transaction, whatever step the worker dies in', async () => {
     const size = 3500;
     const items = Array.from({ length: size }, (_, i) => registrationBody(`CRASH-${String(i).padStart(5, '0')}`, owner));
     const signsBefore = stack.signRequests();
-    const treeHeads = holdSign(0);
+    const treeHeads = holdSign(stack, 0);
     const posted = await api.call('POST', '/v1/patch-batches', JSON.stringify(items), {
       'content-type': 'application/json',
       'x-api-key': stack.deps.config.auth.apiKey,
@@ -82,7 +63,7 @@ describe('bulk registration with the worker killed at each step', () => {
     await treeHeads.held;
     await replaceWorker();
     // 3. Killed while the KMS signs the anchor transaction: the retried tree-head request passes, the next is held.
-    const anchorSign = holdSign(1);
+    const anchorSign = holdSign(stack, 1);
     treeHeads.release();
     await anchorSign.held;
     await replaceWorker();

@@ -5,7 +5,7 @@ import { utxoModel } from '../../../src/pool/models';
 import { patchModel } from '../../../src/registration/models';
 import { listen, type Listening } from '../../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
-import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
+import { holdSign, startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
 
 /**
  * The production worker (workers/main.ts) in its own process, SIGKILLed while a registration waits on the KMS: first
@@ -41,28 +41,9 @@ describe('registration with the worker killed mid-flight', () => {
     return worker;
   }
 
-  /** Holds the KMS's next sign request (after `skip` others pass) until released; resolves once it is held. */
-  function holdSign(skip: number): { held: Promise<void>; release: () => void } {
-    let markHeld!: () => void;
-    let release!: () => void;
-    const held = new Promise<void>((r) => (markHeld = r));
-    const gate = new Promise<void>((r) => (release = r));
-    const arm = (remaining: number) =>
-      stack.beforeNextSign(() => {
-        if (remaining > 0) {
-          arm(remaining - 1);
-          return Promise.resolve();
-        }
-        markHeld();
-        return gate;
-      });
-    arm(skip);
-    return { held, release };
-  }
-
   async function crashDuring(uid: string, skipSigns: number): Promise<void> {
     const victim = workers[workers.length - 1]!;
-    const hold = holdSign(skipSigns);
+    const hold = holdSign(stack, skipSigns);
     const accepted = await api.adminPost('/v1/patches', registrationBody(uid, owner));
     expect(accepted.status).toBe(202);
     await hold.held;

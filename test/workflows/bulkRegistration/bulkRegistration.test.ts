@@ -5,7 +5,7 @@ import { bulkRegistrationWorkflow } from '../../../workflows';
 import type { AnchoringPolicy } from '../../../workflows/anchoring/shared';
 import { bulkRegistrationProgressQuery } from '../../../workflows/bulkRegistration/shared';
 import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
-import { fakeChainActivities, hex64, nonRetryable, txidOfPlan } from '../../support/workflowFixtures';
+import { chainShortOfFunds, fakeChainActivities, hex64, nonRetryable, txidOfPlan } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
 
 const POLICY: AnchoringPolicy = { mode: 'batch', minConfirmations: 2, pollSeconds: 60 };
@@ -61,18 +61,7 @@ describe('bulkRegistrationWorkflow', () => {
 
   it('waits for pool funds instead of failing, then anchors once the pool has them', async () => {
     const batchId = 'pb-000000000000000000000002';
-    const chain = fakeChainActivities(POLICY);
-    let refusals = 3;
-    const activities = {
-      ...mockActivities(batchStores(2)),
-      ...mockActivities({
-        ...chain,
-        planAnchor: async (input: Parameters<typeof chain.planAnchor>[0]) => {
-          if (refusals-- > 0) throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
-          return chain.planAnchor(input);
-        },
-      }),
-    };
+    const activities = { ...mockActivities(batchStores(2)), ...mockActivities(chainShortOfFunds(POLICY, 3)) };
     const startedAt = await server.env.currentTimeMs();
     const result = await run(batchId, activities);
     expect(activities.planAnchor).toHaveBeenCalledTimes(4);
@@ -84,15 +73,7 @@ describe('bulkRegistrationWorkflow', () => {
 
   it('shows its progress while it waits for funds', async () => {
     const batchId = 'pb-000000000000000000000003';
-    const activities = {
-      ...mockActivities(batchStores(3)),
-      ...mockActivities({
-        ...fakeChainActivities(POLICY),
-        planAnchor: async () => {
-          throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
-        },
-      }),
-    };
+    const activities = { ...mockActivities(batchStores(3)), ...mockActivities(chainShortOfFunds(POLICY, Infinity)) };
     await withWorker(server.env, activities, async (taskQueue) => {
       const handle = await server.env.client.workflow.start(bulkRegistrationWorkflow, {
         taskQueue,

@@ -6,9 +6,9 @@ import { anchorAssignedSignal, type AnchoringPolicy } from '../../../workflows/a
 import { registrationProgressQuery } from '../../../workflows/registration/shared';
 import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import {
+  chainShortOfFunds,
   fakeChainActivities,
   hex64,
-  nonRetryable,
   registrationInput,
   registrationRecordHash,
   registrationStores,
@@ -52,18 +52,7 @@ describe('registrationWorkflow', () => {
 
   it('waits for pool funds instead of failing, showing it in its progress, and anchors once the pool has them', async () => {
     const uid = 'reg-no-funds';
-    const chain = fakeChainActivities(SINGLE);
-    let refusals = 2;
-    const activities = {
-      ...mockActivities(registrationStores()),
-      ...mockActivities({
-        ...chain,
-        planAnchor: async (input: Parameters<typeof chain.planAnchor>[0]) => {
-          if (refusals-- > 0) throw nonRetryable('InsufficientFunds', 'insufficient funds: top the pool up');
-          return chain.planAnchor(input);
-        },
-      }),
-    };
+    const activities = { ...mockActivities(registrationStores()), ...mockActivities(chainShortOfFunds(SINGLE, 2)) };
     const startedAt = await server.env.currentTimeMs();
     const result = await withWorker(server.env, activities, (taskQueue) =>
       server.env.client.workflow.execute(registrationWorkflow, {
