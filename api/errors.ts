@@ -104,7 +104,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
 
     const status = httpStatusFor(code);
-    if (status >= 500) {
+    // A full registration queue is the system working as designed under load, not a fault to page on.
+    if (code === 'QUEUE_FULL') {
+      logger.warn('request refused: registration queue full', { method: req.method, path: req.path, errorCode: code });
+    } else if (status >= 500) {
       logger.error('request failed', { method: req.method, path: req.path, errorCode: code, err });
     } else {
       logger.info('request rejected', { method: req.method, path: req.path, errorCode: code, status });

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { anchorPushes } from '../../src/anchoring/anchorScript';
 import { ANCHOR_BATCHER_WORKFLOW_ID } from '../../src/anchoring/ids';
 import { merkleProofs, type MerkleProof } from '../../src/anchoring/merkle';
@@ -118,6 +118,17 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
         minConfirmations: deps.anchoring.confirmations,
         pollSeconds: settings.confirmationPollSeconds,
       };
+    },
+
+    /** Whether an anchor batch still runs: a record whose batch closed without answering asks the batcher again. */
+    async anchorBatchOpen(input: { workflowId: string }): Promise<boolean> {
+      if (!deps.temporal) throw ApplicationFailure.nonRetryable('batch anchoring needs a Temporal client', POOL_FAILURES.misconfigured);
+      try {
+        return (await deps.temporal.workflow.getHandle(input.workflowId).describe()).status.name === 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
     },
 
     /**

@@ -174,7 +174,12 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
       // Every chunk is sealed by the time its tree heads are signed.
       await batches.updateOne(
         { _id: input.batchId, 'timings.sealedAt': { $exists: false } },
-        { $set: { 'timings.sealedAt': all.reduce((last, c) => (c.createdAt > last ? c.createdAt : last), new Date(0)) } },
+        {
+          $set: {
+            'timings.sealedAt': all.reduce((last, c) => (c.createdAt > last ? c.createdAt : last), new Date(0)),
+            updatedAt: new Date(),
+          },
+        },
       );
       const sealed = all.filter((c) => c.treeHeadHash !== null);
       const unsigned = sealed.filter((c) => c.issuerSignature === null);

@@ -104,6 +104,9 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         409: { description: 'The Idempotency-Key was used for a batch with different items.' },
         413: { description: 'More than 10,000 items, or a body over BATCH_BODY_LIMIT.' },
         415: { description: 'Neither application/json nor application/x-ndjson.' },
+        503: {
+          description: 'QUEUE_FULL: this batch would pass REGISTRATION_QUEUE_LIMIT registrations waiting to be anchored; see Retry-After.',
+        },
       },
       handler: async (_input, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);

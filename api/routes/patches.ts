@@ -219,6 +219,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       responses: {
         202: { description: 'Accepted; follow statusUrl.', schema: AcceptedSchema },
         409: { description: 'The uid is already registered; details name its registration.' },
+        503: { description: 'QUEUE_FULL: too many registrations wait to be anchored (REGISTRATION_QUEUE_LIMIT); see Retry-After.' },
       },
       handler: async ({ body }, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);

@@ -186,6 +186,9 @@ export function transferLinkProblem(record: Record<string, unknown>, head: Chain
  */
 export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Promise<BundleVerdict> {
   if (bundle.format !== PROOF_BUNDLE_FORMAT) return { status: 'invalid', reason: `unknown bundle format ${String(bundle.format)}` };
+  if (typeof bundle.record !== 'object' || bundle.record === null || typeof bundle.anchor !== 'object' || bundle.anchor === null) {
+    return { status: 'invalid', reason: 'the bundle has no record or no anchor' };
+  }
   // The issuer key signs records and tree heads alike: the bundle must prove the registration of this very uid,
   // not some other signed and anchored thing (another patch's record, a tree head) relabelled.
   if (bundle.record.kind !== 'patchproof.registration' || bundle.record.uid !== bundle.uid) {

@@ -17,7 +17,7 @@ import { pool, spendReservedInputs } from '../pool/spending';
 import { failureDetails, failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
 import { POOL_FAILURES } from '../pool/shared';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { anchorAssignedSignal, type AnchorAssignment } from './shared';
+import { anchorAssignedSignal, anchorQueuedSignal, type AnchorAssignment } from './shared';
 
 // Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
 export const anchoring = proxyActivities<AnchoringActivities>({
@@ -38,7 +38,7 @@ const MAX_ANCHOR_ROUNDS = 3;
 /** Anchors wait for confirmed pool outputs rather than fail: the top-up schedule adds them (runbook, pool). */
 const WAIT_FOR_FUNDS_PATCH = 'anchor-waits-for-pool-funds';
 const FUNDS_WAIT_LIMIT_MS = 24 * 3600_000;
-/** Waits double from the planner's hint (its confirmation poll) up to this, so a day of waiting stays a few hundred events. */
+/** Waits double from the planner's hint (its confirmation poll) up to this: a day of waiting is ~300 tries (~3,000 events). */
 const FUNDS_WAIT_MAX_SECONDS = 300;
 
 export interface AnchorOutcome {
@@ -167,12 +167,23 @@ export async function anchorRecord(request: {
   }
 
   let assignment: AnchorAssignment | undefined;
+  let queuedIn: string | undefined;
   setHandler(anchorAssignedSignal, (answer) => {
     assignment ??= answer;
   });
+  setHandler(anchorQueuedSignal, ({ batchWorkflowId }) => {
+    queuedIn = batchWorkflowId;
+  });
   request.progress.step = 'waiting-for-batch';
   while (!assignment) {
-    await anchoring.requestBatchAnchor({ key: request.key, recordHash: request.recordHash, subjectWorkflowId: info.workflowId });
+    // A record its batch holds waits for it (it may wait long for pool funds); asking the batcher again would put
+    // the record into a second batch. Only a batch that closed without answering (terminated) sends it back.
+    if (queuedIn === undefined) {
+      await anchoring.requestBatchAnchor({ key: request.key, recordHash: request.recordHash, subjectWorkflowId: info.workflowId });
+    } else if (!(await anchoring.anchorBatchOpen({ workflowId: queuedIn }))) {
+      queuedIn = undefined;
+      continue;
+    }
     await condition(() => assignment !== undefined, BATCH_ANSWER_TIMEOUT);
   }
   const answer: AnchorAssignment = assignment;
@@ -222,6 +233,8 @@ export function recordProgressView<P extends object>(
 ): () => P & Partial<Pick<PoolOperationProgress, 'txid' | 'confirmations' | 'lastError'>> {
   return () => ({
     ...progress,
+    // A record whose anchor waits for pool funds says so where operators look first.
+    ...(anchor.step === 'waiting-for-funds' && { step: anchor.step }),
     ...(anchor.txid && { txid: anchor.txid }),
     ...(anchor.confirmations !== undefined && { confirmations: anchor.confirmations }),
     ...(anchor.lastError && { lastError: anchor.lastError }),

@@ -1,11 +1,20 @@
-import { getExternalWorkflowHandle, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, patched, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
 import { failureMessage, failureType } from '../shared/failures';
 import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import { anchorRecordHashes } from './anchor';
-import { anchorAssignedSignal, type AnchorAssignment, type AnchorBatchInput, type AnchorBatchResult, type AnchorRequest } from './shared';
+import {
+  anchorAssignedSignal,
+  anchorQueuedSignal,
+  type AnchorAssignment,
+  type AnchorBatchInput,
+  type AnchorBatchResult,
+  type AnchorRequest,
+} from './shared';
+
+const ANNOUNCE_PATCH = 'batch-announces-itself';
 
 /**
  * Anchors one batch: one transaction whose data output commits to the Merkle root of every record in the batch.
@@ -22,6 +31,14 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
     { key: WORKFLOW_STATUS, value: 'running' },
   ]);
   let handedOut = false;
+  // Records re-ask the batcher after a while without an answer; told which batch holds them, they wait for it instead.
+  if (patched(ANNOUNCE_PATCH)) {
+    await Promise.allSettled(
+      input.records.map((record) =>
+        getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorQueuedSignal, { batchWorkflowId: info.workflowId }),
+      ),
+    );
+  }
   try {
     const outcome = await anchorRecordHashes({
       label: `a batch of ${input.records.length} records`,

@@ -23,6 +23,8 @@ export interface AnchorBatcherInput {
   /** Carried over continue-as-new: requests not yet in a batch, and keys batched recently (for de-duplication). */
   pending?: AnchorRequest[];
   recentKeys?: [key: string, batchedAtMs: number][];
+  /** When the last batch was cut (workflow time): a batcher idle for a whole wait cuts the next record at once. */
+  lastCutAtMs?: number;
 }
 
 export interface AnchorBatcherState {
@@ -52,4 +54,6 @@ export interface AnchoringPolicy {
 
 export const anchorRequestSignal = defineSignal<[AnchorRequest]>('anchorRequest');
 export const anchorAssignedSignal = defineSignal<[AnchorAssignment]>('anchorAssigned');
+/** A batch tells its records it holds them: they stop asking the batcher and wait for it, however long it waits for funds. */
+export const anchorQueuedSignal = defineSignal<[{ batchWorkflowId: string }]>('anchorQueued');
 export const anchorBatcherStateQuery = defineQuery<AnchorBatcherState>('anchorBatcherState');
