@@ -2,7 +2,6 @@ import {
   condition,
   continueAsNew,
   ParentClosePolicy,
-  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -21,7 +20,6 @@ const BATCHES_PER_RUN = 25;
  * taken again.
  */
 const RECENT_KEY_MS = 5 * 60_000;
-const CUT_WHEN_IDLE_PATCH = 'batcher-cuts-when-idle';
 
 /**
  * The anchor batcher (id `anchor-batcher`, started by the first request through signal-with-start): collects
@@ -34,7 +32,6 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
   const recent = new Map<string, number>(input.recentKeys ?? []);
   let batchesThisRun = 0;
   let lastBatchWorkflowId: string | undefined;
-  let lastCutAtMs = input.lastCutAtMs;
 
   const limits = { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds };
   setHandler(anchorRequestSignal, ({ limits: requested, ...request }) => {
@@ -50,15 +47,9 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
 
   for (;;) {
     await condition(() => pending.length > 0);
-    // Cut at once when the batcher was idle (nothing cut for a whole wait): a lone record at low load goes straight
-    // out. Under load, records gather until the batch is full or the wait is over.
-    const idle = lastCutAtMs === undefined || Date.now() - lastCutAtMs >= limits.maxWaitSeconds * 1000;
-    if (!(idle && patched(CUT_WHEN_IDLE_PATCH))) {
-      await condition(() => pending.length >= limits.maxRecords, `${limits.maxWaitSeconds} seconds`);
-    }
+    await condition(() => pending.length >= limits.maxRecords, `${limits.maxWaitSeconds} seconds`);
     const batch = pending.splice(0, limits.maxRecords);
     const now = Date.now();
-    lastCutAtMs = now;
     for (const [key, at] of recent) if (now - at > RECENT_KEY_MS) recent.delete(key);
     for (const record of batch) recent.set(record.key, now);
     lastBatchWorkflowId = anchorBatchWorkflowId(batch[0]!.key, batch.length);
@@ -80,7 +71,6 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
         ...limits,
         pending,
         recentKeys: [...recent],
-        ...(lastCutAtMs !== undefined && { lastCutAtMs }),
       });
     }
   }

@@ -23,8 +23,6 @@ export interface AnchorBatcherInput {
   /** Carried over continue-as-new: requests not yet in a batch, and keys batched recently (for de-duplication). */
   pending?: AnchorRequest[];
   recentKeys?: [key: string, batchedAtMs: number][];
-  /** When the last batch was cut (workflow time): a batcher idle for a whole wait cuts the next record at once. */
-  lastCutAtMs?: number;
 }
 
 export interface AnchorBatcherState {

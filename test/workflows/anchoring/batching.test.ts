@@ -45,12 +45,17 @@ describe('anchor batching', () => {
     return state;
   }
 
+  /** Whether a batch still runs, asked of the test server as the real activity asks Temporal. */
+  const batchOpen = async ({ workflowId }: { workflowId: string }) =>
+    (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+
   /** Record activities plus a requestBatchAnchor that signals-with-start the batcher on the test's task queue. */
   function batchedRegistrations(limits: AnchorBatcherInput, batcherId: string) {
     let taskQueue = '';
     const activities = mockActivities({
       ...registrationStores(),
       ...fakeChainActivities(BATCH),
+      anchorBatchOpen: batchOpen,
       requestBatchAnchor: async (request) => {
         await server.env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
           workflowId: batcherId,
@@ -130,6 +135,8 @@ describe('anchor batching', () => {
  */
 describe('anchor batches', () => {
   const server = timeSkippingEnvForBlock();
+  const batchOpen = async ({ workflowId }: { workflowId: string }) =>
+    (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
 
   it('ignores a repeated request for a key it holds and adopts the limits a request brings', async () => {
     const batcherId = `${BATCHER_ID}-dedup`;
@@ -193,6 +200,7 @@ describe('anchor batches', () => {
       },
       // The test hands the record to the batch itself.
       requestBatchAnchor: async () => undefined,
+      anchorBatchOpen: batchOpen,
     });
     const { batchFailure, registrationFailure } = await withWorker(server.env, activities, async (taskQueue) => {
       const registration = await server.env.client.workflow.start(registrationWorkflow, {
