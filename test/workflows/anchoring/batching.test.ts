@@ -13,6 +13,7 @@ import {
 } from '../../../workflows/anchoring/shared';
 import { timeSkippingEnvForBlock } from '../../support/timeSkipping';
 import {
+  chainShortOfFunds,
   fakeChainActivities,
   hex64,
   nonRetryable,
@@ -35,44 +36,51 @@ async function batcherState(env: TestWorkflowEnvironment, workflowId: string, do
   }
 }
 
+/** Whether a batch still runs, asked of the test server as the real activity asks Temporal. */
+function batchOpenOn(server: { env: TestWorkflowEnvironment }) {
+  return async ({ workflowId }: { workflowId: string }) =>
+    (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+}
+
+/** Record activities plus a requestBatchAnchor that signals-with-start the batcher on the test's task queue. */
+function batchedRegistrations(
+  env: TestWorkflowEnvironment,
+  limits: AnchorBatcherInput,
+  batcherId: string,
+  chain: ReturnType<typeof fakeChainActivities> = fakeChainActivities(BATCH),
+) {
+  let taskQueue = '';
+  const activities = mockActivities({
+    ...registrationStores(),
+    ...chain,
+    anchorBatchOpen: batchOpenOn({ env }),
+    requestBatchAnchor: async (request) => {
+      await env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
+        workflowId: batcherId,
+        taskQueue,
+        args: [limits],
+        signal: anchorRequestSignal,
+        signalArgs: [{ ...request, limits }],
+      });
+    },
+  });
+  return { activities, setTaskQueue: (queue: string) => (taskQueue = queue) };
+}
+
+/** The batcher's state once its last batch has finished (the batch waits for its change output's confirmations). */
+async function closeBatcher(env: TestWorkflowEnvironment, batcherId: string): Promise<AnchorBatcherState> {
+  const state = await env.client.workflow.getHandle(batcherId).query(anchorBatcherStateQuery);
+  if (state.lastBatchWorkflowId) await env.client.workflow.getHandle(state.lastBatchWorkflowId).result();
+  return state;
+}
+
 describe('anchor batching', () => {
   const server = timeSkippingEnvForBlock();
-
-  /** The batcher's state once its last batch has finished (the batch waits for its change output's confirmations). */
-  async function closeBatcher(batcherId: string): Promise<AnchorBatcherState> {
-    const state = await server.env.client.workflow.getHandle(batcherId).query(anchorBatcherStateQuery);
-    if (state.lastBatchWorkflowId) await server.env.client.workflow.getHandle(state.lastBatchWorkflowId).result();
-    return state;
-  }
-
-  /** Whether a batch still runs, asked of the test server as the real activity asks Temporal. */
-  const batchOpen = async ({ workflowId }: { workflowId: string }) =>
-    (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
-
-  /** Record activities plus a requestBatchAnchor that signals-with-start the batcher on the test's task queue. */
-  function batchedRegistrations(limits: AnchorBatcherInput, batcherId: string) {
-    let taskQueue = '';
-    const activities = mockActivities({
-      ...registrationStores(),
-      ...fakeChainActivities(BATCH),
-      anchorBatchOpen: batchOpen,
-      requestBatchAnchor: async (request) => {
-        await server.env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
-          workflowId: batcherId,
-          taskQueue,
-          args: [limits],
-          signal: anchorRequestSignal,
-          signalArgs: [{ ...request, limits }],
-        });
-      },
-    });
-    return { activities, setTaskQueue: (queue: string) => (taskQueue = queue) };
-  }
 
   it('anchors records from two registrations in one batch transaction, each with its own proof of the same root', async () => {
     const limits = { maxRecords: 2, maxWaitSeconds: 3600 };
     const batcherId = `${BATCHER_ID}-full`;
-    const { activities, setTaskQueue } = batchedRegistrations(limits, batcherId);
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
     const uids = ['batch-a', 'batch-b'];
     const { results, state } = await withWorker(server.env, activities, async (taskQueue) => {
       setTaskQueue(taskQueue);
@@ -87,7 +95,7 @@ describe('anchor batching', () => {
       );
       const results = [];
       for (const handle of handles) results.push(await handle.result());
-      const state = await closeBatcher(batcherId);
+      const state = await closeBatcher(server.env, batcherId);
       return { results, state };
     });
 
@@ -110,7 +118,7 @@ describe('anchor batching', () => {
   it('anchors a lone record once the batch’s maximum wait has passed', async () => {
     const limits = { maxRecords: 50, maxWaitSeconds: 900 };
     const batcherId = `${BATCHER_ID}-timer`;
-    const { activities, setTaskQueue } = batchedRegistrations(limits, batcherId);
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
     const uid = 'batch-alone';
     const startedAt = await server.env.currentTimeMs();
     const result = await withWorker(server.env, activities, async (taskQueue) => {
@@ -120,7 +128,7 @@ describe('anchor batching', () => {
         workflowId: `registration-${uid}`,
         args: [registrationInput(uid)],
       });
-      await closeBatcher(batcherId);
+      await closeBatcher(server.env, batcherId);
       return result;
     });
     expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
@@ -135,8 +143,7 @@ describe('anchor batching', () => {
  */
 describe('anchor batches', () => {
   const server = timeSkippingEnvForBlock();
-  const batchOpen = async ({ workflowId }: { workflowId: string }) =>
-    (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  const batchOpen = batchOpenOn(server);
 
   it('ignores a repeated request for a key it holds and adopts the limits a request brings', async () => {
     const batcherId = `${BATCHER_ID}-dedup`;
@@ -223,5 +230,34 @@ describe('anchor batches', () => {
       message: (batchFailure as WorkflowFailedError).cause!.message,
     });
     expect(activities.markRegistrationFailed).toHaveBeenCalledWith({ uid, reason: (batchFailure as WorkflowFailedError).cause!.message });
+  });
+});
+
+describe('a batch waiting for pool funds', () => {
+  const server = timeSkippingEnvForBlock();
+
+  it('keeps its records past their re-request interval: they wait for it and are anchored once', async () => {
+    const limits = { maxRecords: 50, maxWaitSeconds: 5 };
+    const batcherId = `${BATCHER_ID}-funds`;
+    // Refusals back off 30 s, 60 s … up to 300 s: six of them keep the batch waiting past the record's 10 minutes.
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 6));
+    const uid = 'batch-patient';
+    const startedAt = await server.env.currentTimeMs();
+    const result = await withWorker(server.env, activities, async (taskQueue) => {
+      setTaskQueue(taskQueue);
+      const result = await server.env.client.workflow.execute(registrationWorkflow, {
+        taskQueue,
+        workflowId: `registration-${uid}`,
+        args: [registrationInput(uid)],
+      });
+      await closeBatcher(server.env, batcherId);
+      return result;
+    });
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(10 * 60_000);
+    expect(activities.anchorBatchOpen).toHaveBeenCalled();
+    expect(activities.requestBatchAnchor).toHaveBeenCalledTimes(1);
+    expect(activities.planAnchor).toHaveBeenCalledTimes(7);
+    expect(activities.signTransaction).toHaveBeenCalledTimes(1);
+    expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
   });
 });
