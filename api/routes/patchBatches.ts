@@ -112,7 +112,6 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         const idempotencyKey = idempotencyKeyOf(req);
         if (!idempotencyKey) throw new DomainError('VALIDATION_FAILED', 'POST /v1/patch-batches requires an Idempotency-Key header.');
         const raw = req.body as unknown[];
-        await deps.queue?.admit(raw.length);
         const items = raw.map((item): ValidatedItem => {
           const parsed = itemSchema.safeParse(item);
           if (!parsed.success) return { ok: false, issues: zodDetails(parsed.error) };
@@ -121,7 +120,13 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         });
         const bodyHash = createHash('sha256').update(JSON.stringify(raw)).digest('hex');
         const accepted = await submitBatch(
-          { temporal: deps.temporal, mongo: deps.mongo, starts: deps.metrics, unlockContentSecret: deps.unlockContentSecret },
+          {
+            temporal: deps.temporal,
+            mongo: deps.mongo,
+            starts: deps.metrics,
+            unlockContentSecret: deps.unlockContentSecret,
+            ...(deps.queue && { queue: deps.queue }),
+          },
           { idempotencyKey, bodyHash, items },
         ).catch((err: unknown) => {
           if (!(err instanceof BatchKeyConflictError)) throw err;

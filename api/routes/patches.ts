@@ -223,10 +223,15 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       },
       handler: async ({ body }, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);
-        await deps.queue?.admit();
         const { unlockable, ...request } = body;
         const { registrationId } = await submitRegistration(
-          { temporal: deps.temporal, mongo: deps.mongo, starts: deps.metrics, unlockContentSecret: deps.unlockContentSecret },
+          {
+            temporal: deps.temporal,
+            mongo: deps.mongo,
+            starts: deps.metrics,
+            unlockContentSecret: deps.unlockContentSecret,
+            ...(deps.queue && { queue: deps.queue }),
+          },
           { request, ...(unlockable && { unlockable }), ...(idempotencyKey && { idempotencyKey }) },
         ).catch((err: unknown) => {
           if (!(err instanceof RegistrationConflictError)) throw err;

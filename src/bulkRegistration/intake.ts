@@ -7,6 +7,7 @@ import type { StartCounter } from '../temporal/launch';
 import { encryptContent, unlockableContentId, unlockableContentModel } from '../unlock/content';
 import { batchIdFor, batchItemId, CHUNK_SIZE } from './ids';
 import { startBulkRegistration } from './launch';
+import type { RegistrationQueue } from '../registration/queue';
 import { patchBatchItemModel, patchBatchModel, type ItemError, type PatchBatchItemDocument } from './models';
 
 export interface BatchIntakeDeps {
@@ -14,6 +15,8 @@ export interface BatchIntakeDeps {
   mongo: Connection;
   starts?: StartCounter;
   unlockContentSecret: string;
+  /** The bound on registrations waiting to be anchored: a new batch must fit under it with its valid items. */
+  queue?: Pick<RegistrationQueue, 'admit'>;
 }
 
 export interface ItemIssue {
@@ -68,6 +71,8 @@ export async function submitBatch(deps: BatchIntakeDeps, submission: BatchSubmis
   const batchId = batchIdFor(submission.idempotencyKey);
   const batches = patchBatchModel(deps.mongo);
   const { docs, rejected, validCount } = itemDocuments(deps.unlockContentSecret, batchId, submission.items);
+  // A retry of a batch already taken in passes; a new one must fit.
+  if (deps.queue && !(await batches.exists({ _id: batchId }))) await deps.queue.admit(validCount);
   const now = new Date();
   await batches.updateOne(
     { _id: batchId },

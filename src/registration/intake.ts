@@ -4,6 +4,7 @@ import { canonicalHash } from '../anchoring/canonical';
 import type { StartCounter } from '../temporal/launch';
 import { contentFingerprint, storeUnlockableContent } from '../unlock/content';
 import { startRegistration } from './launch';
+import type { RegistrationQueue } from './queue';
 import { patchModel, type PatchDocument } from './models';
 import type { RegistrationRequest } from './record';
 
@@ -13,6 +14,8 @@ export interface IntakeDeps {
   /** Counts the workflow start (the API passes its metrics). */
   starts?: StartCounter;
   unlockContentSecret: string;
+  /** The bound on registrations waiting to be anchored; a repeat of an accepted request passes it regardless. */
+  queue?: Pick<RegistrationQueue, 'admit'>;
 }
 
 export interface RegistrationSubmission {
@@ -59,6 +62,7 @@ export async function submitRegistration(deps: IntakeDeps, submission: Registrat
   const requestHash = registrationRequestHash(deps.unlockContentSecret, request, unlockable);
   const existing = await patches.findById(uid).lean();
   if (existing) return answerExisting(existing, requestHash, idempotencyKey);
+  await deps.queue?.admit();
 
   if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);
   const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) }, deps.starts);

@@ -68,6 +68,8 @@ describe('registration backpressure', () => {
       });
       expect(batch.status).toBe(503);
       expect(await patchModel(stack.deps.mongo).countDocuments({ _id: { $in: ['BP-REFUSED', 'BP-REFUSED-2'] } })).toBe(0);
+      // A uid registered already is answered as before, full queue or not: the bound is on new work only.
+      expect((await bouncer.adminPost('/v1/patches', registrationBody('BP-000', owner))).status).toBe(409);
     } finally {
       await patchModel(stack.deps.mongo).deleteOne({ _id: 'BP-WAITING' });
       await bounded.close();
