@@ -17,7 +17,7 @@ import { pool, spendReservedInputs } from '../pool/spending';
 import { failureDetails, failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
 import { POOL_FAILURES } from '../pool/shared';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { anchorAssignedSignal, anchorQueuedSignal, type AnchorAssignment } from './shared';
+import { anchorAssignedSignal, anchorConfirmedSignal, anchorQueuedSignal, type AnchorAssignment, type AnchorConfirmation } from './shared';
 
 // Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
 export const anchoring = proxyActivities<AnchoringActivities>({
@@ -194,6 +194,28 @@ export async function anchorRecord(request: {
   request.progress.txid = answer.txid;
   await onTxid(answer.txid);
   request.progress.step = 'confirming';
+  if (answer.confirmationsSignalled) {
+    let confirmed: AnchorConfirmation | undefined;
+    setHandler(anchorConfirmedSignal, (confirmation) => {
+      if (confirmation.txid === answer.txid) confirmed ??= confirmation;
+    });
+    // The batch counts the confirmations once for all its records; only if it closed without saying (terminated)
+    // does the record count them itself, below.
+    while (!(await condition(() => confirmed !== undefined, BATCH_ANSWER_TIMEOUT))) {
+      if (!(await anchoring.anchorBatchOpen({ workflowId: answer.batchWorkflowId }))) break;
+    }
+    if (confirmed) {
+      request.progress.confirmations = confirmed.confirmations;
+      return {
+        txid: answer.txid,
+        vout: answer.vout,
+        proof: answer.proof,
+        blockHeight: confirmed.blockHeight,
+        confirmations: confirmed.confirmations,
+        mode: 'batch',
+      };
+    }
+  }
   let status = await pool.recordConfirmations(answer.txid);
   while ((status?.confirmations ?? 0) < policy.minConfirmations) {
     await sleep(`${policy.pollSeconds} seconds`);

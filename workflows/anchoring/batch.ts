@@ -4,9 +4,11 @@ import { reservationOwner } from '../../src/pool/ids';
 import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
 import { failureMessage, failureType } from '../shared/failures';
 import { TXID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
+import { pool } from '../pool/spending';
 import { anchorRecordHashes } from './anchor';
 import {
   anchorAssignedSignal,
+  anchorConfirmedSignal,
   anchorQueuedSignal,
   type AnchorAssignment,
   type AnchorBatchInput,
@@ -15,6 +17,7 @@ import {
 } from './shared';
 
 const ANNOUNCE_PATCH = 'batch-announces-itself';
+const SIGNAL_CONFIRMATIONS_PATCH = 'batch-signals-confirmations';
 
 /**
  * Anchors one batch: one transaction whose data output commits to the Merkle root of every record in the batch.
@@ -31,6 +34,8 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
     { key: WORKFLOW_STATUS, value: 'running' },
   ]);
   let handedOut = false;
+  // Confirmations are counted here, once for the transaction, and signalled to every record instead of each polling.
+  const signalsConfirmations = patched(SIGNAL_CONFIRMATIONS_PATCH);
   // Records re-ask the batcher after a while without an answer; told which batch holds them, they wait for it instead.
   if (patched(ANNOUNCE_PATCH)) {
     await Promise.allSettled(
@@ -53,11 +58,23 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
           vout: 0,
           proof: proofs[i] as MerkleProof,
           batchWorkflowId: info.workflowId,
+          ...(signalsConfirmations && { confirmationsSignalled: true as const }),
         }));
         handedOut = true;
       },
     });
     const { transaction } = outcome;
+    if (signalsConfirmations) {
+      const status = await pool.recordConfirmations(transaction.txid);
+      const confirmation = {
+        txid: transaction.txid,
+        confirmations: status?.confirmations ?? transaction.confirmations,
+        blockHeight: status?.blockHeight ?? null,
+      };
+      await Promise.allSettled(
+        input.records.map((record) => getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorConfirmedSignal, confirmation)),
+      );
+    }
     const result: AnchorBatchResult = {
       txid: transaction.txid,
       count: input.records.length,

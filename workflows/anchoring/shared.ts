@@ -15,7 +15,23 @@ export interface AnchorRequest {
 }
 
 export type AnchorAssignment =
-  { ok: true; txid: string; vout: number; proof: MerkleProof; batchWorkflowId: string } | { ok: false; reason: string; type: string };
+  | {
+      ok: true;
+      txid: string;
+      vout: number;
+      proof: MerkleProof;
+      batchWorkflowId: string;
+      /** The batch will signal `anchorConfirmed` once its transaction has the confirmations: the record need not poll. */
+      confirmationsSignalled?: true;
+    }
+  | { ok: false; reason: string; type: string };
+
+/** An anchor transaction reached the confirmations the policy asks for, counted once for all its records. */
+export interface AnchorConfirmation {
+  txid: string;
+  confirmations: number;
+  blockHeight: number | null;
+}
 
 export interface AnchorBatcherInput {
   maxRecords: number;
@@ -53,5 +69,6 @@ export interface AnchoringPolicy {
 export const anchorRequestSignal = defineSignal<[AnchorRequest]>('anchorRequest');
 export const anchorAssignedSignal = defineSignal<[AnchorAssignment]>('anchorAssigned');
 /** A batch tells its records it holds them: they stop asking the batcher and wait for it, however long it waits for funds. */
+export const anchorConfirmedSignal = defineSignal<[AnchorConfirmation]>('anchorConfirmed');
 export const anchorQueuedSignal = defineSignal<[{ batchWorkflowId: string }]>('anchorQueued');
 export const anchorBatcherStateQuery = defineQuery<AnchorBatcherState>('anchorBatcherState');
