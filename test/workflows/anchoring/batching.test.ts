@@ -74,6 +74,25 @@ async function closeBatcher(env: TestWorkflowEnvironment, batcherId: string): Pr
   return state;
 }
 
+/** Registers one uid through the batcher on a fresh task queue and waits for its batch to finish. */
+async function registerThroughBatcher(
+  env: TestWorkflowEnvironment,
+  { activities, setTaskQueue }: ReturnType<typeof batchedRegistrations>,
+  uid: string,
+  batcherId: string,
+) {
+  return withWorker(env, activities, async (taskQueue) => {
+    setTaskQueue(taskQueue);
+    const result = await env.client.workflow.execute(registrationWorkflow, {
+      taskQueue,
+      workflowId: `registration-${uid}`,
+      args: [registrationInput(uid)],
+    });
+    await closeBatcher(env, batcherId);
+    return result;
+  });
+}
+
 describe('anchor batching', () => {
   const server = timeSkippingEnvForBlock();
 
@@ -121,16 +140,7 @@ describe('anchor batching', () => {
     const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
     const uid = 'batch-alone';
     const startedAt = await server.env.currentTimeMs();
-    const result = await withWorker(server.env, activities, async (taskQueue) => {
-      setTaskQueue(taskQueue);
-      const result = await server.env.client.workflow.execute(registrationWorkflow, {
-        taskQueue,
-        workflowId: `registration-${uid}`,
-        args: [registrationInput(uid)],
-      });
-      await closeBatcher(server.env, batcherId);
-      return result;
-    });
+    const result = await registerThroughBatcher(server.env, { activities, setTaskQueue }, uid, batcherId);
     expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
     expect(result.proof.count).toBe(1);
     expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
@@ -243,16 +253,7 @@ describe('a batch waiting for pool funds', () => {
     const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 6));
     const uid = 'batch-patient';
     const startedAt = await server.env.currentTimeMs();
-    const result = await withWorker(server.env, activities, async (taskQueue) => {
-      setTaskQueue(taskQueue);
-      const result = await server.env.client.workflow.execute(registrationWorkflow, {
-        taskQueue,
-        workflowId: `registration-${uid}`,
-        args: [registrationInput(uid)],
-      });
-      await closeBatcher(server.env, batcherId);
-      return result;
-    });
+    const result = await registerThroughBatcher(server.env, { activities, setTaskQueue }, uid, batcherId);
     expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(10 * 60_000);
     expect(activities.anchorBatchOpen).toHaveBeenCalled();
     expect(activities.requestBatchAnchor).toHaveBeenCalledTimes(1);
