@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PublicKey, Transaction } from '@bsv/sdk';
+import { PublicKey } from '@bsv/sdk';
 import { createApp } from '../../api/app';
 import { bulkRegistrationWorkflowId } from '../../src/bulkRegistration/ids';
 import globalSetup from '../support/globalSetup';
@@ -72,7 +72,7 @@ async function runBatch(stack: PoolStack, worker: ChildProcess, baseUrl: string,
       toAnchoredMs,
       historyEvents: history.events?.length ?? 0,
       kmsRequests: stack.kms.requests.length - kmsBefore,
-      feeSats: await transactionFee(stack, view.txids[0]!),
+      feeSats: transactionFee(stack, view.txids[0]!),
       peakRssMb: peakRss / 2 ** 20,
       workerPeakRssMb: peakRssOf(worker.pid!) / 2 ** 20,
       activities: activitySeconds(history.events ?? []),
@@ -89,12 +89,11 @@ function peakRssOf(pid: number): number {
   return line ? Number(line[1]) * 1024 : NaN;
 }
 
-async function transactionFee(stack: PoolStack, txid: string): Promise<number> {
-  const hexOf = async (id: string) => (await fetch(`${stack.simulator.baseUrl}/v1/bsv/test/tx/${id}/hex`)).text();
-  const tx = Transaction.fromHex(await hexOf(txid));
-  let inputs = 0;
-  for (const input of tx.inputs) inputs += Transaction.fromHex(await hexOf(input.sourceTXID!)).outputs[input.sourceOutputIndex]!.satoshis!;
-  return inputs - tx.outputs.reduce((sum, o) => sum + (o.satoshis ?? 0), 0);
+/** The anchor transaction's fee, as the chain simulator recorded it. */
+function transactionFee(stack: PoolStack, txid: string): number {
+  const tx = stack.simulator.simulator.state.visibleTx(txid);
+  if (!tx) throw new Error(`anchor tx ${txid} unknown to the simulator`);
+  return tx.fee;
 }
 
 async function main(): Promise<void> {

@@ -1,4 +1,12 @@
-import { getExternalWorkflowHandle, patched, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  getExternalWorkflowHandle,
+  patched,
+  type SignalDefinition,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { reservationOwner } from '../../src/pool/ids';
 import { poolProgressQuery, type PoolOperationProgress } from '../pool/shared';
@@ -38,11 +46,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
   const signalsConfirmations = patched(SIGNAL_CONFIRMATIONS_PATCH);
   // Records re-ask the batcher after a while without an answer; told which batch holds them, they wait for it instead.
   if (patched(ANNOUNCE_PATCH)) {
-    await Promise.allSettled(
-      input.records.map((record) =>
-        getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorQueuedSignal, { batchWorkflowId: info.workflowId }),
-      ),
-    );
+    await signalRecords(input.records, anchorQueuedSignal, () => ({ batchWorkflowId: info.workflowId }));
   }
   try {
     const outcome = await anchorRecordHashes({
@@ -52,7 +56,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
       progress,
       afterBroadcast: async (txid, proofs) => {
         upsertSearchAttributes([{ key: TXID, value: txid }]);
-        await handOut(input.records, (i) => ({
+        await signalRecords(input.records, anchorAssignedSignal, (i): AnchorAssignment => ({
           ok: true,
           txid,
           vout: 0,
@@ -71,9 +75,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
         confirmations: status?.confirmations ?? transaction.confirmations,
         blockHeight: status?.blockHeight ?? null,
       };
-      await Promise.allSettled(
-        input.records.map((record) => getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorConfirmedSignal, confirmation)),
-      );
+      await signalRecords(input.records, anchorConfirmedSignal, () => confirmation);
     }
     const result: AnchorBatchResult = {
       txid: transaction.txid,
@@ -90,15 +92,17 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
     upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
     if (!handedOut) {
       const reason = failureMessage(err);
-      await handOut(input.records, () => ({ ok: false, reason, type: failureType(err) ?? 'AnchorFailed' }));
+      await signalRecords(input.records, anchorAssignedSignal, (): AnchorAssignment => ({
+        ok: false,
+        reason,
+        type: failureType(err) ?? 'AnchorFailed',
+      }));
     }
     throw err;
   }
 }
 
 /** Signals each record's workflow; one that has closed meanwhile (terminated by an operator) is skipped. */
-async function handOut(records: AnchorRequest[], assignment: (index: number) => AnchorAssignment): Promise<void> {
-  await Promise.allSettled(
-    records.map((record, i) => getExternalWorkflowHandle(record.subjectWorkflowId).signal(anchorAssignedSignal, assignment(i))),
-  );
+async function signalRecords<T>(records: AnchorRequest[], signal: SignalDefinition<[T]>, payload: (index: number) => T): Promise<void> {
+  await Promise.allSettled(records.map((record, i) => getExternalWorkflowHandle(record.subjectWorkflowId).signal(signal, payload(i))));
 }
