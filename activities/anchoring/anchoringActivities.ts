@@ -12,7 +12,14 @@ import { minWorthwhileChange } from '../../src/chain/fees';
 import { p2pkhTransactionFee } from '../../src/pool/planning';
 import { createReservations } from '../../src/pool/reservations';
 import { readPoolSettings } from '../../src/pool/settings';
-import { anchorRequestSignal, type AnchorBatcherInput, type AnchoringPolicy, type AnchorRequest } from '../../workflows/anchoring/shared';
+import {
+  anchorBatchHoldsQuery,
+  anchorRequestSignal,
+  type AnchorBatcherInput,
+  type AnchoringPolicy,
+  type AnchorRequest,
+} from '../../workflows/anchoring/shared';
+import { patchModel } from '../../src/registration/models';
 import { POOL_FAILURES } from '../../workflows/pool/shared';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import type { PoolSpendingDeps } from '../shared/deps';
@@ -122,9 +129,8 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
 
     /** Whether an anchor batch still runs: a record whose batch closed without answering asks the batcher again. */
     async anchorBatchOpen(input: { workflowId: string }): Promise<boolean> {
-      if (!deps.temporal) throw ApplicationFailure.nonRetryable('batch anchoring needs a Temporal client', POOL_FAILURES.misconfigured);
       try {
-        return (await deps.temporal.workflow.getHandle(input.workflowId).describe()).status.name === 'RUNNING';
+        return (await requireTemporal(deps).workflow.getHandle(input.workflowId).describe()).status.name === 'RUNNING';
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return false;
         throw err;
@@ -136,17 +142,65 @@ export function createAnchoringActivities(deps: AnchoringActivityDeps) {
      * the batcher ignores a key it holds or batched recently, and the record's workflow keeps the first answer.
      */
     async requestBatchAnchor(request: AnchorRequest): Promise<void> {
-      if (!deps.temporal) throw ApplicationFailure.nonRetryable('batch anchoring needs a Temporal client', POOL_FAILURES.misconfigured);
-      const input: AnchorBatcherInput = { maxRecords: deps.anchoring.batchMaxRecords, maxWaitSeconds: deps.anchoring.batchMaxWaitSeconds };
-      await deps.temporal.workflow.signalWithStart('anchorBatcherWorkflow', {
-        workflowId: ANCHOR_BATCHER_WORKFLOW_ID,
-        taskQueue: TASK_QUEUES.main,
-        args: [input],
-        signal: anchorRequestSignal,
-        signalArgs: [{ ...request, limits: { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds } }],
-      });
+      await sendToAnchorBatcher(deps, request);
+    },
+
+    /**
+     * Where a settled record stands when its batch has said nothing for long: anchored (written by its batch),
+     * held by an open batch or the batcher (wait on), broadcast by a batch that closed without settling it
+     * (terminated: the record counts its confirmations itself), or lost (ask the batcher again).
+     */
+    async settledRecordState(input: { key: string; uid: string }): Promise<SettledRecordState> {
+      const patch = await patchModel(deps.mongo).findById(input.uid, { status: 1, anchor: 1 }).lean();
+      const anchor = patch?.anchor?.proof ? { txid: patch.anchor.txid, vout: patch.anchor.vout, proof: patch.anchor.proof } : null;
+      if (patch?.status === 'anchored' && anchor) return { state: 'anchored', ...anchor };
+      if (await heldByOpenBatch(requireTemporal(deps), input.key)) return { state: 'held' };
+      if (patch?.status === 'anchoring' && anchor) return { state: 'broadcast', ...anchor };
+      return { state: 'lost' };
     },
   };
+}
+
+export type SettledRecordState =
+  { state: 'anchored' | 'broadcast'; txid: string; vout: number; proof: MerkleProof } | { state: 'held' } | { state: 'lost' };
+
+function requireTemporal(deps: Pick<AnchoringActivityDeps, 'temporal'>): Client {
+  if (!deps.temporal) throw ApplicationFailure.nonRetryable('batch anchoring needs a Temporal client', POOL_FAILURES.misconfigured);
+  return deps.temporal;
+}
+
+/**
+ * Signals a record to the anchor batcher, starting it if none runs. The limits travel with the request so a running
+ * batcher adopts a changed configuration; in single mode every batch is one record (one transaction per record).
+ */
+export async function sendToAnchorBatcher(
+  deps: Pick<AnchoringActivityDeps, 'temporal' | 'anchoring'>,
+  request: AnchorRequest,
+): Promise<void> {
+  const input: AnchorBatcherInput = {
+    maxRecords: deps.anchoring.mode === 'single' ? 1 : deps.anchoring.batchMaxRecords,
+    maxWaitSeconds: deps.anchoring.batchMaxWaitSeconds,
+  };
+  await requireTemporal(deps).workflow.signalWithStart('anchorBatcherWorkflow', {
+    workflowId: ANCHOR_BATCHER_WORKFLOW_ID,
+    taskQueue: TASK_QUEUES.main,
+    args: [input],
+    signal: anchorRequestSignal,
+    signalArgs: [{ ...request, limits: { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds } }],
+  });
+}
+
+/** Whether an open batch holds the key: asking the batcher again would anchor it twice (the batcher ignores keys it holds). */
+async function heldByOpenBatch(temporal: Client, key: string): Promise<boolean> {
+  // Few batches are open at a time (one per cut, until its transaction confirms).
+  for await (const batch of temporal.workflow.list({ query: "WorkflowType = 'anchorBatchWorkflow' AND ExecutionStatus = 'Running'" })) {
+    const holds = await temporal.workflow
+      .getHandle(batch.workflowId, batch.runId)
+      .query(anchorBatchHoldsQuery, key)
+      .catch(() => false);
+    if (holds) return true;
+  }
+  return false;
 }
 
 export type AnchoringActivities = ReturnType<typeof createAnchoringActivities>;

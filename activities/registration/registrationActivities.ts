@@ -1,4 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { AnyBulkWriteOperation } from 'mongoose';
+import type { AppConfig } from '../../src/config';
+import { bulkWriteInChunks } from '../../src/db/bulkWrites';
+import { sendToAnchorBatcher } from '../anchoring/anchoringActivities';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import { recordAnchorConfirmed, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { registrationWorkflowId } from '../../src/registration/ids';
@@ -9,6 +14,8 @@ import { signAsIssuer } from '../shared/issuerSignature';
 import type { PoolSpendingDeps } from '../shared/deps';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
+  anchoring: AppConfig['anchoring'];
+  temporal?: Client;
   issuerKeyIdentifier: string;
   metrics?: Metrics;
   /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
@@ -25,55 +32,125 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     return patch;
   }
 
+  async function persist(input: PendingRegistration): Promise<{ recordHash: string }> {
+    const record = registrationRecord(input.request, new Date(input.registeredAt));
+    const recordHash = registrationRecordHash(record);
+    const now = new Date();
+    await patches.updateOne(
+      { _id: record.uid },
+      {
+        $setOnInsert: {
+          registrationId: input.registrationId,
+          status: 'pending',
+          requestHash: input.requestHash,
+          idempotencyKey: input.idempotencyKey ?? null,
+          record,
+          recordHash,
+          issuerSignature: null,
+          anchor: null,
+          owner: input.request.auth.owner,
+          head: null,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+        },
+      },
+      { upsert: true },
+    );
+    const patch = await stored(record.uid);
+    if (patch.registrationId !== input.registrationId) {
+      throw ApplicationFailure.nonRetryable(`${record.uid} belongs to ${patch.registrationId}`, 'RegistrationConflict');
+    }
+    deps.logger.info('registration persisted', { uid: record.uid });
+    return { recordHash: patch.recordHash };
+  }
+
+  async function sign(uid: string): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
+    const patch = await stored(uid);
+    if (patch.issuerSignature) return patch.issuerSignature;
+    const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
+    const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, patch.recordHash);
+    await patches.updateOne({ _id: uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
+    return (await stored(uid)).issuerSignature!;
+  }
+
   return {
     /** Writes the pending record once (a retry finds it) and returns its canonical hash. */
-    async persistPendingRegistration(input: {
-      registrationId: string;
-      request: RegistrationRequest;
-      requestHash: string;
-      idempotencyKey?: string;
-      registeredAt: string;
-    }): Promise<{ recordHash: string }> {
-      const record = registrationRecord(input.request, new Date(input.registeredAt));
-      const recordHash = registrationRecordHash(record);
-      const now = new Date();
-      await patches.updateOne(
-        { _id: record.uid },
-        {
-          $setOnInsert: {
-            registrationId: input.registrationId,
-            status: 'pending',
-            requestHash: input.requestHash,
-            idempotencyKey: input.idempotencyKey ?? null,
-            record,
-            recordHash,
-            issuerSignature: null,
-            anchor: null,
-            owner: input.request.auth.owner,
-            head: null,
-            lastError: null,
-            createdAt: now,
-            updatedAt: now,
-          },
-        },
-        { upsert: true },
-      );
-      const patch = await stored(record.uid);
-      if (patch.registrationId !== input.registrationId) {
-        throw ApplicationFailure.nonRetryable(`${record.uid} belongs to ${patch.registrationId}`, 'RegistrationConflict');
-      }
-      deps.logger.info('registration persisted', { uid: record.uid });
-      return { recordHash: patch.recordHash };
-    },
+    persistPendingRegistration: persist,
 
     /** The issuer's signature over sha256(canonical record), through the KMS; stored, so a retry signs nothing twice. */
     async signRegistrationRecord(input: { uid: string }): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
-      const patch = await stored(input.uid);
-      if (patch.issuerSignature) return patch.issuerSignature;
-      const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
-      const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, patch.recordHash);
-      await patches.updateOne({ _id: input.uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
-      return (await stored(input.uid)).issuerSignature!;
+      return sign(input.uid);
+    },
+
+    /**
+     * The registration's whole hot path in one activity: the pending record, its issuer signature and its request
+     * to the anchor batcher, which settles it (writes its anchored state and signals the workflow). Each step finds
+     * what a retry did before it.
+     */
+    async prepareRegistration(input: PendingRegistration): Promise<{ recordHash: string }> {
+      const { recordHash } = await persist(input);
+      const uid = input.request.product.uid_tag_id;
+      await sign(uid);
+      await sendToAnchorBatcher(deps, {
+        key: `registration:${uid}`,
+        recordHash,
+        subjectWorkflowId: input.registrationId,
+        settle: { kind: 'registration', uid },
+      });
+      return { recordHash };
+    },
+
+    /** A batch's settled registrations are in the mempool: each keeps its txid and proof (bulk, one statement each). */
+    async markRegistrationsAnchoring(input: { txid: string; vout: number; records: { uid: string; proof: MerkleProof }[] }): Promise<void> {
+      const at = new Date();
+      await bulkWriteInChunks(
+        patches,
+        input.records.map(({ uid, proof }): AnyBulkWriteOperation<PatchDocument> => ({
+          updateOne: {
+            filter: { _id: uid, status: { $in: ['pending', 'anchoring'] } },
+            update: {
+              $set: { status: 'anchoring', anchor: { txid: input.txid, vout: input.vout, proof, blockHeight: null }, updatedAt: at },
+            },
+          },
+        })),
+      );
+      deps.logger.onChain.info('registrations anchoring', { txid: input.txid, records: input.records.length });
+    },
+
+    /**
+     * A batch's settled registrations have their confirmations: anchored, each head starting at its registration.
+     * Only records still anchoring in this transaction move, so a retry (or a record anchored twice) changes nothing.
+     */
+    async markRegistrationsAnchored(input: {
+      txid: string;
+      blockHeight: number | null;
+      broadcastAt: string;
+      records: { uid: string; recordHash: string }[];
+    }): Promise<{ anchored: number }> {
+      const at = new Date();
+      const totals = await bulkWriteInChunks(
+        patches,
+        input.records.map(({ uid, recordHash }): AnyBulkWriteOperation<PatchDocument> => ({
+          updateOne: {
+            filter: { _id: uid, status: 'anchoring', 'anchor.txid': input.txid },
+            update: {
+              $set: {
+                status: 'anchored',
+                'anchor.blockHeight': input.blockHeight,
+                head: { txid: input.txid, recordHash, seq: 0 },
+                lastError: null,
+                updatedAt: at,
+              },
+            },
+          },
+        })),
+      );
+      recordRegistrationOutcome(deps.metrics, 'anchored', totals.modified);
+      const broadcastAt = new Date(input.broadcastAt);
+      for (let i = 0; i < totals.modified; i++) recordAnchorConfirmed(deps.metrics, broadcastAt, at);
+      deps.logger.onChain.info('registrations anchored', { txid: input.txid, records: totals.modified });
+      return { anchored: totals.modified };
     },
 
     async markRegistrationAnchoring(input: { uid: string; txid: string }): Promise<void> {
@@ -127,6 +204,14 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       if (before && before.status !== 'anchored' && before.status !== 'failed') recordRegistrationOutcome(deps.metrics, 'failed');
     },
   };
+}
+
+export interface PendingRegistration {
+  registrationId: string;
+  request: RegistrationRequest;
+  requestHash: string;
+  idempotencyKey?: string;
+  registeredAt: string;
 }
 
 export type RegistrationActivities = ReturnType<typeof createRegistrationActivities>;

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { merkleProofs } from '../../src/anchoring/merkle';
 import type { SignedTransaction } from '../../src/chain/signing';
 import type { PoolSettings } from '../../src/config';
-import type { AnchoringPolicy } from '../../workflows/anchoring/shared';
+import type { AnchoringPolicy, AnchorRequest } from '../../workflows/anchoring/shared';
 import type { PoolAccounts } from '../../workflows/pool/shared';
 import type { RegistrationRequest } from '../../src/registration/record';
 import type { RegistrationInput } from '../../workflows/registration/shared';
@@ -135,9 +135,20 @@ export function registrationRecordHash(uid: string): string {
   return hex64(`record-${uid}`);
 }
 
-/** The registration's own activities, answering as the stores would. */
-export function registrationStores(): Pick<
+/** The anchor request a registration's prepareRegistration hands to the batcher: settled by its batch. */
+export function settledRegistrationRequest(uid: string, subjectWorkflowId = `registration-${uid}`): AnchorRequest {
+  return { key: `registration:${uid}`, recordHash: registrationRecordHash(uid), subjectWorkflowId, settle: { kind: 'registration', uid } };
+}
+
+/**
+ * The registration's own activities, answering as the stores would. prepareRegistration hands the record to
+ * `enqueue` (the batcher, in tests that run one) as the real activity does.
+ */
+export function registrationStores(enqueue: (request: AnchorRequest) => Promise<void> = async () => undefined): Pick<
   AllActivities,
+  | 'prepareRegistration'
+  | 'markRegistrationsAnchoring'
+  | 'markRegistrationsAnchored'
   | 'persistPendingRegistration'
   | 'signRegistrationRecord'
   | 'markRegistrationAnchoring'
@@ -145,6 +156,13 @@ export function registrationStores(): Pick<
   | 'markRegistrationFailed'
 > {
   return {
+    prepareRegistration: async ({ request, registrationId }) => {
+      const uid = request.product.uid_tag_id;
+      await enqueue(settledRegistrationRequest(uid, registrationId));
+      return { recordHash: registrationRecordHash(uid) };
+    },
+    markRegistrationsAnchoring: async () => undefined,
+    markRegistrationsAnchored: async ({ records }) => ({ anchored: records.length }),
     persistPendingRegistration: async ({ request }) => ({ recordHash: registrationRecordHash(request.product.uid_tag_id) }),
     signRegistrationRecord: async () => ({ signatureDerHex: '3044', pubKeyHex: '02'.padEnd(66, '1') }),
     markRegistrationAnchoring: async () => undefined,

@@ -17,7 +17,17 @@ import { pool, spendReservedInputs } from '../pool/spending';
 import { failureDetails, failureMessage, failureType, inputsMissingFailure, withFailureStatus } from '../shared/failures';
 import { POOL_FAILURES } from '../pool/shared';
 import { TXID, WORKFLOW_STATUS } from '../shared/searchAttributes';
-import { anchorAssignedSignal, anchorConfirmedSignal, anchorQueuedSignal, type AnchorAssignment, type AnchorConfirmation } from './shared';
+import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
+import {
+  anchorAssignedSignal,
+  anchorConfirmedSignal,
+  anchorQueuedSignal,
+  anchorSettledSignal,
+  type AnchorAssignment,
+  type AnchorConfirmation,
+  type AnchoringPolicy,
+  type AnchorSettlement,
+} from './shared';
 
 // Reads and keyed reservations: idempotent, retried patiently. Insufficient funds is non-retryable.
 export const anchoring = proxyActivities<AnchoringActivities>({
@@ -30,6 +40,9 @@ export const RECORD_ACTIVITY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
 };
+
+/** A settled registration's own writes, when its batch closed without settling it. */
+const settling = proxyActivities<RegistrationActivities>(RECORD_ACTIVITY_OPTIONS);
 
 /** The issuer signature waits on the KMS: it heartbeats meanwhile, so a worker lost mid-call is replaced in 30 s. */
 export const ISSUER_SIGNING_OPTIONS: ActivityOptions = { ...RECORD_ACTIVITY_OPTIONS, heartbeatTimeout: '30 seconds' };
@@ -216,21 +229,90 @@ export async function anchorRecord(request: {
       };
     }
   }
-  let status = await pool.recordConfirmations(answer.txid);
+  const status = await confirmationsOf(answer.txid, policy, request.progress);
+  return { txid: answer.txid, vout: answer.vout, proof: answer.proof, ...status, mode: 'batch' };
+}
+
+/** Polls a transaction's confirmations on durable timers until the policy's minimum. */
+async function confirmationsOf(
+  txid: string,
+  policy: AnchoringPolicy,
+  progress: PoolOperationProgress,
+): Promise<{ confirmations: number; blockHeight: number | null }> {
+  let status = await pool.recordConfirmations(txid);
   while ((status?.confirmations ?? 0) < policy.minConfirmations) {
     await sleep(`${policy.pollSeconds} seconds`);
-    status = await pool.recordConfirmations(answer.txid);
-    request.progress.confirmations = status?.confirmations ?? 0;
+    status = await pool.recordConfirmations(txid);
+    progress.confirmations = status?.confirmations ?? 0;
   }
-  request.progress.confirmations = status?.confirmations ?? 0;
-  return {
-    txid: answer.txid,
-    vout: answer.vout,
-    proof: answer.proof,
-    blockHeight: status?.blockHeight ?? null,
-    confirmations: status?.confirmations ?? 0,
-    mode: 'batch',
+  progress.confirmations = status?.confirmations ?? 0;
+  return { confirmations: status?.confirmations ?? 0, blockHeight: status?.blockHeight ?? null };
+}
+
+/**
+ * How long a settled record waits for its batch before asking where it stands: longer than a batch normally takes
+ * (confirmations included), so the question is rare; a batch waiting for pool funds keeps holding it.
+ */
+const SETTLEMENT_GUARD = '1 hour';
+
+/**
+ * Waits for the anchor batch to settle a record (`AnchorRequest.settle`): the batch writes the record's state and
+ * signals once, with the confirmations. The handler is set before the request goes out, so no signal is missed.
+ * A batch that closed without settling the record (terminated) leaves it to count its own confirmations, or to ask
+ * the batcher again if its transaction never went out.
+ */
+export function awaitSettlement(request: { key: string; uid: string; progress: PoolOperationProgress }): {
+  settled: (recordHash: string) => Promise<AnchoredRecord>;
+} {
+  let settlement: AnchorSettlement | undefined;
+  setHandler(anchorSettledSignal, (answer) => {
+    settlement ??= answer;
+  });
+  const settled = async (recordHash: string): Promise<AnchoredRecord> => {
+    request.progress.step = 'waiting-for-batch';
+    while (!(await condition(() => settlement !== undefined, SETTLEMENT_GUARD))) {
+      const found = await anchoring.settledRecordState({ key: request.key, uid: request.uid });
+      if (found.state === 'held') continue;
+      if (found.state === 'lost') {
+        const { workflowId } = workflowInfo();
+        await anchoring.requestBatchAnchor({
+          key: request.key,
+          recordHash,
+          subjectWorkflowId: workflowId,
+          settle: { kind: 'registration', uid: request.uid },
+        });
+        continue;
+      }
+      request.progress.txid = found.txid;
+      const policy = await anchoring.anchoringPolicy();
+      const status = await confirmationsOf(found.txid, policy, request.progress);
+      if (found.state === 'broadcast') {
+        await settling.markRegistrationsAnchored({
+          txid: found.txid,
+          blockHeight: status.blockHeight,
+          broadcastAt: new Date().toISOString(),
+          records: [{ uid: request.uid, recordHash }],
+        });
+      }
+      return { txid: found.txid, vout: found.vout, proof: found.proof, ...status, mode: 'batch' };
+    }
+    const answer = settlement!;
+    if (!answer.ok) {
+      request.progress.lastError = answer.reason;
+      throw ApplicationFailure.nonRetryable(answer.reason, answer.type);
+    }
+    request.progress.txid = answer.txid;
+    request.progress.confirmations = answer.confirmations;
+    return {
+      txid: answer.txid,
+      vout: answer.vout,
+      proof: answer.proof,
+      blockHeight: answer.blockHeight,
+      confirmations: answer.confirmations,
+      mode: 'batch',
+    };
   };
+  return { settled };
 }
 
 /**

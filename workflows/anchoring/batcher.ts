@@ -2,6 +2,7 @@ import {
   condition,
   continueAsNew,
   ParentClosePolicy,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -21,17 +22,24 @@ const BATCHES_PER_RUN = 25;
  */
 const RECENT_KEY_MS = 5 * 60_000;
 
+/** Cut at once when idle: a lone record pays no wait, a burst still shares one transaction per interval. */
+const CUT_WHEN_IDLE_PATCH = 'batcher-cuts-when-idle';
+
 /**
- * The anchor batcher (id `anchor-batcher`, started by the first request through signal-with-start): collects
- * record hashes until `maxRecords` are waiting or `maxWaitSeconds` passed since the first, then starts one
- * anchorBatchWorkflow per batch and goes on collecting. Continue-as-new keeps its history bounded and carries the
- * requests still waiting.
+ * The anchor batcher (id `anchor-batcher`, started by the first request through signal-with-start): starts one
+ * anchorBatchWorkflow per batch and goes on collecting. A batch is cut when `maxRecords` are waiting; otherwise at
+ * once if no batch was cut in the last `maxWaitSeconds` (idle), else when that interval since the last cut ends —
+ * group commit, so latency at low load is one batch's and throughput under load one transaction per interval.
+ * (Runs from before cutting when idle waited `maxWaitSeconds` from the first waiting record.) Continue-as-new
+ * keeps its history bounded and carries the requests still waiting.
  */
 export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<void> {
   const pending: AnchorRequest[] = [...(input.pending ?? [])];
   const recent = new Map<string, number>(input.recentKeys ?? []);
   let batchesThisRun = 0;
   let lastBatchWorkflowId: string | undefined;
+  const cutsWhenIdle = patched(CUT_WHEN_IDLE_PATCH);
+  let lastCutAt = 0;
 
   const limits = { maxRecords: input.maxRecords, maxWaitSeconds: input.maxWaitSeconds };
   setHandler(anchorRequestSignal, ({ limits: requested, ...request }) => {
@@ -47,7 +55,13 @@ export async function anchorBatcherWorkflow(input: AnchorBatcherInput): Promise<
 
   for (;;) {
     await condition(() => pending.length > 0);
-    await condition(() => pending.length >= limits.maxRecords, `${limits.maxWaitSeconds} seconds`);
+    if (!cutsWhenIdle) {
+      await condition(() => pending.length >= limits.maxRecords, `${limits.maxWaitSeconds} seconds`);
+    } else {
+      const waitMs = lastCutAt + limits.maxWaitSeconds * 1000 - Date.now();
+      if (waitMs > 0 && pending.length < limits.maxRecords) await condition(() => pending.length >= limits.maxRecords, waitMs);
+      lastCutAt = Date.now();
+    }
     const batch = pending.splice(0, limits.maxRecords);
     const now = Date.now();
     for (const [key, at] of recent) if (now - at > RECENT_KEY_MS) recent.delete(key);

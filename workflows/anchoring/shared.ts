@@ -12,7 +12,18 @@ export interface AnchorRequest {
   subjectWorkflowId: string;
   /** The requesting worker's batch limits: a running batcher adopts them, so a configuration change reaches it. */
   limits?: { maxRecords: number; maxWaitSeconds: number };
+  /**
+   * The batch settles this registration itself: it writes the record's anchoring and anchored state with bulk
+   * writes for all its records and signals `anchorSettled` once, instead of `anchorQueued`, `anchorAssigned` and
+   * `anchorConfirmed` and the record's own writes. `uid` is the registration's patch.
+   */
+  settle?: { kind: 'registration'; uid: string };
 }
+
+/** The end of a settled record's anchor: anchored with these confirmations (its state already written), or failed. */
+export type AnchorSettlement =
+  | { ok: true; txid: string; vout: number; proof: MerkleProof; blockHeight: number | null; confirmations: number }
+  | { ok: false; reason: string; type: string };
 
 export type AnchorAssignment =
   | {
@@ -68,7 +79,11 @@ export interface AnchoringPolicy {
 
 export const anchorRequestSignal = defineSignal<[AnchorRequest]>('anchorRequest');
 export const anchorAssignedSignal = defineSignal<[AnchorAssignment]>('anchorAssigned');
-/** A batch tells its records it holds them: they stop asking the batcher and wait for it, however long it waits for funds. */
 export const anchorConfirmedSignal = defineSignal<[AnchorConfirmation]>('anchorConfirmed');
+/** A batch tells its records it holds them: they stop asking the batcher and wait for it, however long it waits for funds. */
 export const anchorQueuedSignal = defineSignal<[{ batchWorkflowId: string }]>('anchorQueued');
+/** A batch settled a record that asked it to (`AnchorRequest.settle`). */
+export const anchorSettledSignal = defineSignal<[AnchorSettlement]>('anchorSettled');
+/** Whether a batch holds the record of this key: a settled record that heard nothing for long asks the open batches. */
+export const anchorBatchHoldsQuery = defineQuery<boolean, [string]>('anchorBatchHolds');
 export const anchorBatcherStateQuery = defineQuery<AnchorBatcherState>('anchorBatcherState');

@@ -1,10 +1,11 @@
-import { type WorkflowFailedError } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { anchorBatchWorkflowId } from '../../../src/anchoring/ids';
 import { verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { anchorBatcherWorkflow, anchorBatchWorkflow, registrationWorkflow } from '../../../workflows';
 import {
   anchorBatcherStateQuery,
+  anchorBatchHoldsQuery,
   anchorRequestSignal,
   type AnchorBatcherInput,
   type AnchorBatcherState,
@@ -20,6 +21,7 @@ import {
   registrationInput,
   registrationRecordHash,
   registrationStores,
+  settledRegistrationRequest,
   txidOfPlan,
 } from '../../support/workflowFixtures';
 import { mockActivities, withWorker } from '../../support/workflowWorker';
@@ -27,11 +29,20 @@ import { mockActivities, withWorker } from '../../support/workflowWorker';
 const BATCH: AnchoringPolicy = { mode: 'batch', minConfirmations: 2, pollSeconds: 30 };
 const BATCHER_ID = 'anchor-batcher';
 
-/** Polls the batcher's query until `done` holds (time stays still meanwhile: nothing awaits a result). */
+/**
+ * Polls the batcher's query until `done` holds (time stays still meanwhile: nothing awaits a result); a batcher not
+ * started yet (its first request is on its way) counts as not done.
+ */
 async function batcherState(env: TestWorkflowEnvironment, workflowId: string, done: (s: AnchorBatcherState) => boolean) {
   for (let i = 0; ; i++) {
-    const state = await env.client.workflow.getHandle(workflowId).query(anchorBatcherStateQuery);
-    if (done(state) || i === 100) return state;
+    const state = await env.client.workflow
+      .getHandle(workflowId)
+      .query(anchorBatcherStateQuery)
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError && i < 100) return undefined;
+        throw err;
+      });
+    if (state && (done(state) || i === 100)) return state;
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -42,7 +53,10 @@ function batchOpenOn(server: { env: TestWorkflowEnvironment }) {
     (await server.env.client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
 }
 
-/** Record activities plus a requestBatchAnchor that signals-with-start the batcher on the test's task queue. */
+/**
+ * Record activities whose prepareRegistration (and requestBatchAnchor) signals-with-start the batcher on the test's
+ * task queue, and a settledRecordState that asks the batcher's last batch whether it holds the record.
+ */
 function batchedRegistrations(
   env: TestWorkflowEnvironment,
   limits: AnchorBatcherInput,
@@ -50,18 +64,25 @@ function batchedRegistrations(
   chain: ReturnType<typeof fakeChainActivities> = fakeChainActivities(BATCH),
 ) {
   let taskQueue = '';
+  const enqueue = async (request: AnchorRequest) => {
+    await env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
+      workflowId: batcherId,
+      taskQueue,
+      args: [limits],
+      signal: anchorRequestSignal,
+      signalArgs: [{ ...request, limits }],
+    });
+  };
   const activities = mockActivities({
-    ...registrationStores(),
+    ...registrationStores(enqueue),
     ...chain,
     anchorBatchOpen: batchOpenOn({ env }),
-    requestBatchAnchor: async (request) => {
-      await env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
-        workflowId: batcherId,
-        taskQueue,
-        args: [limits],
-        signal: anchorRequestSignal,
-        signalArgs: [{ ...request, limits }],
-      });
+    requestBatchAnchor: enqueue,
+    settledRecordState: async ({ key }) => {
+      const { lastBatchWorkflowId } = await env.client.workflow.getHandle(batcherId).query(anchorBatcherStateQuery);
+      const batch = lastBatchWorkflowId ? env.client.workflow.getHandle(lastBatchWorkflowId) : undefined;
+      const open = batch && (await batch.describe()).status.name === 'RUNNING';
+      return open && (await batch.query(anchorBatchHoldsQuery, key)) ? { state: 'held' as const } : { state: 'lost' as const };
     },
   });
   return { activities, setTaskQueue: (queue: string) => (taskQueue = queue) };
@@ -103,6 +124,15 @@ describe('anchor batching', () => {
     const uids = ['batch-a', 'batch-b'];
     const { results, state } = await withWorker(server.env, activities, async (taskQueue) => {
       setTaskQueue(taskQueue);
+      // A batcher that has just cut a batch is busy: the next records gather up to the size limit.
+      await server.env.client.workflow.signalWithStart(anchorBatcherWorkflow, {
+        workflowId: batcherId,
+        taskQueue,
+        args: [limits],
+        signal: anchorRequestSignal,
+        signalArgs: [{ key: 'warm-up', recordHash: hex64('warm-up'), subjectWorkflowId: 'closed-warm-up' }],
+      });
+      await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
       const handles = await Promise.all(
         uids.map((uid) =>
           server.env.client.workflow.start(registrationWorkflow, {
@@ -118,8 +148,8 @@ describe('anchor batching', () => {
       return { results, state };
     });
 
-    const txid = txidOfPlan(activities.signTransaction.mock.calls[0]![0]);
-    expect(activities.signTransaction).toHaveBeenCalledTimes(1);
+    const txid = txidOfPlan(activities.signTransaction.mock.calls[1]![0]);
+    expect(activities.signTransaction).toHaveBeenCalledTimes(2);
     expect(activities.planAnchor).toHaveBeenCalledWith(
       expect.objectContaining({ recordHashes: expect.arrayContaining(uids.map(registrationRecordHash)), round: 1 }),
     );
@@ -130,20 +160,51 @@ describe('anchor batching', () => {
     });
     expect(results[0]!.proof.root).toBe(results[1]!.proof.root);
     expect(results[0]!.proof.index).not.toBe(results[1]!.proof.index);
-    expect(state).toMatchObject({ pending: 0, batchesThisRun: 1 });
+    expect(state).toMatchObject({ pending: 0, batchesThisRun: 2 });
     expect(uids.map((uid) => anchorBatchWorkflowId(`registration:${uid}`, 2))).toContain(state.lastBatchWorkflowId);
+    // The batch wrote both records' states, once each, in one activity per state.
+    expect(activities.markRegistrationsAnchoring).toHaveBeenCalledTimes(1);
+    expect(activities.markRegistrationsAnchoring.mock.calls[0]![0]).toMatchObject({ txid, vout: 0 });
+    expect(activities.markRegistrationsAnchoring.mock.calls[0]![0].records.map((r) => r.uid).sort()).toEqual(uids);
+    expect(activities.markRegistrationsAnchored).toHaveBeenCalledTimes(1);
+    expect(activities.markRegistrationsAnchored.mock.calls[0]![0].records.map((r) => r.uid).sort()).toEqual(uids);
+    expect(activities.markRegistrationAnchored).not.toHaveBeenCalled();
   });
 
-  it('anchors a lone record once the batch’s maximum wait has passed', async () => {
+  it('cuts a lone record at once when idle, and holds the next for the rest of the interval', async () => {
     const limits = { maxRecords: 50, maxWaitSeconds: 900 };
-    const batcherId = `${BATCHER_ID}-timer`;
+    const batcherId = `${BATCHER_ID}-idle`;
     const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
-    const uid = 'batch-alone';
-    const startedAt = await server.env.currentTimeMs();
-    const result = await registerThroughBatcher(server.env, { activities, setTaskQueue }, uid, batcherId);
-    expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
-    expect(result.proof.count).toBe(1);
-    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
+    const { first, second, events } = await withWorker(server.env, activities, async (taskQueue) => {
+      setTaskQueue(taskQueue);
+      const start = (uid: string) =>
+        server.env.client.workflow.start(registrationWorkflow, {
+          taskQueue,
+          workflowId: `registration-${uid}`,
+          args: [registrationInput(uid)],
+        });
+      const firstRun = await start('batch-alone');
+      // The second asks right after the first cut (an idle test server's clock may leap ahead, so it does not wait).
+      await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
+      const secondRun = await start('batch-next');
+      const [first, second] = [await firstRun.result(), await secondRun.result()];
+      await closeBatcher(server.env, batcherId);
+      return { first, second, events: (await server.env.client.workflow.getHandle(batcherId).fetchHistory()).events! };
+    });
+
+    expect(first.proof.count).toBe(1);
+    expect(second.proof.count).toBe(1);
+    expect(activities.signTransaction).toHaveBeenCalledTimes(2);
+    // Times from the batcher's history: the test server's clock may leap ahead while nothing waits on a timer.
+    const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000;
+    const cuts = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).map(at);
+    const requests = events.filter((e) => e.workflowExecutionSignaledEventAttributes).map(at);
+    // The first was cut as it came (the batcher was idle); the second, asked for within the interval after the
+    // first cut, when that interval ended.
+    expect(cuts).toHaveLength(2);
+    expect(cuts[0]! - requests[0]!).toBeLessThan(limits.maxWaitSeconds * 1000);
+    expect(requests[1]! - cuts[0]!).toBeLessThan(limits.maxWaitSeconds * 1000);
+    expect(cuts[1]! - cuts[0]!).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
   });
 });
 
@@ -165,19 +226,22 @@ describe('anchor batches', () => {
         taskQueue,
         args: [{ maxRecords: 100, maxWaitSeconds: 3600 }],
       });
+      // An idle batcher cuts the first request at once; the next ones wait out the interval or the size.
+      await batcher.signal(anchorRequestSignal, request('key-0'));
+      await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
       await batcher.signal(anchorRequestSignal, request('key-1'));
       await batcher.signal(anchorRequestSignal, request('key-1'));
       const held = await batcherState(server.env, batcherId, (s) => s.pending === 1);
       await batcher.signal(anchorRequestSignal, { ...request('key-2'), limits: { maxRecords: 2, maxWaitSeconds: 3600 } });
-      const after = await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
+      const after = await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 2);
       // The records' workflows are gone: the batch hands out to no one and still anchors.
       const batch = await server.env.client.workflow.getHandle(after.lastBatchWorkflowId!).result();
       return { held, after, batch };
     });
-    expect(held).toEqual({ pending: 1, batchesThisRun: 0 });
-    expect(after).toEqual({ pending: 0, batchesThisRun: 1, lastBatchWorkflowId: anchorBatchWorkflowId('key-1', 2) });
+    expect(held).toEqual({ pending: 1, batchesThisRun: 1, lastBatchWorkflowId: anchorBatchWorkflowId('key-0', 1) });
+    expect(after).toEqual({ pending: 0, batchesThisRun: 2, lastBatchWorkflowId: anchorBatchWorkflowId('key-1', 2) });
     expect(activities.planAnchor).toHaveBeenCalledWith(expect.objectContaining({ recordHashes: [hex64('key-1'), hex64('key-2')] }));
-    expect(batch).toMatchObject({ count: 2, txid: txidOfPlan(activities.signTransaction.mock.calls[0]![0]) });
+    expect(batch).toMatchObject({ count: 2, txid: txidOfPlan(activities.signTransaction.mock.calls[1]![0]) });
   });
 
   it('rebuilds with other inputs when the node reports the inputs missing, excluding the refused ones', async () => {
@@ -215,8 +279,6 @@ describe('anchor batches', () => {
       broadcastTransaction: async () => {
         throw nonRetryable('MissingInputs');
       },
-      // The test hands the record to the batch itself.
-      requestBatchAnchor: async () => undefined,
       anchorBatchOpen: batchOpen,
     });
     const { batchFailure, registrationFailure } = await withWorker(server.env, activities, async (taskQueue) => {
@@ -225,7 +287,8 @@ describe('anchor batches', () => {
         workflowId: `registration-${uid}`,
         args: [registrationInput(uid)],
       });
-      const records = [{ key: `registration:${uid}`, recordHash: registrationRecordHash(uid), subjectWorkflowId: registration.workflowId }];
+      // The test hands the record to the batch itself (prepareRegistration's hand-over goes nowhere).
+      const records = [settledRegistrationRequest(uid, registration.workflowId)];
       const batchFailure = await server.env.client.workflow
         .execute(anchorBatchWorkflow, { taskQueue, workflowId: 'anchor-batch-refused', args: [{ records }] })
         .catch((err: unknown) => err);
@@ -246,19 +309,54 @@ describe('anchor batches', () => {
 describe('a batch waiting for pool funds', () => {
   const server = timeSkippingEnvForBlock();
 
-  it('keeps its records past their re-request interval: they wait for it and are anchored once', async () => {
+  it('keeps its records past the hour they wait before asking: told it holds them, they wait and are anchored once', async () => {
     const limits = { maxRecords: 50, maxWaitSeconds: 5 };
     const batcherId = `${BATCHER_ID}-funds`;
-    // Refusals back off 30 s, 60 s … up to 300 s: six of them keep the batch waiting past the record's 10 minutes.
-    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 6));
+    // Refusals back off 30 s, 60 s … up to 300 s: sixteen of them (4,050 s) keep the batch waiting past the record's hour.
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 16));
     const uid = 'batch-patient';
     const startedAt = await server.env.currentTimeMs();
     const result = await registerThroughBatcher(server.env, { activities, setTaskQueue }, uid, batcherId);
-    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(10 * 60_000);
-    expect(activities.anchorBatchOpen).toHaveBeenCalled();
-    expect(activities.requestBatchAnchor).toHaveBeenCalledTimes(1);
-    expect(activities.planAnchor).toHaveBeenCalledTimes(7);
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(3600_000);
+    expect(activities.settledRecordState).toHaveBeenCalledWith({ key: `registration:${uid}`, uid });
+    expect(await activities.settledRecordState.mock.results[0]!.value).toEqual({ state: 'held' });
+    expect(activities.requestBatchAnchor).not.toHaveBeenCalled();
+    expect(activities.prepareRegistration).toHaveBeenCalledTimes(1);
+    expect(activities.planAnchor).toHaveBeenCalledTimes(17);
     expect(activities.signTransaction).toHaveBeenCalledTimes(1);
     expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
+  });
+});
+
+describe('single mode', () => {
+  const server = timeSkippingEnvForBlock();
+
+  it('gives each record a transaction of its own: batches of one, cut as they come', async () => {
+    const limits = { maxRecords: 1, maxWaitSeconds: 5 };
+    const batcherId = `${BATCHER_ID}-single`;
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
+    const uids = ['single-a', 'single-b'];
+    const results = await withWorker(server.env, activities, async (taskQueue) => {
+      setTaskQueue(taskQueue);
+      const handles = await Promise.all(
+        uids.map((uid) =>
+          server.env.client.workflow.start(registrationWorkflow, {
+            taskQueue,
+            workflowId: `registration-${uid}`,
+            args: [registrationInput(uid)],
+          }),
+        ),
+      );
+      const results = await Promise.all(handles.map((h) => h.result()));
+      await closeBatcher(server.env, batcherId);
+      return results;
+    });
+    expect(activities.planAnchor).toHaveBeenCalledTimes(2);
+    expect(activities.signTransaction).toHaveBeenCalledTimes(2);
+    const planned = activities.planAnchor.mock.calls.map(([call]) => call.recordHashes);
+    expect(planned.map((hashes) => hashes.length)).toEqual([1, 1]);
+    expect(planned.flat().sort()).toEqual(uids.map(registrationRecordHash).sort());
+    results.forEach((result, i) => expect(verifyMerkleProof(registrationRecordHash(uids[i]!), result.proof)).toBe(true));
+    expect(results.every((r) => r.proof.count === 1)).toBe(true);
   });
 });
