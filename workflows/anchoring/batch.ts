@@ -18,6 +18,7 @@ import type { RegistrationActivities } from '../../activities/registration/regis
 import { anchorRecordHashes, RECORD_ACTIVITY_OPTIONS } from './anchor';
 import {
   anchorAssignedSignal,
+  anchorBatchDoneSignal,
   anchorBatchHoldsQuery,
   anchorConfirmedSignal,
   anchorQueuedSignal,
@@ -55,6 +56,13 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
   ]);
   let handedOut = false;
   let broadcastAt: string | undefined;
+  // The batcher holds its next cut while this batch goes out; a batch that cannot go out releases it too.
+  const tellBatcher = async () => {
+    if (!input.batcherWorkflowId) return;
+    await getExternalWorkflowHandle(input.batcherWorkflowId)
+      .signal(anchorBatchDoneSignal, { batchWorkflowId: info.workflowId })
+      .catch(() => undefined);
+  };
   // Confirmations are counted here, once for the transaction, and signalled to every record instead of each polling.
   const signalsConfirmations = patched(SIGNAL_CONFIRMATIONS_PATCH);
   // Records re-ask the batcher after a while without an answer; told which batch holds them, they wait for it instead.
@@ -86,6 +94,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
           ...(signalsConfirmations && { confirmationsSignalled: true as const }),
         }));
         handedOut = true;
+        await tellBatcher();
       },
     });
     const { transaction, proofs } = outcome;
@@ -126,6 +135,7 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
   } catch (err) {
     upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'failed' }]);
     if (!handedOut) {
+      await tellBatcher();
       const failure = { ok: false as const, reason: failureMessage(err), type: failureType(err) ?? 'AnchorFailed' };
       await signalRecords(signalled, anchorAssignedSignal, (): AnchorAssignment => failure);
       await signalRecords(settled, anchorSettledSignal, (): AnchorSettlement => failure);

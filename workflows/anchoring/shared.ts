@@ -56,10 +56,14 @@ export interface AnchorBatcherState {
   pending: number;
   batchesThisRun: number;
   lastBatchWorkflowId?: string;
+  /** The batch cut last, until its transaction is out: records arriving meanwhile gather for the next cut. */
+  inFlight?: string;
 }
 
 export interface AnchorBatchInput {
   records: AnchorRequest[];
+  /** The batcher that cut the batch: told once the transaction is out (or the batch failed), so it cuts the next. */
+  batcherWorkflowId?: string;
 }
 
 export interface AnchorBatchResult {
@@ -86,4 +90,6 @@ export const anchorQueuedSignal = defineSignal<[{ batchWorkflowId: string }]>('a
 export const anchorSettledSignal = defineSignal<[AnchorSettlement]>('anchorSettled');
 /** Whether a batch holds the record of this key: a settled record that heard nothing for long asks the open batches. */
 export const anchorBatchHoldsQuery = defineQuery<boolean, [string]>('anchorBatchHolds');
+/** A batch's transaction is in the mempool, or the batch failed: the batcher's next cut need not wait. */
+export const anchorBatchDoneSignal = defineSignal<[{ batchWorkflowId: string }]>('anchorBatchDone');
 export const anchorBatcherStateQuery = defineQuery<AnchorBatcherState>('anchorBatcherState');

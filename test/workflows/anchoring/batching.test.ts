@@ -170,42 +170,6 @@ describe('anchor batching', () => {
     expect(activities.markRegistrationsAnchored.mock.calls[0]![0].records.map((r) => r.uid).sort()).toEqual(uids);
     expect(activities.markRegistrationAnchored).not.toHaveBeenCalled();
   });
-
-  it('cuts a lone record at once when idle, and holds the next for the rest of the interval', async () => {
-    const limits = { maxRecords: 50, maxWaitSeconds: 900 };
-    const batcherId = `${BATCHER_ID}-idle`;
-    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId);
-    const { first, second, events } = await withWorker(server.env, activities, async (taskQueue) => {
-      setTaskQueue(taskQueue);
-      const start = (uid: string) =>
-        server.env.client.workflow.start(registrationWorkflow, {
-          taskQueue,
-          workflowId: `registration-${uid}`,
-          args: [registrationInput(uid)],
-        });
-      const firstRun = await start('batch-alone');
-      // The second asks right after the first cut (an idle test server's clock may leap ahead, so it does not wait).
-      await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
-      const secondRun = await start('batch-next');
-      const [first, second] = [await firstRun.result(), await secondRun.result()];
-      await closeBatcher(server.env, batcherId);
-      return { first, second, events: (await server.env.client.workflow.getHandle(batcherId).fetchHistory()).events! };
-    });
-
-    expect(first.proof.count).toBe(1);
-    expect(second.proof.count).toBe(1);
-    expect(activities.signTransaction).toHaveBeenCalledTimes(2);
-    // Times from the batcher's history: the test server's clock may leap ahead while nothing waits on a timer.
-    const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000;
-    const cuts = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).map(at);
-    const requests = events.filter((e) => e.workflowExecutionSignaledEventAttributes).map(at);
-    // The first was cut as it came (the batcher was idle); the second, asked for within the interval after the
-    // first cut, when that interval ended.
-    expect(cuts).toHaveLength(2);
-    expect(cuts[0]! - requests[0]!).toBeLessThan(limits.maxWaitSeconds * 1000);
-    expect(requests[1]! - cuts[0]!).toBeLessThan(limits.maxWaitSeconds * 1000);
-    expect(cuts[1]! - cuts[0]!).toBeGreaterThanOrEqual(limits.maxWaitSeconds * 1000);
-  });
 });
 
 /**
@@ -238,8 +202,8 @@ describe('anchor batches', () => {
       const batch = await server.env.client.workflow.getHandle(after.lastBatchWorkflowId!).result();
       return { held, after, batch };
     });
-    expect(held).toEqual({ pending: 1, batchesThisRun: 1, lastBatchWorkflowId: anchorBatchWorkflowId('key-0', 1) });
-    expect(after).toEqual({ pending: 0, batchesThisRun: 2, lastBatchWorkflowId: anchorBatchWorkflowId('key-1', 2) });
+    expect(held).toMatchObject({ pending: 1, batchesThisRun: 1, lastBatchWorkflowId: anchorBatchWorkflowId('key-0', 1) });
+    expect(after).toMatchObject({ pending: 0, batchesThisRun: 2, lastBatchWorkflowId: anchorBatchWorkflowId('key-1', 2) });
     expect(activities.planAnchor).toHaveBeenCalledWith(expect.objectContaining({ recordHashes: [hex64('key-1'), hex64('key-2')] }));
     expect(batch).toMatchObject({ count: 2, txid: txidOfPlan(activities.signTransaction.mock.calls[1]![0]) });
   });
@@ -358,5 +322,51 @@ describe('single mode', () => {
     expect(planned.flat().sort()).toEqual(uids.map(registrationRecordHash).sort());
     results.forEach((result, i) => expect(verifyMerkleProof(registrationRecordHash(uids[i]!), result.proof)).toBe(true));
     expect(results.every((r) => r.proof.count === 1)).toBe(true);
+  });
+});
+
+// A server each: a second batcher on one test server stops its clock from skipping (see above).
+describe.each([
+  { case: 'until the batch in flight has its transaction out', maxWaitSeconds: 900, refusals: 1, gap: [30, 900] },
+  { case: 'at most the interval after the last cut', maxWaitSeconds: 60, refusals: 3, gap: [60, 90] },
+])('group commit', ({ case: waits, maxWaitSeconds, refusals, gap }) => {
+  const server = timeSkippingEnvForBlock();
+
+  it(`cuts a lone record at once when idle; one arriving while a batch goes out waits ${waits}`, async () => {
+    const limits = { maxRecords: 50, maxWaitSeconds };
+    const batcherId = `${BATCHER_ID}-group-${maxWaitSeconds}`;
+    // The first batch waits for pool funds (30 s, then 60 s … between refusals), so it is in flight for a while.
+    const chain = chainShortOfFunds(BATCH, refusals);
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chain);
+    const { first, second, events } = await withWorker(server.env, activities, async (taskQueue) => {
+      setTaskQueue(taskQueue);
+      const start = (uid: string) =>
+        server.env.client.workflow.start(registrationWorkflow, {
+          taskQueue,
+          workflowId: `registration-${uid}-${maxWaitSeconds}`,
+          args: [registrationInput(uid)],
+        });
+      const firstRun = await start('group-first');
+      // The second asks right after the first cut (time stands still while nothing awaits a result).
+      await batcherState(server.env, batcherId, (s) => s.batchesThisRun === 1);
+      const secondRun = await start('group-second');
+      const [first, second] = [await firstRun.result(), await secondRun.result()];
+      await closeBatcher(server.env, batcherId);
+      return { first, second, events: (await server.env.client.workflow.getHandle(batcherId).fetchHistory()).events! };
+    });
+
+    expect([first.proof.count, second.proof.count]).toEqual([1, 1]);
+    expect(activities.signTransaction).toHaveBeenCalledTimes(2);
+    // Times from the batcher's history: the test server's clock may leap ahead while nothing waits on a timer.
+    const at = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000 + (e.eventTime!.nanos ?? 0) / 1e6;
+    const cuts = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).map(at);
+    const requests = events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'anchorRequest').map(at);
+    expect(cuts).toHaveLength(2);
+    expect(requests).toHaveLength(2);
+    expect(cuts[0]! - requests[0]!).toBeLessThan(1000);
+    expect(requests[1]! - cuts[0]!).toBeLessThan(1000);
+    // Within a second: an event's time is its workflow task's end, a bit after the cut's own clock.
+    expect(cuts[1]! - cuts[0]!).toBeGreaterThan((gap[0]! - 1) * 1000);
+    expect(cuts[1]! - cuts[0]!).toBeLessThan(gap[1]! * 1000);
   });
 });
