@@ -88,7 +88,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
      * to the anchor batcher, which settles it (writes its anchored state and signals the workflow). Each step finds
      * what a retry did before it.
      */
-    async prepareRegistration(input: PendingRegistration): Promise<{ recordHash: string }> {
+    async prepareRegistration(input: PendingRegistration): Promise<{ recordHash: string; confirmations: number }> {
       const { recordHash } = await persist(input);
       const uid = input.request.product.uid_tag_id;
       await sign(uid);
@@ -98,7 +98,8 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
         subjectWorkflowId: input.registrationId,
         settle: { kind: 'registration', uid },
       });
-      return { recordHash };
+      // The confirmations its batch waits for: the workflow waits that long before asking where the record stands.
+      return { recordHash, confirmations: deps.anchoring.confirmations };
     },
 
     /** A batch's settled registrations are in the mempool: each keeps its txid and proof (bulk, one statement each). */

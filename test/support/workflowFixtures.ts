@@ -142,9 +142,13 @@ export function settledRegistrationRequest(uid: string, subjectWorkflowId = `reg
 
 /**
  * The registration's own activities, answering as the stores would. prepareRegistration hands the record to
- * `enqueue` (the batcher, in tests that run one) as the real activity does.
+ * `enqueue` (the batcher, in tests that run one) as the real activity does, and names the confirmations anchors
+ * wait for.
  */
-export function registrationStores(enqueue: (request: AnchorRequest) => Promise<void> = async () => undefined): Pick<
+export function registrationStores(
+  enqueue: (request: AnchorRequest) => Promise<void> = async () => undefined,
+  confirmations = 2,
+): Pick<
   AllActivities,
   | 'prepareRegistration'
   | 'markRegistrationsAnchoring'
@@ -159,7 +163,7 @@ export function registrationStores(enqueue: (request: AnchorRequest) => Promise<
     prepareRegistration: async ({ request, registrationId }) => {
       const uid = request.product.uid_tag_id;
       await enqueue(settledRegistrationRequest(uid, registrationId));
-      return { recordHash: registrationRecordHash(uid) };
+      return { recordHash: registrationRecordHash(uid), confirmations };
     },
     markRegistrationsAnchoring: async () => undefined,
     markRegistrationsAnchored: async ({ records }) => ({ anchored: records.length }),

@@ -251,9 +251,12 @@ async function confirmationsOf(
 
 /**
  * How long a settled record waits for its batch before asking where it stands: longer than a batch normally takes
- * (confirmations included), so the question is rare; a batch waiting for pool funds keeps holding it.
+ * (an hour, plus twenty minutes per confirmation: blocks come every ten on average), so the question is rare; a
+ * batch waiting for pool funds keeps holding it.
  */
-const SETTLEMENT_GUARD = '1 hour';
+function settlementGuardMs(confirmations: number): number {
+  return 3600_000 + confirmations * 20 * 60_000;
+}
 
 /**
  * Waits for the anchor batch to settle a record (`AnchorRequest.settle`): the batch writes the record's state and
@@ -262,15 +265,15 @@ const SETTLEMENT_GUARD = '1 hour';
  * the batcher again if its transaction never went out.
  */
 export function awaitSettlement(request: { key: string; uid: string; progress: PoolOperationProgress }): {
-  settled: (recordHash: string) => Promise<AnchoredRecord>;
+  settled: (recordHash: string, confirmations: number) => Promise<AnchoredRecord>;
 } {
   let settlement: AnchorSettlement | undefined;
   setHandler(anchorSettledSignal, (answer) => {
     settlement ??= answer;
   });
-  const settled = async (recordHash: string): Promise<AnchoredRecord> => {
+  const settled = async (recordHash: string, confirmations: number): Promise<AnchoredRecord> => {
     request.progress.step = 'waiting-for-batch';
-    while (!(await condition(() => settlement !== undefined, SETTLEMENT_GUARD))) {
+    while (!(await condition(() => settlement !== undefined, settlementGuardMs(confirmations)))) {
       const found = await anchoring.settledRecordState({ key: request.key, uid: request.uid });
       if (found.state === 'held') continue;
       if (found.state === 'lost') {

@@ -99,7 +99,8 @@ export async function anchorBatchWorkflow(input: AnchorBatchInput): Promise<Anch
     });
     const { transaction, proofs } = outcome;
     if (signalsConfirmations || settled.length > 0) {
-      const status = await pool.recordConfirmations(transaction.txid);
+      // The spend's last poll found the confirmations; batches from before settling records polled once more.
+      const status = settled.length > 0 ? transaction : await pool.recordConfirmations(transaction.txid);
       const confirmation = {
         txid: transaction.txid,
         confirmations: status?.confirmations ?? transaction.confirmations,

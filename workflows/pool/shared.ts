@@ -40,6 +40,8 @@ export interface SpendSummary {
   inputs: number;
   outputs: number;
   confirmations: number;
+  /** The block of the last confirmation poll (absent from reports of runs from before it was kept). */
+  blockHeight?: number | null;
 }
 
 export interface TopUpReport {

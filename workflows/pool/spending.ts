@@ -144,5 +144,6 @@ export async function spendReservedInputs(request: SpendRequest): Promise<SpendS
     inputs: request.plan.inputs.length,
     outputs: signed.outputCount,
     confirmations,
+    blockHeight: confirmed?.blockHeight ?? null,
   };
 }

@@ -40,7 +40,7 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   const info = workflowInfo();
   // Signals from the batch are taken from here on: none can arrive before the batcher has the request.
   const settlement = awaitSettlement({ key: `registration:${uid}`, uid, progress: anchor });
-  const { recordHash } = await issuerSigning.prepareRegistration({
+  const { recordHash, confirmations } = await issuerSigning.prepareRegistration({
     registrationId: info.workflowId,
     request: input.request,
     requestHash: input.requestHash,
@@ -49,7 +49,7 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   });
   progress.recordHash = recordHash;
   progress.step = 'anchoring';
-  return finish(uid, recordHash, await settlement.settled(recordHash), progress);
+  return finish(uid, recordHash, await settlement.settled(recordHash, confirmations), progress);
 }
 
 /**

@@ -383,7 +383,7 @@ describeWithPrometheus(title, () => {
       ]),
     );
     const onChain = lines('worker-main').filter((l) => l.channel === 'on-chain');
-    expect(onChain.map((l) => l.message)).toEqual(expect.arrayContaining(['pool synced', 'broadcast', 'registration anchored']));
+    expect(onChain.map((l) => l.message)).toEqual(expect.arrayContaining(['pool synced', 'broadcast', 'registrations anchored']));
   });
 
   it('leaves no secret, code, key, token or email address in any log the run produced', () => {
@@ -411,7 +411,7 @@ describeWithPrometheus(title, () => {
       'email sent',
       'email code accepted',
       'svd login completed',
-      'registration anchored',
+      'registrations anchored',
     ]) {
       expect(all).toContain(`"message":"${message}"`);
     }

@@ -80,13 +80,12 @@ describe('registrations under load and chain faults (batch anchoring)', () => {
 
   it('ends anchored when the anchoring block is reorganised away', async () => {
     const accepted = await api.adminPost('/v1/patches', registrationBody('PP-REORG-1', owner));
+    // Wait until the anchor transaction is in a block (the batch then waits for its second confirmation).
+    const woc = chainClientsFromConfig(stack.deps.config).woc;
     let txid: string | undefined;
     for (let i = 0; i < 300 && !txid; i++) {
-      const status = (await api.adminGet(accepted.body.statusUrl as string)).body as {
-        txid?: string;
-        progress?: { confirmations?: number };
-      };
-      if (status.txid && (status.progress?.confirmations ?? 0) >= 1) txid = status.txid;
+      const status = (await api.adminGet(accepted.body.statusUrl as string)).body as { txid?: string };
+      if (status.txid && ((await woc.getTx(status.txid))?.confirmations ?? 0) >= 1) txid = status.txid;
       else await new Promise((r) => setTimeout(r, 50));
     }
     expect(txid).toMatch(/^[0-9a-f]{64}$/);

@@ -1,14 +1,15 @@
 import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { merkleProofs } from '../../../src/anchoring/merkle';
-import { anchorAssignedSignal, type AnchorRequest } from '../../../workflows/anchoring/shared';
+import { anchorBatchWorkflow } from '../../../workflows';
 import type { RegistrationResult } from '../../../workflows/registration/shared';
+import { fakeChainActivities, registrationInput, registrationRecordHash, registrationStores } from '../../support/workflowFixtures';
 import { testEnv } from '../../support/testEnv';
 import { startTimeSkippingEnv } from '../../support/timeSkipping';
 
 /**
  * The registration's confirmation wait on the Java time-skipping server: blocks come every ten virtual minutes and
- * the workflow polls on durable timers, so six confirmations take an hour of workflow time and seconds of wall time.
+ * its anchor batch polls on durable timers, so six confirmations take an hour of workflow time and seconds of wall time.
  * Activities are stand-ins here (workflow logic only); the real ones run in registration.test.ts.
  */
 describe('registration confirmation wait (time skipping)', () => {
@@ -21,25 +22,30 @@ describe('registration confirmation wait (time skipping)', () => {
     await env?.teardown();
   });
 
-  it('waits for ANCHOR_CONFIRMATIONS on durable timers, then marks the record anchored once', async () => {
-    const recordHash = 'ab'.repeat(32);
-    const proof = merkleProofs([recordHash, 'cd'.repeat(32)])[0]!;
-    const txid = 'ef'.repeat(32);
+  it('waits for ANCHOR_CONFIRMATIONS on durable timers in the anchor batch, then marks the record anchored once', async () => {
+    const uid = 'TS-CONF-1';
+    const recordHash = registrationRecordHash(uid);
     const BLOCK_MS = 10 * 60_000;
+    const policy = { mode: 'batch' as const, minConfirmations: 6, pollSeconds: 600 };
+    const chain = fakeChainActivities(policy);
     let broadcastAt: number | undefined;
     const confirmationPolls: number[] = [];
     const anchoredMarks: unknown[] = [];
+    const taskQueue = 'ts-registration';
 
     const activities = {
-      persistPendingRegistration: () => Promise.resolve({ recordHash }),
-      signRegistrationRecord: () => Promise.resolve({ signatureDerHex: '30', pubKeyHex: '02' }),
-      anchoringPolicy: () => Promise.resolve({ mode: 'batch' as const, minConfirmations: 6, pollSeconds: 600 }),
-      // The batcher's answer: the record's proof in a broadcast batch transaction.
-      requestBatchAnchor: async (request: AnchorRequest) => {
+      ...chain,
+      ...registrationStores(async (request) => {
+        // The batcher's cut: a batch of this one record.
+        await env.client.workflow.start(anchorBatchWorkflow, {
+          taskQueue,
+          workflowId: 'anchor-batch-ts-conf',
+          args: [{ records: [request] }],
+        });
+      }),
+      broadcastTransaction: async (signed: Parameters<typeof chain.broadcastTransaction>[0]) => {
         broadcastAt = await env.currentTimeMs();
-        await env.client.workflow
-          .getHandle(request.subjectWorkflowId)
-          .signal(anchorAssignedSignal, { ok: true, txid, vout: 0, proof, batchWorkflowId: 'anchor-batch-test' });
+        return chain.broadcastTransaction(signed);
       },
       // One block every ten virtual minutes after the broadcast.
       recordConfirmations: async () => {
@@ -48,38 +54,35 @@ describe('registration confirmation wait (time skipping)', () => {
         const confirmations = Math.floor((now - broadcastAt!) / BLOCK_MS);
         return { confirmations, blockHeight: confirmations > 0 ? 1000 : null };
       },
-      markRegistrationAnchoring: () => Promise.resolve(),
-      markRegistrationAnchored: (input: unknown) => {
+      markRegistrationsAnchored: (input: { records: unknown[] }) => {
         anchoredMarks.push(input);
-        return Promise.resolve();
+        return Promise.resolve({ anchored: input.records.length });
       },
-      markRegistrationFailed: () => Promise.resolve(),
     };
     const worker = await Worker.create({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
-      taskQueue: 'ts-registration',
+      taskQueue,
       workflowBundle: { codePath: testEnv('workflowBundle') },
       activities,
     });
     const wallStarted = Date.now();
     const virtualStarted = await env.currentTimeMs();
     const result = (await worker.runUntil(
-      env.client.workflow.execute('registrationWorkflow', {
-        workflowId: 'registration-TS-CONF-1',
-        taskQueue: 'ts-registration',
-        args: [{ request: { product: { uid_tag_id: 'TS-CONF-1' }, auth: { owner: 'n/a' } }, requestHash: '00'.repeat(32) }],
-      }),
+      env.client.workflow.execute('registrationWorkflow', { workflowId: `registration-${uid}`, taskQueue, args: [registrationInput(uid)] }),
     )) as RegistrationResult;
 
-    expect(result).toMatchObject({ uid: 'TS-CONF-1', txid, proof, recordHash });
+    expect(result).toMatchObject({ uid, recordHash, proof: merkleProofs([recordHash])[0] });
     expect(result.confirmations).toBeGreaterThanOrEqual(6);
     expect((await env.currentTimeMs()) - virtualStarted).toBeGreaterThanOrEqual(6 * BLOCK_MS);
     expect(Date.now() - wallStarted).toBeLessThan(60_000);
     // Polls are the durable timer's: ten virtual minutes apart, about one per block, not a busy loop.
     const gaps = confirmationPolls.slice(1).map((t, i) => t - confirmationPolls[i]!);
     expect(gaps.every((gap) => gap >= 600_000)).toBe(true);
-    expect(confirmationPolls.length).toBeLessThanOrEqual(8);
-    expect(anchoredMarks).toEqual([{ uid: 'TS-CONF-1', txid, vout: 0, proof, blockHeight: 1000 }]);
+    expect(confirmationPolls.length).toBeLessThanOrEqual(9);
+    // The batch marked the record anchored once, with the block it confirmed in.
+    expect(anchoredMarks).toEqual([
+      { txid: result.txid, blockHeight: 1000, broadcastAt: expect.any(String), records: [{ uid, recordHash }] },
+    ]);
   }, 120_000);
 });

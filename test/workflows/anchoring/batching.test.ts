@@ -273,20 +273,21 @@ describe('anchor batches', () => {
 describe('a batch waiting for pool funds', () => {
   const server = timeSkippingEnvForBlock();
 
-  it('keeps its records past the hour they wait before asking: told it holds them, they wait and are anchored once', async () => {
+  it('keeps its records past the time they wait before asking: told it holds them, they wait and are anchored once', async () => {
     const limits = { maxRecords: 50, maxWaitSeconds: 5 };
     const batcherId = `${BATCHER_ID}-funds`;
-    // Refusals back off 30 s, 60 s … up to 300 s: sixteen of them (4,050 s) keep the batch waiting past the record's hour.
-    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 16));
+    // Refusals back off 30 s, 60 s … up to 300 s: 23 of them (6,150 s) keep the batch waiting past the record's
+    // 100 minutes (an hour plus 20 minutes for each of the two confirmations).
+    const { activities, setTaskQueue } = batchedRegistrations(server.env, limits, batcherId, chainShortOfFunds(BATCH, 23));
     const uid = 'batch-patient';
     const startedAt = await server.env.currentTimeMs();
     const result = await registerThroughBatcher(server.env, { activities, setTaskQueue }, uid, batcherId);
-    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(3600_000);
+    expect((await server.env.currentTimeMs()) - startedAt).toBeGreaterThan(6000_000);
     expect(activities.settledRecordState).toHaveBeenCalledWith({ key: `registration:${uid}`, uid });
     expect(await activities.settledRecordState.mock.results[0]!.value).toEqual({ state: 'held' });
     expect(activities.requestBatchAnchor).not.toHaveBeenCalled();
     expect(activities.prepareRegistration).toHaveBeenCalledTimes(1);
-    expect(activities.planAnchor).toHaveBeenCalledTimes(17);
+    expect(activities.planAnchor).toHaveBeenCalledTimes(24);
     expect(activities.signTransaction).toHaveBeenCalledTimes(1);
     expect(result.txid).toBe(txidOfPlan(activities.signTransaction.mock.calls[0]![0]));
   });

@@ -108,7 +108,7 @@ describe('registrationWorkflow', () => {
     expect(activities.markRegistrationFailed).toHaveBeenCalledWith({ uid, reason: 'KMS unreachable' });
   });
 
-  it('asks where it stands after an hour without a word: waits while a batch holds it, asks again when lost, and counts its own confirmations after a batch that closed', async () => {
+  it('asks where it stands after long without a word: waits while a batch holds it, asks again when lost, and counts its own confirmations after a batch that closed', async () => {
     const uid = 'reg-unsettled';
     const txid = hex64('orphaned-tx');
     const proof = merkleProofs([registrationRecordHash(uid)])[0]!;
