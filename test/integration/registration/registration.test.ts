@@ -71,9 +71,19 @@ describe('registration through the API, anchored on the chain simulator', () => 
     const done = await waitAnchored(accepted.body.statusUrl as string);
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     expect(done.lastError).toBeUndefined();
-    await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-0001', 'registration-anchored');
-    await recordHistoryIfAsked(stack.deps.temporal, anchorBatchWorkflowId('registration:PP-0001', 1), 'anchor-batch-anchored');
-    await recordHistoryIfAsked(stack.deps.temporal, ANCHOR_BATCHER_WORKFLOW_ID, 'anchor-batcher-collecting', undefined, { running: true });
+    // Earlier shapes keep their recorded histories (registration-anchored, anchor-batch-anchored, …) for replay.
+    await recordHistoryIfAsked(stack.deps.temporal, 'registration-PP-0001', 'registration-settled-by-batch');
+    await recordHistoryIfAsked(stack.deps.temporal, anchorBatchWorkflowId('registration:PP-0001', 1), 'anchor-batch-settled-registrations');
+    await recordHistoryIfAsked(stack.deps.temporal, ANCHOR_BATCHER_WORKFLOW_ID, 'anchor-batcher-group-commit', undefined, {
+      running: true,
+    });
+    // The hot path: one activity, one signal from the batch, at most 20 history events.
+    const history = await stack.deps.temporal.workflow.getHandle('registration-PP-0001').fetchHistory();
+    const activityTypes = history.events!.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name] : [],
+    );
+    expect(activityTypes).toEqual(['prepareRegistration']);
+    expect(history.events!.length).toBeLessThanOrEqual(20);
 
     const patch = (await patchModel(stack.deps.mongo).findById('PP-0001').lean())!;
     expect(patch.recordHash).toBe(canonicalHash(patch.record as never));
@@ -238,7 +248,7 @@ describe('registration through the API, anchored on the chain simulator', () => 
     let done = await waitAnchored(accepted.body.statusUrl as string).catch(() => undefined);
     while (!done && Date.now() < deadline) done = await waitAnchored(accepted.body.statusUrl as string).catch(() => undefined);
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
-    await recordHistoryIfAsked(stack.deps.temporal, waiting, 'anchor-batch-waited-for-funds');
+    await recordHistoryIfAsked(stack.deps.temporal, waiting, 'anchor-batch-settled-waited-for-funds');
     const verdict = (await (await fetch(`${api.baseUrl}/v1/patches/PP-DRY/verify`)).json()) as { status: string };
     expect(verdict.status).toBe('authentic');
   });
