@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { Signature, type PublicKey } from '@bsv/sdk';
+import { PublicKey, Signature } from '@bsv/sdk';
 import { fullJitterDelay, scrubWireText } from '../net/retry';
 import { isKmsError, KmsError, type KmsErrorKind } from './errors';
 import {
@@ -106,7 +106,6 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const attempts = Math.max(1, Math.floor(options.retryAttempts));
   const publicKeys = new Map<string, Promise<KmsPublicKey>>();
-  /** Parsed forms of the expected public keys, so a batch signed by one key parses it once. */
   const parsedKeys = new Map<string, { key: PublicKey; native: KeyObject | null }>();
 
   /** Text that came from the wire or from a URL: no credential may survive into an error message. */
@@ -245,13 +244,14 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     return lookup;
   }
 
-  function parsedKey(pubKeyHex: string): { key: PublicKey; native: KeyObject | null } | null {
-    const cached = parsedKeys.get(pubKeyHex);
-    if (cached) return cached;
-    const parsed = parsePublicKeyHex(pubKeyHex);
-    if (!parsed) return null;
-    const entry = { key: parsed.key, native: nativePublicKey(parsed.key.encode(true) as number[]) };
-    parsedKeys.set(pubKeyHex, entry);
+  /** An expected key (validated when it was looked up) with its OpenSSL form, parsed once per process. */
+  function parsedKey(expected: KmsPublicKey): { key: PublicKey; native: KeyObject | null } {
+    let entry = parsedKeys.get(expected.pubKeyHex);
+    if (!entry) {
+      const key = PublicKey.fromString(expected.pubKeyHex);
+      entry = { key, native: nativePublicKey(key.encode(true) as number[]) };
+      parsedKeys.set(expected.pubKeyHex, entry);
+    }
     return entry;
   }
 
@@ -272,7 +272,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     if (returnedHex !== expected.pubKeyHex) {
       throw new KmsError('wrong_key', `${where}: signed by ${returnedHex}, expected ${expected.pubKeyHex}`);
     }
-    const key = parsedKey(expected.pubKeyHex)!;
+    const key = parsedKey(expected);
     const verifies =
       request.messageHex !== undefined && key.native
         ? verifySha256Signature(Buffer.from(request.messageHex, 'hex'), signature, key.native)
