@@ -217,6 +217,10 @@ export type PoolActivities = ReturnType<typeof createPoolActivities>;
 /** Brings one address's chain outputs into the pool and retires the ones the chain no longer lists. */
 async function syncAccount({ woc, utxos, reservations, logger }: PoolContext, target: PoolAccount) {
   const listed = await woc.listUnspent(target.address).catch(chainReadFailure);
+  // The address's live outputs, read once: what the ingest compares with, and where vanished ones are looked for.
+  const live = (status: 'available' | 'reserved') =>
+    utxos.find({ status, lockingScriptHex: target.lockingScriptHex }, { _id: 1, txid: 1, vout: 1, blockHeight: 1, unseenSyncs: 1 }).lean();
+  const [local, reserved] = await Promise.all([live('available'), live('reserved')]);
   const { added } = await reservations.ingest(
     listed.map((u) => ({
       txid: u.txid,
@@ -226,12 +230,11 @@ async function syncAccount({ woc, utxos, reservations, logger }: PoolContext, ta
       blockHeight: u.height > 0 ? u.height : null,
     })),
     target.keyIdentifier,
+    [...local, ...reserved],
   );
   const listedIds = new Set(listed.map((u) => outpointId(u.txid, u.vout)));
-  // Only available outputs: reserved ones belong to a running workflow, and the reconciler settles them.
-  const local = await utxos
-    .find({ status: 'available', lockingScriptHex: target.lockingScriptHex }, { _id: 1, txid: 1, vout: 1, unseenSyncs: 1 })
-    .lean();
+  // Only available outputs: reserved ones belong to a running workflow, and the reconciler settles them. The ingest
+  // changed none of those the chain no longer lists.
   const vanished = local.filter((u) => !listedIds.has(u._id)).slice(0, MAX_VANISHED_CHECKS);
   let markedSpent = 0;
   let dropped = 0;

@@ -1,3 +1,4 @@
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { BigNumber, Curve, ECDSA, PublicKey, Signature } from '@bsv/sdk';
 
 /**
@@ -49,6 +50,36 @@ export function parsePublicKeyHex(
 export function verifyDigestSignature(digest: number[], signature: Signature, key: PublicKey): boolean {
   try {
     return ECDSA.verify(new BigNumber(digest), signature, key);
+  } catch {
+    return false;
+  }
+}
+
+/** SubjectPublicKeyInfo header of a compressed secp256k1 key: id-ecPublicKey, secp256k1, a 33-byte BIT STRING. */
+const SPKI_COMPRESSED_SECP256K1 = Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex');
+
+/** A compressed SEC1 public key as an OpenSSL key, for `verifySha256Signature`; null when it is not on the curve. */
+export function nativePublicKey(compressed: Uint8Array | readonly number[]): KeyObject | null {
+  if (compressed.length !== 33 || (compressed[0] !== 2 && compressed[0] !== 3)) return null;
+  try {
+    return createPublicKey({ key: Buffer.concat([SPKI_COMPRESSED_SECP256K1, Buffer.from(compressed)]), format: 'der', type: 'spki' });
+  } catch {
+    return null;
+  }
+}
+
+export function sha256(data: Uint8Array | readonly number[]): Buffer {
+  return createHash('sha256').update(Buffer.from(data)).digest();
+}
+
+/**
+ * Verifies a signature over the digest sha256(message) with OpenSSL, several times faster than the JavaScript
+ * verify. Bitcoin digests are hash256(preimage) = sha256(sha256(preimage)), so the message is sha256(preimage).
+ * Same arithmetic as `verifyDigestSignature`: a high-S signature verifies; policy on S is the caller's.
+ */
+export function verifySha256Signature(message: Uint8Array | readonly number[], signature: Signature, key: KeyObject): boolean {
+  try {
+    return verify('sha256', Buffer.from(message), key, Buffer.from(signature.toDER() as number[]));
   } catch {
     return false;
   }

@@ -1,5 +1,6 @@
-import { Hash, LockingScript, OP, TransactionSignature, UnlockingScript, Utils, type SignatureHashCache } from '@bsv/sdk';
-import { parseDerSignature, parsePublicKeyHex, toLowS, verifyDigestSignature } from './ecdsa';
+import type { KeyObject } from 'node:crypto';
+import { LockingScript, OP, TransactionSignature, UnlockingScript, Utils, type SignatureHashCache } from '@bsv/sdk';
+import { nativePublicKey, parseDerSignature, parsePublicKeyHex, sha256, toLowS, verifySha256Signature } from './ecdsa';
 import type { UnsignedTransaction } from './transactions';
 
 /** Every input signs with SIGHASH_ALL|FORKID (0x41): BSV nodes reject an input signed with plain SIGHASH_ALL (0x01). */
@@ -8,6 +9,8 @@ export const SIGHASH_ALL_FORKID = TransactionSignature.SIGHASH_ALL | Transaction
 export interface DigestSignRequest {
   keyIdentifier: string;
   digestHex: string;
+  /** The 32 bytes whose sha256 is the digest, when the caller has them: the answer is then checked by OpenSSL. */
+  messageHex?: string;
 }
 
 export interface DigestSignature {
@@ -18,10 +21,7 @@ export interface DigestSignature {
 /** Signs many digests in one call, answers in request order (the KMS client implements it). */
 export interface DigestSigner {
   sign(requests: DigestSignRequest[]): Promise<DigestSignature[]>;
-  /**
-   * True when the signer already verified each signature over its digest (the KMS client does); verification in pure
-   * JavaScript costs about 5 ms a signature, so it is done once, not twice.
-   */
+  /** True when the signer already verified each signature over its digest (the KMS client does): done once, not twice. */
   readonly verifiesSignatures?: boolean;
 }
 
@@ -57,12 +57,26 @@ export function p2pkhKeyHashHex(lockingScriptHex: string): string {
   return Utils.toHex(chunks[2]!.data!);
 }
 
+/** What each input signs: the digest hash256(preimage), and its inner sha256(preimage), which OpenSSL verifies over. */
+export interface InputDigest {
+  digest: Buffer;
+  /** sha256 of the BIP143-style (FORKID) preimage: the digest is sha256 of it. */
+  message: Buffer;
+}
+
 /** The digest each input must sign: hash256 of its BIP143-style (FORKID) preimage. */
-export function inputDigests(unsigned: UnsignedTransaction): number[][] {
+export function inputDigests(unsigned: UnsignedTransaction): InputDigest[] {
   const { tx, inputs } = unsigned;
+  // One cache for all inputs: hashPrevouts, hashSequence and hashOutputs are the same for each of them.
   const cache: SignatureHashCache = {};
+  const subscripts = new Map<string, LockingScript>();
   return inputs.map((input, inputIndex) => {
-    const preimage = TransactionSignature.format({
+    let subscript = subscripts.get(input.lockingScriptHex);
+    if (!subscript) {
+      subscript = LockingScript.fromHex(input.lockingScriptHex);
+      subscripts.set(input.lockingScriptHex, subscript);
+    }
+    const preimage = TransactionSignature.formatBytes({
       sourceTXID: input.txid,
       sourceOutputIndex: input.vout,
       sourceSatoshis: input.satoshis,
@@ -70,13 +84,14 @@ export function inputDigests(unsigned: UnsignedTransaction): number[][] {
       otherInputs: tx.inputs.filter((_, i) => i !== inputIndex),
       outputs: tx.outputs,
       inputIndex,
-      subscript: LockingScript.fromHex(input.lockingScriptHex),
+      subscript,
       inputSequence: tx.inputs[inputIndex]!.sequence ?? 0xffffffff,
       lockTime: tx.lockTime,
       scope: SIGHASH_ALL_FORKID,
       cache,
     });
-    return Hash.hash256(preimage);
+    const message = sha256(preimage);
+    return { digest: sha256(message), message };
   });
 }
 
@@ -88,29 +103,41 @@ export function inputDigests(unsigned: UnsignedTransaction): number[][] {
 export async function signTransaction(unsigned: UnsignedTransaction, signer: DigestSigner): Promise<SignedTransaction> {
   const digests = inputDigests(unsigned);
   const answers = await signer.sign(
-    unsigned.inputs.map((input, i) => ({ keyIdentifier: input.keyIdentifier, digestHex: Utils.toHex(digests[i]!) })),
+    unsigned.inputs.map((input, i) => ({
+      keyIdentifier: input.keyIdentifier,
+      digestHex: digests[i]!.digest.toString('hex'),
+      messageHex: digests[i]!.message.toString('hex'),
+    })),
   );
   if (answers.length !== unsigned.inputs.length) {
     throw new SigningError(`signer answered ${answers.length} signatures for ${unsigned.inputs.length} inputs`);
   }
 
+  // A sweep signs hundreds of inputs with one key: each key and locking script is parsed once.
+  const keys = new Map<string, SignerKey | null>();
+  const keyHashes = new Map<string, string>();
   unsigned.inputs.forEach((input, i) => {
     const answer = answers[i]!;
     const parsed = parseDerSignature(answer.signatureDerHex);
-    const publicKey = parsePublicKeyHex(answer.pubKeyHex, { compressedOnly: true })?.key;
-    if (!parsed || !publicKey) throw new SigningError(`input ${i}: malformed signature or public key`);
+    const key = keys.get(answer.pubKeyHex) ?? signerKey(answer.pubKeyHex);
+    keys.set(answer.pubKeyHex, key);
+    if (!parsed || !key) throw new SigningError(`input ${i}: malformed signature or public key`);
     const signature = toLowS(parsed);
-    if (!signer.verifiesSignatures && !verifyDigestSignature(digests[i]!, signature, publicKey)) {
+    if (!signer.verifiesSignatures && !verifySha256Signature(digests[i]!.message, signature, key.native)) {
       throw new SigningError(`input ${i}: signature does not verify`);
     }
-    if (Utils.toHex(publicKey.toHash() as number[]) !== p2pkhKeyHashHex(input.lockingScriptHex)) {
+    let lockedTo = keyHashes.get(input.lockingScriptHex);
+    if (lockedTo === undefined) {
+      lockedTo = p2pkhKeyHashHex(input.lockingScriptHex);
+      keyHashes.set(input.lockingScriptHex, lockedTo);
+    }
+    if (key.hashHex !== lockedTo) {
       throw new SigningError(`input ${i}: signed by a key that does not own the spent output`);
     }
     const checksig = new TransactionSignature(signature.r, signature.s, SIGHASH_ALL_FORKID).toChecksigFormat();
-    const pubKeyBytes = publicKey.encode(true) as number[];
     unsigned.tx.inputs[i]!.unlockingScript = new UnlockingScript([
       { op: checksig.length, data: checksig },
-      { op: pubKeyBytes.length, data: pubKeyBytes },
+      { op: key.bytes.length, data: key.bytes },
     ]);
   });
 
@@ -124,4 +151,19 @@ export async function signTransaction(unsigned: UnsignedTransaction, signer: Dig
     changeVout: unsigned.changeVout,
     changeSatoshis: unsigned.changeSatoshis,
   };
+}
+
+/** A signer's compressed public key: its bytes, its hash160 and its OpenSSL form. */
+interface SignerKey {
+  bytes: number[];
+  hashHex: string;
+  native: KeyObject;
+}
+
+function signerKey(pubKeyHex: string): SignerKey | null {
+  const publicKey = parsePublicKeyHex(pubKeyHex, { compressedOnly: true })?.key;
+  const bytes = publicKey?.encode(true) as number[] | undefined;
+  const native = bytes && nativePublicKey(bytes);
+  if (!publicKey || !bytes || !native) return null;
+  return { bytes, hashHex: Utils.toHex(publicKey.toHash() as number[]), native };
 }

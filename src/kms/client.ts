@@ -1,7 +1,16 @@
-import { Signature } from '@bsv/sdk';
+import type { KeyObject } from 'node:crypto';
+import { PublicKey, Signature } from '@bsv/sdk';
 import { fullJitterDelay, scrubWireText } from '../net/retry';
 import { isKmsError, KmsError, type KmsErrorKind } from './errors';
-import { DIGEST_HEX, parsePublicKeyHex, toLowS, verifyDigestSignature } from '../chain/ecdsa';
+import {
+  DIGEST_HEX,
+  nativePublicKey,
+  parsePublicKeyHex,
+  sha256,
+  toLowS,
+  verifyDigestSignature,
+  verifySha256Signature,
+} from '../chain/ecdsa';
 
 /**
  * Client of the KMS HTTP contract (docs/ARCHITECTURE.md, "The KMS contract"): keys never enter our processes.
@@ -29,6 +38,11 @@ export interface KmsSignRequest {
   keyIdentifier: string;
   /** The 32-byte digest to sign as given, in hex: hash256(preimage) for a transaction input. */
   digestHex: string;
+  /**
+   * The 32 bytes whose sha256 is the digest (sha256(preimage) for an input), when the caller has them. Never sent:
+   * the KMS signs the digest; with it the answer is verified by OpenSSL instead of in JavaScript.
+   */
+  messageHex?: string;
 }
 
 export interface KmsSignature {
@@ -92,6 +106,7 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const attempts = Math.max(1, Math.floor(options.retryAttempts));
   const publicKeys = new Map<string, Promise<KmsPublicKey>>();
+  const parsedKeys = new Map<string, { key: PublicKey; native: KeyObject | null }>();
 
   /** Text that came from the wire or from a URL: no credential may survive into an error message. */
   const scrub = (text: string): string => scrubWireText(text, options.apiKey);
@@ -229,6 +244,17 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     return lookup;
   }
 
+  /** An expected key (validated when it was looked up) with its OpenSSL form, parsed once per process. */
+  function parsedKey(expected: KmsPublicKey): { key: PublicKey; native: KeyObject | null } {
+    let entry = parsedKeys.get(expected.pubKeyHex);
+    if (!entry) {
+      const key = PublicKey.fromString(expected.pubKeyHex);
+      entry = { key, native: nativePublicKey(key.encode(true) as number[]) };
+      parsedKeys.set(expected.pubKeyHex, entry);
+    }
+    return entry;
+  }
+
   function checkedSignature(request: KmsSignRequest, entry: unknown, expected: KmsPublicKey, index: number): KmsSignature {
     const where = `KMS sign: signature ${index} (${request.keyIdentifier})`;
     if (!isRecord(entry) || typeof entry.signatureHex !== 'string' || typeof entry.pubKeyHex !== 'string') {
@@ -240,12 +266,18 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     } catch {
       throw new KmsError('malformed', `${where}: signatureHex is not a DER signature`);
     }
-    const returnedKey = parsePublicKeyHex(entry.pubKeyHex);
-    if (!returnedKey) throw new KmsError('malformed', `${where}: pubKeyHex is not a secp256k1 public key`);
-    if (returnedKey.compressedHex !== expected.pubKeyHex) {
-      throw new KmsError('wrong_key', `${where}: signed by ${returnedKey.compressedHex}, expected ${expected.pubKeyHex}`);
+    // The expected key's own encoding needs no parsing; any other is parsed to see whether it is the same key.
+    const returnedHex = entry.pubKeyHex === expected.pubKeyHex ? expected.pubKeyHex : parsePublicKeyHex(entry.pubKeyHex)?.compressedHex;
+    if (!returnedHex) throw new KmsError('malformed', `${where}: pubKeyHex is not a secp256k1 public key`);
+    if (returnedHex !== expected.pubKeyHex) {
+      throw new KmsError('wrong_key', `${where}: signed by ${returnedHex}, expected ${expected.pubKeyHex}`);
     }
-    if (!verifyDigestSignature([...Buffer.from(request.digestHex, 'hex')], signature, returnedKey.key)) {
+    const key = parsedKey(expected);
+    const verifies =
+      request.messageHex !== undefined && key.native
+        ? verifySha256Signature(Buffer.from(request.messageHex, 'hex'), signature, key.native)
+        : verifyDigestSignature([...Buffer.from(request.digestHex, 'hex')], signature, key.key);
+    if (!verifies) {
       throw new KmsError('invalid_signature', `${where}: does not verify over the requested digest`);
     }
     return { signatureDerHex: signature.toDER('hex') as string, pubKeyHex: expected.pubKeyHex };
@@ -259,6 +291,13 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
       }
       if (typeof request.digestHex !== 'string' || !DIGEST_HEX.test(request.digestHex)) {
         throw new KmsError('rejected', `KMS sign not sent: request ${index} digestHex is not 32 bytes of hex`);
+      }
+      if (
+        request.messageHex !== undefined &&
+        (!DIGEST_HEX.test(request.messageHex) ||
+          sha256(Buffer.from(request.messageHex, 'hex')).toString('hex') !== request.digestHex.toLowerCase())
+      ) {
+        throw new KmsError('rejected', `KMS sign not sent: request ${index} messageHex does not hash to its digestHex`);
       }
     });
     const keyIdentifiers = [...new Set(requests.map((r) => r.keyIdentifier))];

@@ -1,5 +1,5 @@
 import type { AnyBulkWriteOperation, Connection, Model } from 'mongoose';
-import { bulkWriteInChunks } from '../db/bulkWrites';
+import { bulkWriteInChunks, insertManyIgnoringDuplicates } from '../db/bulkWrites';
 import {
   claimModel,
   outpointId,
@@ -95,8 +95,12 @@ export function createReservations(connection: Connection) {
       markSpent(models, outpoints, spendingTxid, owner),
     /** Gives a reserved UTXO back only when its owner has closed and the chain shows it unspent. */
     release: (owner: string, slot: string, checks: ReleaseChecks): Promise<ReleaseOutcome> => release(models, owner, slot, checks),
-    /** Brings chain outputs into the pool. */
-    ingest: (outputs: ChainOutput[], keyIdentifier: string): Promise<{ added: number }> => ingest(models, outputs, keyIdentifier),
+    /**
+     * Brings chain outputs into the pool. `knownLive`: every live output among them, when the caller has just read
+     * them (a sync reads its address's live outputs anyway); otherwise they are read here.
+     */
+    ingest: (outputs: ChainOutput[], keyIdentifier: string, knownLive?: LiveOutput[]): Promise<{ added: number }> =>
+      ingest(models, outputs, keyIdentifier, knownLive),
   };
 }
 
@@ -111,6 +115,9 @@ interface PoolModels {
 
 /** An output as the chain reports it, for `ingest`. */
 type ChainOutput = { txid: string; vout: number; satoshis: number; lockingScriptHex: string; blockHeight: number | null };
+
+/** What `ingest` compares a known live output by. */
+export type LiveOutput = Pick<UtxoDocument, '_id' | 'blockHeight' | 'unseenSyncs'>;
 
 function slotId(owner: string, slot: string): string {
   return `${owner}#${slot}`;
@@ -221,20 +228,20 @@ async function reserve(models: PoolModels, request: ReserveRequest): Promise<Utx
 async function reserveOutpoints({ utxos, reservations, claims }: PoolModels, owner: string, utxoIds: string[]): Promise<UtxoDocument[]> {
   if (utxoIds.length === 0) return [];
   const now = new Date();
-  await ignoringDuplicates(
-    claims.insertMany(
-      utxoIds.map((id) => ({ _id: id, owner, slot: `input:${id}`, claimedAt: now })),
-      { ordered: false },
-    ),
+  const claimed = await insertManyIgnoringDuplicates(
+    claims,
+    utxoIds.map((id) => ({ _id: id, owner, slot: `input:${id}`, claimedAt: now })),
   );
+  // Without a duplicate every claim is this call's; otherwise some may be an earlier attempt's, or another owner's.
   const wanted = new Set(utxoIds);
-  const ours = (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id).filter((id) => wanted.has(id));
+  const ours =
+    claimed.duplicateIndexes.length === 0
+      ? utxoIds
+      : (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id).filter((id) => wanted.has(id));
   if (ours.length === 0) return [];
-  await ignoringDuplicates(
-    reservations.insertMany(
-      ours.map((id) => ({ _id: slotId(owner, `input:${id}`), owner, utxoId: id, createdAt: now })),
-      { ordered: false },
-    ),
+  await insertManyIgnoringDuplicates(
+    reservations,
+    ours.map((id) => ({ _id: slotId(owner, `input:${id}`), owner, utxoId: id, createdAt: now })),
   );
   await utxos.updateMany({ status: 'available', _id: { $in: ours } }, { $set: { status: 'reserved', reservedBy: owner, reservedAt: now } });
   const oursSet = new Set(ours);
@@ -296,8 +303,13 @@ async function markSpent(
   const ids = [...new Set(outpoints.map((o) => outpointId(o.txid, o.vout)))];
   if (ids.length === 0) return;
   const wanted = new Set(ids);
-  const ownClaims = owner ? (await claims.find({ owner }, { _id: 1 }).lean()).map((c) => c._id).filter((id) => wanted.has(id)) : [];
-  const claimedByOwner = new Set(ownClaims);
+  const spentBy = { $set: { status: 'spent' as const, spentBy: spendingTxid } };
+  // The owner's batch is written beside the read of its claims; when it matched every output, the owner holds them
+  // all and its outputs need no reading.
+  const [ownClaims, batch] = owner
+    ? await Promise.all([claims.find({ owner }, { _id: 1 }).lean(), utxos.updateMany({ reservedBy: owner, _id: { $in: ids } }, spentBy)])
+    : [[], undefined];
+  const claimedByOwner = new Set(ownClaims.map((c) => c._id).filter((id) => wanted.has(id)));
   // Claim the others, so they can never be reserved again; one claimed by someone else already is a duplicate.
   const unclaimed = ids.filter((id) => !claimedByOwner.has(id));
   if (unclaimed.length > 0) {
@@ -308,9 +320,13 @@ async function markSpent(
       ),
     );
   }
-  const spentBy = { $set: { status: 'spent' as const, spentBy: spendingTxid } };
-  const held = owner ? (await utxos.find({ reservedBy: owner }, { _id: 1 }).lean()).map((u) => u._id).filter((id) => wanted.has(id)) : [];
-  if (held.length > 0) await utxos.updateMany({ reservedBy: owner, _id: { $in: held } }, spentBy);
+  const matched = batch?.matchedCount ?? 0;
+  const held =
+    matched === 0
+      ? []
+      : matched === ids.length
+        ? ids
+        : (await utxos.find({ reservedBy: owner }, { _id: 1 }).lean()).map((u) => u._id).filter((id) => wanted.has(id));
   const heldSet = new Set(held);
   const others = ids.filter((id) => !heldSet.has(id));
   await bulkWriteInChunks(
@@ -345,10 +361,15 @@ async function release(models: PoolModels, owner: string, slot: string, checks: 
  * Known live outputs are read by status (indexed, and few beside the history of spent ones); the rest are inserted,
  * and an insert refused as a duplicate is an output already spent, whose height alone is brought up to date.
  */
-async function ingest({ utxos }: PoolModels, outputs: ChainOutput[], keyIdentifier: string): Promise<{ added: number }> {
+async function ingest(
+  { utxos }: PoolModels,
+  outputs: ChainOutput[],
+  keyIdentifier: string,
+  knownLive?: LiveOutput[],
+): Promise<{ added: number }> {
   if (outputs.length === 0) return { added: 0 };
   const ids = outputs.map((o) => outpointId(o.txid, o.vout));
-  const live = new Map((await liveAmong(utxos, ids, { _id: 1, blockHeight: 1, unseenSyncs: 1 })).map((u) => [u._id, u]));
+  const live = new Map((knownLive ?? (await liveAmong(utxos, ids, { _id: 1, blockHeight: 1, unseenSyncs: 1 }))).map((u) => [u._id, u]));
   const fresh = outputs.filter((o) => !live.has(outpointId(o.txid, o.vout)));
   const { added, duplicates } = fresh.length > 0 ? await insertFresh(utxos, fresh, keyIdentifier) : { added: 0, duplicates: [] };
   // Writes only what changed: a sync mostly sees outputs it already knows at the height it knows.
@@ -376,15 +397,23 @@ async function ingest({ utxos }: PoolModels, outputs: ChainOutput[], keyIdentifi
   return { added };
 }
 
+/** Up to this many ids, `liveAmong` reads each by `_id` rather than every live output. */
+const FEW_IDS = 10;
+
 /**
  * The pool's live (available or reserved) outputs among these ids. FerretDB filters `$in` in memory over what the
  * equality part of a filter returns: selected by status, that is the live outputs, not the history of spent ones.
+ * A handful of ids (a transaction's new outputs) are read by `_id` instead, each a single indexed lookup.
  */
 async function liveAmong(
   utxos: Model<UtxoDocument>,
   ids: string[],
   projection: Partial<Record<keyof UtxoDocument, 1>>,
-): Promise<Pick<UtxoDocument, '_id' | 'blockHeight' | 'unseenSyncs'>[]> {
+): Promise<LiveOutput[]> {
+  if (ids.length <= FEW_IDS) {
+    const found = await Promise.all(ids.map((id) => utxos.findOne({ _id: id }, { ...projection, status: 1 }).lean()));
+    return found.filter((u): u is NonNullable<typeof u> => u !== null && u.status !== 'spent');
+  }
   const found = await Promise.all(
     (['available', 'reserved'] as const).map((status) => utxos.find({ status, _id: { $in: ids } }, projection).lean()),
   );
@@ -400,28 +429,23 @@ async function insertFresh(
   fresh: ChainOutput[],
   keyIdentifier: string,
 ): Promise<{ added: number; duplicates: ChainOutput[] }> {
-  try {
-    const inserted = await utxos.insertMany(
-      fresh.map((o) => ({
-        _id: outpointId(o.txid, o.vout),
-        txid: o.txid,
-        vout: o.vout,
-        satoshis: o.satoshis,
-        lockingScriptHex: o.lockingScriptHex,
-        keyIdentifier,
-        status: 'available' as const,
-        blockHeight: o.blockHeight,
-        unseenSyncs: 0,
-      })),
-      { ordered: false },
-    );
-    return { added: inserted.length, duplicates: [] };
-  } catch (err) {
-    if (!onlyDuplicates(err)) throw err;
-    const insertedIds = new Set(((err as { insertedDocs?: { _id: string }[] }).insertedDocs ?? []).map((d) => d._id));
-    const duplicates = fresh.filter((o) => !insertedIds.has(outpointId(o.txid, o.vout)));
-    return { added: insertedIds.size, duplicates };
-  }
+  const documents: UtxoDocument[] = fresh.map((o) => ({
+    _id: outpointId(o.txid, o.vout),
+    txid: o.txid,
+    vout: o.vout,
+    satoshis: o.satoshis,
+    lockingScriptHex: o.lockingScriptHex,
+    keyIdentifier,
+    status: 'available',
+    blockHeight: o.blockHeight,
+    // The schema's defaults, written out: the driver does not apply them.
+    reservedBy: null,
+    reservedAt: null,
+    spentBy: null,
+    unseenSyncs: 0,
+  }));
+  const { inserted, duplicateIndexes } = await insertManyIgnoringDuplicates(utxos, documents);
+  return { added: inserted, duplicates: duplicateIndexes.map((i) => fresh[i]!) };
 }
 
 /** Outputs with at least `minConfirmations`, counted from their block height. */

@@ -1,10 +1,13 @@
 import { type LockingScript, Spend, Transaction } from '@bsv/sdk';
+import { p2pkhCheckContext, verifiesAsPlainP2pkh } from './p2pkhFastPath';
 import { mandatoryScriptFailure, NODE_REASONS, nodeScriptError, nonMandatoryScriptFailure, SCRIPT_ERRORS } from './nodeReasons';
 
 /**
  * Validation of a broadcast against the chain state, with no side effects: the caller applies an accepted result.
  * The checks run in the node's order (bsv-notes §2.2); as in the node's AcceptToMemoryPool the scripts come last,
- * after the fee and chain-length checks, so the cheap rejections never pay for signature verification.
+ * after the fee and chain-length checks, so the cheap rejections never pay for signature verification. Plain P2PKH
+ * spends are verified natively (p2pkhFastPath.ts); any other script, and any spend that fails there, goes through
+ * the SDK's interpreter, which gives the node's reason.
  */
 
 export interface SpendableOutput {
@@ -130,7 +133,9 @@ export function validateTransaction(rawHex: unknown, view: ValidationView, polic
     return reject('chain', NODE_REASONS.tooLongMempoolChain);
   }
 
+  const p2pkh = p2pkhCheckContext();
   for (let i = 0; i < tx.inputs.length; i++) {
+    if (verifiesAsPlainP2pkh(tx, i, spent[i]!, p2pkh)) continue;
     const failure = scriptFailure(tx, i, spent[i]!);
     if (failure) return reject('script', failure);
   }

@@ -1,4 +1,4 @@
-import { BigNumber, ECDSA, Hash, Utils } from '@bsv/sdk';
+import { Hash, Utils } from '@bsv/sdk';
 import express, { type RequestHandler } from 'express';
 import { z } from 'zod';
 import { createApiKeyVerifier } from '../../../api/middleware/apiKey';
@@ -6,6 +6,7 @@ import { errorHandler, notFoundHandler } from '../../../api/errors';
 import { DomainError } from '../../../src/errors';
 import { DIGEST_HEX, parsePublicKeyHex, toHighS, toLowS } from '../../../src/chain/ecdsa';
 import { createLogger, type Logger } from '../../../src/logging/logger';
+import { signDigest } from './digestSignature';
 import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } from './keyStore';
 
 /**
@@ -140,15 +141,16 @@ export function createDevKms(options: DevKmsOptions): DevKms {
     const { requests } = signBody.parse(req.body);
     // Check every identifier before signing anything, so a bad entry cannot leave half a batch signed.
     for (const request of requests) parseKeyIdentifier(request.keyIdentifier);
-    const signingKeys = new Map<string, SigningKey>();
+    const signingKeys = new Map<string, SigningKey & { scalar: Uint8Array }>();
     const signatures = requests.map(({ keyIdentifier, sighash }) => {
       let key = signingKeys.get(keyIdentifier);
       if (!key) {
-        key = keys.signingKey(keyIdentifier);
+        const signingKey = keys.signingKey(keyIdentifier);
+        key = { ...signingKey, scalar: Uint8Array.from(signingKey.privateKey.toArray('be', 32)) };
         signingKeys.set(keyIdentifier, key);
       }
       // The digest is signed as given (big-endian, no further hashing), like a cloud KMS in DIGEST mode.
-      const signature = ECDSA.sign(new BigNumber([...Buffer.from(sighash, 'hex')]), key.privateKey, false);
+      const signature = signDigest(Buffer.from(sighash, 'hex'), key.scalar);
       const served = random() < highSRate ? toHighS(signature) : toLowS(signature);
       return { signatureHex: served.toDER('hex') as string, pubKeyHex: key.pubKeyHex };
     });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BigNumber, ECDSA, PrivateKey, Signature } from '@bsv/sdk';
 import express from 'express';
 import { freePort } from '../../../ops/dev-stack/services';
@@ -164,8 +164,16 @@ const twoRequests = () => [
   { keyIdentifier: 'issuer', digestHex: randomDigestHex() },
 ];
 
-async function signFailure(timeoutMs = TIMEOUT_MS): Promise<KmsError> {
-  const err = await rejectionOf(client(kms.baseUrl, timeoutMs).sign(twoRequests()));
+/** As signTransaction asks: each digest is sha256 of its message, which the client verifies over natively. */
+const twoRequestsWithMessages = () =>
+  [randomBytes(32), randomBytes(32)].map((message) => ({
+    keyIdentifier: 'issuer',
+    digestHex: createHash('sha256').update(message).digest('hex'),
+    messageHex: message.toString('hex'),
+  }));
+
+async function signFailure(timeoutMs = TIMEOUT_MS, requests = twoRequests()): Promise<KmsError> {
+  const err = await rejectionOf(client(kms.baseUrl, timeoutMs).sign(requests));
   expect(err).toBeInstanceOf(KmsError);
   expect((err as KmsError).message).not.toContain(API_KEY);
   return err as KmsError;
@@ -266,6 +274,22 @@ describe('KMS client against a faulty KMS', () => {
   it('rejects a signature by the right key over another digest as invalid_signature', async () => {
     fault = 'other-digest';
     expect(await signFailure()).toMatchObject({ kind: 'invalid_signature', retryable: false });
+  });
+
+  it('verifies over the message when a request carries it: honest answers pass, misplaced or foreign ones do not', async () => {
+    const answers = await client().sign(twoRequestsWithMessages());
+    expect(answers.every((a) => a.pubKeyHex === issuerKey.toPublicKey().toString())).toBe(true);
+    fault = 'swapped-signatures';
+    expect(await signFailure(TIMEOUT_MS, twoRequestsWithMessages())).toMatchObject({ kind: 'invalid_signature', retryable: false });
+    fault = 'other-digest';
+    expect(await signFailure(TIMEOUT_MS, twoRequestsWithMessages())).toMatchObject({ kind: 'invalid_signature', retryable: false });
+  });
+
+  it('sends nothing when a request carries a message whose sha256 is not its digest', async () => {
+    const [first, second] = twoRequestsWithMessages();
+    const err = await rejectionOf(client().sign([first!, { ...second!, messageHex: first!.messageHex }]));
+    expect(err).toMatchObject({ kind: 'rejected', retryable: false });
+    expect(signAttempts).toBe(0);
   });
 
   it('looks the public key up once and reuses it for later calls', async () => {

@@ -1,4 +1,5 @@
 import { P2PKH, Transaction, UnlockingScript } from '@bsv/sdk';
+import { p2pkhCheckContext, verifiesAsPlainP2pkh } from '../../../ops/stand-ins/chain-simulator/p2pkhFastPath';
 import { NODE_REASONS } from '../../../ops/stand-ins/chain-simulator/nodeReasons';
 import { ChainState } from '../../../ops/stand-ins/chain-simulator/state';
 import { DEFAULT_POLICY, validateTransaction, type ValidationPolicy } from '../../../ops/stand-ins/chain-simulator/validation';
@@ -219,5 +220,74 @@ describe('broadcast validation (node order, WOC texts)', () => {
     advance(1_000);
     expect(reasonOf(child)).toBe('accepted');
     expect(chain.visibleTx(parent.id('hex'))?.txid).toBe(parent.id('hex'));
+  });
+});
+
+describe('native P2PKH path (only a pass is an answer; everything else goes to the interpreter)', () => {
+  /** Per input: whether the native path alone accepts it. */
+  function nativeVerdicts(chain: ChainState, tx: Transaction): boolean[] {
+    const view = chain.validationView();
+    const context = p2pkhCheckContext();
+    return tx.inputs.map((input, i) =>
+      verifiesAsPlainP2pkh(tx, i, view.spendableOutput(input.sourceTXID!, input.sourceOutputIndex)!, context),
+    );
+  }
+
+  /** The same tx with input `to` carrying input `from`'s unlocking script: right key, valid DER, wrong digest. */
+  function withSignatureMoved(tx: Transaction, from: number, to: number): Transaction {
+    const inputs = tx.inputs.map((input, i) => ({
+      sourceTXID: input.sourceTXID!,
+      sourceOutputIndex: input.sourceOutputIndex,
+      sequence: input.sequence ?? 0xffffffff,
+      unlockingScript: UnlockingScript.fromHex(tx.inputs[i === to ? from : i]!.unlockingScript!.toHex()),
+    }));
+    return new Transaction(tx.version, inputs, tx.outputs, tx.lockTime);
+  }
+
+  it('accepts every input of a 40-input sweep natively, and rejects the sweep when one late input carries another input signature', async () => {
+    const { chain, reasonOf } = setup();
+    const key = newKey();
+    const owned = Array.from({ length: 40 }, () => ({
+      txid: chain.fund(payTo(key, 1_000).lockingScript, 1_000, true).txid,
+      vout: 0,
+      satoshis: 1_000,
+      key,
+    }));
+    const tx = await spend(owned, [payTo(newKey(), 35_000)]);
+    expect(nativeVerdicts(chain, tx).every(Boolean)).toBe(true);
+    expect(reasonOf(tx)).toBe('accepted');
+
+    const tampered = withSignatureMoved(tx, 3, 37);
+    const verdicts = nativeVerdicts(chain, tampered);
+    expect(verdicts[37]).toBe(false);
+    expect(verdicts.filter((ok) => !ok)).toHaveLength(1);
+    expect(reasonOf(tampered)).toBe(SIG_NULLFAIL);
+  });
+
+  it('does not pass a tampered output, a foreign key or a high S natively; the interpreter gives their reasons', async () => {
+    const { chain, fund, reasonOf } = setup();
+    const coin = fund(100_000);
+    const signed = await spend([coin], [payTo(newKey(), 90_000)]);
+    const tampered = withOutputs(signed, [payTo(newKey(), 90_000)]);
+    const foreign = await spend([coin], [payTo(newKey(), 99_000)], { signWith: [newKey()] });
+    const highS = withHighS(signed);
+    expect([tampered, foreign, highS].map((tx) => nativeVerdicts(chain, tx)[0])).toEqual([false, false, false]);
+    expect([tampered, foreign, highS].map(reasonOf)).toEqual([SIG_NULLFAIL, SIG_EQUALVERIFY, SIG_HIGH_S]);
+  });
+
+  it('leaves a SIGHASH_ALL|ANYONECANPAY|FORKID signature to the interpreter, which accepts it', async () => {
+    const { chain, fund, reasonOf } = setup();
+    const coin = fund(100_000);
+    const lockingScript = payTo(coin.key, coin.satoshis).lockingScript;
+    const tx = new Transaction(1);
+    tx.addInput({
+      sourceTXID: coin.txid,
+      sourceOutputIndex: 0,
+      unlockingScriptTemplate: new P2PKH().unlock(coin.key, 'all', true, coin.satoshis, lockingScript),
+    });
+    tx.addOutput(payTo(newKey(), 99_000));
+    await tx.sign();
+    expect(nativeVerdicts(chain, tx)).toEqual([false]);
+    expect(reasonOf(tx)).toBe('accepted');
   });
 });
