@@ -90,7 +90,6 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       kms: chain.kms,
       woc: chain.woc,
-      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
@@ -108,7 +107,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...certificateRoutes({
       ...chain,
       mongo: deps.mongo,
-      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      keys,
       requiredConfirmations: deps.config.anchoring.confirmations,
     }),
   ];
