@@ -91,7 +91,7 @@ export function issuerKeyRoutes(deps: IssuerKeyRouteDeps): RouteSpec[] {
       access: 'public',
       rateLimit: 'public',
       responses: {
-        200: { description: 'The directory (format patchproof-keys/1).', schema: IssuerKeyDirectorySchema.openapi('IssuerKeyDirectory') },
+        200: { description: 'The directory (format patchproof-keys/1).', schema: IssuerKeyDirectorySchema },
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
       },
       handler: async (_input, _req, res) => {
