@@ -218,7 +218,7 @@ describe('the issuer key directory and key revocation, against the dev KMS, the 
         runId: description.runId,
       }),
     ]);
-  });
+  }, 180_000); // A rotation, three registrations and several CLI runs.
 
   it('revoking a key again changes nothing unless it moves the time earlier; every request is kept', async () => {
     const issuerPub = stack.kms.keys.describe('issuer').pubKeyHex;
