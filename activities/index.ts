@@ -10,6 +10,7 @@ import { createRotationActivities, type RotationActivityDeps } from './rotation/
 import { keyringFromConfig } from '../src/rotation/keyring';
 import { createTransferActivities, type TransferActivityDeps } from './transfer/transferActivities';
 import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
+import { createIssuerKeyActivities, type IssuerKeyActivityDeps } from './issuerKeys/revocationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 
 export type ActivityDeps = SystemActivityDeps &
@@ -21,7 +22,8 @@ export type ActivityDeps = SystemActivityDeps &
   TransferActivityDeps &
   ClaimActivityDeps &
   BackupActivityDeps &
-  RotationActivityDeps;
+  RotationActivityDeps &
+  IssuerKeyActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -36,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createClaimActivities(deps),
     ...createBackupActivities(deps),
     ...createRotationActivities(deps),
+    ...createIssuerKeyActivities(deps),
   };
 }
 

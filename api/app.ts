@@ -12,6 +12,7 @@ import { requestContext } from './middleware/requestContext';
 import { createReadinessCheck } from './readiness';
 import { certificateRoutes } from './routes/certificate';
 import { healthRoutes } from './routes/health';
+import { issuerKeyRoutes } from './routes/issuerKeys';
 import { poolRoutes } from './routes/pool';
 import { rotationRoutes } from './routes/rotation';
 import { createOwnerSessionServices, ownerAuthRoutes } from './routes/ownerAuth';
@@ -62,6 +63,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     }),
     ...ownerAuthRoutes(deps, ownerServices),
     ...rotationRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics, config: deps.config }),
+    ...issuerKeyRoutes({ temporal: deps.temporal, metrics: deps.metrics, config: deps.config, keys, kms: chain.kms }),
     ...transferRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,
@@ -90,7 +92,6 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       kms: chain.kms,
       woc: chain.woc,
-      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
@@ -108,7 +109,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     ...certificateRoutes({
       ...chain,
       mongo: deps.mongo,
-      issuerKeyIdentifier: deps.config.kms.issuerKeyIdentifier,
+      keys,
       requiredConfirmations: deps.config.anchoring.confirmations,
     }),
   ];

@@ -13,3 +13,4 @@ export { anchorBatchWorkflow } from './anchoring/batch';
 export { transferWorkflow } from './transfer/transfer';
 export { claimWorkflow } from './claim/claim';
 export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';
+export { issuerKeyRevocationWorkflow } from './issuerKeys/revocation';

@@ -78,6 +78,9 @@ export function createRotationActivities(deps: RotationActivityDeps) {
       }
       kms.forgetPublicKey(newKeyIdentifier);
       const fresh = await kms.publicKey(newKeyIdentifier).catch((err: unknown) => kmsFailure(err, `public key of ${newKeyIdentifier}`));
+      if (purpose === 'issuer' && (await keys.snapshot()).revocations.some((r) => r._id === fresh.pubKeyHex)) {
+        throw ApplicationFailure.nonRetryable(`${newKeyIdentifier} is a revoked issuer key`, ROTATION_FAILURES.preflight);
+      }
       const digestHex = createHash('sha256')
         .update(`patchproof key rotation preflight\n${purpose}\n${newKeyIdentifier}\n${fresh.pubKeyHex}`)
         .digest('hex');

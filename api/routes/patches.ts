@@ -41,9 +41,8 @@ export interface PatchRouteDeps {
   network: Network;
   kms: KmsClient;
   woc: WocClient;
-  issuerKeyIdentifier: string;
-  /** Key settings: the active issuer key and every issuer key that verifies (src/rotation/keyring.ts). */
-  keys?: Keyring;
+  /** Key settings: the issuer key directory that verification resolves keys through is built from them. */
+  keys: Keyring;
   anchorConfirmations: number;
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
@@ -53,7 +52,7 @@ export interface PatchRouteDeps {
 const VerificationSchema = z
   .object({
     uid: z.string(),
-    status: z.enum(['authentic', 'pending', 'not_found', 'invalid']),
+    status: z.enum(['authentic', 'pending', 'not_found', 'invalid', 'revoked-key']),
     reason: z.string().optional(),
     record: z.record(z.string(), z.unknown()).optional(),
     recordHash: z.string().optional(),
@@ -95,6 +94,20 @@ const VerificationSchema = z
       .optional()
       .describe(
         'Bulk-registered patches: the tree head the issuer signed and the record’s inclusion path; `anchor` starts at the tree head.',
+      ),
+    revokedKey: z
+      .object({
+        kid: z.string(),
+        publicKey: z.string(),
+        revokedAt: z.string(),
+        reason: z.string(),
+        seq: z.number().int(),
+        claimedAt: z.string().nullable(),
+        anchoredAt: z.string().nullable(),
+      })
+      .optional()
+      .describe(
+        '`revoked-key`: the revoked issuer key, the record it signed (0: the registration, n: the n-th transfer), the time that record states and its anchor’s block time.',
       ),
   })
   .openapi('PatchVerification');
@@ -170,9 +183,8 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             kms: deps.kms,
             woc: deps.woc,
             network: deps.network,
-            issuerKeyIdentifier: deps.issuerKeyIdentifier,
             requiredConfirmations: deps.anchorConfirmations,
-            ...(deps.keys && { keys: deps.keys }),
+            keys: deps.keys,
           },
           params.uid,
         );

@@ -17,7 +17,7 @@ export const CERTIFICATE_PRODUCT_FIELDS = [
 export interface Certificate {
   uid: string;
   status: Exclude<VerificationStatus, 'not_found'>;
-  /** Why the patch is not authentic (pending or invalid); absent when it is. */
+  /** Why the patch is not authentic (pending, invalid or revoked-key); absent when it is. */
   reason?: string;
   product: { field: string; label: string; value: string }[];
   registeredAt?: string;
@@ -72,6 +72,8 @@ export function certificateHeadline(certificate: Certificate): string {
       return 'NOT YET VERIFIED: registration pending';
     case 'invalid':
       return 'NOT AUTHENTIC: verification failed';
+    case 'revoked-key':
+      return 'NOT AUTHENTIC: signed by a revoked issuer key';
   }
 }
 

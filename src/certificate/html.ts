@@ -14,7 +14,7 @@ const STYLE = [
   '.banner{padding:1rem;border-radius:.4rem;margin-bottom:1.5rem;font-weight:600}',
   '.authentic{background:#e6f4ea;border:2px solid #1e7e34}',
   '.pending{background:#fff4e5;border:2px solid #b26a00}',
-  '.invalid{background:#fdecea;border:2px solid #b00020}',
+  '.invalid,.revoked-key{background:#fdecea;border:2px solid #b00020}',
   'table{border-collapse:collapse;width:100%}',
   'th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}',
   'td{font-family:ui-monospace,monospace;word-break:break-all}',

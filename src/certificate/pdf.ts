@@ -1,7 +1,12 @@
 import PDFDocument from 'pdfkit';
 import { certificateHeadline, certificateRows, type Certificate } from './certificate';
 
-const STATUS_COLOURS: Record<Certificate['status'], string> = { authentic: '#1e7e34', pending: '#b26a00', invalid: '#b00020' };
+const STATUS_COLOURS: Record<Certificate['status'], string> = {
+  authentic: '#1e7e34',
+  pending: '#b26a00',
+  invalid: '#b00020',
+  'revoked-key': '#b00020',
+};
 
 /**
  * The certificate as a one-page PDF (pdfkit, standard fonts, nothing fetched). Text is drawn, never interpreted,

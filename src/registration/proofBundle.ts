@@ -5,6 +5,7 @@ import { verifyMerkleProof, type MerkleProof } from '../anchoring/merkle';
 import { treeHeadHash, type TreeHead } from '../anchoring/treeHead';
 import type { Network } from '../chain/addresses';
 import { isLowS, parseDerSignature, verifyDigestSignature } from '../chain/ecdsa';
+import type { IssuerKeyPolicy, KeyRevocation } from '../issuerKeys/directory';
 import { checkOwnerSignature, type OwnerMessage } from '../ownership/messages';
 import type { WocClient } from '../woc/client';
 
@@ -39,7 +40,18 @@ export interface ProofBundle extends AnchoredRecordProof {
 export type BundleVerdict =
   | { status: 'authentic'; confirmations: number; blockHeight: number | null; currentOwner: string; links: LinkVerdict[] }
   | { status: 'pending'; reason: string; confirmations: number }
-  | { status: 'invalid'; reason: string };
+  | { status: 'invalid'; reason: string }
+  | { status: 'revoked-key'; reason: string; revokedKey: RevokedKeyFinding };
+
+/** A record whose issuer key was revoked and that cannot be shown to have been signed before the revocation. */
+export interface RevokedKeyFinding extends KeyRevocation {
+  publicKey: string;
+  /** 0: the registration; n: the n-th transfer. */
+  seq: number;
+  /** The time the signed record states for itself, and the block time of its anchor (the evidence weighed). */
+  claimedAt: string | null;
+  anchoredAt: string | null;
+}
 
 export interface LinkVerdict {
   seq: number;
@@ -48,7 +60,8 @@ export interface LinkVerdict {
 }
 
 type PartVerdict =
-  { ok: true; confirmations: number; blockHeight: number | null } | { ok: false; pending: boolean; reason: string; confirmations: number };
+  | { ok: true; confirmations: number; blockHeight: number | null }
+  | { ok: false; pending: boolean; reason: string; confirmations: number; revokedKey?: Omit<RevokedKeyFinding, 'seq'> };
 
 /**
  * The digest the issuer signed: the record hash, or the hash of the tree head the record is included under. Null
@@ -87,8 +100,47 @@ interface CheckDeps {
   woc: Pick<WocClient, 'getTx'>;
   requiredConfirmations: number;
   expectedIssuerPubKeyHex?: string;
-  /** Every issuer public key that counts (after key rotations, src/rotation): each record must be signed by one. */
-  acceptedIssuerPubKeys?: ReadonlySet<string>;
+  /**
+   * The issuer key directory (src/issuerKeys): each record must be signed by one of its keys, and a revoked key
+   * counts only for records that provably predate its revocation.
+   */
+  issuerKeys?: IssuerKeyPolicy;
+}
+
+/**
+ * The latest time the signed material states for itself: a registration's `registeredAt`, a transfer's
+ * `transferredAt`, a bulk tree head's `issuedAt`. Null when none is a readable time.
+ */
+export function claimedSigningTime(part: Pick<AnchoredRecordProof, 'record' | 'signedTreeHead'>): string | null {
+  const stated = [part.record.registeredAt, part.record.transferredAt, part.signedTreeHead?.treeHead.issuedAt]
+    .filter((t): t is string => typeof t === 'string' && !Number.isNaN(Date.parse(t)))
+    .sort((a, b) => Date.parse(b) - Date.parse(a));
+  return stated[0] ?? null;
+}
+
+/**
+ * Whether a signature by a revoked key counts. The signer chooses the time a record states, so a thief of the key
+ * can backdate it: a stated time at or after the revocation condemns the record, but one before it proves nothing
+ * alone. The anchor's block is the witness the key cannot forge: the signed digest existed before that block, so
+ * the record counts only when its block's time is also before the revocation. No block (not yet mined, or unknown
+ * to the chain) is no evidence, and the record does not count.
+ */
+function revokedKeyVerdict(
+  part: AnchoredRecordProof,
+  revocation: KeyRevocation,
+  claimedAt: string | null,
+  blockTimeSec: number | null,
+): PartVerdict | null {
+  const revokedAtMs = Date.parse(revocation.revokedAt);
+  const anchoredAt = blockTimeSec === null ? null : new Date(blockTimeSec * 1000).toISOString();
+  const signedBy = `signed by issuer key ${revocation.kid}, revoked at ${revocation.revokedAt}`;
+  let reason: string;
+  if (claimedAt !== null && Date.parse(claimedAt) >= revokedAtMs) reason = `${signedBy}, and dated ${claimedAt}, after that`;
+  else if (anchoredAt === null) reason = `${signedBy}, and not anchored in a block before that`;
+  else if (blockTimeSec! * 1000 >= revokedAtMs) reason = `${signedBy}, and anchored only after that (block time ${anchoredAt})`;
+  else return null;
+  const revokedKey = { ...revocation, publicKey: part.issuerSignature.pubKeyHex, claimedAt, anchoredAt };
+  return { ok: false, pending: false, reason, confirmations: 0, revokedKey };
 }
 
 /**
@@ -102,21 +154,39 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
   if (deps.expectedIssuerPubKeyHex && deps.expectedIssuerPubKeyHex !== part.issuerSignature.pubKeyHex) {
     return invalid('signed by a key other than the issuer key');
   }
-  if (deps.acceptedIssuerPubKeys && !deps.acceptedIssuerPubKeys.has(part.issuerSignature.pubKeyHex)) {
+  if (deps.issuerKeys && !deps.issuerKeys.accepted.has(part.issuerSignature.pubKeyHex)) {
     return invalid('signed by a key other than the issuer key');
   }
   const digest = signedDigest(part);
   if (digest === null) return invalid('the inclusion proof does not lead from the record to the signed tree head');
   if (!issuerSignatureVerifies(part)) return invalid('the issuer signature does not verify');
   if (!verifyMerkleProof(digest, part.anchor)) return invalid('the Merkle proof does not lead from the record to its root');
+  const revocation = deps.issuerKeys?.revoked.get(part.issuerSignature.pubKeyHex);
+  const claimedAt = claimedSigningTime(part);
+  // A record that dates itself after its key's revocation is refused without a chain lookup.
+  if (revocation && claimedAt !== null && Date.parse(claimedAt) >= Date.parse(revocation.revokedAt)) {
+    return revokedKeyVerdict(part, revocation, claimedAt, null)!;
+  }
   const tx = await deps.woc.getTx(part.anchor.txid);
-  if (!tx)
-    return { ok: false, pending: true, reason: `anchor transaction ${part.anchor.txid} is not known to the chain yet`, confirmations: 0 };
+  if (!tx) {
+    const unanchored = revocation && revokedKeyVerdict(part, revocation, claimedAt, null);
+    return (
+      unanchored || {
+        ok: false,
+        pending: true,
+        reason: `anchor transaction ${part.anchor.txid} is not known to the chain yet`,
+        confirmations: 0,
+      }
+    );
+  }
   const output = tx.outputs.find((o) => o.vout === part.anchor.vout);
   const anchored = output ? parseAnchorScript(output.scriptHex) : null;
   if (!anchored || anchored.root !== part.anchor.root || anchored.count !== part.anchor.count) {
     return invalid(`output ${part.anchor.vout} of ${part.anchor.txid} does not commit to the proof's root`);
   }
+  const afterRevocation =
+    revocation && revokedKeyVerdict(part, revocation, claimedAt, tx.confirmations > 0 ? (tx.blockTime ?? null) : null);
+  if (afterRevocation) return afterRevocation;
   if (tx.confirmations < deps.requiredConfirmations) {
     return {
       ok: false,
@@ -196,6 +266,8 @@ export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Pr
   }
   const registration = await checkAnchoredRecord(bundle, deps);
   if (!registration.ok) {
+    if (registration.revokedKey)
+      return { status: 'revoked-key', reason: registration.reason, revokedKey: { ...registration.revokedKey, seq: 0 } };
     return registration.pending
       ? { status: 'pending', reason: registration.reason, confirmations: registration.confirmations }
       : { status: 'invalid', reason: registration.reason };
@@ -208,6 +280,8 @@ export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Pr
     if (problem) return { status: 'invalid', reason: `transfer ${seq}: ${problem}` };
     const verdict = await checkAnchoredRecord(transfer, deps);
     if (!verdict.ok) {
+      if (verdict.revokedKey)
+        return { status: 'revoked-key', reason: `transfer ${seq}: ${verdict.reason}`, revokedKey: { ...verdict.revokedKey, seq } };
       return verdict.pending
         ? { status: 'pending', reason: `transfer ${seq}: ${verdict.reason}`, confirmations: registration.confirmations }
         : { status: 'invalid', reason: `transfer ${seq}: ${verdict.reason}` };

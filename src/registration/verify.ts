@@ -1,14 +1,22 @@
 import type { Connection } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
 import type { KmsClient } from '../kms/client';
+import { issuerKeyPolicy, loadKeyDirectory } from '../issuerKeys/directory';
 import type { Keyring } from '../rotation/keyring';
 import type { WocClient } from '../woc/client';
 import { bulkRecordProof } from '../bulkRegistration/proofs';
 import { patchModel, type PatchDocument } from './models';
 import { transferModel, type TransferDocument } from '../transfer/models';
-import { checkProofBundle, issuerSignatureVerifies, PROOF_BUNDLE_FORMAT, type AnchoredRecordProof, type ProofBundle } from './proofBundle';
+import {
+  checkProofBundle,
+  issuerSignatureVerifies,
+  PROOF_BUNDLE_FORMAT,
+  type AnchoredRecordProof,
+  type ProofBundle,
+  type RevokedKeyFinding,
+} from './proofBundle';
 
-export type VerificationStatus = 'authentic' | 'pending' | 'not_found' | 'invalid';
+export type VerificationStatus = 'authentic' | 'pending' | 'not_found' | 'invalid' | 'revoked-key';
 
 export interface OwnershipLink {
   kind: 'registration' | 'transfer';
@@ -31,6 +39,8 @@ export interface Verification {
   anchor?: MerkleProof & { txid: string; vout: number; blockHeight: number | null; confirmations: number };
   /** A bulk-registered patch: the tree head the issuer signed and the record's path to its root; `anchor` starts there. */
   signedTreeHead?: AnchoredRecordProof['signedTreeHead'];
+  /** `revoked-key`: the revoked key, which record it signed (0 registration, n transfer) and the evidence weighed. */
+  revokedKey?: RevokedKeyFinding;
 }
 
 export interface VerifyDeps {
@@ -38,13 +48,9 @@ export interface VerifyDeps {
   kms: KmsClient;
   woc: WocClient;
   network: 'main' | 'test';
-  issuerKeyIdentifier: string;
   requiredConfirmations: number;
-  /**
-   * Key settings: the active issuer key, and every issuer public key a rotation recorded (records signed by an
-   * older, even retired, issuer key keep verifying as historical records).
-   */
-  keys?: Pick<Keyring, 'activeKeyId' | 'issuerPublicKeys'>;
+  /** Key settings, from which the issuer key directory is built (src/issuerKeys/directory.ts). */
+  keys: Pick<Keyring, 'activeKeyId' | 'snapshot'>;
 }
 
 /** The anchored transfers of a patch, in order: its ownership chain after the registration. */
@@ -99,7 +105,8 @@ export async function loadProofBundle(
 
 /**
  * Verifies a patch from its parts rather than trusting a stored flag, with the same checks as an offline proof
- * bundle (proofBundle.ts) plus one: the signing key must be the issuer key the KMS holds. The ownership chain is
+ * bundle (proofBundle.ts) against the issuer key directory: each record is signed by an issuer key, by a revoked
+ * one only when it provably predates the revocation (`revoked-key` otherwise). The ownership chain is
  * the registration and every anchored transfer, each checked as a link; a transfer still being anchored is named
  * but does not change the verdict.
  */
@@ -127,21 +134,16 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   const bundle = await loadProofBundle(deps.mongo, patch, deps.network, transfers);
   if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
-  const issuer = await deps.kms.publicKey(deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier);
-  const issuerKeys = deps.keys ? await deps.keys.issuerPublicKeys() : new Set<string>();
-  issuerKeys.add(issuer.pubKeyHex);
-  const signedByIssuer = issuerKeys.has(bundle.issuerSignature.pubKeyHex);
-  const verdict = await checkProofBundle(bundle, {
-    woc: deps.woc,
-    requiredConfirmations: deps.requiredConfirmations,
-    // Registration and transfers may each have been signed by a different issuer key across rotations.
-    acceptedIssuerPubKeys: issuerKeys,
-  });
+  // Registration and transfers may each have been signed by a different issuer key across rotations; the directory
+  // holds every one, and the time after which a revoked one no longer counts.
+  const issuerKeys = issuerKeyPolicy(await loadKeyDirectory({ keys: deps.keys, kms: deps.kms }));
+  const verdict = await checkProofBundle(bundle, { woc: deps.woc, requiredConfirmations: deps.requiredConfirmations, issuerKeys });
   base.issuerSignature = {
     ...bundle.issuerSignature,
-    valid: signedByIssuer && issuerSignatureVerifies(bundle),
+    valid: issuerKeys.accepted.has(bundle.issuerSignature.pubKeyHex) && issuerSignatureVerifies(bundle),
   };
   if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
+  if (verdict.status === 'revoked-key') return { ...base, status: 'revoked-key', reason: verdict.reason, revokedKey: verdict.revokedKey };
   if (bundle.signedTreeHead) base.signedTreeHead = bundle.signedTreeHead;
   base.anchor = {
     ...bundle.anchor,

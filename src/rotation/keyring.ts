@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import type { AppConfig, OwnerAuthConfig, PoolConfig } from '../config';
+import { issuerKeyRevocationModel, type IssuerKeyRevocationDocument } from '../issuerKeys/models';
 import type { KeyPurpose, KmsKeyPurpose } from './ids';
 import { activeKeyModel, rotationKeyId, rotationKeyModel, type KeyState, type RotationKeyDocument } from './models';
 
@@ -23,6 +24,8 @@ export interface KeyringSnapshot {
   /** Active key per purpose as the store says; absent: the environment's default. */
   active: Partial<Record<KeyPurpose, string>>;
   keys: RotationKeyDocument[];
+  /** Revoked issuer keys (src/issuerKeys): they verify only what they signed before their revocation time. */
+  revocations: IssuerKeyRevocationDocument[];
 }
 
 export interface Keyring {
@@ -31,11 +34,6 @@ export interface Keyring {
   snapshot(): Promise<KeyringSnapshot>;
   /** The key identifier that signs for this purpose now. */
   activeKeyId(purpose: KmsKeyPurpose): Promise<string>;
-  /**
-   * Issuer public keys whose signatures count as the issuer's: every key a rotation recorded (staged, active, in
-   * grace, or retired: historical records keep verifying), never a cancelled one.
-   */
-  issuerPublicKeys(): Promise<Set<string>>;
   /** The pool configuration with the active funding key (and its address) in place of the environment's. */
   livePoolConfig(pool: PoolConfig): Promise<PoolConfig>;
   /** Drops the cache: the next read goes to the store (rotation activities call it after they write). */
@@ -58,13 +56,14 @@ export function createKeyring(options: KeyringOptions): Keyring {
   let inFlight: Promise<KeyringSnapshot> | undefined;
 
   async function read(): Promise<KeyringSnapshot> {
-    const [pointers, keys] = await Promise.all([
+    const [pointers, keys, revocations] = await Promise.all([
       activeKeyModel(options.mongo).find({}).lean(),
       rotationKeyModel(options.mongo).find({}).lean(),
+      issuerKeyRevocationModel(options.mongo).find({}).lean(),
     ]);
     const active: Partial<Record<KeyPurpose, string>> = {};
     for (const pointer of pointers) active[pointer._id] = pointer.keyIdentifier;
-    return { readAt: now(), active, keys };
+    return { readAt: now(), active, keys, revocations };
   }
 
   function snapshot(): Promise<KeyringSnapshot> {
@@ -88,10 +87,6 @@ export function createKeyring(options: KeyringOptions): Keyring {
     snapshot,
     async activeKeyId(purpose) {
       return (await snapshot()).active[purpose] ?? options.defaults[purpose];
-    },
-    async issuerPublicKeys() {
-      const { keys } = await snapshot();
-      return new Set(keys.filter((k) => k.purpose === 'issuer' && k.state !== 'cancelled' && k.pubKeyHex).map((k) => k.pubKeyHex!));
     },
     async livePoolConfig(pool) {
       return livePoolConfig(pool, await snapshot());

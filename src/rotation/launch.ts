@@ -93,17 +93,19 @@ export function startJwtRotation(client: Client, input: JwtRotationInput, starts
   );
 }
 
+/** The latest run of a workflow id: its live status while it runs, its result after, or why it failed. */
 export type RotationStatus<S> =
   | { state: 'running'; workflowId: string; runId: string; status: S | null }
   | { state: 'completed'; workflowId: string; runId: string; status: S }
   | { state: 'failed'; workflowId: string; runId: string; reason: string; failureType?: string }
   | { state: 'not_found'; workflowId: string };
 
-async function rotationStatus<S>(
+export async function latestRunStatus<S>(
   client: Client,
   workflowId: string,
-  read: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<S>,
-) {
+  /** The live status of a running run (a query); without it a running run has none. */
+  read?: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<S>,
+): Promise<RotationStatus<S>> {
   const handle = client.workflow.getHandle(workflowId);
   let description;
   try {
@@ -115,7 +117,7 @@ async function rotationStatus<S>(
   const ids = { workflowId, runId: description.runId };
   if (description.status.name === 'RUNNING') {
     // A run that has not processed its first task yet has no query handler.
-    return { state: 'running', ...ids, status: await read(handle).catch(() => null) } as const;
+    return { state: 'running', ...ids, status: read ? await read(handle).catch(() => null) : null } as const;
   }
   if (description.status.name === 'COMPLETED') return { state: 'completed', ...ids, status: (await handle.result()) as S } as const;
   try {
@@ -130,11 +132,11 @@ async function rotationStatus<S>(
 
 /** The latest rotation of a purpose: its live status while it runs, its report after, or why it failed. */
 export function getKmsRotationStatus(client: Client, purpose: KmsKeyPurpose): Promise<RotationStatus<KmsRotationStatus>> {
-  return rotationStatus(client, kmsRotationWorkflowId(purpose), (handle) => handle.query(kmsRotationStatusQuery));
+  return latestRunStatus(client, kmsRotationWorkflowId(purpose), (handle) => handle.query(kmsRotationStatusQuery));
 }
 
 export function getJwtRotationStatus(client: Client): Promise<RotationStatus<JwtRotationStatus>> {
-  return rotationStatus(client, JWT_ROTATION_WORKFLOW_ID, (handle) => handle.query(jwtRotationStatusQuery));
+  return latestRunStatus(client, JWT_ROTATION_WORKFLOW_ID, (handle) => handle.query(jwtRotationStatusQuery));
 }
 
 /**

@@ -161,6 +161,11 @@ export const ACCEPTED_SCANS: { collection: string; method: string; why: string }
   },
   { collection: 'rotation_keys', method: 'find', why: 'every key ever rotated in or out: tens of documents, read into the same cache' },
   {
+    collection: 'issuer_key_revocations',
+    method: 'find',
+    why: 'one document per revoked issuer key (a handful), read into the same cache',
+  },
+  {
     collection: 'utxos',
     method: 'aggregate',
     why: 'pool health groups the whole pool by status, behind UTXO_HEALTH_CACHE_MS; an operator view, not a request path',

@@ -5,6 +5,7 @@ import { registerAuthModels } from '../../auth/models';
 import { registerBulkRegistrationModels } from '../../bulkRegistration/models';
 import { settingModel } from '../../pool/settings';
 import { ownerBindingModel, usedNonceModel } from '../../ownership/models';
+import { issuerKeyRevocationModel } from '../../issuerKeys/models';
 import { patchModel } from '../../registration/models';
 import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 import { transferModel } from '../../transfer/models';
@@ -22,6 +23,7 @@ export function registerModels(connection: Connection): void {
   patchModel(connection);
   rotationKeyModel(connection);
   activeKeyModel(connection);
+  issuerKeyRevocationModel(connection);
   transferModel(connection);
   usedNonceModel(connection);
   ownerBindingModel(connection);

@@ -6,6 +6,7 @@ import { createSvdSecretDeriver } from '../../../src/auth/svdService';
 import { makeChallenge } from '../../../src/auth/svdCrypto';
 import { createTokenKeyring, type TokenKeyring } from '../../../src/auth/tokens';
 import { chainClientsFromConfig } from '../../../src/chain/clients';
+import { loadKeyDirectory } from '../../../src/issuerKeys/directory';
 import { startSync, startTopUp, waitForPoolOperation } from '../../../src/pool/launch';
 import { utxoModel } from '../../../src/pool/models';
 import { patchModel } from '../../../src/registration/models';
@@ -196,8 +197,10 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
       expect(verdict).toMatchObject({ status: 'authentic', issuerSignature: { valid: true } });
       expect([oldPub, newPub]).toContain(verdict.issuerSignature!.pubKeyHex);
     }
-    // A key that was only staged and withdrawn never counts as the issuer's.
-    expect((await observer.issuerPublicKeys()).has(stack.kms.keys.describe('issuer-withdrawn').pubKeyHex)).toBe(false);
+    // A key that was only staged and withdrawn never counts as the issuer's: the key directory leaves it out.
+    const directory = await loadKeyDirectory({ keys: observer, kms: chainClientsFromConfig(stack.deps.config).kms });
+    expect(directory.keys.map((k) => k.publicKey)).toEqual(expect.arrayContaining([oldPub, newPub]));
+    expect(directory.keys.map((k) => k.publicKey)).not.toContain(stack.kms.keys.describe('issuer-withdrawn').pubKeyHex);
   });
 
   it('rotates the funding key: auto-approves, sweeps the old address into the new one, and top-ups use the new key', async () => {

@@ -43,7 +43,12 @@ const key = (purpose: RotationKeyDocument['purpose'], keyIdentifier: string, sta
     ...extra,
   }) satisfies RotationKeyDocument;
 
-const snapshot = (active: KeyringSnapshot['active'], keys: RotationKeyDocument[]): KeyringSnapshot => ({ readAt: 0, active, keys });
+const snapshot = (active: KeyringSnapshot['active'], keys: RotationKeyDocument[]): KeyringSnapshot => ({
+  readAt: 0,
+  active,
+  keys,
+  revocations: [],
+});
 
 describe('key settings: which key is active, which keys verify', () => {
   it('keeps the environment pool until the funding key is rotated, then uses the new key and its recorded address for funding and change', () => {
