@@ -10,9 +10,11 @@
  * events per registration and per anchor batch.
  * With --seed-patches, each mode also runs on a database that already holds that many anchored patches (inserted
  * before the stack's registrations), beside the run on an empty one: the ratio shows what the data's size costs.
+ * Each run then registers --low-load K more patches one at a time, each posted once the previous one is in the
+ * mempool: the latency a registration sees on an idle system.
  * After each run it times GET /v1/patches/{uid}/verify for the registered uids and for unknown ones (the latter is
  * MongoDB only; the former also reads the chain service).
- * Run: npx tsx test/bench/registrations.ts [N=100] [--modes batch,single] [--seed-patches 100000]
+ * Run: npx tsx test/bench/registrations.ts [N=100] [--modes batch,single] [--seed-patches 100000] [--low-load 10]
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,11 +33,16 @@ import { benchBaselineWorkflow } from './baselineWorkflow';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { modes: { type: 'string', default: 'batch,single' }, 'seed-patches': { type: 'string', default: '0' } },
+  options: {
+    modes: { type: 'string', default: 'batch,single' },
+    'seed-patches': { type: 'string', default: '0' },
+    'low-load': { type: 'string', default: '10' },
+  },
 });
 const count = Number(positionals[0] ?? 100);
 const modes = flags.modes.split(',') as ('batch' | 'single')[];
 const seeds = [...new Set([0, Number(flags['seed-patches'])])];
+const lowLoadCount = Number(flags['low-load']);
 const BASELINE_TASK_QUEUE = 'bench-baseline';
 const VERIFY_REQUESTS = 200;
 
@@ -57,16 +64,25 @@ interface ModeRow {
   anchorTxs: number;
   feePerRecord: number;
   eventsPerRegistration: number;
+  maxEventsPerRegistration: number;
+  activitiesPerRegistration: number;
   eventsPerBatch: number | null;
   batches: number;
+  /** Submit → mempool of registrations posted one at a time on an idle system. */
+  lowLoad: { p50Ms: number; maxMs: number; count: number };
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 async function historyLength(stack: PoolStack, workflowId: string, runId?: string): Promise<number> {
+  return (await historyShape(stack, workflowId, runId)).events;
+}
+
+async function historyShape(stack: PoolStack, workflowId: string, runId?: string): Promise<{ events: number; activities: number }> {
   const history = await stack.deps.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-  return history.events?.length ?? 0;
+  const events = history.events ?? [];
+  return { events: events.length, activities: events.filter((e) => e.activityTaskScheduledEventAttributes).length };
 }
 
 /** N bare workflows started at once on a worker of their own; wall time from the first start to the last result. */
@@ -166,7 +182,7 @@ async function runRegistrations(mode: 'batch' | 'single', seeded: number): Promi
       process.stderr.write(`[bench] seeded ${seeded} anchored patches in ${Math.round((Date.now() - seedingStarted) / 1000)} s\n`);
     }
     // Single mode spends one pool output per registration; batch mode one per batch.
-    await fundAndSyncPool(stack, count + 5);
+    await fundAndSyncPool(stack, count + lowLoadCount + 5);
     const baseline = await runBaseline(stack, mode);
     const owner = PublicKey.fromString(stack.kms.keys.describe('bench-owner').pubKeyHex).toAddress('testnet');
     const tag = Date.now().toString(36);
@@ -218,16 +234,46 @@ async function runRegistrations(mode: 'batch' | 'single', seeded: number): Promi
     const fees = [...txs.values()].reduce((sum, t) => sum + t.fee, 0);
 
     let registrationEvents = 0;
-    for (const uid of uids) registrationEvents += await historyLength(stack, `registration-${uid}`);
+    let registrationActivities = 0;
+    let maxEventsPerRegistration = 0;
+    for (const uid of uids) {
+      const shape = await historyShape(stack, `registration-${uid}`);
+      registrationEvents += shape.events;
+      registrationActivities += shape.activities;
+      maxEventsPerRegistration = Math.max(maxEventsPerRegistration, shape.events);
+    }
+    // Both modes anchor through batches (a batch of one per record in single mode).
     let batchEvents = 0;
     let batches = 0;
-    if (mode === 'batch') {
-      const query = `WorkflowType = 'anchorBatchWorkflow' AND StartTime >= '${batchesSince.toISOString()}'`;
-      for await (const execution of stack.deps.temporal.workflow.list({ query })) {
-        batchEvents += await historyLength(stack, execution.workflowId, execution.runId);
-        batches++;
+    const query = `WorkflowType = 'anchorBatchWorkflow' AND StartTime >= '${batchesSince.toISOString()}'`;
+    for await (const execution of stack.deps.temporal.workflow.list({ query })) {
+      batchEvents += await historyLength(stack, execution.workflowId, execution.runId);
+      batches++;
+    }
+
+    const lowLoad: number[] = [];
+    for (let i = 0; i < lowLoadCount; i++) {
+      const uid = `BENCH-${mode}-${tag}-idle-${i}`;
+      const posted = Date.now();
+      const res = await fetch(`${api.baseUrl}/v1/patches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': stack.deps.config.auth.apiKey },
+        body: JSON.stringify(registrationBody(uid, owner)),
+      });
+      if (res.status !== 202) throw new Error(`POST ${uid}: ${res.status} ${await res.text()}`);
+      for (let polls = 0; ; polls++) {
+        const doc = await patches.findById(uid, { status: 1, anchor: 1, lastError: 1 }).lean();
+        if (doc?.status === 'failed') throw new Error(`registration ${uid} failed: ${doc.lastError}`);
+        const seen = doc?.anchor?.txid ? state.visibleTx(doc.anchor.txid) : undefined;
+        if (seen) {
+          lowLoad.push(seen.firstSeenMs - posted);
+          break;
+        }
+        if (polls > 6000) throw new Error(`${uid} not in the mempool after 60 s`);
+        await new Promise((r) => setTimeout(r, 10));
       }
     }
+    lowLoad.sort((a, b) => a - b);
 
     latencies.sort((a, b) => a - b);
     const anchoredVerify = await timeVerify(api.baseUrl, uids);
@@ -253,8 +299,11 @@ async function runRegistrations(mode: 'batch' | 'single', seeded: number): Promi
         anchorTxs: txs.size,
         feePerRecord: fees / count,
         eventsPerRegistration: registrationEvents / count,
+        maxEventsPerRegistration,
+        activitiesPerRegistration: registrationActivities / count,
         eventsPerBatch: batches > 0 ? batchEvents / batches : null,
         batches,
+        lowLoad: { p50Ms: lowLoad.length ? percentile(lowLoad, 50) : NaN, maxMs: lowLoad.at(-1) ?? NaN, count: lowLoad.length },
       },
     };
   } finally {
@@ -285,17 +334,24 @@ async function main(): Promise<void> {
   say(`\n${count} registrations per run, posted at once; done = anchor tx in the simulator's mempool\n`);
   say(
     `${'mode'.padEnd(8)}${pad('seeded', 8)}${pad('reg/s', 8)}${pad('wall ms', 9)}${pad('p50 ms', 8)}${pad('p95 ms', 8)}${pad('anchor txs', 11)}` +
-      `${pad('sat/record', 11)}${pad('events/reg', 11)}${pad('events/batch', 13)}${pad('baseline/s', 11)}${pad('ratio', 7)}`,
+      `${pad('sat/record', 11)}${pad('events/reg', 11)}${pad('max ev/reg', 11)}${pad('acts/reg', 9)}${pad('events/batch', 13)}${pad('baseline/s', 11)}${pad('ratio', 7)}`,
   );
   rows.forEach((r, i) => {
     const baseline = baselines[i]!;
     say(
       `${r.mode.padEnd(8)}${pad(r.seeded, 8)}${pad(r.perSecond.toFixed(1), 8)}${pad(r.wallMs.toFixed(0), 9)}${pad(r.p50Ms.toFixed(0), 8)}${pad(r.p95Ms.toFixed(0), 8)}` +
         `${pad(r.anchorTxs, 11)}${pad(r.feePerRecord.toFixed(2), 11)}${pad(r.eventsPerRegistration.toFixed(1), 11)}` +
+        `${pad(r.maxEventsPerRegistration, 11)}${pad(r.activitiesPerRegistration.toFixed(1), 9)}` +
         `${pad(r.eventsPerBatch === null ? '-' : `${r.eventsPerBatch.toFixed(1)} (${r.batches})`, 13)}` +
         `${pad(baseline.perSecond.toFixed(1), 11)}${pad((r.perSecond / baseline.perSecond).toFixed(3), 7)}`,
     );
   });
+  say(`\nLow load: registrations posted one at a time, each once the previous is in the mempool; submit → mempool, ms:`);
+  for (const r of rows) {
+    say(
+      `${r.mode.padEnd(8)}${pad(r.seeded, 8)}  p50 ${r.lowLoad.p50Ms.toFixed(0)}  max ${r.lowLoad.maxMs.toFixed(0)}  (${r.lowLoad.count} registrations)`,
+    );
+  }
   say(`\nGET /v1/patches/{uid}/verify, ${VERIFY_REQUESTS} requests one after another, ms:`);
   say(
     `${'mode'.padEnd(8)}${pad('seeded', 8)}${pad('anchored p50', 14)}${pad('anchored p99', 14)}${pad('unknown p50', 13)}${pad('unknown p99', 13)}`,
