@@ -58,13 +58,14 @@ describe('registrations under load and chain faults (batch anchoring)', () => {
     });
     expect(done.filter((d) => d.status !== 'anchored')).toEqual([]);
 
-    // Batches: far fewer anchor transactions than records, each committing to its batch's root.
+    // Batches: far fewer anchor transactions than records, each committing to its batch's root. How many depends
+    // on how fast records arrive against how fast a batch goes out (group commit), hence a bound, not a count.
     const patches = await patchModel(stack.deps.mongo)
       .find({ _id: { $in: uids } })
       .lean();
     const txids = new Set(patches.map((p) => p.anchor!.txid));
     expect(txids.size).toBeGreaterThanOrEqual(3);
-    expect(txids.size).toBeLessThanOrEqual(10);
+    expect(txids.size).toBeLessThanOrEqual(uids.length / 4);
     const woc = chainClientsFromConfig(stack.deps.config).woc;
     for (const uid of uids.slice(0, 100)) {
       const bundle = (await api.get(`/v1/patches/${uid}/proof`)).body as unknown as ProofBundle;
