@@ -65,6 +65,7 @@ describe('when a dependency is away', () => {
     expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
       ['ActiveKey', 'ok'],
       ['EmailMessage', 'ok'],
+      ['IssuerKeyRevocation', 'ok'],
       ['OwnerAccount', 'ok'],
       ['OwnerBinding', 'ok'],
       ['Patch', 'ok'],
