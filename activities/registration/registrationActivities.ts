@@ -32,55 +32,63 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     return patch;
   }
 
-  async function persist(input: PendingRegistration): Promise<{ recordHash: string }> {
+  /** The pending record, written once; one round trip, as the stored document (a retry's is the first write's). */
+  async function persist(input: PendingRegistration): Promise<PatchDocument> {
     const record = registrationRecord(input.request, new Date(input.registeredAt));
     const recordHash = registrationRecordHash(record);
     const now = new Date();
-    await patches.updateOne(
-      { _id: record.uid },
-      {
-        $setOnInsert: {
-          registrationId: input.registrationId,
-          status: 'pending',
-          requestHash: input.requestHash,
-          idempotencyKey: input.idempotencyKey ?? null,
-          record,
-          recordHash,
-          issuerSignature: null,
-          anchor: null,
-          owner: input.request.auth.owner,
-          head: null,
-          lastError: null,
-          createdAt: now,
-          updatedAt: now,
+    const patch = await patches
+      .findOneAndUpdate(
+        { _id: record.uid },
+        {
+          $setOnInsert: {
+            registrationId: input.registrationId,
+            status: 'pending',
+            requestHash: input.requestHash,
+            idempotencyKey: input.idempotencyKey ?? null,
+            record,
+            recordHash,
+            issuerSignature: null,
+            anchor: null,
+            owner: input.request.auth.owner,
+            head: null,
+            lastError: null,
+            createdAt: now,
+            updatedAt: now,
+          },
         },
-      },
-      { upsert: true },
-    );
-    const patch = await stored(record.uid);
+        { upsert: true, new: true },
+      )
+      .lean();
+    if (!patch) throw ApplicationFailure.nonRetryable(`no registration record for ${record.uid}`, 'RegistrationMissing');
     if (patch.registrationId !== input.registrationId) {
       throw ApplicationFailure.nonRetryable(`${record.uid} belongs to ${patch.registrationId}`, 'RegistrationConflict');
     }
     deps.logger.info('registration persisted', { uid: record.uid });
-    return { recordHash: patch.recordHash };
+    return patch;
   }
 
-  async function sign(uid: string): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
-    const patch = await stored(uid);
+  /** The record's issuer signature: the stored one, or a new one stored only if none was meanwhile (a retry). */
+  async function sign(patch: PatchDocument): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
     if (patch.issuerSignature) return patch.issuerSignature;
     const issuerKeyIdentifier = deps.keys ? await deps.keys.activeKeyId('issuer') : deps.issuerKeyIdentifier;
     const issuerSignature = await signAsIssuer(deps.kms, issuerKeyIdentifier, patch.recordHash);
-    await patches.updateOne({ _id: uid, issuerSignature: null }, { $set: { issuerSignature, updatedAt: new Date() } });
-    return (await stored(uid)).issuerSignature!;
+    const written = await patches.updateOne(
+      { _id: patch._id, issuerSignature: null },
+      { $set: { issuerSignature, updatedAt: new Date() } },
+    );
+    return written.modifiedCount === 1 ? issuerSignature : (await stored(patch._id)).issuerSignature!;
   }
 
   return {
     /** Writes the pending record once (a retry finds it) and returns its canonical hash. */
-    persistPendingRegistration: persist,
+    async persistPendingRegistration(input: PendingRegistration): Promise<{ recordHash: string }> {
+      return { recordHash: (await persist(input)).recordHash };
+    },
 
     /** The issuer's signature over sha256(canonical record), through the KMS; stored, so a retry signs nothing twice. */
     async signRegistrationRecord(input: { uid: string }): Promise<{ signatureDerHex: string; pubKeyHex: string }> {
-      return sign(input.uid);
+      return sign(await stored(input.uid));
     },
 
     /**
@@ -89,9 +97,10 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
      * what a retry did before it.
      */
     async prepareRegistration(input: PendingRegistration): Promise<{ recordHash: string; confirmations: number }> {
-      const { recordHash } = await persist(input);
+      const patch = await persist(input);
+      const { recordHash } = patch;
       const uid = input.request.product.uid_tag_id;
-      await sign(uid);
+      await sign(patch);
       await sendToAnchorBatcher(deps, {
         key: `registration:${uid}`,
         recordHash,
