@@ -57,7 +57,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
             updatedAt: now,
           },
         },
-        { upsert: true, new: true },
+        { upsert: true, returnDocument: 'after' },
       )
       .lean();
     if (!patch) throw ApplicationFailure.nonRetryable(`no registration record for ${record.uid}`, 'RegistrationMissing');
