@@ -1,5 +1,5 @@
 import { patched, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { RegistrationActivities } from '../../activities/registration/registrationActivities';
+import type { PendingRegistration, RegistrationActivities } from '../../activities/registration/registrationActivities';
 import {
   anchorRecord,
   awaitSettlement,
@@ -37,16 +37,9 @@ async function register(input: RegistrationInput, uid: string): Promise<Registra
   const progress: RegistrationProgress = { step: 'persisting' };
   const anchor: PoolOperationProgress = { step: 'starting', attempt: 0 };
   setHandler(registrationProgressQuery, recordProgressView(progress, anchor));
-  const info = workflowInfo();
   // Signals from the batch are taken from here on: none can arrive before the batcher has the request.
   const settlement = awaitSettlement({ key: `registration:${uid}`, uid, progress: anchor });
-  const { recordHash, confirmations } = await issuerSigning.prepareRegistration({
-    registrationId: info.workflowId,
-    request: input.request,
-    requestHash: input.requestHash,
-    ...(input.idempotencyKey && { idempotencyKey: input.idempotencyKey }),
-    registeredAt: info.startTime.toISOString(),
-  });
+  const { recordHash, confirmations } = await issuerSigning.prepareRegistration(pendingRegistration(input));
   progress.recordHash = recordHash;
   progress.step = 'anchoring';
   return finish(uid, recordHash, await settlement.settled(recordHash, confirmations), progress);
@@ -69,20 +62,13 @@ async function registerStepByStep(input: RegistrationInput, uid: string): Promis
   const progress: RegistrationProgress = { step: 'persisting' };
   const spending: PoolOperationProgress = { step: 'starting', attempt: 0 };
   setHandler(registrationProgressQuery, recordProgressView(progress, spending));
-  const info = workflowInfo();
   upsertSearchAttributes([
     { key: PATCH_UID, value: uid },
     { key: WORKFLOW_KIND, value: 'registration' },
     { key: WORKFLOW_STATUS, value: 'pending' },
   ]);
 
-  const { recordHash } = await registration.persistPendingRegistration({
-    registrationId: info.workflowId,
-    request: input.request,
-    requestHash: input.requestHash,
-    ...(input.idempotencyKey && { idempotencyKey: input.idempotencyKey }),
-    registeredAt: info.startTime.toISOString(),
-  });
+  const { recordHash } = await registration.persistPendingRegistration(pendingRegistration(input));
   progress.recordHash = recordHash;
   progress.step = 'signing';
   await issuerSigning.signRegistrationRecord({ uid });
@@ -106,4 +92,16 @@ async function registerStepByStep(input: RegistrationInput, uid: string): Promis
   upsertSearchAttributes([{ key: WORKFLOW_STATUS, value: 'anchored' }]);
   upsertMemo({ summary: { uid, txid: anchored.txid, mode: anchored.mode, confirmations: anchored.confirmations } });
   return { uid, recordHash, txid: anchored.txid, vout: anchored.vout, proof: anchored.proof, confirmations: anchored.confirmations };
+}
+
+/** The pending record's inputs: the request, stamped with this run's id and start time. */
+function pendingRegistration(input: RegistrationInput): PendingRegistration {
+  const info = workflowInfo();
+  return {
+    registrationId: info.workflowId,
+    request: input.request,
+    requestHash: input.requestHash,
+    ...(input.idempotencyKey && { idempotencyKey: input.idempotencyKey }),
+    registeredAt: info.startTime.toISOString(),
+  };
 }
