@@ -174,7 +174,7 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
       unanchored || {
         ok: false,
         pending: true,
-        reason: `anchor transaction ${part.anchor.txid} is not known to the chain yet`,
+        reason: `anchor transaction ${part.anchor.txid} is not yet in a block known to the verifier`,
         confirmations: 0,
       }
     );
