@@ -56,11 +56,15 @@ export interface LocalChainLookup extends Pick<WocClient, 'getTx'> {
 
 /**
  * Chain lookups for verification answered from MongoDB: a proven anchor tx with confirmations counted from the
- * local tip, no request made. A tracked tx not proven yet is unknown to the local chain (the verdict is pending)
- * rather than asked about: the follower proves it within a poll. Only a tx the follower has never been told about
- * (anchored before it existed) is looked up on the chain service, once, and then put on its work list.
+ * local tip, no request made. A tx the follower has not proven yet (just anchored, or in a block it has not synced,
+ * or one it was never told of, which is then put on its list) is looked up on the chain service instead, as before
+ * the follower existed: without it a record would read pending for up to a poll after it was anchored.
  */
-export async function localChainLookup(deps: { mongo: Connection; network: ChainNetwork; woc: Pick<WocClient, 'getTx'> }): Promise<LocalChainLookup> {
+export async function localChainLookup(deps: {
+  mongo: Connection;
+  network: ChainNetwork;
+  woc: Pick<WocClient, 'getTx'>;
+}): Promise<LocalChainLookup> {
   const tip = await loadLocalTip(deps.mongo, deps.network);
   let source: ChainSource = 'local';
   return {
@@ -68,14 +72,18 @@ export async function localChainLookup(deps: { mongo: Connection; network: Chain
     source: () => source,
     async getTx(txid: string): Promise<WocTx | null> {
       const stored = await anchorTxModel(deps.mongo).findById(txid).lean();
-      if (!stored) {
+      if (
+        !stored ||
+        stored.state !== 'proven' ||
+        stored.blockHeight === null ||
+        !stored.outputs ||
+        !tip ||
+        tip.height < stored.blockHeight
+      ) {
         source = 'chain-service';
         const tx = await deps.woc.getTx(txid);
-        await trackAnchorTx(deps.mongo, deps.network, txid);
+        if (!stored) await trackAnchorTx(deps.mongo, deps.network, txid);
         return tx;
-      }
-      if (stored.state !== 'proven' || stored.blockHeight === null || !stored.outputs || !tip || tip.height < stored.blockHeight) {
-        return null;
       }
       return {
         txid,
