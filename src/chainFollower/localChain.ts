@@ -45,6 +45,23 @@ export async function loadLocalTip(mongo: Connection, network: ChainNetwork): Pr
   return tip && { height: tip.height, hash: tip.hash, time: tip.time, syncedAt: tip.syncedAt };
 }
 
+/** The tip changes once a block (minutes); every verification in the same second shares one read of it. */
+const TIP_REUSE_MS = 1_000;
+type RecentTip = { tip: Promise<LocalTip | null>; readAt: number };
+const recentTips = new WeakMap<Connection, Map<ChainNetwork, RecentTip>>();
+
+function sharedLocalTip(mongo: Connection, network: ChainNetwork): Promise<LocalTip | null> {
+  const byNetwork = recentTips.get(mongo) ?? new Map<ChainNetwork, RecentTip>();
+  recentTips.set(mongo, byNetwork);
+  const recent = byNetwork.get(network);
+  if (recent && Date.now() - recent.readAt < TIP_REUSE_MS) return recent.tip;
+  const tip = loadLocalTip(mongo, network);
+  byNetwork.set(network, { tip, readAt: Date.now() });
+  // A failed read is not shared.
+  tip.catch(() => byNetwork.delete(network));
+  return tip;
+}
+
 /** Where a verification's chain facts came from: the follower's headers alone, or (for an untracked tx) the chain service. */
 export type ChainSource = 'local' | 'chain-service';
 
@@ -65,7 +82,7 @@ export async function localChainLookup(deps: {
   network: ChainNetwork;
   woc: Pick<WocClient, 'getTx'>;
 }): Promise<LocalChainLookup> {
-  const tip = await loadLocalTip(deps.mongo, deps.network);
+  const tip = await sharedLocalTip(deps.mongo, deps.network);
   let source: ChainSource = 'local';
   return {
     tip,

@@ -144,12 +144,14 @@ export async function loadProofBundle(
  * but does not change the verdict.
  */
 export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verification> {
-  const patch = await patchModel(deps.mongo).findById(uid).lean();
+  // One read of the patch's transfers, split here: each query is a scan on the embedded FerretDB.
+  const [patch, transfersOfPatch] = await Promise.all([
+    patchModel(deps.mongo).findById(uid).lean(),
+    transferModel(deps.mongo).find({ uid }).sort({ seq: 1 }).lean(),
+  ]);
   if (!patch) return { uid, status: 'not_found' };
-  const transfers = await anchoredTransfers(deps.mongo, uid);
-  const pendingTransfer = await transferModel(deps.mongo)
-    .findOne({ uid, status: { $in: ['pending', 'anchoring'] } })
-    .lean();
+  const transfers = transfersOfPatch.filter((t) => t.status === 'anchored');
+  const pendingTransfer = transfersOfPatch.find((t) => t.status === 'pending' || t.status === 'anchoring');
   const initialOwner = String(patch.record.initialOwner);
   const chain: OwnershipLink[] = [
     { kind: 'registration', seq: 0, owner: initialOwner, txid: patch.anchor?.txid ?? null },
