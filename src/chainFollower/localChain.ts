@@ -45,21 +45,26 @@ export async function loadLocalTip(mongo: Connection, network: ChainNetwork): Pr
   return tip && { height: tip.height, hash: tip.hash, time: tip.time, syncedAt: tip.syncedAt };
 }
 
-/** The tip changes once a block (minutes); every verification in the same second shares one read of it. */
-const TIP_REUSE_MS = 1_000;
-type RecentTip = { tip: Promise<LocalTip | null>; readAt: number };
-const recentTips = new WeakMap<Connection, Map<ChainNetwork, RecentTip>>();
+/**
+ * The tip and a tx's proof change once a block at most (minutes): every verification in the same second shares one
+ * read of each, which is what lets one process answer hundreds of taps a second on the embedded database.
+ */
+const SHARED_READ_MS = 1_000;
+const SHARED_READS_MAX = 10_000;
+type SharedRead = { value: Promise<unknown>; readAt: number };
+const sharedReads = new WeakMap<Connection, Map<string, SharedRead>>();
 
-function sharedLocalTip(mongo: Connection, network: ChainNetwork): Promise<LocalTip | null> {
-  const byNetwork = recentTips.get(mongo) ?? new Map<ChainNetwork, RecentTip>();
-  recentTips.set(mongo, byNetwork);
-  const recent = byNetwork.get(network);
-  if (recent && Date.now() - recent.readAt < TIP_REUSE_MS) return recent.tip;
-  const tip = loadLocalTip(mongo, network);
-  byNetwork.set(network, { tip, readAt: Date.now() });
+function sharedRead<T>(mongo: Connection, key: string, read: () => Promise<T>): Promise<T> {
+  const reads = sharedReads.get(mongo) ?? new Map<string, SharedRead>();
+  sharedReads.set(mongo, reads);
+  const recent = reads.get(key);
+  if (recent && Date.now() - recent.readAt < SHARED_READ_MS) return recent.value as Promise<T>;
+  if (reads.size >= SHARED_READS_MAX) reads.clear();
+  const value = read();
+  reads.set(key, { value, readAt: Date.now() });
   // A failed read is not shared.
-  tip.catch(() => byNetwork.delete(network));
-  return tip;
+  value.catch(() => reads.delete(key));
+  return value;
 }
 
 /** Where a verification's chain facts came from: the follower's headers alone, or (for an untracked tx) the chain service. */
@@ -82,13 +87,13 @@ export async function localChainLookup(deps: {
   network: ChainNetwork;
   woc: Pick<WocClient, 'getTx'>;
 }): Promise<LocalChainLookup> {
-  const tip = await sharedLocalTip(deps.mongo, deps.network);
+  const tip = await sharedRead(deps.mongo, `tip:${deps.network}`, () => loadLocalTip(deps.mongo, deps.network));
   let source: ChainSource = 'local';
   return {
     tip,
     source: () => source,
     async getTx(txid: string): Promise<WocTx | null> {
-      const stored = await anchorTxModel(deps.mongo).findById(txid).lean();
+      const stored = await sharedRead(deps.mongo, `tx:${txid}`, () => anchorTxModel(deps.mongo).findById(txid).lean());
       if (
         !stored ||
         stored.state !== 'proven' ||
