@@ -60,7 +60,8 @@ function sharedRead<T>(mongo: Connection, key: string, read: () => Promise<T>): 
   const recent = reads.get(key);
   if (recent && Date.now() - recent.readAt < SHARED_READ_MS) return recent.value as Promise<T>;
   if (reads.size >= SHARED_READS_MAX) reads.clear();
-  const value = read();
+  // Through a promise: a mongoose query runs again (and refuses to) each time it is awaited.
+  const value = Promise.resolve().then(read);
   reads.set(key, { value, readAt: Date.now() });
   // A failed read is not shared.
   value.catch(() => reads.delete(key));
