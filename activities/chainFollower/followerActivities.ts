@@ -82,7 +82,10 @@ async function requiredHeader(woc: WocClient, height: number): Promise<WocBlockH
  * does not (or a chain service whose tip is not ours at our height) means a fork: the common block is found by
  * comparing hashes downwards and reported, without writing, so the workflow rolls back first.
  */
-async function syncChainHeaders(deps: ChainFollowerActivityDeps, input: { network: ChainNetwork; maxHeaders: number }): Promise<HeaderSyncResult> {
+async function syncChainHeaders(
+  deps: ChainFollowerActivityDeps,
+  input: { network: ChainNetwork; maxHeaders: number },
+): Promise<HeaderSyncResult> {
   const { mongo, woc, network } = { ...deps, network: input.network };
   const info = await woc.getChainInfo();
   heartbeat({ remoteTip: info.blocks });
@@ -108,7 +111,13 @@ async function syncChainHeaders(deps: ChainFollowerActivityDeps, input: { networ
     heartbeat({ height });
     if (header.previousBlockHash !== current.hash) {
       if (added > 0) await setTip(mongo, network, current);
-      return { status: 'reorg', tipHeight: current.height, added, behind: info.blocks - current.height, forkHeight: await forkHeight(deps, network, current.height) };
+      return {
+        status: 'reorg',
+        tipHeight: current.height,
+        added,
+        behind: info.blocks - current.height,
+        forkHeight: await forkHeight(deps, network, current.height),
+      };
     }
     await storeHeader(mongo, network, header);
     current = { height: header.height, hash: header.hash, time: header.time };
@@ -143,7 +152,10 @@ async function forkHeight(deps: ChainFollowerActivityDeps, network: ChainNetwork
  * proves it again in whatever block it is mined into next. Proofs are cleared before their header is deleted, so a
  * retry after a crash still finds them.
  */
-async function rollBackChain(deps: ChainFollowerActivityDeps, input: { network: ChainNetwork; forkHeight: number }): Promise<RollBackResult> {
+async function rollBackChain(
+  deps: ChainFollowerActivityDeps,
+  input: { network: ChainNetwork; forkHeight: number },
+): Promise<RollBackResult> {
   const { mongo, network } = { ...deps, network: input.network };
   const headers = blockHeaderModel(mongo);
   const tip = await chainTipModel(mongo).findById(network).lean();
@@ -155,7 +167,17 @@ async function rollBackChain(deps: ChainFollowerActivityDeps, input: { network: 
     for (const txid of header.anchorTxids) {
       await anchorTxModel(mongo).updateOne(
         { _id: txid, blockHash: header.hash },
-        { $set: { state: 'unproven', blockHeight: null, blockHash: null, blockTime: null, proof: null, provenAt: null, updatedAt: new Date() } },
+        {
+          $set: {
+            state: 'unproven',
+            blockHeight: null,
+            blockHash: null,
+            blockTime: null,
+            proof: null,
+            provenAt: null,
+            updatedAt: new Date(),
+          },
+        },
       );
       unproven.push(txid);
     }

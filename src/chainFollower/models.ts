@@ -106,7 +106,9 @@ export function chainTipModel(connection: Connection): Model<ChainTipDocument> {
 }
 
 export function anchorTxModel(connection: Connection): Model<AnchorTxDocument> {
-  return (connection.models.AnchorTx as Model<AnchorTxDocument> | undefined) ?? connection.model<AnchorTxDocument>('AnchorTx', anchorTxSchema);
+  return (
+    (connection.models.AnchorTx as Model<AnchorTxDocument> | undefined) ?? connection.model<AnchorTxDocument>('AnchorTx', anchorTxSchema)
+  );
 }
 
 export function registerChainFollowerModels(connection: Connection): void {
