@@ -12,6 +12,7 @@ import { createTransferActivities, type TransferActivityDeps } from './transfer/
 import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActivities';
 import { createIssuerKeyActivities, type IssuerKeyActivityDeps } from './issuerKeys/revocationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
+import { createChainFollowerActivities, type ChainFollowerActivityDeps } from './chainFollower/followerActivities';
 
 export type ActivityDeps = SystemActivityDeps &
   ChainActivityDeps &
@@ -23,7 +24,8 @@ export type ActivityDeps = SystemActivityDeps &
   ClaimActivityDeps &
   BackupActivityDeps &
   RotationActivityDeps &
-  IssuerKeyActivityDeps;
+  IssuerKeyActivityDeps &
+  ChainFollowerActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -39,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackupActivities(deps),
     ...createRotationActivities(deps),
     ...createIssuerKeyActivities(deps),
+    ...createChainFollowerActivities(deps),
   };
 }
 
@@ -55,6 +58,7 @@ export function activityDepsFromConfig(
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
     anchoring: config.anchoring,
     backup: config.backup,
+    chainFollower: config.chainFollower,
     keys: keyringFromConfig(config, connections.mongo),
     jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };

@@ -25,6 +25,7 @@ import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { registrationQueue } from '../src/registration/queue';
 import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
+import { attributedCalls } from '../src/woc/client';
 import type { AppDeps } from './deps';
 
 export type { AppDeps };
@@ -91,7 +92,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metrics: deps.metrics,
       network: chain.network,
       kms: chain.kms,
-      woc: chain.woc,
+      woc: attributedCalls(chain.woc, (operation) => deps.metrics.chainRequestsByCaller.inc({ caller: 'verify', operation })),
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
@@ -108,6 +109,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     }),
     ...certificateRoutes({
       ...chain,
+      woc: attributedCalls(chain.woc, (operation) => deps.metrics.chainRequestsByCaller.inc({ caller: 'certificate', operation })),
       mongo: deps.mongo,
       keys,
       requiredConfirmations: deps.config.anchoring.confirmations,

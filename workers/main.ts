@@ -25,6 +25,7 @@ import { installWorkerRuntime } from './lifecycle';
 import { createMainWorker } from './mainWorker';
 import { startWorkerMetricsServer } from './metricsServer';
 import { desiredSchedules, reconcileSchedules } from './schedules';
+import { startChainFollower } from '../src/chainFollower/launch';
 
 /** Entry point of the worker for the main task queue. */
 async function main(): Promise<void> {
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
   await reconcileSchedules(client, desiredSchedules(config, accounts), logger, {
     keep: accounts || !config.pool.sweepCron ? [] : [POOL_SCHEDULE_IDS.sweep],
   });
+  const follower = await startChainFollower(client, config);
+  logger.info('chain follower', { workflowId: follower.workflowId, alreadyStarted: follower.alreadyStarted });
 
   const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
   const stopScheduleMetrics = startScheduleMetrics({

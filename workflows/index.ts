@@ -14,3 +14,4 @@ export { transferWorkflow } from './transfer/transfer';
 export { claimWorkflow } from './claim/claim';
 export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';
 export { issuerKeyRevocationWorkflow } from './issuerKeys/revocation';
+export { chainFollowerWorkflow } from './chainFollower/follower';

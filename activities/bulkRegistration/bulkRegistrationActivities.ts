@@ -21,6 +21,8 @@ import type { Keyring } from '../../src/rotation/keyring';
 import type { SealedChunk } from '../../workflows/bulkRegistration/shared';
 import type { Connection } from 'mongoose';
 import { withHeartbeats } from '../shared/heartbeat';
+import type { Network } from '../../src/chain/addresses';
+import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import { signDigestsAsIssuer } from '../shared/issuerSignature';
 
 export interface BulkRegistrationActivityDeps {
@@ -31,6 +33,8 @@ export interface BulkRegistrationActivityDeps {
   metrics?: Metrics;
   /** Key settings: the active issuer key after a rotation (the environment's before). */
   keys?: Keyring;
+  /** The chain follower is told of each anchor tx, to prove it for verification. */
+  network?: Network;
 }
 
 /**
@@ -227,6 +231,7 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
       const batch = await storedBatch(input.batchId);
       if (input.anchor) {
         const { txid, blockHeight } = input.anchor;
+        if (deps.network) await trackAnchorTx(deps.mongo, deps.network, txid);
         await chunks.updateMany(
           { batchId: input.batchId, state: 'anchoring' },
           { $set: { state: 'anchored', 'anchor.blockHeight': blockHeight, updatedAt: now } },

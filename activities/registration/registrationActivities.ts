@@ -11,6 +11,7 @@ import { patchModel, type PatchDocument } from '../../src/registration/models';
 import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
 import { signAsIssuer } from '../shared/issuerSignature';
+import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { PoolSpendingDeps } from '../shared/deps';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
@@ -139,6 +140,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       records: { uid: string; recordHash: string }[];
     }): Promise<{ anchored: number }> {
       const at = new Date();
+      await trackAnchorTx(deps.mongo, deps.network, input.txid);
       const totals = await bulkWriteInChunks(
         patches,
         input.records.map(({ uid, recordHash }): AnyBulkWriteOperation<PatchDocument> => ({
@@ -179,6 +181,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       blockHeight: number | null;
     }): Promise<void> {
       const patch = await stored(input.uid);
+      await trackAnchorTx(deps.mongo, deps.network, input.txid);
       await patches.updateOne(
         { _id: input.uid },
         {

@@ -8,6 +8,8 @@ import { currentHead, patchModel } from '../../src/registration/models';
 import { transferModel, type TransferDocument } from '../../src/transfer/models';
 import { transferRecord, transferRecordHash, type TransferRequest } from '../../src/transfer/record';
 import type { Keyring } from '../../src/rotation/keyring';
+import type { Network } from '../../src/chain/addresses';
+import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import { signAsIssuer } from '../shared/issuerSignature';
 
 export interface TransferActivityDeps {
@@ -18,6 +20,8 @@ export interface TransferActivityDeps {
   /** Key settings: the active issuer key after a rotation (the environment's before). */
   keys?: Keyring;
   metrics?: Metrics;
+  /** The chain follower is told of each anchor tx, to prove it for verification. */
+  network?: Network;
 }
 
 /** Failure types of the transfer activities: the patch moved on, or is not there to transfer. */
@@ -118,6 +122,7 @@ export function createTransferActivities(deps: TransferActivityDeps) {
       blockHeight: number | null;
     }): Promise<void> {
       const transfer = await stored(input.transferId);
+      if (deps.network) await trackAnchorTx(deps.mongo, deps.network, input.txid);
       await transfers.updateOne(
         { _id: input.transferId },
         {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sendCacheableJson } from '../cacheable';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { AppConfig } from '../../src/config';
@@ -95,11 +95,7 @@ export function issuerKeyRoutes(deps: IssuerKeyRouteDeps): RouteSpec[] {
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
       },
       handler: async (_input, _req, res) => {
-        const body = JSON.stringify(await loadKeyDirectory({ keys: deps.keys, kms: deps.kms }));
-        // A strong validator of the exact bytes: Express answers 304 itself when If-None-Match matches it.
-        res.setHeader('ETag', `"${createHash('sha256').update(body).digest('base64url')}"`);
-        res.setHeader('Cache-Control', `public, max-age=${DIRECTORY_MAX_AGE_SEC}`);
-        res.type('application/json').send(body);
+        sendCacheableJson(res, await loadKeyDirectory({ keys: deps.keys, kms: deps.kms }), `public, max-age=${DIRECTORY_MAX_AGE_SEC}`);
       },
     }),
     defineRoute({

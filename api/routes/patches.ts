@@ -12,7 +12,8 @@ import { RegistrationConflictError, submitRegistration } from '../../src/registr
 import { getRegistrationStatus } from '../../src/registration/launch';
 import { patchModel } from '../../src/registration/models';
 import type { RegistrationQueue } from '../../src/registration/queue';
-import { anchoredTransfers, loadProofBundle, verifyPatch } from '../../src/registration/verify';
+import { anchoredTransfers, CHAIN_TIP_AGE_STEP_SEC, loadProofBundle, verifyPatch } from '../../src/registration/verify';
+import { sendCacheableJson } from '../cacheable';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -40,7 +41,8 @@ export interface PatchRouteDeps {
   metrics: Metrics;
   network: Network;
   kms: KmsClient;
-  woc: WocClient;
+  /** The chain service, asked by verification only about anchor txs the chain follower has never been told of. */
+  woc: Pick<WocClient, 'getTx'>;
   /** Key settings: the issuer key directory that verification resolves keys through is built from them. */
   keys: Keyring;
   anchorConfirmations: number;
@@ -109,8 +111,30 @@ const VerificationSchema = z
       .describe(
         '`revoked-key`: the revoked issuer key, the record it signed (0: the registration, n: the n-th transfer), the time that record states and its anchor’s block time.',
       ),
+    chain: z
+      .object({
+        source: z.enum(['local', 'chain-service']),
+        tipHeight: z.number().int().nullable(),
+        tipHash: z.string().nullable(),
+        tipTime: z.string().nullable(),
+        chainTipAge: z.number().int().nullable(),
+      })
+      .optional()
+      .describe(
+        'The chain state confirmations are counted from: the chain follower’s local tip, and `chainTipAge`, seconds (in steps of 10) since the follower last reached the chain service. `source` is `chain-service` only for an anchor tx the follower had not been told of.',
+      ),
   })
   .openapi('PatchVerification');
+
+/**
+ * Verdicts are cacheable by CDNs for a short while: confirmations grow with every block and a pending verdict
+ * turns authentic within minutes. Settled verdicts may be served stale while the origin is unreachable.
+ */
+const VERIFY_CACHE_CONTROL = {
+  settled: `public, max-age=${CHAIN_TIP_AGE_STEP_SEC}, stale-while-revalidate=30, stale-if-error=3600`,
+  unsettled: 'public, max-age=5',
+};
+const PROOF_CACHE_CONTROL = 'public, max-age=60';
 
 /** The body of POST /v1/patches, and of each item of POST /v1/patch-batches. */
 export function registrationBodySchema(network: Network) {
@@ -175,7 +199,13 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       access: 'public',
       rateLimit: 'public',
       request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
-      responses: { 200: { description: 'The verdict, with everything needed to check it.', schema: VerificationSchema } },
+      responses: {
+        200: {
+          description: 'The verdict, with everything needed to check it. Strong ETag; cacheable briefly.',
+          schema: VerificationSchema,
+        },
+        304: { description: 'Not modified (If-None-Match matched the ETag).' },
+      },
       handler: async ({ params }, _req, res) => {
         const verification = await verifyPatch(
           {
@@ -188,9 +218,8 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
           },
           params.uid,
         );
-        // Short public caching: a pending verdict changes within minutes, an authentic one rarely.
-        res.setHeader('Cache-Control', verification.status === 'authentic' ? 'public, max-age=60' : 'no-store');
-        res.json(verification);
+        const settled = verification.status !== 'pending' && verification.status !== 'not_found';
+        sendCacheableJson(res, verification, settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
       },
     });
 
@@ -204,7 +233,8 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       rateLimit: 'public',
       request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
       responses: {
-        200: { description: 'The proof bundle (format patchproof-proof/1).' },
+        200: { description: 'The proof bundle (format patchproof-proof/1), read from the database only. Strong ETag.' },
+        304: { description: 'Not modified (If-None-Match matched the ETag).' },
         404: { description: 'No anchored registration for this uid.' },
       },
       handler: async ({ params }, _req, res) => {
@@ -212,7 +242,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         const bundle = patch && (await loadProofBundle(deps.mongo, patch, deps.network, await anchoredTransfers(deps.mongo, params.uid)));
         if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
         res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
-        res.json(bundle);
+        sendCacheableJson(res, bundle, PROOF_CACHE_CONTROL);
       },
     }),
     verifyRoute(

@@ -1,4 +1,4 @@
-import { Hash, Utils } from '@bsv/sdk';
+import { createHash } from 'node:crypto';
 
 /**
  * Canonical JSON for what the issuer signs and what gets anchored: the same value always serialises to the same
@@ -42,7 +42,7 @@ export function canonicalJson(value: CanonicalValue, path = ''): string {
 
 /** sha256 of the canonical JSON's UTF-8 bytes, as 64 lower-case hex characters: the digest the issuer signs. */
 export function canonicalHash(value: CanonicalValue): string {
-  return Utils.toHex(Hash.sha256(Utils.toArray(canonicalJson(value), 'utf8')));
+  return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
 }
 
 /** A time as signed records carry it: ISO 8601, whole seconds, UTC (`2026-11-28T01:02:03Z`). */

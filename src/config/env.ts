@@ -92,6 +92,11 @@ export const envSchema = z.object({
   WOC_TIMEOUT_MS: positiveInt.default(15_000),
   WOC_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   WOC_REQUESTS_PER_SECOND: z.coerce.number().positive().optional(),
+  CHAIN_FOLLOWER_POLL_SECONDS: positiveInt.max(3_600).default(30),
+  CHAIN_FOLLOWER_BATCH_SIZE: positiveInt.max(1_000).default(100),
+  CHAIN_FOLLOWER_START_HEIGHT: z.coerce.number().int().min(0).optional(),
+  CHAIN_FOLLOWER_BACKFILL_BLOCKS: z.coerce.number().int().min(0).max(100_000).default(1_000),
+  CHAIN_FOLLOWER_MAX_REORG_DEPTH: positiveInt.max(1_000).default(100),
 
   // UTXO pool. The second of each pair is a legacy alias, read so existing environment files keep working.
   UTXO_FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),

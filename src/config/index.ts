@@ -87,6 +87,17 @@ export interface AppConfig {
   };
   /** Point-of-sale claims: how far ahead a customer's signed intent may expire (it waits that long for approval). */
   claims: { intentTtlMs: number };
+  /**
+   * The chain follower (one workflow per network): headers and anchor-tx proofs in MongoDB, which verification
+   * reads instead of asking the chain service. See docs/OPERATIONS.md.
+   */
+  chainFollower: {
+    pollSeconds: number;
+    batchSize: number;
+    startHeight?: number;
+    backfillBlocks: number;
+    maxReorgDepth: number;
+  };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -299,6 +310,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     pool: poolSection(parsed, required, poolKeys),
     anchoring: anchoringSection(parsed),
     claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
+    chainFollower: {
+      pollSeconds: raw.CHAIN_FOLLOWER_POLL_SECONDS,
+      batchSize: raw.CHAIN_FOLLOWER_BATCH_SIZE,
+      ...(raw.CHAIN_FOLLOWER_START_HEIGHT !== undefined && { startHeight: raw.CHAIN_FOLLOWER_START_HEIGHT }),
+      backfillBlocks: raw.CHAIN_FOLLOWER_BACKFILL_BLOCKS,
+      maxReorgDepth: raw.CHAIN_FOLLOWER_MAX_REORG_DEPTH,
+    },
     backup: backupSection(parsed),
     woc: wocSection(parsed),
     ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),

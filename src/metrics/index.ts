@@ -30,6 +30,7 @@ export interface Metrics {
   kmsRequests: Counter<'operation' | 'outcome'>;
   kmsRequestDuration: Histogram<'operation'>;
   wocRequests: Counter<'operation' | 'outcome'>;
+  chainRequestsByCaller: Counter<'caller' | 'operation'>;
   wocRequestDuration: Histogram<'operation'>;
   connectionUp: Gauge<'dependency'>;
   connectionErrors: Counter<'dependency'>;
@@ -202,6 +203,12 @@ export function createMetrics(options: { service: string; deploySha: string }): 
       labelNames: ['operation', 'outcome'],
       registers: [registry],
     }),
+    chainRequestsByCaller: new Counter({
+      name: `${METRIC_PREFIX}chain_requests_total`,
+      help: 'Chain-service (WhatsOnChain) calls made on behalf of a caller, e.g. verify: 0 while verification reads local chain state.',
+      labelNames: ['caller', 'operation'],
+      registers: [registry],
+    }),
     wocRequestDuration: new Histogram({
       name: `${METRIC_PREFIX}woc_request_duration_seconds`,
       help: 'WhatsOnChain call duration by operation, rate-limiter waits and retries included.',
@@ -257,6 +264,8 @@ function initialiseKnownSeries(metrics: Metrics): void {
   for (const reason of KNOWN_LABELS.broadcastRejectionReasons) metrics.broadcastRejections.inc({ reason }, 0);
   for (const operation of KNOWN_LABELS.kmsOperations) metrics.kmsRequests.inc({ operation, outcome: 'success' }, 0);
   for (const operation of KNOWN_LABELS.wocOperations) metrics.wocRequests.inc({ operation, outcome: 'success' }, 0);
+  // Verification's count starts at a visible 0: the series that should stay flat.
+  metrics.chainRequestsByCaller.inc({ caller: 'verify', operation: 'get_tx' }, 0);
   for (const dependency of KNOWN_LABELS.connections) metrics.connectionErrors.inc({ dependency }, 0);
   for (const method of KNOWN_LABELS.ownerLoginMethods) {
     for (const outcome of ['success', 'failure']) metrics.ownerLogins.inc({ method, outcome }, 0);

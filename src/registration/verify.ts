@@ -4,6 +4,7 @@ import type { KmsClient } from '../kms/client';
 import { issuerKeyPolicy, loadKeyDirectory } from '../issuerKeys/directory';
 import type { Keyring } from '../rotation/keyring';
 import type { WocClient } from '../woc/client';
+import { localChainLookup, type ChainSource, type LocalTip } from '../chainFollower/localChain';
 import { bulkRecordProof } from '../bulkRegistration/proofs';
 import { patchModel, type PatchDocument } from './models';
 import { transferModel, type TransferDocument } from '../transfer/models';
@@ -41,12 +42,44 @@ export interface Verification {
   signedTreeHead?: AnchoredRecordProof['signedTreeHead'];
   /** `revoked-key`: the revoked key, which record it signed (0 registration, n transfer) and the evidence weighed. */
   revokedKey?: RevokedKeyFinding;
+  /** The chain state the confirmations are counted from: the chain follower's local tip. */
+  chain?: ChainView;
+}
+
+export interface ChainView {
+  /** `local`: headers and proofs in MongoDB only; `chain-service`: an anchor tx the follower did not know yet was looked up. */
+  source: ChainSource;
+  tipHeight: number | null;
+  tipHash: string | null;
+  /** Block time of the local tip (ISO 8601). */
+  tipTime: string | null;
+  /**
+   * Seconds since the follower last confirmed its tip with the chain service, in steps of CHAIN_TIP_AGE_STEP_SEC so
+   * the answer (and its ETag) stays the same for a cache's max-age. Large while the chain service is down.
+   */
+  chainTipAge: number | null;
+}
+
+/** Granularity of `chainTipAge`, equal to the verify answer's max-age. */
+export const CHAIN_TIP_AGE_STEP_SEC = 10;
+
+function chainView(tip: LocalTip | null, source: ChainSource, now: number): ChainView {
+  if (!tip) return { source, tipHeight: null, tipHash: null, tipTime: null, chainTipAge: null };
+  const age = Math.max(0, (now - tip.syncedAt.getTime()) / 1000);
+  return {
+    source,
+    tipHeight: tip.height,
+    tipHash: tip.hash,
+    tipTime: new Date(tip.time * 1000).toISOString(),
+    chainTipAge: Math.floor(age / CHAIN_TIP_AGE_STEP_SEC) * CHAIN_TIP_AGE_STEP_SEC,
+  };
 }
 
 export interface VerifyDeps {
   mongo: Connection;
   kms: KmsClient;
-  woc: WocClient;
+  /** Asked only about an anchor tx the chain follower has never been told of (see localChainLookup). */
+  woc: Pick<WocClient, 'getTx'>;
   network: 'main' | 'test';
   requiredConfirmations: number;
   /** Key settings, from which the issuer key directory is built (src/issuerKeys/directory.ts). */
@@ -111,12 +144,14 @@ export async function loadProofBundle(
  * but does not change the verdict.
  */
 export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verification> {
-  const patch = await patchModel(deps.mongo).findById(uid).lean();
+  // One read of the patch's transfers, split here: each query is a scan on the embedded FerretDB.
+  const [patch, transfersOfPatch] = await Promise.all([
+    patchModel(deps.mongo).findById(uid).lean(),
+    transferModel(deps.mongo).find({ uid }).sort({ seq: 1 }).lean(),
+  ]);
   if (!patch) return { uid, status: 'not_found' };
-  const transfers = await anchoredTransfers(deps.mongo, uid);
-  const pendingTransfer = await transferModel(deps.mongo)
-    .findOne({ uid, status: { $in: ['pending', 'anchoring'] } })
-    .lean();
+  const transfers = transfersOfPatch.filter((t) => t.status === 'anchored');
+  const pendingTransfer = transfersOfPatch.find((t) => t.status === 'pending' || t.status === 'anchoring');
   const initialOwner = String(patch.record.initialOwner);
   const chain: OwnershipLink[] = [
     { kind: 'registration', seq: 0, owner: initialOwner, txid: patch.anchor?.txid ?? null },
@@ -137,7 +172,9 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   // Registration and transfers may each have been signed by a different issuer key across rotations; the directory
   // holds every one, and the time after which a revoked one no longer counts.
   const issuerKeys = issuerKeyPolicy(await loadKeyDirectory({ keys: deps.keys, kms: deps.kms }));
-  const verdict = await checkProofBundle(bundle, { woc: deps.woc, requiredConfirmations: deps.requiredConfirmations, issuerKeys });
+  const local = await localChainLookup({ mongo: deps.mongo, network: deps.network, woc: deps.woc });
+  const verdict = await checkProofBundle(bundle, { woc: local, requiredConfirmations: deps.requiredConfirmations, issuerKeys });
+  base.chain = chainView(local.tip, local.source(), Date.now());
   base.issuerSignature = {
     ...bundle.issuerSignature,
     valid: issuerKeys.accepted.has(bundle.issuerSignature.pubKeyHex) && issuerSignatureVerifies(bundle),

@@ -468,11 +468,31 @@ async function getOutputSpend(ctx: WocContext, txid: string, vout: number): Prom
   return { spent: true, txid: data.txid, vin: data.vin, ...(data.status && { confirmed: data.status === 'confirmed' }) };
 }
 
+/**
+ * The same client (same rate limiter), telling `onCall` of every call before it is made: how the API counts the
+ * chain-service requests each caller makes (`patchproof_chain_requests_total{caller}`).
+ */
+export function attributedCalls(client: WocClient, onCall: (operation: WocOperation) => void): WocClient {
+  return eachMethod(client, (name, method) => (...args) => {
+    onCall(WOC_OPERATIONS[name]);
+    return method(...args);
+  });
+}
+
+function eachMethod(
+  client: WocClient,
+  wrap: (name: keyof WocClient, method: (...args: unknown[]) => Promise<unknown>) => (...args: unknown[]) => Promise<unknown>,
+): WocClient {
+  const names = Object.keys(WOC_OPERATIONS) as (keyof WocClient)[];
+  return Object.fromEntries(
+    names.map((name) => [name, wrap(name, (...args: unknown[]) => (client[name] as (...a: unknown[]) => Promise<unknown>)(...args))]),
+  ) as unknown as WocClient;
+}
+
 /** The same client, reporting each call's outcome and duration. A broadcast the node refused still counts as answered. */
 function observed(client: WocClient, observe: NonNullable<WocClientOptions['observe']>): WocClient {
-  const wrap = <K extends keyof WocClient>(name: K): WocClient[K] => {
-    const method = client[name] as (...args: unknown[]) => Promise<unknown>;
-    return (async (...args: unknown[]) => {
+  return eachMethod(client, (name, method) => {
+    return async (...args: unknown[]) => {
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
@@ -483,9 +503,8 @@ function observed(client: WocClient, observe: NonNullable<WocClientOptions['obse
         observe({ operation: WOC_OPERATIONS[name], outcome: err instanceof WocError ? err.kind : 'error', seconds: seconds() });
         throw err;
       }
-    }) as WocClient[K];
-  };
-  return Object.fromEntries((Object.keys(WOC_OPERATIONS) as (keyof WocClient)[]).map((name) => [name, wrap(name)])) as unknown as WocClient;
+    };
+  });
 }
 
 /** The error code of a failed fetch (ECONNREFUSED, ECONNRESET…); never the request, which holds the headers. */

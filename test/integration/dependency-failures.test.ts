@@ -64,6 +64,9 @@ describe('when a dependency is away', () => {
     const reports = await ensureIndexes(deps.mongo);
     expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
       ['ActiveKey', 'ok'],
+      ['AnchorTx', 'ok'],
+      ['BlockHeader', 'ok'],
+      ['ChainTip', 'ok'],
       ['EmailMessage', 'ok'],
       ['IssuerKeyRevocation', 'ok'],
       ['OwnerAccount', 'ok'],

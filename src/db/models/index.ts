@@ -10,6 +10,7 @@ import { patchModel } from '../../registration/models';
 import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 import { transferModel } from '../../transfer/models';
 import { unlockableContentModel } from '../../unlock/content';
+import { registerChainFollowerModels } from '../../chainFollower/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -29,4 +30,5 @@ export function registerModels(connection: Connection): void {
   ownerBindingModel(connection);
   unlockableContentModel(connection);
   registerBulkRegistrationModels(connection);
+  registerChainFollowerModels(connection);
 }
