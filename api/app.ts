@@ -21,6 +21,7 @@ import { claimRoutes } from './routes/claims';
 import { unlockRoutes } from './routes/unlock';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
+import { VerdictCache } from './verdictCache';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { registrationQueue } from '../src/registration/queue';
@@ -97,6 +98,10 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
       queue,
+      verdicts: new VerdictCache({
+        ttlMs: deps.config.verification.cacheTtlMs,
+        maxEntries: deps.config.verification.cacheMaxEntries,
+      }),
     }),
     ...patchBatchRoutes({
       temporal: deps.temporal,

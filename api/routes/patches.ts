@@ -13,7 +13,8 @@ import { getRegistrationStatus } from '../../src/registration/launch';
 import { patchModel } from '../../src/registration/models';
 import type { RegistrationQueue } from '../../src/registration/queue';
 import { anchoredTransfers, CHAIN_TIP_AGE_STEP_SEC, loadProofBundle, verifyPatch } from '../../src/registration/verify';
-import { sendCacheableJson } from '../cacheable';
+import { sendCacheableJson, sendSerializedJson, serializeJson } from '../cacheable';
+import { VerdictCache } from '../verdictCache';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -49,6 +50,8 @@ export interface PatchRouteDeps {
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
   queue?: RegistrationQueue;
+  /** Settled verification answers kept in this process; without it every request reads the database. */
+  verdicts?: VerdictCache;
 }
 
 const VerificationSchema = z
@@ -190,6 +193,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
   const patches = () => patchModel(deps.mongo);
   const RegistrationBody = registrationBodySchema(deps.network);
 
+  const verdicts = deps.verdicts ?? new VerdictCache({ ttlMs: 0, maxEntries: 1 });
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
       method: 'get',
@@ -207,19 +211,21 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
       },
       handler: async ({ params }, _req, res) => {
-        const verification = await verifyPatch(
-          {
-            mongo: deps.mongo,
-            kms: deps.kms,
-            woc: deps.woc,
-            network: deps.network,
-            requiredConfirmations: deps.anchorConfirmations,
-            keys: deps.keys,
-          },
-          params.uid,
-        );
-        const settled = verification.status !== 'pending' && verification.status !== 'not_found';
-        sendCacheableJson(res, verification, settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
+        const answer = await verdicts.answer(params.uid, async () => {
+          const verification = await verifyPatch(
+            {
+              mongo: deps.mongo,
+              kms: deps.kms,
+              woc: deps.woc,
+              network: deps.network,
+              requiredConfirmations: deps.anchorConfirmations,
+              keys: deps.keys,
+            },
+            params.uid,
+          );
+          return { ...serializeJson(verification), settled: verification.status !== 'pending' && verification.status !== 'not_found' };
+        });
+        sendSerializedJson(res, answer, answer.settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
       },
     });
 

@@ -109,6 +109,35 @@ describe('the chain follower on the chain simulator, and verification from local
     startMining();
   });
 
+  it('keeps a settled verdict in the API process for VERIFY_CACHE_SECONDS, and never a not-found or pending one', async () => {
+    const cached = await listen(
+      createApp({ ...stack.deps, config: { ...stack.deps.config, verification: { cacheTtlMs: 60_000, cacheMaxEntries: 100 } } }),
+    );
+    const verifyCached = async (uid: string) => {
+      const res = await fetch(`${cached.baseUrl}/v1/patches/${uid}/verify`);
+      return { etag: res.headers.get('etag'), body: (await res.json()) as VerifyBody };
+    };
+    try {
+      expect((await verifyCached('FOLLOW-CACHE')).body.status).toBe('not_found');
+      await provenTx(await register('FOLLOW-CACHE'));
+      const settled = await verifyCached('FOLLOW-CACHE');
+      expect(settled.body.status).toBe('authentic');
+
+      // The stored owner no longer matches the proven chain of records: a reading of the database says so at once,
+      // the cache keeps serving the answer it computed (the same bytes) until its time is up.
+      await patchModel(stack.deps.mongo).updateOne({ _id: 'FOLLOW-CACHE' }, { $set: { owner: 'someone-else' } });
+      try {
+        expect((await verify('FOLLOW-CACHE')).body.status).toBe('invalid');
+        const again = await verifyCached('FOLLOW-CACHE');
+        expect(again).toEqual(settled);
+      } finally {
+        await patchModel(stack.deps.mongo).updateOne({ _id: 'FOLLOW-CACHE' }, { $set: { owner } });
+      }
+    } finally {
+      await cached.close();
+    }
+  });
+
   it('keeps verifying with 200 and a growing chainTipAge while the chain service is down', async () => {
     await stack.simulator.setFaults({ error5xxRate: 1 });
     try {
