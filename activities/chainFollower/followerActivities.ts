@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+import { announceVerdictChange } from '../../src/registration/verdictChanges';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Hash, Transaction, Utils } from '@bsv/sdk';
 import type { Connection } from 'mongoose';
@@ -17,6 +19,8 @@ import type { HeaderSyncResult, ProveResult, RollBackResult } from '../../workfl
 
 export interface ChainFollowerActivityDeps {
   mongo: Connection;
+  /** API processes are told when a rollback may change verification answers they keep. */
+  redis?: Pick<Redis, 'publish'>;
   woc: WocClient;
   logger: Logger;
   chainFollower: {
@@ -187,6 +191,8 @@ async function rollBackChain(
   const base = input.forkHeight >= 0 ? await headers.findById(headerId(network, input.forkHeight)).lean() : null;
   if (base) await setTip(mongo, network, base);
   else await chainTipModel(mongo).deleteOne({ _id: network });
+  // Verdicts kept by API processes may rest on the removed blocks.
+  if (unproven.length > 0) await announceVerdictChange(deps.redis, 'all', deps.logger);
   deps.logger.onChain.warn('chain reorg rolled back', { network, forkHeight: input.forkHeight, removedHeaders, unproven });
   return { removedHeaders, unproven };
 }

@@ -12,9 +12,17 @@ import { RegistrationConflictError, submitRegistration } from '../../src/registr
 import { getRegistrationStatus } from '../../src/registration/launch';
 import { patchModel } from '../../src/registration/models';
 import type { RegistrationQueue } from '../../src/registration/queue';
-import { anchoredTransfers, CHAIN_TIP_AGE_STEP_SEC, loadProofBundle, verifyPatch } from '../../src/registration/verify';
-import { sendCacheableJson, sendSerializedJson, serializeJson } from '../cacheable';
+import {
+  anchoredTransfers,
+  CHAIN_TIP_AGE_STEP_SEC,
+  loadProofBundle,
+  verifyPatch,
+  withLocalTip,
+  type Verification,
+} from '../../src/registration/verify';
+import { sendCacheableJson } from '../cacheable';
 import { VerdictCache } from '../verdictCache';
+import { sharedLocalTip } from '../../src/chainFollower/localChain';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -51,7 +59,7 @@ export interface PatchRouteDeps {
   /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
   queue?: RegistrationQueue;
   /** Settled verification answers kept in this process; without it every request reads the database. */
-  verdicts?: VerdictCache;
+  verdicts?: VerdictCache<Verification>;
 }
 
 const VerificationSchema = z
@@ -193,7 +201,9 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
   const patches = () => patchModel(deps.mongo);
   const RegistrationBody = registrationBodySchema(deps.network);
 
-  const verdicts = deps.verdicts ?? new VerdictCache({ ttlMs: 0, maxEntries: 1 });
+  const verdicts = deps.verdicts ?? new VerdictCache<Verification>({ ttlMs: 0, maxEntries: 1 });
+  // A revocation forgets every verdict: the key settings they are checked against must be read again too.
+  verdicts.whenAllForgotten(() => deps.keys.forget());
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
       method: 'get',
@@ -211,7 +221,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
       },
       handler: async ({ params }, _req, res) => {
-        const answer = await verdicts.answer(params.uid, async () => {
+        const kept = await verdicts.answer(params.uid, async () => {
           const verification = await verifyPatch(
             {
               mongo: deps.mongo,
@@ -223,9 +233,15 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             },
             params.uid,
           );
-          return { ...serializeJson(verification), settled: verification.status !== 'pending' && verification.status !== 'not_found' };
+          const settled = verification.status !== 'pending' && verification.status !== 'not_found';
+          // An answer that needed the chain service is not kept: the follower will soon have the tx itself.
+          return { value: verification, settled: settled && verification.chain?.source !== 'chain-service' };
         });
-        sendSerializedJson(res, answer, answer.settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
+        const verification = kept.settled
+          ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now())
+          : kept.value;
+        const settled = verification.status !== 'pending' && verification.status !== 'not_found';
+        sendCacheableJson(res, verification, settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
       },
     });
 

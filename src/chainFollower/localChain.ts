@@ -68,6 +68,11 @@ function sharedRead<T>(mongo: Connection, key: string, read: () => Promise<T>): 
   return value;
 }
 
+/** The local tip, read at most once a second per process. */
+export function sharedLocalTip(mongo: Connection, network: ChainNetwork): Promise<LocalTip | null> {
+  return sharedRead(mongo, `tip:${network}`, () => loadLocalTip(mongo, network));
+}
+
 /** Where a verification's chain facts came from: the follower's headers alone, or (for an untracked tx) the chain service. */
 export type ChainSource = 'local' | 'chain-service';
 
@@ -88,7 +93,7 @@ export async function localChainLookup(deps: {
   network: ChainNetwork;
   woc: Pick<WocClient, 'getTx'>;
 }): Promise<LocalChainLookup> {
-  const tip = await sharedRead(deps.mongo, `tip:${deps.network}`, () => loadLocalTip(deps.mongo, deps.network));
+  const tip = await sharedLocalTip(deps.mongo, deps.network);
   let source: ChainSource = 'local';
   return {
     tip,

@@ -97,7 +97,7 @@ export const envSchema = z.object({
   CHAIN_FOLLOWER_START_HEIGHT: z.coerce.number().int().min(0).optional(),
   CHAIN_FOLLOWER_BACKFILL_BLOCKS: z.coerce.number().int().min(0).max(100_000).default(1_000),
   CHAIN_FOLLOWER_MAX_REORG_DEPTH: positiveInt.max(1_000).default(100),
-  VERIFY_CACHE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
+  VERIFY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(300),
   VERIFY_CACHE_MAX_ENTRIES: positiveInt.max(10_000_000).default(100_000),
 
   // UTXO pool. The second of each pair is a legacy alias, read so existing environment files keep working.
