@@ -1,0 +1,28 @@
+import type { Connection } from 'mongoose';
+import { anchorChainMaterial, type AnchorChainMaterial } from '../chainFollower/proofMaterial';
+import type { ChainNetwork } from '../chainFollower/models';
+import { PROOF_BUNDLE_FORMAT_V2, type AnchoredRecordProof, type ProofBundle } from './proofBundle';
+
+/**
+ * The format 2 bundle of a format 1 bundle: each anchor (the registration's and every transfer's) gets its tx in
+ * BEEF with its BUMP and its block header, all from the chain follower's store, with no chain request. Null while
+ * any anchor tx is not proven with its bytes and whole header stored yet: the caller serves format 1 meanwhile.
+ */
+export async function selfContainedBundle(mongo: Connection, bundle: ProofBundle): Promise<ProofBundle | null> {
+  const parts: AnchoredRecordProof[] = [bundle, ...(bundle.transfers ?? [])];
+  const material = new Map<string, AnchorChainMaterial | null>();
+  for (const part of parts) {
+    const txid = part.anchor.txid;
+    if (!material.has(txid)) material.set(txid, await anchorChainMaterial(mongo, bundle.network as ChainNetwork, txid));
+    if (!material.get(txid)) return null;
+  }
+  const withMaterial = <T extends AnchoredRecordProof>(part: T): T => {
+    const { blockHeight, beef, blockHeader } = material.get(part.anchor.txid)!;
+    return { ...part, anchor: { ...part.anchor, blockHeight, beef, blockHeader } };
+  };
+  return {
+    ...withMaterial(bundle),
+    format: PROOF_BUNDLE_FORMAT_V2,
+    transfers: (bundle.transfers ?? []).map(withMaterial),
+  };
+}
