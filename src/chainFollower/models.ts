@@ -76,6 +76,10 @@ const headerSchema = new Schema<BlockHeaderDocument>(
   },
   { collection: 'block_headers', versionKey: false },
 );
+// `patchproof headers export` reads a range of heights; the follower looks for headers stored without their whole
+// 80 bytes (only those from before it kept version, bits and nonce have a null version).
+headerSchema.index({ network: 1, height: 1 });
+headerSchema.index({ network: 1, version: 1 });
 
 const tipSchema = new Schema<ChainTipDocument>(
   {
