@@ -206,7 +206,10 @@ async function exportHeaders(
     const range = stored.length > 0 ? `heights ${stored[0]!.height}–${stored[stored.length - 1]!.height}` : 'none stored';
     if (options.out) {
       writeFileSync(options.out, text);
-      out.result({ file: options.out, network, count: stored.length }, `${stored.length} ${network} headers (${range}) written to ${options.out}`);
+      out.result(
+        { file: options.out, network, count: stored.length },
+        `${stored.length} ${network} headers (${range}) written to ${options.out}`,
+      );
     } else {
       process.stdout.write(text);
       out.progress(`${stored.length} ${network} headers (${range})`);
@@ -233,9 +236,14 @@ export function registerProofCommands(program: Command, context: CliContext): vo
       'the issuer public key you expect (compressed hex); without it or a directory, the key in the bundle is reported',
     )
     .option('--confirmations <n>', 'confirmations the anchor must have', '1')
-    .option('--headers <file>', 'a headers file (patchproof headers export, or headers from a node or WhatsOnChain): format 2 bundles are checked offline against it')
+    .option(
+      '--headers <file>',
+      'a headers file (patchproof headers export, or headers from a node or WhatsOnChain): format 2 bundles are checked offline against it',
+    )
     .option('--chain-tracker <name>', '"woc": ask the configured chain service (WOC_BASE_URL) which block is at each height')
-    .action((files: string[], options: VerifyOptions) => context.withConfig((config) => verifyProofs(config, files, options, context.json())));
+    .action((files: string[], options: VerifyOptions) =>
+      context.withConfig((config) => verifyProofs(config, files, options, context.json())),
+    );
 
   const headers = program.command('headers').description('Block headers the chain follower keeps.');
   headers

@@ -15,7 +15,9 @@ export function bumpFromTscProof(txid: string, proof: Pick<TscProof, 'index' | '
     return node === '*' ? { offset, duplicate: true } : { offset, hash: node };
   };
   const path = proof.nodes.map((node, level) =>
-    level === 0 ? [{ offset: proof.index, hash: txid, txid: true }, sibling(0, node)].sort((a, b) => a.offset - b.offset) : [sibling(level, node)],
+    level === 0
+      ? [{ offset: proof.index, hash: txid, txid: true }, sibling(0, node)].sort((a, b) => a.offset - b.offset)
+      : [sibling(level, node)],
   );
   return new MerklePath(blockHeight, path);
 }
@@ -33,9 +35,7 @@ export function anchorBeefHex(rawHex: string, bump: MerklePath): string {
   return Buffer.from(beef.toBinaryAtomic(tx.id('hex'))).toString('hex');
 }
 
-export type AnchorBeefReading =
-  | { ok: true; tx: Transaction; bump: MerklePath; merkleRoot: string }
-  | { ok: false; reason: string };
+export type AnchorBeefReading = { ok: true; tx: Transaction; bump: MerklePath; merkleRoot: string } | { ok: false; reason: string };
 
 /**
  * Reads a bundle's BEEF for `txid` and checks its shape: Atomic BEEF naming `txid`, BEEF version 1, one BUMP, one

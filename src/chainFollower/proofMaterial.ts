@@ -7,7 +7,9 @@ import { anchorTxModel, blockHeaderModel, headerId, type BlockHeaderDocument, ty
  * The whole 80-byte header of a stored block, or null when the follower stored it without version, bits and nonce
  * (before it kept them) or the fields do not hash to the stored block hash.
  */
-export function storedHeaderBytes(header: Pick<BlockHeaderDocument, 'hash' | 'prevHash' | 'merkleRoot' | 'time' | 'version' | 'bits' | 'nonce'>): Buffer | null {
+export function storedHeaderBytes(
+  header: Pick<BlockHeaderDocument, 'hash' | 'prevHash' | 'merkleRoot' | 'time' | 'version' | 'bits' | 'nonce'>,
+): Buffer | null {
   const { version, bits, nonce } = header;
   if (version === null || version === undefined || bits === null || bits === undefined || nonce === null || nonce === undefined) {
     return null;

@@ -82,13 +82,23 @@ export function bundledWitness(headers: HeaderSource | undefined): AnchorWitness
         `anchor transaction ${anchor.txid}: BEEF bytes hash to the txid, its BUMP leads to the merkle root of block ${blockHash} at height ${height}, whose header has valid proof of work`,
       ];
       if (!headers) {
-        return { kind: 'unchecked', tx, checked, unchecked: `that block ${blockHash} is the chain's block at height ${height}: no headers given` };
+        return {
+          kind: 'unchecked',
+          tx,
+          checked,
+          unchecked: `that block ${blockHash} is the chain's block at height ${height}: no headers given`,
+        };
       }
       const chainHeader = await headers.headerAt(height);
       if (!chainHeader) {
         const tip = await headers.tipHeight();
         const reach = tip === null ? 'has no headers' : `ends at height ${tip}`;
-        return { kind: 'unchecked', tx, checked, unchecked: `that block ${blockHash} is the chain's block at height ${height}: ${headers.name} ${reach}` };
+        return {
+          kind: 'unchecked',
+          tx,
+          checked,
+          unchecked: `that block ${blockHash} is the chain's block at height ${height}: ${headers.name} ${reach}`,
+        };
       }
       if (chainHeader.hash.toLowerCase() !== blockHash || chainHeader.merkleRoot.toLowerCase() !== header.merkleRoot) {
         return invalid(

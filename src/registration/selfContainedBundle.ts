@@ -1,6 +1,5 @@
 import type { Connection } from 'mongoose';
 import { anchorChainMaterial, type AnchorChainMaterial } from '../chainFollower/proofMaterial';
-import type { ChainNetwork } from '../chainFollower/models';
 import { PROOF_BUNDLE_FORMAT_V2, type AnchoredRecordProof, type ProofBundle } from './proofBundle';
 
 /**
@@ -13,7 +12,7 @@ export async function selfContainedBundle(mongo: Connection, bundle: ProofBundle
   const material = new Map<string, AnchorChainMaterial | null>();
   for (const part of parts) {
     const txid = part.anchor.txid;
-    if (!material.has(txid)) material.set(txid, await anchorChainMaterial(mongo, bundle.network as ChainNetwork, txid));
+    if (!material.has(txid)) material.set(txid, await anchorChainMaterial(mongo, bundle.network, txid));
     if (!material.get(txid)) return null;
   }
   const withMaterial = <T extends AnchoredRecordProof>(part: T): T => {

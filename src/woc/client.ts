@@ -154,7 +154,10 @@ const headerSchema = z.object({
   previousblockhash: z.string().optional(),
   version: z.number().int().optional(),
   // Hex, as bitcoind and WhatsOnChain show it (`1d00ffff`).
-  bits: z.string().regex(/^[0-9a-fA-F]{1,8}$/).optional(),
+  bits: z
+    .string()
+    .regex(/^[0-9a-fA-F]{1,8}$/)
+    .optional(),
   nonce: z.number().int().optional(),
 });
 const spendSchema = z.object({ txid: z.string(), vin: z.number().int(), status: z.string().optional() });

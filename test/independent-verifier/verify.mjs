@@ -9,6 +9,7 @@
  * Prints one JSON line per bundle ({file, uid, status, reason?, unchecked?}); exits 0 when all are authentic,
  * 1 when one is invalid, pending or revoked-key, 5 when the worst is incomplete, 2 on usage errors.
  */
+import { Buffer } from 'node:buffer';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +20,8 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest();
 const hash256 = (bytes) => sha256(sha256(bytes));
 const reversed = (bytes) => Buffer.from(bytes).reverse();
 const display = (internal) => reversed(internal).toString('hex');
-const isHex = (value, bytes) => typeof value === 'string' && (bytes === undefined ? /^([0-9a-f]{2})+$/ : new RegExp(`^[0-9a-f]{${bytes * 2}}$`)).test(value);
+const isHex = (value, bytes) =>
+  typeof value === 'string' && (bytes === undefined ? /^([0-9a-f]{2})+$/ : new RegExp(`^[0-9a-f]{${bytes * 2}}$`)).test(value);
 
 class Invalid extends Error {}
 const fail = (reason) => {
@@ -88,7 +90,8 @@ const nodeOf = (l, r) => sha256(Buffer.concat([Buffer.from([1]), Buffer.from(l, 
 
 /** "The Merkle check": the path's shape comes from index and count alone; every step is used. */
 function merkleCheck(hash, proof) {
-  if (!proof || !Number.isInteger(proof.index) || !Number.isInteger(proof.count) || proof.index < 0 || proof.index >= proof.count) return false;
+  if (!proof || !Number.isInteger(proof.index) || !Number.isInteger(proof.count) || proof.index < 0 || proof.index >= proof.count)
+    return false;
   if (!isHex(hash, 32) || !Array.isArray(proof.path)) return false;
   let current = leafOf(hash);
   if (current !== proof.leaf) return false;
@@ -148,7 +151,12 @@ const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
 /** Base58Check(version ‖ RIPEMD-160(SHA-256(compressed key))). */
 function addressOf(pubKeyHex, network) {
-  const payload = Buffer.concat([Buffer.from([network === 'main' ? 0x00 : 0x6f]), createHash('ripemd160').update(sha256(Buffer.from(pubKeyHex, 'hex'))).digest()]);
+  const payload = Buffer.concat([
+    Buffer.from([network === 'main' ? 0x00 : 0x6f]),
+    createHash('ripemd160')
+      .update(sha256(Buffer.from(pubKeyHex, 'hex')))
+      .digest(),
+  ]);
   const bytes = Buffer.concat([payload, hash256(payload).subarray(0, 4)]);
   let n = BigInt(`0x${bytes.toString('hex')}`);
   let out = '';
@@ -254,7 +262,7 @@ function readHeader(headerHex) {
 function anchorOf(script) {
   if (script[0] !== 0x00 || script[1] !== 0x6a) return null;
   const pushes = [];
-  for (let i = 2; i < script.length; ) {
+  for (let i = 2; i < script.length;) {
     const op = script[i++];
     let n;
     if (op >= 1 && op <= 75) n = op;
@@ -269,7 +277,8 @@ function anchorOf(script) {
   }
   if (pushes.length !== 4) return null;
   const [tag, version, root, count] = pushes;
-  if (tag.toString('utf8') !== 'patchproof' || version.length !== 1 || version[0] !== 1 || root.length !== 32 || count.length !== 4) return null;
+  if (tag.toString('utf8') !== 'patchproof' || version.length !== 1 || version[0] !== 1 || root.length !== 32 || count.length !== 4)
+    return null;
   return { root: root.toString('hex'), count: count.readUInt32BE(0) };
 }
 
@@ -282,7 +291,8 @@ export function readHeadersFile(json) {
   const byHeight = new Map();
   for (const h of list) {
     const merkleRoot = (h.merkleRoot ?? h.merkleroot ?? '').toLowerCase();
-    if (!Number.isInteger(h.height) || !isHex(String(h.hash).toLowerCase(), 32) || !isHex(merkleRoot, 32)) fail('a header lacks height, hash or merkle root');
+    if (!Number.isInteger(h.height) || !isHex(String(h.hash).toLowerCase(), 32) || !isHex(merkleRoot, 32))
+      fail('a header lacks height, hash or merkle root');
     const known = byHeight.get(h.height);
     if (known && (known.hash !== h.hash.toLowerCase() || known.merkleRoot !== merkleRoot)) fail(`two blocks at height ${h.height}`);
     byHeight.set(h.height, { hash: h.hash.toLowerCase(), merkleRoot });
@@ -323,7 +333,12 @@ function checkRecord(part, bundle, options) {
   let signed = { hash: part.recordHash, preimage: canonicalBytes(part.record) };
   if (part.signedTreeHead) {
     const { treeHead, inclusion } = part.signedTreeHead;
-    if (treeHead?.kind !== 'patchproof.tree-head' || treeHead.v !== 1 || treeHead.root !== inclusion?.root || treeHead.size !== inclusion?.count) {
+    if (
+      treeHead?.kind !== 'patchproof.tree-head' ||
+      treeHead.v !== 1 ||
+      treeHead.root !== inclusion?.root ||
+      treeHead.size !== inclusion?.count
+    ) {
       fail('the signed tree head does not match its inclusion path');
     }
     if (!merkleCheck(part.recordHash, inclusion)) fail('the inclusion path does not lead to the tree head');
@@ -332,7 +347,8 @@ function checkRecord(part, bundle, options) {
   const signature = part.issuerSignature ?? {};
   const key = options.keys?.find((k) => k.publicKey === signature.pubKeyHex);
   if (options.keys && !key) fail('signed by a key that is not in the key directory');
-  if (!signatureVerifies(signed.preimage, signature.signatureDerHex, signature.pubKeyHex, { lowS: true })) fail('the issuer signature does not verify');
+  if (!signatureVerifies(signed.preimage, signature.signatureDerHex, signature.pubKeyHex, { lowS: true }))
+    fail('the issuer signature does not verify');
   if (!merkleCheck(signed.hash, part.anchor)) fail('the anchor path does not lead to the anchored root');
   const stated = [part.record.registeredAt, part.record.transferredAt, part.signedTreeHead?.treeHead.issuedAt]
     .filter((t) => typeof t === 'string' && !Number.isNaN(Date.parse(t)))
@@ -342,7 +358,8 @@ function checkRecord(part, bundle, options) {
   const evidence = anchorEvidence(part.anchor, options.headers);
   const output = evidence.outputs[part.anchor.vout];
   const anchored = output && anchorOf(output.script);
-  if (!anchored || anchored.root !== part.anchor.root || anchored.count !== part.anchor.count) fail('the anchor output does not commit to the root');
+  if (!anchored || anchored.root !== part.anchor.root || anchored.count !== part.anchor.count)
+    fail('the anchor output does not commit to the root');
   if (revokedAt !== null && evidence.blockTime * 1000 >= revokedAt) throw new Outcome('revoked-key', 'anchored after its key was revoked');
   if (evidence.confirmations !== null && evidence.confirmations < options.requiredConfirmations) {
     throw new Outcome('pending', `${evidence.confirmations} confirmations`);
@@ -354,12 +371,27 @@ function checkRecord(part, bundle, options) {
 function authorizationVerifies(record, uid, head, network) {
   const auth = record.authorization ?? {};
   if (auth.kind === 'owner-signature') {
-    const message = { purpose: 'patchproof.transfer', uid, headTxid: head.txid, newOwner: String(record.to), nonce: auth.nonce, expiresAt: auth.expiresAt };
-    return /^0[23][0-9a-f]{64}$/.test(auth.pubKeyHex ?? '') && addressOf(auth.pubKeyHex, network) === head.owner && signatureVerifies(canonicalBytes(message), auth.signatureDerHex, auth.pubKeyHex, { lowS: false });
+    const message = {
+      purpose: 'patchproof.transfer',
+      uid,
+      headTxid: head.txid,
+      newOwner: String(record.to),
+      nonce: auth.nonce,
+      expiresAt: auth.expiresAt,
+    };
+    return (
+      /^0[23][0-9a-f]{64}$/.test(auth.pubKeyHex ?? '') &&
+      addressOf(auth.pubKeyHex, network) === head.owner &&
+      signatureVerifies(canonicalBytes(message), auth.signatureDerHex, auth.pubKeyHex, { lowS: false })
+    );
   }
   if (auth.kind === 'pos-claim') {
     const message = { purpose: 'patchproof.claim', uid, address: String(record.to), nonce: auth.nonce, expiresAt: auth.expiresAt };
-    return /^0[23][0-9a-f]{64}$/.test(auth.customerPubKeyHex ?? '') && addressOf(auth.customerPubKeyHex, network) === String(record.to) && signatureVerifies(canonicalBytes(message), auth.customerSignatureDerHex, auth.customerPubKeyHex, { lowS: false });
+    return (
+      /^0[23][0-9a-f]{64}$/.test(auth.customerPubKeyHex ?? '') &&
+      addressOf(auth.customerPubKeyHex, network) === String(record.to) &&
+      signatureVerifies(canonicalBytes(message), auth.customerSignatureDerHex, auth.customerPubKeyHex, { lowS: false })
+    );
   }
   return false;
 }
@@ -373,15 +405,18 @@ export function verifyBundle(bundle, { headers, keys, requiredConfirmations = 1 
   try {
     if (bundle?.format !== 'patchproof-proof/2') fail(`not a format 2 bundle (${String(bundle?.format)})`);
     if (headers?.network && headers.network !== bundle.network) fail('the headers are for another network');
-    if (bundle.record?.kind !== 'patchproof.registration' || bundle.record.uid !== bundle.uid) fail('the record is not the registration of this patch');
+    if (bundle.record?.kind !== 'patchproof.registration' || bundle.record.uid !== bundle.uid)
+      fail('the record is not the registration of this patch');
     const unchecked = [];
     const registration = checkRecord(bundle, bundle, options);
     if (registration.unchecked) unchecked.push(registration.unchecked);
     let head = { txid: bundle.anchor.txid, recordHash: bundle.recordHash, owner: String(bundle.record.initialOwner), seq: 0 };
     for (const transfer of bundle.transfers ?? []) {
       const r = transfer.record ?? {};
-      if (r.kind !== 'patchproof.transfer' || r.uid !== bundle.uid || r.seq !== head.seq + 1) fail(`transfer ${head.seq + 1} is not the next transfer of this patch`);
-      if (r.previous?.txid !== head.txid || r.previous?.recordHash !== head.recordHash || r.from !== head.owner) fail(`transfer ${r.seq} does not link to the record before it`);
+      if (r.kind !== 'patchproof.transfer' || r.uid !== bundle.uid || r.seq !== head.seq + 1)
+        fail(`transfer ${head.seq + 1} is not the next transfer of this patch`);
+      if (r.previous?.txid !== head.txid || r.previous?.recordHash !== head.recordHash || r.from !== head.owner)
+        fail(`transfer ${r.seq} does not link to the record before it`);
       if (!authorizationVerifies(r, bundle.uid, head, bundle.network)) fail(`transfer ${r.seq}: its authorization does not verify`);
       const evidence = checkRecord(transfer, bundle, options);
       if (evidence.unchecked) unchecked.push(`transfer ${r.seq}: ${evidence.unchecked}`);

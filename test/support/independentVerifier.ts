@@ -18,7 +18,7 @@ export function runIndependentVerifier(args: string[]): Promise<{ code: number; 
     execFile(process.execPath, [INDEPENDENT_VERIFIER, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
       if (code === null) {
-        reject(err instanceof Error ? err : new Error(String(err)));
+        reject(err ?? new Error('the independent verifier did not run'));
         return;
       }
       const verdicts = stdout
@@ -33,7 +33,9 @@ export function runIndependentVerifier(args: string[]): Promise<{ code: number; 
 /** The modules the independent verifier imports: it must need nothing but Node itself. */
 export function independentVerifierImports(): string[] {
   const source = readFileSync(INDEPENDENT_VERIFIER, 'utf8');
-  return [...source.matchAll(/^import\s[^'"]*['"]([^'"]+)['"]/gm), ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]/g), ...source.matchAll(/\brequire\(\s*['"]([^'"]+)['"]/g)].map(
-    (m) => m[1]!,
-  );
+  return [
+    ...source.matchAll(/^import\s[^'"]*['"]([^'"]+)['"]/gm),
+    ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]/g),
+    ...source.matchAll(/\brequire\(\s*['"]([^'"]+)['"]/g),
+  ].map((m) => m[1]!);
 }

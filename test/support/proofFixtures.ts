@@ -20,7 +20,11 @@ export interface ProofFixture {
   v2: ProofBundle;
   issuerPubKeyHex: string;
   /** A headers file (`patchproof-headers/1`) of the whole little chain. */
-  headersFile: { format: string; network: 'test'; headers: { height: number; hash: string; prevHash: string; merkleRoot: string; time: number }[] };
+  headersFile: {
+    format: string;
+    network: 'test';
+    headers: { height: number; hash: string; prevHash: string; merkleRoot: string; time: number }[];
+  };
   /** A chain service that knows the anchor tx (for format 1). */
   woc: Pick<WocClient, 'getTx'>;
 }
@@ -94,7 +98,11 @@ export function proofFixture(options: { uid?: string; issuer?: PrivateKey; block
     anchor: { ...anchorProof, txid, vout: 0, blockHeight: height },
     transfers: [],
   };
-  const v2: ProofBundle = { ...v1, format: PROOF_BUNDLE_FORMAT_V2, anchor: { ...v1.anchor, beef, blockHeader: anchorHeader!.toString('hex') } };
+  const v2: ProofBundle = {
+    ...v1,
+    format: PROOF_BUNDLE_FORMAT_V2,
+    anchor: { ...v1.anchor, beef, blockHeader: anchorHeader!.toString('hex') },
+  };
   const tip = headers[headers.length - 1]!.height;
   const chainTx: WocTx = {
     txid,

@@ -100,7 +100,9 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
     for (const uid of uids) txids.add((await patchModel(stack.deps.mongo).findById(uid).lean())!.anchor!.txid);
     expect(txids.size).toBeGreaterThan(2);
     for (const txid of txids) {
-      await until(`${txid} proven`, async () => ((await anchorTxModel(stack.deps.mongo).findById(txid).lean())?.state === 'proven' ? true : undefined));
+      await until(`${txid} proven`, async () =>
+        (await anchorTxModel(stack.deps.mongo).findById(txid).lean())?.state === 'proven' ? true : undefined,
+      );
     }
     const requestsBefore = await chainRequests();
     const bundles: ProofBundle[] = [];
@@ -133,10 +135,18 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
 
     const headersFile = path.join(dir, 'headers.json');
     const exported = await runEntry('ops/cli/patchproof.ts', ['headers', 'export', '--out', headersFile], env, 60_000);
-    expect(exported).toMatchObject({ code: 0, stdout: expect.stringMatching(/\d+ test headers \(heights \d+–\d+\) written to /) as unknown });
+    expect(exported).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/\d+ test headers \(heights \d+–\d+\) written to /) as unknown,
+    });
     expect(JSON.parse(readFileSync(headersFile, 'utf8'))).toMatchObject({ format: 'patchproof-headers/1', network: 'test' });
 
-    const ours = await runEntry('ops/cli/patchproof.ts', ['--json', 'verify-proof', ...files, '--headers', headersFile, '--keys', keysFile], env, 90_000);
+    const ours = await runEntry(
+      'ops/cli/patchproof.ts',
+      ['--json', 'verify-proof', ...files, '--headers', headersFile, '--keys', keysFile],
+      env,
+      90_000,
+    );
     expect(ours.code).toBe(1);
     const ourVerdicts = JSON.parse(ours.stdout) as CliVerdict[];
     const independent = await runIndependentVerifier(['--headers', headersFile, '--keys', keysFile, ...files]);
@@ -150,7 +160,9 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
     expect(ourVerdicts[7]!.reason).toMatch(/the BUMP does not lead to the block header's merkle root/);
     expect(ourVerdicts[15]!.reason).toMatch(/the BUMP does not lead to the block header's merkle root/);
     expect(ourVerdicts[0]!.checked).toEqual([
-      expect.stringMatching(/BEEF bytes hash to the txid, its BUMP leads to the merkle root of block [0-9a-f]{64} at height \d+, whose header has valid proof of work/),
+      expect.stringMatching(
+        /BEEF bytes hash to the txid, its BUMP leads to the merkle root of block [0-9a-f]{64} at height \d+, whose header has valid proof of work/,
+      ),
       expect.stringMatching(/is the block at height \d+ in headers file /),
     ]);
 
@@ -160,7 +172,12 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
     expect(alone.code).toBe(5);
     expect(alone.stdout).toMatch(/INCOMPLETE: every check made passed/);
     expect(alone.stdout).toMatch(/not checked: that block [0-9a-f]{64} is the chain's block at height \d+: no headers given/);
-    const woc = await runEntry('ops/cli/patchproof.ts', ['verify-proof', ...good.slice(0, 3), '--chain-tracker', 'woc', '--keys', keysFile], env, 60_000);
+    const woc = await runEntry(
+      'ops/cli/patchproof.ts',
+      ['verify-proof', ...good.slice(0, 3), '--chain-tracker', 'woc', '--keys', keysFile],
+      env,
+      60_000,
+    );
     expect(woc.code).toBe(0);
     expect(woc.stdout.match(/AUTHENTIC/g)).toHaveLength(3);
     expect(woc.stdout).toMatch(/is the block at height \d+ in the chain service/);
