@@ -10,10 +10,9 @@ import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
 import { getRegistrationStatus } from '../../src/registration/launch';
-import { patchModel } from '../../src/registration/models';
 import type { RegistrationQueue } from '../../src/registration/queue';
-import { anchoredTransfers, CHAIN_TIP_AGE_STEP_SEC, loadProofBundle, verifyPatch } from '../../src/registration/verify';
-import { selfContainedBundle } from '../../src/registration/selfContainedBundle';
+import { CHAIN_TIP_AGE_STEP_SEC, verifyPatch } from '../../src/registration/verify';
+import { servedProofBundle } from '../../src/registration/selfContainedBundle';
 import { sendCacheableJson } from '../cacheable';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
@@ -187,8 +186,6 @@ const statusUrlOf = (registrationId: string) => {
 
 /** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
 export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
-  // Resolved per request: the OpenAPI generator builds these routes without a database.
-  const patches = () => patchModel(deps.mongo);
   const RegistrationBody = registrationBodySchema(deps.network);
 
   const verifyRoute = (path: string, summary: string) =>
@@ -251,12 +248,10 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         404: { description: 'No anchored registration for this uid.' },
       },
       handler: async ({ params, query }, _req, res) => {
-        const patch = await patches().findById(params.uid).lean();
-        const bundle = patch && (await loadProofBundle(deps.mongo, patch, deps.network, await anchoredTransfers(deps.mongo, params.uid)));
+        const bundle = await servedProofBundle(deps.mongo, deps.network, params.uid, query.format);
         if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
-        const served = query.format === '1' ? bundle : ((await selfContainedBundle(deps.mongo, bundle)) ?? bundle);
         res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
-        sendCacheableJson(res, served, PROOF_CACHE_CONTROL);
+        sendCacheableJson(res, bundle, PROOF_CACHE_CONTROL);
       },
     }),
     verifyRoute(
