@@ -181,6 +181,8 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   };
   if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
   if (verdict.status === 'revoked-key') return { ...base, status: 'revoked-key', reason: verdict.reason, revokedKey: verdict.revokedKey };
+  // The local check looks every anchor up (format 1), so it never lacks a chain; were it to, it is not authentic.
+  if (verdict.status === 'incomplete') return { ...base, status: 'pending', reason: `not checked: ${verdict.unchecked.join('; ')}` };
   if (bundle.signedTreeHead) base.signedTreeHead = bundle.signedTreeHead;
   base.anchor = {
     ...bundle.anchor,
