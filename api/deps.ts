@@ -15,6 +15,6 @@ export interface AppDeps {
   mongo: Connection;
   redis: Redis;
   temporal: Client;
-  /** Settled verification verdicts kept in this process, following announced changes; built from config when absent. */
+  /** Settled verification verdicts kept in this process, following announced changes (api/server.ts builds it); none kept when absent. */
   verdicts?: VerdictCache<Verification>;
 }

@@ -14,6 +14,7 @@ import {
   type ChainNetwork,
 } from '../../src/chainFollower/models';
 import { storedHeaderBytes } from '../../src/chainFollower/proofMaterial';
+import { moveRecordsOffChain, restoreRecordsOnChain } from '../../src/chainFollower/reorgRecords';
 import type { Logger } from '../../src/logging/logger';
 import type { WocBlockHeader, WocClient } from '../../src/woc/client';
 import { tscProofRoot } from '../../src/woc/tscProof';
@@ -170,9 +171,11 @@ async function rollBackChain(
   const tip = await chainTipModel(mongo).findById(network).lean();
   const unproven: string[] = [];
   let removedHeaders = 0;
+  let recordsMoved = 0;
   for (let height = tip?.height ?? input.forkHeight; height > input.forkHeight; height--) {
     const header = await headers.findById(headerId(network, height)).lean();
     if (!header) continue;
+    const now = new Date();
     for (const txid of header.anchorTxids) {
       await anchorTxModel(mongo).updateOne(
         { _id: txid, blockHash: header.hash },
@@ -184,12 +187,15 @@ async function rollBackChain(
             blockTime: null,
             proof: null,
             provenAt: null,
-            updatedAt: new Date(),
+            leftChainAt: now,
+            updatedAt: now,
           },
         },
       );
       unproven.push(txid);
     }
+    // Before the header goes: a retry after a crash still finds its txs, and moves only what is still anchored.
+    recordsMoved += await moveRecordsOffChain(mongo, header.anchorTxids, now);
     await headers.deleteOne({ _id: header._id });
     removedHeaders++;
   }
@@ -198,7 +204,7 @@ async function rollBackChain(
   else await chainTipModel(mongo).deleteOne({ _id: network });
   // Verdicts kept by API processes may rest on the removed blocks.
   if (unproven.length > 0) await announceVerdictChange(deps.redis, 'all', deps.logger);
-  deps.logger.onChain.warn('chain reorg rolled back', { network, forkHeight: input.forkHeight, removedHeaders, unproven });
+  deps.logger.onChain.warn('chain reorg rolled back', { network, forkHeight: input.forkHeight, removedHeaders, unproven, recordsMoved });
   return { removedHeaders, unproven };
 }
 
@@ -248,7 +254,10 @@ async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network:
   for (const tx of waiting) {
     heartbeat({ txid: tx._id });
     const proof = await woc.getMerkleProof(tx._id);
-    if (!proof) continue;
+    if (!proof) {
+      if (tx.leftChainAt) await rebroadcastIfForgotten(deps, tx);
+      continue;
+    }
     const stored = await blockHeaderModel(mongo).findOne({ hash: proof.target }).lean();
     if (!stored || stored.network !== network || stored.height > tip.height) continue;
     if (tscProofRoot(tx._id, proof) !== stored.merkleRoot) {
@@ -274,10 +283,15 @@ async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network:
           outputs,
           rawHex,
           provenAt: now,
+          leftChainAt: null,
           updatedAt: now,
         },
       },
     );
+    if (tx.leftChainAt) {
+      const restored = await restoreRecordsOnChain(mongo, tx._id, header.height, now);
+      deps.logger.onChain.info('anchor tx back on the chain after a reorg', { txid: tx._id, blockHeight: header.height, restored });
+    }
     proven++;
   }
   await completeProvenAnchorTxs(deps, network, input.limit);
@@ -313,4 +327,28 @@ async function completeProvenAnchorTxs(deps: ChainFollowerActivityDeps, network:
   }
   // Done only when nothing was left over: a full batch means more may wait, so the next round looks again.
   if (bare.length < limit && headers.length < limit) lastCompletion.set(network, Date.now());
+}
+
+/** How long the follower waits between broadcasts of the same tx that left the chain. */
+const REBROADCAST_INTERVAL_MS = 60_000;
+
+/**
+ * A tx that a reorg took off the chain is normally back in the mempool and mined again. If the chain service no
+ * longer knows it (evicted: a conflicting tx in the winning branch, or a node that dropped it), the follower sends
+ * its stored bytes again. A broadcast the node refuses is logged at error level for an operator: the records stay
+ * `anchoring` and verify as pending, never as authentic.
+ */
+async function rebroadcastIfForgotten(deps: ChainFollowerActivityDeps, tx: AnchorTxDocument): Promise<void> {
+  if (!tx.rawHex) return;
+  if (tx.rebroadcast && Date.now() - new Date(tx.rebroadcast.at).getTime() < REBROADCAST_INTERVAL_MS) return;
+  if (await deps.woc.getTx(tx._id)) return;
+  const result = await deps.woc.broadcast(tx.rawHex);
+  const rebroadcast = { at: new Date(), outcome: result.outcome, reason: result.reason ?? null };
+  await anchorTxModel(deps.mongo).updateOne({ _id: tx._id }, { $set: { rebroadcast, updatedAt: rebroadcast.at } });
+  const level = result.outcome === 'success' || result.outcome === 'retryable' ? 'warn' : 'error';
+  deps.logger.onChain.log(level, 'anchor tx left the chain and was forgotten; broadcast again', {
+    txid: tx._id,
+    outcome: result.outcome,
+    reason: result.reason,
+  });
 }

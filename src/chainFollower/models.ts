@@ -56,6 +56,10 @@ export interface AnchorTxDocument {
    */
   rawHex?: string | null;
   provenAt: Date | null;
+  /** When a reorg took the tx's block off the chain; cleared once it is proven in a block again. */
+  leftChainAt?: Date | null;
+  /** The follower's last broadcast of a tx that left the chain and that the chain service no longer knew. */
+  rebroadcast?: { at: Date; outcome: string; reason: string | null } | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -104,6 +108,8 @@ const anchorTxSchema = new Schema<AnchorTxDocument>(
     outputs: { type: Schema.Types.Mixed, default: null },
     rawHex: { type: String, default: null },
     provenAt: { type: Date, default: null },
+    leftChainAt: { type: Date, default: null },
+    rebroadcast: { type: Schema.Types.Mixed, default: null },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },

@@ -166,6 +166,10 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   };
   if (patch.status === 'failed')
     return { ...base, status: 'invalid', reason: `registration failed: ${patch.lastError ?? 'unknown reason'}` };
+  // A reorg took an anchor tx of this patch off the chain (src/chainFollower/reorgRecords.ts): until it is mined
+  // again the owner the records prove may lag the stored one, so the answer is pending rather than invalid.
+  if ([patch, ...transfersOfPatch].some((record) => record.status === 'anchoring' && leftChain(record.anchor)))
+    return { ...base, reason: 'an anchor transaction of this patch left the chain in a reorg and waits to be mined again' };
   const bundle = await loadProofBundle(deps.mongo, patch, deps.network, transfers);
   if (!bundle) return { ...base, reason: `registration is ${patch.status}` };
 
@@ -197,6 +201,10 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
     if (entry?.anchor) entry.anchor = { ...entry.anchor, confirmations: link.confirmations, blockHeight: link.blockHeight };
   }
   return { ...base, status: 'authentic' };
+}
+
+function leftChain(anchor: unknown): boolean {
+  return typeof anchor === 'object' && anchor !== null && 'leftChainAt' in anchor;
 }
 
 function linkOf(proof: AnchoredRecordProof): Omit<OwnershipLink, 'kind' | 'seq' | 'owner'> {
