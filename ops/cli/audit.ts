@@ -102,7 +102,8 @@ export function registerAuditCommand(program: Command, context: CliContext): voi
         });
         try {
           registerModels(mongo);
-          const temporal = await connectTemporal(config);
+          // Temporal is left alone with --no-workflows: an audit of an old window then runs while Temporal is down.
+          const temporal = options.workflows ? await connectTemporal(config) : null;
           try {
             let last = Date.now();
             const report = await runAudit(
@@ -126,7 +127,7 @@ export function registerAuditCommand(program: Command, context: CliContext): voi
             out.result(report, describeAudit(report));
             return report.clean ? EXIT.ok : EXIT.problem;
           } finally {
-            await temporal.connection.close();
+            await temporal?.connection.close();
           }
         } finally {
           await mongo.close();

@@ -34,7 +34,8 @@ export interface AuditOptions {
 
 export interface AuditDeps {
   mongo: Connection;
-  temporal: Client;
+  /** Needed unless `workflows` is false. */
+  temporal: Client | null;
   network: ChainNetwork;
   requiredConfirmations: number;
   keys: Pick<Keyring, 'activeKeyId' | 'snapshot'>;
@@ -67,6 +68,7 @@ const REMEMBERED_BATCHES = 1_000;
  * them with cursors. Throws when a dependency cannot be read (that is not a finding); discrepancies are findings.
  */
 export async function runAudit(deps: AuditDeps, options: AuditOptions, onProgress?: (records: number) => void): Promise<AuditReport> {
+  if (options.workflows && !deps.temporal) throw new RangeError('a workflow audit needs a Temporal client');
   const started = Date.now();
   const now = new Date();
   const [tip, issuerKeys] = await Promise.all([
@@ -211,7 +213,7 @@ function createRecordAuditor(deps: AuditDeps, options: AuditOptions, context: Au
     if (!outcome) {
       if (batchOutcomes.size >= REMEMBERED_BATCHES) batchOutcomes.delete(batchOutcomes.keys().next().value!);
       report.checked.workflowRequests++;
-      outcome = workflowOutcome(deps.temporal, bulkRegistrationWorkflowId(batchId));
+      outcome = workflowOutcome(deps.temporal!, bulkRegistrationWorkflowId(batchId));
       batchOutcomes.set(batchId, outcome);
     }
     return outcome;
@@ -240,7 +242,7 @@ function createRecordAuditor(deps: AuditDeps, options: AuditOptions, context: Au
       return;
     }
     report.checked.workflowRequests++;
-    const outcome = await workflowOutcome(deps.temporal, workflowId);
+    const outcome = await workflowOutcome(deps.temporal!, workflowId);
     const expected = { uid: patch._id, recordHash: patch.recordHash, txid, vout: patch.anchor!.vout };
     compareOutcome(outcome, expected, { subject, txid, workflowId, updatedAt: patch.updatedAt });
   }
@@ -325,7 +327,7 @@ function createRecordAuditor(deps: AuditDeps, options: AuditOptions, context: Au
         });
       const workflow = async () => {
         report.checked.workflowRequests++;
-        const outcome = await workflowOutcome(deps.temporal, transfer._id);
+        const outcome = await workflowOutcome(deps.temporal!, transfer._id);
         const expected = { uid: transfer.uid, seq: transfer.seq, recordHash: transfer.recordHash, txid, vout: transfer.anchor!.vout };
         compareOutcome(outcome, expected, { subject, txid, workflowId: transfer._id, updatedAt: transfer.updatedAt });
       };
