@@ -44,7 +44,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     alice = await loggedInOwner(server.baseUrl, stack.deps.config.auth.apiKey);
     bob = await loggedInOwner(server.baseUrl, stack.deps.config.auth.apiKey);
     await startChainFollower(stack.deps.temporal, stack.deps.config);
-  });
+  }, 120_000);
   afterAll(async () => {
     await server?.close();
     await stack?.close();
@@ -141,7 +141,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     expect(human.stdout).toContain(`checked: ${BULK + singles.length} registrations, 1 transfers`);
     expect(human.stdout).toMatch(/throughput: \d+ records\/s \(1004 records in [\d.]+ s\)/);
     expect(human.stdout).toContain('CLEAN: no discrepancies');
-  });
+  }, 180_000);
 
   it('finds records changed in MongoDB after anchoring, single and bulk, and a transfer: record-hash-mismatch, exit 1', async () => {
     const patches = patchModel(stack.deps.mongo);
@@ -164,7 +164,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
       await transfers.updateOne({ _id: transferId }, { $set: { 'record.to': bob.address } });
     }
     expect((await audit([])).code).toBe(0);
-  });
+  }, 120_000);
 
   it('finds an anchor tx whose Merkle proof does not lead to its stored header: tx-proof-mismatch, exit 1', async () => {
     const txid = (await patchModel(stack.deps.mongo).findById('AUDIT-S2').lean())!.anchor!.txid;
@@ -185,7 +185,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     } finally {
       await headers.updateOne({ _id: id }, { $set: { merkleRoot } });
     }
-  });
+  }, 120_000);
 
   it('finds a record whose workflow is gone, and one whose workflow result names another tx', async () => {
     const from = new Date().toISOString();
@@ -224,7 +224,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     const withoutTemporal = await audit(['--no-workflows'], range);
     expect(codesOf(withoutTemporal.report, 'AUDIT-W1')).toEqual([]);
     expect(withoutTemporal.report.checked.workflowRequests).toBe(0);
-  });
+  }, 120_000);
 
   it('finds an anchor tx the follower has not proven, and a record stuck anchoring', async () => {
     const follower = stack.deps.temporal.workflow.getHandle(chainFollowerWorkflowId('test'));
@@ -251,7 +251,7 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     } finally {
       await startChainFollower(stack.deps.temporal, stack.deps.config);
     }
-  });
+  }, 120_000);
 
   it('exits 2 on a window that is not one', async () => {
     const run = await runPatchproof(['audit', '--from', '2026-12-02', '--to', '2026-12-01'], env);
