@@ -21,6 +21,7 @@ import { claimRoutes } from './routes/claims';
 import { unlockRoutes } from './routes/unlock';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
+import { verdictCacheFromConfig } from './verdictCache';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { registrationQueue } from '../src/registration/queue';
@@ -97,6 +98,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       anchorConfirmations: deps.config.anchoring.confirmations,
       unlockContentSecret: deps.config.unlock.contentSecret,
       queue,
+      verdicts: deps.verdicts ?? verdictCacheFromConfig(deps),
     }),
     ...patchBatchRoutes({
       temporal: deps.temporal,

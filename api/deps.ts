@@ -4,6 +4,8 @@ import type { Connection } from 'mongoose';
 import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import type { Metrics } from '../src/metrics';
+import type { Verification } from '../src/registration/verify';
+import type { VerdictCache } from './verdictCache';
 
 /** What the API is built from: configuration and the live connections. The app and the route modules share it. */
 export interface AppDeps {
@@ -13,4 +15,6 @@ export interface AppDeps {
   mongo: Connection;
   redis: Redis;
   temporal: Client;
+  /** Settled verification verdicts kept in this process, following announced changes; built from config when absent. */
+  verdicts?: VerdictCache<Verification>;
 }

@@ -5,6 +5,7 @@ import { createLogger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { createMetrics, watchMongoConnection, watchRedisConnection } from '../src/metrics';
 import { connectRedis } from '../src/redis/client';
+import { verdictCacheFromConfig } from './verdictCache';
 import { connectTemporalClient } from '../src/temporal/connection';
 import { chainClientsFromConfig } from '../src/chain/clients';
 import { keyringFromConfig } from '../src/rotation/keyring';
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
     await assertActiveKeysAvailable(keyringFromConfig(config, mongo), chainClientsFromConfig(config, logger).kms, ['issuer', 'svd']);
   }
 
-  const app = createApp({ config, logger, metrics, mongo, redis, temporal });
+  const verdicts = verdictCacheFromConfig({ config, redis, logger });
+  const app = createApp({ config, logger, metrics, mongo, redis, temporal, verdicts });
   const server: Server = app.listen(config.http.port, config.http.bind, () => {
     logger.info('api listening', { url: `http://${config.http.bind}:${config.http.port}`, env: config.env });
   });
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
     }, config.http.shutdownTimeoutMs);
     force.unref();
     server.close(() => {
+      verdicts.stop();
       redis.disconnect();
       void Promise.allSettled([mongo.close(), temporal.connection.close()]).then(() => process.exit(0));
     });

@@ -1,4 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { Transaction } from '@bsv/sdk';
+import type { Connection } from 'mongoose';
+import { parseAnchorScript } from '../../src/anchoring/anchorScript';
+import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { Network } from '../../src/chain/addresses';
 import { signTransaction, SigningError, type SignedTransaction } from '../../src/chain/signing';
 import {
@@ -22,6 +26,8 @@ export interface ChainActivityDeps {
   logger: Logger;
   network: Network;
   metrics?: Metrics;
+  /** Where the bytes of a broadcast anchor tx are kept for proof bundles (the chain follower's anchor_txs). */
+  mongo?: Connection;
 }
 
 export { CHAIN_FAILURES };
@@ -36,7 +42,7 @@ export interface BroadcastOutcome {
  * Activities at the chain borders: KMS signing and WhatsOnChain. Transport trouble is retryable (Temporal retries
  * with the workflow's policy); what retrying cannot fix is non-retryable with a type the workflow can act on.
  */
-export function createChainActivities({ kms, woc, logger, network, metrics }: ChainActivityDeps) {
+export function createChainActivities({ kms, woc, logger, network, metrics, mongo }: ChainActivityDeps) {
   return {
     /** Builds and signs in one step: the signature covers exactly the plan, so a retry rebuilds identical bytes. */
     async signTransaction(plan: Omit<BuildTransactionInput, 'network'>): Promise<SignedTransaction> {
@@ -60,6 +66,8 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
       if (result.outcome !== 'success') metrics?.broadcastRejections.inc({ reason: result.outcome });
       switch (result.outcome) {
         case 'success':
+          // Kept before the workflow hears of the tx: a proof bundle's BEEF is built from these bytes, not fetched back.
+          if (mongo && carriesAnchor(signed.hex)) await trackAnchorTx(mongo, network, signed.txid, signed.hex);
           return { txid: signed.txid, alreadyKnown: result.alreadyKnown };
         case 'retryable':
           throw ApplicationFailure.retryable(
@@ -97,6 +105,11 @@ export function createChainActivities({ kms, woc, logger, network, metrics }: Ch
 }
 
 export type ChainActivities = ReturnType<typeof createChainActivities>;
+
+/** Whether a signed tx has a PatchProof anchor output: only those are kept; pool top-ups and sweeps are not. */
+function carriesAnchor(rawHex: string): boolean {
+  return Transaction.fromHex(rawHex).outputs.some((output) => parseAnchorScript(output.lockingScript.toHex()) !== null);
+}
 
 /**
  * Maps errors from the chain modules to ApplicationFailures with a stable type and the right retryability. A

@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+import { announceVerdictChange } from '../../src/registration/verdictChanges';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Hash, Transaction, Utils } from '@bsv/sdk';
 import type { Connection } from 'mongoose';
@@ -8,8 +10,10 @@ import {
   chainTipModel,
   headerId,
   type AnchorTxDocument,
+  type BlockHeaderDocument,
   type ChainNetwork,
 } from '../../src/chainFollower/models';
+import { storedHeaderBytes } from '../../src/chainFollower/proofMaterial';
 import type { Logger } from '../../src/logging/logger';
 import type { WocBlockHeader, WocClient } from '../../src/woc/client';
 import { tscProofRoot } from '../../src/woc/tscProof';
@@ -17,6 +21,8 @@ import type { HeaderSyncResult, ProveResult, RollBackResult } from '../../workfl
 
 export interface ChainFollowerActivityDeps {
   mongo: Connection;
+  /** API processes are told when a rollback may change verification answers they keep. */
+  redis?: Pick<Redis, 'publish'>;
   woc: WocClient;
   logger: Logger;
   chainFollower: {
@@ -58,6 +64,9 @@ async function storeHeader(mongo: Connection, network: ChainNetwork, header: Woc
         prevHash: header.previousBlockHash ?? '0'.repeat(64),
         merkleRoot: header.merkleRoot,
         time: header.time,
+        version: header.version ?? null,
+        bits: header.bits ?? null,
+        nonce: header.nonce ?? null,
         anchorTxids: [],
       },
     },
@@ -187,12 +196,14 @@ async function rollBackChain(
   const base = input.forkHeight >= 0 ? await headers.findById(headerId(network, input.forkHeight)).lean() : null;
   if (base) await setTip(mongo, network, base);
   else await chainTipModel(mongo).deleteOne({ _id: network });
+  // Verdicts kept by API processes may rest on the removed blocks.
+  if (unproven.length > 0) await announceVerdictChange(deps.redis, 'all', deps.logger);
   deps.logger.onChain.warn('chain reorg rolled back', { network, forkHeight: input.forkHeight, removedHeaders, unproven });
   return { removedHeaders, unproven };
 }
 
 /** The anchor outputs of a raw tx, after checking that the bytes hash to the txid they were asked for. */
-function anchorOutputs(txid: string, rawHex: string): AnchorTxDocument['outputs'] {
+function anchorOutputs(txid: string, rawHex: string): NonNullable<AnchorTxDocument['outputs']> {
   const hashed = Utils.toHex(Hash.hash256(Utils.toArray(rawHex, 'hex') as number[]).reverse());
   if (hashed !== txid) throw ApplicationFailure.retryable(`the chain service served other bytes for ${txid}`, 'ChainServiceMismatch');
   return Transaction.fromHex(rawHex)
@@ -201,9 +212,32 @@ function anchorOutputs(txid: string, rawHex: string): AnchorTxDocument['outputs'
 }
 
 /**
+ * A stored header with the whole 80-byte header: one stored before the follower kept version, bits and nonce gets
+ * them from the chain service, accepted only if the rebuilt header hashes to the stored block hash. Null when the
+ * chain service does not have the block (any more).
+ */
+async function completeHeader(deps: ChainFollowerActivityDeps, header: BlockHeaderDocument): Promise<BlockHeaderDocument | null> {
+  if (storedHeaderBytes(header)) return header;
+  const remote = await deps.woc.getBlockHeader(header.hash);
+  if (!remote || remote.version === undefined || remote.bits === undefined || remote.nonce === undefined) return null;
+  const complete = { ...header, version: remote.version, bits: remote.bits, nonce: remote.nonce };
+  if (!storedHeaderBytes(complete)) {
+    deps.logger.onChain.warn('the chain service served a header that does not hash to the stored block', { block: header.hash });
+    return null;
+  }
+  await blockHeaderModel(deps.mongo).updateOne(
+    { _id: header._id, hash: header.hash },
+    { $set: { version: complete.version, bits: complete.bits, nonce: complete.nonce } },
+  );
+  return complete;
+}
+
+/**
  * Proves up to `limit` waiting anchor txs: fetches each one's TSC Merkle proof, recomputes the root from the txid,
  * and accepts it only when it equals the merkle root of our stored header for the proof's block (at or below our
- * tip). A tx still in the mempool, or in a block we have not synced yet, waits for the next round.
+ * tip). The tx's bytes (kept at broadcast, or fetched) and the whole header are stored with it, so a proof bundle
+ * is built from MongoDB alone. A tx still in the mempool, or in a block we have not synced yet, waits for the next
+ * round. Then, at most every COMPLETION_INTERVAL_MS, proven txs from before bytes and headers were kept are completed.
  */
 async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network: ChainNetwork; limit: number }): Promise<ProveResult> {
   const { mongo, woc, network } = { ...deps, network: input.network };
@@ -215,15 +249,16 @@ async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network:
     heartbeat({ txid: tx._id });
     const proof = await woc.getMerkleProof(tx._id);
     if (!proof) continue;
-    const header = await blockHeaderModel(mongo).findOne({ hash: proof.target }).lean();
-    if (!header || header.network !== network || header.height > tip.height) continue;
-    if (tscProofRoot(tx._id, proof) !== header.merkleRoot) {
-      deps.logger.onChain.warn('anchor tx proof does not lead to its block header', { txid: tx._id, block: header.hash });
+    const stored = await blockHeaderModel(mongo).findOne({ hash: proof.target }).lean();
+    if (!stored || stored.network !== network || stored.height > tip.height) continue;
+    if (tscProofRoot(tx._id, proof) !== stored.merkleRoot) {
+      deps.logger.onChain.warn('anchor tx proof does not lead to its block header', { txid: tx._id, block: stored.hash });
       continue;
     }
-    const rawHex = tx.outputs ? null : await woc.getRawTx(tx._id);
-    if (!tx.outputs && !rawHex) continue;
-    const outputs = tx.outputs ?? anchorOutputs(tx._id, rawHex!);
+    const header = await completeHeader(deps, stored);
+    const rawHex = tx.rawHex ?? (await woc.getRawTx(tx._id));
+    if (!header || !rawHex) continue;
+    const outputs = anchorOutputs(tx._id, rawHex);
     // The header learns of the tx first, so a rollback that removes the header always finds the tx to clear.
     await blockHeaderModel(mongo).updateOne({ _id: header._id, hash: header.hash }, { $addToSet: { anchorTxids: tx._id } });
     const now = new Date();
@@ -237,6 +272,7 @@ async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network:
           blockTime: header.time,
           proof,
           outputs,
+          rawHex,
           provenAt: now,
           updatedAt: now,
         },
@@ -244,5 +280,37 @@ async function proveAnchorTxs(deps: ChainFollowerActivityDeps, input: { network:
     );
     proven++;
   }
+  await completeProvenAnchorTxs(deps, network, input.limit);
   return { examined: waiting.length, proven, more: waiting.length === input.limit && proven === waiting.length };
+}
+
+/** How often a worker looks for proven anchor txs that lack their bytes or their block's whole header. */
+const COMPLETION_INTERVAL_MS = 10 * 60_000;
+const lastCompletion = new Map<ChainNetwork, number>();
+
+/**
+ * Fills in what proof bundles need for anchor txs proven before the follower kept it: the tx's bytes and the
+ * header's version, bits and nonce. The query is a scan, hence rare: once per interval per worker process, bounded.
+ */
+async function completeProvenAnchorTxs(deps: ChainFollowerActivityDeps, network: ChainNetwork, limit: number): Promise<void> {
+  if (Date.now() - (lastCompletion.get(network) ?? 0) < COMPLETION_INTERVAL_MS) return;
+  const { mongo, woc } = deps;
+  const bare = await anchorTxModel(mongo).find({ state: 'proven', network, rawHex: null }).limit(limit).lean();
+  for (const tx of bare) {
+    heartbeat({ completing: tx._id });
+    const rawHex = await woc.getRawTx(tx._id);
+    if (!rawHex) continue;
+    anchorOutputs(tx._id, rawHex);
+    await anchorTxModel(mongo).updateOne({ _id: tx._id }, { $set: { rawHex, updatedAt: new Date() } });
+  }
+  const headers = await blockHeaderModel(mongo)
+    .find({ network, version: null, 'anchorTxids.0': { $exists: true } })
+    .limit(limit)
+    .lean();
+  for (const header of headers) {
+    heartbeat({ completing: header.hash });
+    await completeHeader(deps, header);
+  }
+  // Done only when nothing was left over: a full batch means more may wait, so the next round looks again.
+  if (bare.length < limit && headers.length < limit) lastCompletion.set(network, Date.now());
 }

@@ -5,9 +5,13 @@ import { issuerKeyRevocationModel, type RevocationRequest } from '../../src/issu
 import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
 import type { Keyring } from '../../src/rotation/keyring';
+import type { Redis } from 'ioredis';
+import { announceVerdictChange } from '../../src/registration/verdictChanges';
 import { ISSUER_KEY_FAILURES, type RecordedRevocation, type RevocableKey } from '../../workflows/issuerKeys/shared';
 
 export interface IssuerKeyActivityDeps {
+  /** API processes keep verification answers; a revocation can change any of them. */
+  redis?: Pick<Redis, 'publish'>;
   mongo: Connection;
   kms: KmsClient;
   logger: Logger;
@@ -96,6 +100,7 @@ export function createIssuerKeyActivities(deps: IssuerKeyActivityDeps) {
         { upsert: true },
       );
       keys.forget();
+      await announceVerdictChange(deps.redis, 'all', logger);
       // A retry of this run after a write that landed finds its own request: not a change.
       const changed = earlier && !requests.some((r) => r.runId === input.runId);
       const effective = earlier ? { revokedAt: asked, reason: input.reason } : { revokedAt: existing.revokedAt, reason: existing.reason };

@@ -11,9 +11,13 @@ import type { Keyring } from '../../src/rotation/keyring';
 import type { Network } from '../../src/chain/addresses';
 import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import { signAsIssuer } from '../shared/issuerSignature';
+import type { Redis } from 'ioredis';
+import { announceVerdictChange } from '../../src/registration/verdictChanges';
 
 export interface TransferActivityDeps {
   mongo: Connection;
+  /** Where API processes are told that a patch's verification answer changed (a pending or anchored transfer). */
+  redis?: Pick<Redis, 'publish'>;
   kms: KmsClient;
   logger: Logger;
   issuerKeyIdentifier: string;
@@ -89,6 +93,7 @@ export function createTransferActivities(deps: TransferActivityDeps) {
         { upsert: true },
       );
       const transfer = await stored(input.transferId);
+      await announceVerdictChange(deps.redis, [record.uid], deps.logger);
       deps.logger.info('transfer persisted', { uid: record.uid, seq: record.seq });
       return { recordHash: transfer.recordHash, seq: transfer.seq, from: String(transfer.record.from) };
     },
@@ -150,16 +155,18 @@ export function createTransferActivities(deps: TransferActivityDeps) {
           },
         },
       );
+      await announceVerdictChange(deps.redis, [transfer.uid], deps.logger);
       if (transfer.status !== 'anchored') recordTransferOutcome(deps.metrics, 'completed');
       deps.logger.onChain.info('transfer anchored', { uid: transfer.uid, seq: transfer.seq, txid: input.txid });
     },
 
     async markTransferFailed(input: { transferId: string; reason: string }): Promise<void> {
-      const before = await transfers.findById(input.transferId, { status: 1 }).lean();
+      const before = await transfers.findById(input.transferId, { status: 1, uid: 1 }).lean();
       await transfers.updateOne(
         { _id: input.transferId, status: { $ne: 'anchored' } },
         { $set: { status: 'failed', lastError: input.reason, updatedAt: new Date() } },
       );
+      if (before) await announceVerdictChange(deps.redis, [before.uid], deps.logger);
       if (before && before.status !== 'anchored' && before.status !== 'failed') recordTransferOutcome(deps.metrics, 'failed');
     },
   };

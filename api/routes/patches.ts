@@ -10,10 +10,12 @@ import type { Metrics } from '../../src/metrics';
 import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
 import { getRegistrationStatus } from '../../src/registration/launch';
-import { patchModel } from '../../src/registration/models';
 import type { RegistrationQueue } from '../../src/registration/queue';
-import { anchoredTransfers, CHAIN_TIP_AGE_STEP_SEC, loadProofBundle, verifyPatch } from '../../src/registration/verify';
+import { CHAIN_TIP_AGE_STEP_SEC, verifyPatch, withLocalTip, type Verification } from '../../src/registration/verify';
+import { servedProofBundle } from '../../src/registration/selfContainedBundle';
 import { sendCacheableJson } from '../cacheable';
+import { VerdictCache } from '../verdictCache';
+import { sharedLocalTip } from '../../src/chainFollower/localChain';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -49,6 +51,8 @@ export interface PatchRouteDeps {
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
   queue?: RegistrationQueue;
+  /** Settled verification answers kept in this process; without it every request reads the database. */
+  verdicts?: VerdictCache<Verification>;
 }
 
 const VerificationSchema = z
@@ -186,10 +190,11 @@ const statusUrlOf = (registrationId: string) => {
 
 /** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
 export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
-  // Resolved per request: the OpenAPI generator builds these routes without a database.
-  const patches = () => patchModel(deps.mongo);
   const RegistrationBody = registrationBodySchema(deps.network);
 
+  const verdicts = deps.verdicts ?? new VerdictCache<Verification>({ ttlMs: 0, maxEntries: 1 });
+  // A revocation forgets every verdict: the key settings they are checked against must be read again too.
+  verdicts.whenAllForgotten(() => deps.keys.forget());
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
       method: 'get',
@@ -207,17 +212,25 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
       },
       handler: async ({ params }, _req, res) => {
-        const verification = await verifyPatch(
-          {
-            mongo: deps.mongo,
-            kms: deps.kms,
-            woc: deps.woc,
-            network: deps.network,
-            requiredConfirmations: deps.anchorConfirmations,
-            keys: deps.keys,
-          },
-          params.uid,
-        );
+        const kept = await verdicts.answer(params.uid, async () => {
+          const verification = await verifyPatch(
+            {
+              mongo: deps.mongo,
+              kms: deps.kms,
+              woc: deps.woc,
+              network: deps.network,
+              requiredConfirmations: deps.anchorConfirmations,
+              keys: deps.keys,
+            },
+            params.uid,
+          );
+          const settled = verification.status !== 'pending' && verification.status !== 'not_found';
+          // An answer that needed the chain service is not kept: the follower will soon have the tx itself.
+          return { value: verification, settled: settled && verification.chain?.source !== 'chain-service' };
+        });
+        const verification = kept.settled
+          ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now())
+          : kept.value;
         const settled = verification.status !== 'pending' && verification.status !== 'not_found';
         sendCacheableJson(res, verification, settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
       },
@@ -227,19 +240,30 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     defineRoute({
       method: 'get',
       path: '/v1/patches/:uid/proof',
-      summary: 'The self-contained proof bundle of an anchored patch; `patchproof verify-proof <file>` checks it with a chain lookup only.',
+      summary:
+        'The self-contained proof bundle of an anchored patch (format patchproof-proof/2: anchor transactions in BEEF with their BUMPs, and block headers); `patchproof verify-proof <file> --headers <file>` checks it offline.',
       tags: ['Verification'],
       access: 'public',
       rateLimit: 'public',
-      request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
+      request: {
+        params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }),
+        query: z.object({
+          format: z
+            .enum(['1', '2'])
+            .optional()
+            .describe('1: the format 1 bundle (the anchor transaction is looked up on a chain service). Default 2.'),
+        }),
+      },
       responses: {
-        200: { description: 'The proof bundle (format patchproof-proof/1), read from the database only. Strong ETag.' },
+        200: {
+          description:
+            'The proof bundle, read from the database only (no chain request). Format 2 by default; format 1 while the chain follower has not yet proven every anchor transaction with its bytes and block header (`format` in the body says which). Strong ETag.',
+        },
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
         404: { description: 'No anchored registration for this uid.' },
       },
-      handler: async ({ params }, _req, res) => {
-        const patch = await patches().findById(params.uid).lean();
-        const bundle = patch && (await loadProofBundle(deps.mongo, patch, deps.network, await anchoredTransfers(deps.mongo, params.uid)));
+      handler: async ({ params, query }, _req, res) => {
+        const bundle = await servedProofBundle(deps.mongo, deps.network, params.uid, query.format);
         if (!bundle) throw new DomainError('NOT_FOUND', `No anchored registration for ${params.uid}.`);
         res.setHeader('Content-Disposition', `attachment; filename="${params.uid}.proof.json"`);
         sendCacheableJson(res, bundle, PROOF_CACHE_CONTROL);

@@ -2,8 +2,11 @@ import type { Client } from '@temporalio/client';
 import type { AppConfig } from '../../src/config';
 import { connectTemporalClient } from '../../src/temporal/connection';
 
-/** Exit codes of every command: 0 success, 1 it ran and failed or found a problem, 2 usage, 3 unreachable, 4 config. */
-export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3, config: 4 } as const;
+/**
+ * Exit codes of every command: 0 success, 1 it ran and failed or found a problem, 2 usage, 3 unreachable, 4 config,
+ * 5 incomplete: every check made passed, but some could not be made (verify-proof without headers).
+ */
+export const EXIT = { ok: 0, problem: 1, usage: 2, unreachable: 3, config: 4, incomplete: 5 } as const;
 
 export class CliFailure extends Error {
   constructor(

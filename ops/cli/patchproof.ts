@@ -1,16 +1,12 @@
 /**
  * The operator CLI. Every command that changes or inspects state runs a workflow underneath, so what it did is in
  * Temporal's history for auditors. Exit codes: 0 success, 1 the check ran and found a problem, 2 usage error,
- * 3 a dependency (Temporal, the API) could not be reached, 4 invalid configuration.
+ * 3 a dependency (Temporal, the API) could not be reached, 4 invalid configuration, 5 a check passed as far as it
+ * could go but not every part could be checked (verify-proof without headers).
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type AppConfig } from '../../src/config';
-import { readFileSync } from 'node:fs';
-import { chainClientsFromConfig } from '../../src/chain/clients';
 import { ensureIndexes } from '../../src/db/indexes';
-import { IssuerKeyDirectorySchema, issuerKeyPolicy, type IssuerKeyDirectory } from '../../src/issuerKeys/directory';
-import { KEY_DIRECTORY_PATH } from '../../src/issuerKeys/ids';
-import { checkProofBundle, type ProofBundle } from '../../src/registration/proofBundle';
 import { registerModels } from '../../src/db/models';
 import { connectMongo } from '../../src/db/mongo';
 import { redactString } from '../../src/logging/redact';
@@ -19,6 +15,7 @@ import type { SystemCheckReport } from '../../workflows/system/shared';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
 import { registerAuditCommand } from './audit';
 import { registerBackupCommands } from './backup';
+import { registerProofCommands } from './proofs';
 import { registerPoolCommands } from './pool';
 import { registerKeysCommands } from './keys';
 import { registerBatchCommand } from './registerBatch';
@@ -84,35 +81,6 @@ async function health(config: AppConfig, options: { apiUrl?: string; json: boole
   return body.status === 'ready' ? EXIT.ok : EXIT.problem;
 }
 
-/** The issuer key directory from a saved file or its URL: a directory that cannot be read or parsed is a usage error or unreachable. */
-async function readKeyDirectory(source: string): Promise<IssuerKeyDirectory> {
-  let text: string;
-  if (/^https?:\/\//.test(source)) {
-    try {
-      const response = await fetch(source, { signal: AbortSignal.timeout(10_000) });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      text = await response.text();
-    } catch (err) {
-      throw new CliFailure(`cannot fetch the key directory ${source}: ${(err as Error).message}`, EXIT.unreachable);
-    }
-  } else {
-    try {
-      text = readFileSync(source, 'utf8');
-    } catch (err) {
-      throw new CliFailure(`cannot read ${source}: ${(err as Error).message}`, EXIT.usage);
-    }
-  }
-  let parsed;
-  try {
-    parsed = IssuerKeyDirectorySchema.safeParse(JSON.parse(text));
-  } catch {
-    throw new CliFailure(`${source} is not JSON`, EXIT.usage);
-  }
-  if (!parsed.success)
-    throw new CliFailure(`${source} is not an issuer key directory (${parsed.error.issues[0]?.message ?? 'bad shape'})`, EXIT.usage);
-  return parsed.data;
-}
-
 export function buildProgram(run: (code: number) => void): Command {
   const program = new Command('patchproof')
     .description('PatchProof operator CLI: runs workflows on Temporal and reports what they did.')
@@ -173,61 +141,7 @@ export function buildProgram(run: (code: number) => void): Command {
       }),
     );
 
-  program
-    .command('verify-proof')
-    .description(
-      'Check a proof bundle (GET /v1/patches/:uid/proof) with a chain lookup and the issuer key directory only: no PatchProof database.',
-    )
-    .argument('<file>', 'the proof bundle (JSON)')
-    .option(
-      '--keys <file-or-url>',
-      `the issuer key directory (a saved copy, or its URL); default: PUBLIC_BASE_URL${KEY_DIRECTORY_PATH} when PUBLIC_BASE_URL is set`,
-    )
-    .option(
-      '--issuer-pubkey <hex>',
-      'the issuer public key you expect (compressed hex); without it or a directory, the key in the bundle is reported',
-    )
-    .option('--confirmations <n>', 'confirmations the anchor must have', '1')
-    .action((file: string, options: { keys?: string; issuerPubkey?: string; confirmations: string }) =>
-      withConfig(async (config) => {
-        const out = output(program.opts<{ json: boolean }>().json);
-        let bundle: ProofBundle;
-        try {
-          bundle = JSON.parse(readFileSync(file, 'utf8')) as ProofBundle;
-        } catch (err) {
-          throw new CliFailure(`cannot read ${file}: ${(err as Error).message}`, EXIT.usage);
-        }
-        const confirmations = Number(options.confirmations);
-        if (!Number.isInteger(confirmations) || confirmations < 0) throw new CliFailure('--confirmations: a whole number', EXIT.usage);
-        if (bundle.network !== config.woc.network) {
-          throw new CliFailure(`the bundle is for the ${bundle.network} network; WOC_NETWORK is ${config.woc.network}`, EXIT.usage);
-        }
-        const directorySource = options.keys ?? (config.http.publicBaseUrl && `${config.http.publicBaseUrl}${KEY_DIRECTORY_PATH}`);
-        const directory = directorySource ? await readKeyDirectory(directorySource) : undefined;
-        const verdict = await checkProofBundle(bundle, {
-          woc: chainClientsFromConfig(config).woc,
-          requiredConfirmations: confirmations,
-          ...(options.issuerPubkey && { expectedIssuerPubKeyHex: options.issuerPubkey }),
-          ...(directory && { issuerKeys: issuerKeyPolicy(directory) }),
-        }).catch((err: unknown) => {
-          throw new CliFailure(`cannot reach the chain service: ${(err as Error).message}`, EXIT.unreachable);
-        });
-        const signer = bundle.issuerSignature.pubKeyHex;
-        const issuer = directory
-          ? `issuer key ${directory.keys.find((k) => k.publicKey === signer)?.kid ?? signer} of the key directory ${directorySource}`
-          : options.issuerPubkey
-            ? 'the expected issuer key'
-            : `issuer key ${signer} (not pinned)`;
-        out.result(
-          { uid: bundle.uid, txid: bundle.anchor.txid, ...verdict },
-          verdict.status === 'authentic'
-            ? `${bundle.uid}: AUTHENTIC, signed by ${issuer}, anchored in ${bundle.anchor.txid} with ${verdict.confirmations} confirmations`
-            : `${bundle.uid}: ${verdict.status.toUpperCase()}: ${verdict.reason}`,
-        );
-        return verdict.status === 'authentic' ? EXIT.ok : EXIT.problem;
-      }),
-    );
-
+  registerProofCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerPoolCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerBackupCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerBatchCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });

@@ -3,10 +3,11 @@ import type { WocClient, WocTx } from '../woc/client';
 import { anchorTxModel, chainTipModel, type ChainNetwork, type ChainTipDocument } from './models';
 
 /**
- * Puts an anchor tx on the follower's work list. Idempotent: a tx already listed (or already proven) is left as
- * it is, and two racing inserts end with one document.
+ * Puts an anchor tx on the follower's work list, with its signed bytes when the caller has them (at broadcast).
+ * Idempotent: a tx already listed (or already proven) keeps its state, and two racing inserts end with one document;
+ * the bytes of a txid are always the same bytes, so writing them again changes nothing.
  */
-export async function trackAnchorTx(mongo: Connection, network: ChainNetwork, txid: string): Promise<void> {
+export async function trackAnchorTx(mongo: Connection, network: ChainNetwork, txid: string, rawHex?: string): Promise<void> {
   const now = new Date();
   try {
     await anchorTxModel(mongo).updateOne(
@@ -20,15 +21,18 @@ export async function trackAnchorTx(mongo: Connection, network: ChainNetwork, tx
           blockTime: null,
           proof: null,
           outputs: null,
+          ...(rawHex === undefined && { rawHex: null }),
           provenAt: null,
           createdAt: now,
           updatedAt: now,
         },
+        ...(rawHex !== undefined && { $set: { rawHex } }),
       },
       { upsert: true },
     );
   } catch (err) {
     if ((err as { code?: unknown }).code !== 11000) throw err;
+    if (rawHex !== undefined) await anchorTxModel(mongo).updateOne({ _id: txid }, { $set: { rawHex } });
   }
 }
 
@@ -68,6 +72,11 @@ function sharedRead<T>(mongo: Connection, key: string, read: () => Promise<T>): 
   return value;
 }
 
+/** The local tip, read at most once a second per process. */
+export function sharedLocalTip(mongo: Connection, network: ChainNetwork): Promise<LocalTip | null> {
+  return sharedRead(mongo, `tip:${network}`, () => loadLocalTip(mongo, network));
+}
+
 /** Where a verification's chain facts came from: the follower's headers alone, or (for an untracked tx) the chain service. */
 export type ChainSource = 'local' | 'chain-service';
 
@@ -88,7 +97,7 @@ export async function localChainLookup(deps: {
   network: ChainNetwork;
   woc: Pick<WocClient, 'getTx'>;
 }): Promise<LocalChainLookup> {
-  const tip = await sharedRead(deps.mongo, `tip:${deps.network}`, () => loadLocalTip(deps.mongo, deps.network));
+  const tip = await sharedLocalTip(deps.mongo, deps.network);
   let source: ChainSource = 'local';
   return {
     tip,

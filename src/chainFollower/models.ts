@@ -17,6 +17,13 @@ export interface BlockHeaderDocument {
   merkleRoot: string;
   /** Block time, seconds since the epoch. */
   time: number;
+  /**
+   * The rest of the 80-byte header, so proof bundles can carry it (docs/PROOFS.md). Absent on headers stored before
+   * the follower kept them; `completeProvenAnchorTxs` fills them in for blocks that hold anchor txs.
+   */
+  version?: number | null;
+  bits?: number | null;
+  nonce?: number | null;
   anchorTxids: string[];
 }
 
@@ -43,6 +50,11 @@ export interface AnchorTxDocument {
   blockTime: number | null;
   proof: TscProof | null;
   outputs: { vout: number; satoshis: number; scriptHex: string }[] | null;
+  /**
+   * The signed transaction's bytes (hex), hashed back to the txid: stored at broadcast, or by the follower from the
+   * chain service for a tx broadcast elsewhere or before the bytes were kept. Proof bundles carry them in BEEF.
+   */
+  rawHex?: string | null;
   provenAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -57,10 +69,17 @@ const headerSchema = new Schema<BlockHeaderDocument>(
     prevHash: { type: String, required: true },
     merkleRoot: { type: String, required: true },
     time: { type: Number, required: true },
+    version: { type: Number, default: null },
+    bits: { type: Number, default: null },
+    nonce: { type: Number, default: null },
     anchorTxids: { type: [String], default: [] },
   },
   { collection: 'block_headers', versionKey: false },
 );
+// `patchproof headers export` reads a range of heights; the follower looks for headers stored without their whole
+// 80 bytes (only those from before it kept version, bits and nonce have a null version).
+headerSchema.index({ network: 1, height: 1 });
+headerSchema.index({ network: 1, version: 1 });
 
 const tipSchema = new Schema<ChainTipDocument>(
   {
@@ -83,6 +102,7 @@ const anchorTxSchema = new Schema<AnchorTxDocument>(
     blockTime: { type: Number, default: null },
     proof: { type: Schema.Types.Mixed, default: null },
     outputs: { type: Schema.Types.Mixed, default: null },
+    rawHex: { type: String, default: null },
     provenAt: { type: Date, default: null },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },

@@ -97,6 +97,8 @@ export const envSchema = z.object({
   CHAIN_FOLLOWER_START_HEIGHT: z.coerce.number().int().min(0).optional(),
   CHAIN_FOLLOWER_BACKFILL_BLOCKS: z.coerce.number().int().min(0).max(100_000).default(1_000),
   CHAIN_FOLLOWER_MAX_REORG_DEPTH: positiveInt.max(1_000).default(100),
+  VERIFY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(300),
+  VERIFY_CACHE_MAX_ENTRIES: positiveInt.max(10_000_000).default(100_000),
 
   // UTXO pool. The second of each pair is a legacy alias, read so existing environment files keep working.
   UTXO_FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),

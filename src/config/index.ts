@@ -98,6 +98,8 @@ export interface AppConfig {
     backfillBlocks: number;
     maxReorgDepth: number;
   };
+  /** Settled verification answers kept in each API process (api/verdictCache.ts); ttlMs 0 turns it off. */
+  verification: { cacheTtlMs: number; cacheMaxEntries: number };
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -317,6 +319,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       backfillBlocks: raw.CHAIN_FOLLOWER_BACKFILL_BLOCKS,
       maxReorgDepth: raw.CHAIN_FOLLOWER_MAX_REORG_DEPTH,
     },
+    verification: { cacheTtlMs: raw.VERIFY_CACHE_SECONDS * 1000, cacheMaxEntries: raw.VERIFY_CACHE_MAX_ENTRIES },
     backup: backupSection(parsed),
     woc: wocSection(parsed),
     ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),

@@ -7,9 +7,15 @@ import type { Network } from '../chain/addresses';
 import { isLowS, parseDerSignature, verifyDigestSignature } from '../chain/ecdsa';
 import type { IssuerKeyPolicy, KeyRevocation } from '../issuerKeys/directory';
 import { checkOwnerSignature, type OwnerMessage } from '../ownership/messages';
+import type { HeaderSource } from '../chain/headerSources';
 import type { WocClient } from '../woc/client';
+import { bundledWitness, chainServiceWitness, type AnchorWitness } from './anchorEvidence';
 
+/** Format 1: the anchor tx is looked up on a chain service. Still served on request, and still verified. */
 export const PROOF_BUNDLE_FORMAT = 'patchproof-proof/1';
+/** Format 2, self-contained: each anchor also carries its tx in BEEF (with its BUMP) and its block header. */
+export const PROOF_BUNDLE_FORMAT_V2 = 'patchproof-proof/2';
+export type ProofBundleFormat = typeof PROOF_BUNDLE_FORMAT | typeof PROOF_BUNDLE_FORMAT_V2;
 
 /**
  * One signed, anchored record: the registration, or a transfer. The issuer signs either the record hash itself, or
@@ -22,8 +28,11 @@ export interface AnchoredRecordProof {
   /** Present when the issuer signed a tree head over many records rather than this record alone. */
   signedTreeHead?: { treeHead: TreeHead; inclusion: MerkleProof };
   issuerSignature: { signatureDerHex: string; pubKeyHex: string; keyIdentifier: string };
-  /** The path from the signed digest (record hash or tree head hash) to the anchored root. */
-  anchor: MerkleProof & { txid: string; vout: number; blockHeight: number | null };
+  /**
+   * The path from the signed digest (record hash or tree head hash) to the anchored root. Format 2 adds `beef`
+   * (Atomic BEEF of the anchor tx with its BUMP, hex) and `blockHeader` (the 80-byte header of its block, hex).
+   */
+  anchor: MerkleProof & { txid: string; vout: number; blockHeight: number | null; beef?: string; blockHeader?: string };
 }
 
 /**
@@ -31,14 +40,24 @@ export interface AnchoredRecordProof {
  * registration, and each anchored transfer in order (the ownership chain).
  */
 export interface ProofBundle extends AnchoredRecordProof {
-  format: typeof PROOF_BUNDLE_FORMAT;
+  format: ProofBundleFormat;
   network: Network;
   uid: string;
   transfers?: AnchoredRecordProof[];
 }
 
 export type BundleVerdict =
-  | { status: 'authentic'; confirmations: number; blockHeight: number | null; currentOwner: string; links: LinkVerdict[] }
+  | {
+      status: 'authentic';
+      confirmations: number;
+      blockHeight: number | null;
+      currentOwner: string;
+      links: LinkVerdict[];
+      /** What was established, one line per anchor: how its transaction is known to be in the chain. */
+      checked: string[];
+    }
+  /** Every check made passed, but some could not be made (format 2 without headers): not authentic, not invalid. */
+  | { status: 'incomplete'; blockHeight: number | null; currentOwner: string; links: LinkVerdict[]; checked: string[]; unchecked: string[] }
   | { status: 'pending'; reason: string; confirmations: number }
   | { status: 'invalid'; reason: string }
   | { status: 'revoked-key'; reason: string; revokedKey: RevokedKeyFinding };
@@ -60,7 +79,7 @@ export interface LinkVerdict {
 }
 
 type PartVerdict =
-  | { ok: true; confirmations: number; blockHeight: number | null }
+  | { ok: true; confirmations: number | null; blockHeight: number | null; checked: string[]; unchecked: string | null }
   | { ok: false; pending: boolean; reason: string; confirmations: number; revokedKey?: Omit<RevokedKeyFinding, 'seq'> };
 
 /**
@@ -115,7 +134,13 @@ function signatureVerifies(digest: string, issuerSignature: AnchoredRecordProof[
 }
 
 interface CheckDeps {
-  woc: Pick<WocClient, 'getTx'>;
+  /** Format 1: where anchor txs are looked up (a chain service, or the chain follower's local copy). */
+  woc?: Pick<WocClient, 'getTx'>;
+  /**
+   * Format 2: which block is the chain's at a height (a headers file, or a chain service). Without it, everything
+   * in the bundle is checked but not that its block is on the chain: the verdict is `incomplete`.
+   */
+  headers?: HeaderSource;
   requiredConfirmations: number;
   expectedIssuerPubKeyHex?: string;
   /**
@@ -166,7 +191,7 @@ function revokedKeyVerdict(
  * (with the expected key, when given), the Merkle proof leads to the root, and the anchor output on chain commits
  * to that root and count. Chain errors propagate: they are not a verdict.
  */
-async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): Promise<PartVerdict> {
+async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps, witness: AnchorWitness): Promise<PartVerdict> {
   const invalid = (reason: string): PartVerdict => ({ ok: false, pending: false, reason, confirmations: 0 });
   if (canonicalHash(part.record as never) !== part.recordHash) return invalid('the record no longer hashes to the signed digest');
   if (deps.expectedIssuerPubKeyHex && deps.expectedIssuerPubKeyHex !== part.issuerSignature.pubKeyHex) {
@@ -185,8 +210,9 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
   if (revocation && claimedAt !== null && Date.parse(claimedAt) >= Date.parse(revocation.revokedAt)) {
     return revokedKeyVerdict(part, revocation, claimedAt, null)!;
   }
-  const tx = await deps.woc.getTx(part.anchor.txid);
-  if (!tx) {
+  const evidence = await witness.evidence(part.anchor);
+  if (evidence.kind === 'invalid') return invalid(evidence.reason);
+  if (evidence.kind === 'not-found') {
     const unanchored = revocation && revokedKeyVerdict(part, revocation, claimedAt, null);
     return (
       unanchored || {
@@ -197,14 +223,19 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
       }
     );
   }
+  const tx = evidence.tx;
   const output = tx.outputs.find((o) => o.vout === part.anchor.vout);
   const anchored = output ? parseAnchorScript(output.scriptHex) : null;
   if (!anchored || anchored.root !== part.anchor.root || anchored.count !== part.anchor.count) {
     return invalid(`output ${part.anchor.vout} of ${part.anchor.txid} does not commit to the proof's root`);
   }
-  const afterRevocation =
-    revocation && revokedKeyVerdict(part, revocation, claimedAt, tx.confirmations > 0 ? (tx.blockTime ?? null) : null);
+  const inBlock = evidence.kind === 'unchecked' || tx.confirmations > 0;
+  const afterRevocation = revocation && revokedKeyVerdict(part, revocation, claimedAt, inBlock ? (tx.blockTime ?? null) : null);
   if (afterRevocation) return afterRevocation;
+  const blockHeight = tx.blockHeight ?? null;
+  if (evidence.kind === 'unchecked') {
+    return { ok: true, confirmations: null, blockHeight, checked: evidence.checked, unchecked: evidence.unchecked };
+  }
   if (tx.confirmations < deps.requiredConfirmations) {
     return {
       ok: false,
@@ -213,7 +244,14 @@ async function checkAnchoredRecord(part: AnchoredRecordProof, deps: CheckDeps): 
       confirmations: tx.confirmations,
     };
   }
-  return { ok: true, confirmations: tx.confirmations, blockHeight: tx.blockHeight ?? null };
+  return { ok: true, confirmations: tx.confirmations, blockHeight, checked: evidence.checked, unchecked: null };
+}
+
+/** How a bundle's anchors are known to be on the chain: by lookup (format 1), or from what it carries (format 2). */
+function witnessFor(bundle: ProofBundle, deps: CheckDeps): AnchorWitness {
+  if (bundle.format === PROOF_BUNDLE_FORMAT_V2) return bundledWitness(deps.headers);
+  if (!deps.woc) throw new Error('a proof bundle of format 1 needs a chain service to look its anchor transactions up');
+  return chainServiceWitness(deps.woc);
 }
 
 interface ChainHead {
@@ -273,7 +311,9 @@ export function transferLinkProblem(record: Record<string, unknown>, head: Chain
  * the head before it. The verdict names the current owner: the last transfer's new owner, or the first owner.
  */
 export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Promise<BundleVerdict> {
-  if (bundle.format !== PROOF_BUNDLE_FORMAT) return { status: 'invalid', reason: `unknown bundle format ${String(bundle.format)}` };
+  if (bundle.format !== PROOF_BUNDLE_FORMAT && bundle.format !== PROOF_BUNDLE_FORMAT_V2) {
+    return { status: 'invalid', reason: `unknown bundle format ${String(bundle.format)}` };
+  }
   if (typeof bundle.record !== 'object' || bundle.record === null || typeof bundle.anchor !== 'object' || bundle.anchor === null) {
     return { status: 'invalid', reason: 'the bundle has no record or no anchor' };
   }
@@ -282,7 +322,8 @@ export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Pr
   if (bundle.record.kind !== 'patchproof.registration' || bundle.record.uid !== bundle.uid) {
     return { status: 'invalid', reason: 'the record is not the registration of this patch' };
   }
-  const registration = await checkAnchoredRecord(bundle, deps);
+  const witness = witnessFor(bundle, deps);
+  const registration = await checkAnchoredRecord(bundle, deps, witness);
   if (!registration.ok) {
     if (registration.revokedKey)
       return { status: 'revoked-key', reason: registration.reason, revokedKey: { ...registration.revokedKey, seq: 0 } };
@@ -292,20 +333,27 @@ export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Pr
   }
   let head: ChainHead = { txid: bundle.anchor.txid, recordHash: bundle.recordHash, owner: String(bundle.record.initialOwner), seq: 0 };
   const links: LinkVerdict[] = [];
+  const checked = [...registration.checked];
+  const unchecked = registration.unchecked ? [registration.unchecked] : [];
   for (const transfer of bundle.transfers ?? []) {
     const seq = head.seq + 1;
     const problem = transferLinkProblem(transfer.record, head, bundle.uid, bundle.network);
     if (problem) return { status: 'invalid', reason: `transfer ${seq}: ${problem}` };
-    const verdict = await checkAnchoredRecord(transfer, deps);
+    const verdict = await checkAnchoredRecord(transfer, deps, witness);
     if (!verdict.ok) {
       if (verdict.revokedKey)
         return { status: 'revoked-key', reason: `transfer ${seq}: ${verdict.reason}`, revokedKey: { ...verdict.revokedKey, seq } };
       return verdict.pending
-        ? { status: 'pending', reason: `transfer ${seq}: ${verdict.reason}`, confirmations: registration.confirmations }
+        ? { status: 'pending', reason: `transfer ${seq}: ${verdict.reason}`, confirmations: registration.confirmations ?? 0 }
         : { status: 'invalid', reason: `transfer ${seq}: ${verdict.reason}` };
     }
-    links.push({ seq, confirmations: verdict.confirmations, blockHeight: verdict.blockHeight });
+    links.push({ seq, confirmations: verdict.confirmations ?? 0, blockHeight: verdict.blockHeight });
+    checked.push(...verdict.checked.map((line) => `transfer ${seq}: ${line}`));
+    if (verdict.unchecked) unchecked.push(`transfer ${seq}: ${verdict.unchecked}`);
     head = { txid: transfer.anchor.txid, recordHash: transfer.recordHash, owner: String(transfer.record.to), seq };
+  }
+  if (unchecked.length > 0 || registration.confirmations === null) {
+    return { status: 'incomplete', blockHeight: registration.blockHeight, currentOwner: head.owner, links, checked, unchecked };
   }
   return {
     status: 'authentic',
@@ -313,5 +361,6 @@ export async function checkProofBundle(bundle: ProofBundle, deps: CheckDeps): Pr
     blockHeight: registration.blockHeight,
     currentOwner: head.owner,
     links,
+    checked,
   };
 }

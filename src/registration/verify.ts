@@ -181,6 +181,8 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
   };
   if (verdict.status === 'invalid') return { ...base, status: 'invalid', reason: verdict.reason };
   if (verdict.status === 'revoked-key') return { ...base, status: 'revoked-key', reason: verdict.reason, revokedKey: verdict.revokedKey };
+  // The local check looks every anchor up (format 1), so it never lacks a chain; were it to, it is not authentic.
+  if (verdict.status === 'incomplete') return { ...base, status: 'pending', reason: `not checked: ${verdict.unchecked.join('; ')}` };
   if (bundle.signedTreeHead) base.signedTreeHead = bundle.signedTreeHead;
   base.anchor = {
     ...bundle.anchor,
@@ -199,4 +201,26 @@ export async function verifyPatch(deps: VerifyDeps, uid: string): Promise<Verifi
 
 function linkOf(proof: AnchoredRecordProof): Omit<OwnershipLink, 'kind' | 'seq' | 'owner'> {
   return { txid: proof.anchor.txid, recordHash: proof.recordHash, record: proof.record, anchor: proof.anchor };
+}
+
+/**
+ * A verification computed earlier, brought up to the local tip: confirmations and `chain` are the only parts that
+ * move with new blocks, so a kept settled verdict is refreshed here without reading the patch again. Answers that
+ * needed the chain service are returned as they are.
+ */
+export function withLocalTip(verification: Verification, tip: LocalTip | null, now: number): Verification {
+  if (!tip || verification.chain?.source !== 'local') return verification;
+  const confirmationsOf = <A extends { blockHeight: number | null; confirmations?: number }>(anchor: A): A =>
+    anchor.blockHeight === null ? anchor : { ...anchor, confirmations: Math.max(0, tip.height - anchor.blockHeight + 1) };
+  return {
+    ...verification,
+    chain: chainView(tip, 'local', now),
+    ...(verification.anchor && { anchor: confirmationsOf(verification.anchor) }),
+    ...(verification.ownership && {
+      ownership: {
+        ...verification.ownership,
+        chain: verification.ownership.chain.map((link) => (link.anchor ? { ...link, anchor: confirmationsOf(link.anchor) } : link)),
+      },
+    }),
+  };
 }

@@ -83,6 +83,10 @@ export interface WocBlockHeader {
   confirmations: number;
   time: number;
   previousBlockHash?: string;
+  /** The remaining fields of the 80-byte header, when the service gives them (WhatsOnChain and the simulator do). */
+  version?: number;
+  bits?: number;
+  nonce?: number;
 }
 
 /** `confirmed` is present when the service says (the simulator does; WhatsOnChain's `spent` endpoint does not). */
@@ -148,6 +152,13 @@ const headerSchema = z.object({
   confirmations: z.number(),
   time: z.number(),
   previousblockhash: z.string().optional(),
+  version: z.number().int().optional(),
+  // Hex, as bitcoind and WhatsOnChain show it (`1d00ffff`).
+  bits: z
+    .string()
+    .regex(/^[0-9a-fA-F]{1,8}$/)
+    .optional(),
+  nonce: z.number().int().optional(),
 });
 const spendSchema = z.object({ txid: z.string(), vin: z.number().int(), status: z.string().optional() });
 
@@ -458,6 +469,9 @@ async function getBlockHeader(ctx: WocContext, hashOrHeight: string | number): P
     confirmations: data.confirmations,
     time: data.time,
     ...(data.previousblockhash !== undefined && { previousBlockHash: data.previousblockhash }),
+    ...(data.version !== undefined && { version: data.version >>> 0 }),
+    ...(data.bits !== undefined && { bits: parseInt(data.bits, 16) }),
+    ...(data.nonce !== undefined && { nonce: data.nonce >>> 0 }),
   };
 }
 

@@ -3,8 +3,10 @@
  * simulator): N patches registered in one bulk batch, anchored, and proven by the chain follower, which the worker
  * (its own process, workers/main.ts) starts at boot. Then GET /v1/patches/{uid}/verify, cycling over the uids,
  * is loaded with autocannon beside GET /health (the floor: the same API process, no database) in the same run.
- * The API runs as its own process, so the load generator does not share its event loop. Prints req/s, p50 and
- * p99 of both, their ratio, and the chain-service requests verification made (the API's
+ * The API runs as its own process, so the load generator does not share its event loop; it keeps settled
+ * verdicts (api/verdictCache.ts) and has verified every patch once before the measurement. A second API process
+ * with the verdict cache off (VERIFY_CACHE_SECONDS=0) shows what every request reading MongoDB costs. Prints req/s,
+ * p50 and p99 of each, their ratio to the floor, and the chain-service requests verification made (the API's
  * patchproof_chain_requests_total{caller="verify"}), which should stay 0.
  * Targets: ≥ 500 req/s, p99 < 10 ms, ≥ 50 % of the floor's throughput, 0 chain requests.
  * Run: npx tsx test/bench/verify.ts [patches=1000] [--seconds 15] [--connections 16]
@@ -68,12 +70,12 @@ async function registerBatch(stack: PoolStack, baseUrl: string, size: number): P
   return uids;
 }
 
-async function load(name: string, url: string, paths: string[], seconds: number, connections: number): Promise<Load> {
+async function load(name: string, url: string, paths: string[], seconds: number, connections: number, amount?: number): Promise<Load> {
   let next = 0;
   const result = await autocannon({
     url,
     connections,
-    duration: seconds,
+    ...(amount ? { amount } : { duration: seconds }),
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
   });
   return {
@@ -118,10 +120,14 @@ async function main(): Promise<void> {
     PORT: String(apiPort),
     LOG_LEVEL: 'warn',
     ACCESS_LOG: 'false',
+    VERIFY_CACHE_SECONDS: '300',
     PUBLIC_API_MAX: '100000000',
   });
   const apiProcess = spawnEntry('api/server.ts', [], apiEnv);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const uncachedPort = await freePort();
+  const uncachedProcess = spawnEntry('api/server.ts', [], { ...apiEnv, PORT: String(uncachedPort), VERIFY_CACHE_SECONDS: '0' });
+  const uncachedUrl = `http://127.0.0.1:${uncachedPort}`;
   const rows: Load[] = [];
   let chainRequests = NaN;
   try {
@@ -146,21 +152,30 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${size} patches in ${txids.length} anchor tx(s): anchored after ${(anchoredMs / 1000).toFixed(1)} s, proven by the follower after ${(provenMs / 1000).toFixed(1)} s\n`,
     );
-    await until('the API process', async () => ((await fetch(`${apiUrl}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
+    for (const url of [apiUrl, uncachedUrl]) {
+      await until('the API process', async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
+    }
     const verifyPaths = uids.map((uid) => `/v1/patches/${uid}/verify`);
-    // Warm-up: the first requests pay for connections, JIT and the key directory's first KMS lookup.
-    await load('warm-up', apiUrl, verifyPaths, 3, connections);
-    const before = await verifyChainRequests(apiUrl, stack.deps.config.auth.apiKey);
+    // Warm-up: connections, JIT and the key directory's first KMS lookup; for the caching API one pass over every
+    // uid, so what is measured is the steady state of a deployment that has verified each patch once.
+    await load('warm-up', apiUrl, verifyPaths, 3, connections, verifyPaths.length);
+    await load('warm-up', uncachedUrl, verifyPaths, 3, connections);
+    const apiKey = stack.deps.config.auth.apiKey;
+    const before = (await verifyChainRequests(apiUrl, apiKey)) + (await verifyChainRequests(uncachedUrl, apiKey));
     rows.push(await load('GET /health', apiUrl, ['/health'], seconds, connections));
     rows.push(await load('GET verify', apiUrl, verifyPaths, seconds, connections));
-    chainRequests = (await verifyChainRequests(apiUrl, stack.deps.config.auth.apiKey)) - before;
+    rows.push(await load('verify, no cache', uncachedUrl, verifyPaths, seconds, connections));
+    chainRequests = (await verifyChainRequests(apiUrl, apiKey)) + (await verifyChainRequests(uncachedUrl, apiKey)) - before;
     const sample = (await (await fetch(`${apiUrl}${verifyPaths[0]}`)).json()) as { status: string; chain?: unknown };
     if (sample.status !== 'authentic') throw new Error(`verify answered ${JSON.stringify(sample)}`);
   } finally {
     apiProcess.kill('SIGTERM');
+    uncachedProcess.kill('SIGTERM');
     worker.kill('SIGTERM');
     await Promise.all(
-      [apiProcess, worker].map((p) => new Promise((resolve) => (p.exitCode !== null ? resolve(null) : p.once('exit', resolve)))),
+      [apiProcess, uncachedProcess, worker].map(
+        (p) => new Promise((resolve) => (p.exitCode !== null ? resolve(null) : p.once('exit', resolve))),
+      ),
     );
     await stack.close();
     await globalTeardown();
@@ -168,16 +183,17 @@ async function main(): Promise<void> {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   process.stdout.write(`\n${connections} connections, ${seconds} s each\n`);
   process.stdout.write(
-    `${'route'.padEnd(14)}${pad('requests', 10)}${pad('req/s', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}${pad('errors', 8)}\n`,
+    `${'route'.padEnd(18)}${pad('requests', 10)}${pad('req/s', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}${pad('errors', 8)}\n`,
   );
   for (const r of rows) {
     process.stdout.write(
-      `${r.name.padEnd(14)}${pad(r.requests, 10)}${pad(r.reqPerSec.toFixed(0), 9)}${pad(r.p50, 8)}${pad(r.p99, 8)}${pad(r.non2xx, 9)}${pad(r.errors, 8)}\n`,
+      `${r.name.padEnd(18)}${pad(r.requests, 10)}${pad(r.reqPerSec.toFixed(0), 9)}${pad(r.p50, 8)}${pad(r.p99, 8)}${pad(r.non2xx, 9)}${pad(r.errors, 8)}\n`,
     );
   }
-  const [floor, verify] = rows;
+  const [floor, verify, uncached] = rows;
+  const share = (r: Load) => `${((r.reqPerSec / floor!.reqPerSec) * 100).toFixed(0)} %`;
   process.stdout.write(
-    `\nverify/health throughput: ${((verify!.reqPerSec / floor!.reqPerSec) * 100).toFixed(0)} %; chain-service requests by verification: ${chainRequests}\n`,
+    `\nthroughput against /health: verify ${share(verify!)}, verify without the cache ${share(uncached!)}; chain-service requests by verification: ${chainRequests}\n`,
   );
 }
 

@@ -7,11 +7,25 @@ import { testEnv } from './testEnv';
  * its namespace starts with only the Custom*Field ones (and it lacks ListSearchAttributes), and workflows upsert ours.
  */
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: testEnv('timeSkippingServer') } },
-  });
+  const env = await createWithRetries(3);
   await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
   return env;
+}
+
+/**
+ * The SDK gives the JVM 5 s to start listening, which a busy machine (several suites starting servers at once) can
+ * miss; a second try on a fresh port then succeeds.
+ */
+async function createWithRetries(attempts: number): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: testEnv('timeSkippingServer') } },
+      });
+    } catch (err) {
+      if (attempt >= attempts || !/did not start within/.test(String(err))) throw err;
+    }
+  }
 }
 
 /** One time-skipping server for the enclosing describe block: started before its tests, torn down after them. */

@@ -56,28 +56,3 @@ export function rootFromTscNodes(txid: string, index: number, nodes: string[]): 
   }
   return toDisplay(current);
 }
-
-export interface BlockHeaderFields {
-  version: number;
-  prevHash: string;
-  merkleRoot: string;
-  time: number;
-  bits: number;
-  nonce: number;
-}
-
-/** The 80-byte header; the simulator does no proof of work, so any nonce will do. */
-export function serializeBlockHeader(header: BlockHeaderFields): number[] {
-  const writer = new Utils.Writer();
-  writer.writeUInt32LE(header.version);
-  writer.write(toInternal(header.prevHash));
-  writer.write(toInternal(header.merkleRoot));
-  writer.writeUInt32LE(header.time);
-  writer.writeUInt32LE(header.bits);
-  writer.writeUInt32LE(header.nonce);
-  return writer.toArray();
-}
-
-export function blockHash(header: BlockHeaderFields): string {
-  return toDisplay(Hash.hash256(serializeBlockHeader(header)));
-}

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { LockingScript, OP, Transaction, UnlockingScript } from '@bsv/sdk';
 import { type Network, scriptHashOf } from './addresses';
-import { blockHash, merkleRoot, tscProofNodes } from './merkle';
+import { blockHash, meetsProofOfWork, serializeBlockHeader } from '../../../src/chain/blockHeader';
+import { merkleRoot, tscProofNodes } from './merkle';
 import { type SpendableOutput, type ValidationView, isDataScript } from './validation';
 
 /**
@@ -67,7 +68,7 @@ export interface ChainSnapshot {
 
 const NULL_TXID = '0'.repeat(64);
 const BLOCK_VERSION = 0x20000000;
-// Regtest difficulty: the simulator does no proof of work.
+// Regtest difficulty: about two hashes find a nonce, and every header still carries valid proof of work.
 const BLOCK_BITS = 0x207fffff;
 
 const outpointKey = (txid: string, vout: number) => `${txid}:${vout}`;
@@ -312,8 +313,10 @@ export class ChainState {
       merkleRoot: merkleRoot(txids),
       time: Math.max((prev?.time ?? 0) + 1, Math.floor(this.now() / 1000)),
       bits: BLOCK_BITS,
-      nonce: this.nextNonce++,
+      nonce: this.nextNonce,
     };
+    while (!meetsProofOfWork(serializeBlockHeader(header))) header.nonce = (header.nonce + 1) >>> 0;
+    this.nextNonce = (header.nonce + 1) >>> 0;
     const block: Block = { height, hash: blockHash(header), ...header, txids };
     this.blocks.push(block);
     for (const txid of txids) this.txs.get(txid)!.blockHeight = height;

@@ -1,5 +1,7 @@
 import { PublicKey } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
+import { verdictCacheFromConfig } from '../../../api/verdictCache';
+import { announceVerdictChange } from '../../../src/registration/verdictChanges';
 import { startChainFollower } from '../../../src/chainFollower/launch';
 import { chainFollowerWorkflowId } from '../../../src/chainFollower/ids';
 import { anchorTxModel, blockHeaderModel, headerId, type AnchorTxDocument } from '../../../src/chainFollower/models';
@@ -107,6 +109,49 @@ describe('the chain follower on the chain simulator, and verification from local
     expect(notModified.status).toBe(304);
     expect(await verifyChainRequests()).toBe(before);
     startMining();
+  });
+
+  it('keeps a settled verdict in the API process until a change is announced, and never a not-found or pending one', async () => {
+    const verdicts = verdictCacheFromConfig({
+      config: { verification: { cacheTtlMs: 600_000, cacheMaxEntries: 100 } },
+      redis: stack.deps.redis,
+      logger: stack.deps.logger,
+    });
+    const cached = await listen(createApp({ ...stack.deps, verdicts }));
+    const verifyCached = async (uid: string) => {
+      const res = await fetch(`${cached.baseUrl}/v1/patches/${uid}/verify`);
+      return { etag: res.headers.get('etag'), body: (await res.json()) as VerifyBody };
+    };
+    try {
+      expect((await verifyCached('FOLLOW-CACHE')).body.status).toBe('not_found');
+      await provenTx(await register('FOLLOW-CACHE'));
+      const settled = await verifyCached('FOLLOW-CACHE');
+      expect(settled.body.status).toBe('authentic');
+      expect(verdicts.size).toBe(1);
+
+      // The stored owner no longer matches the proven chain of records. Nothing announced it, so the kept verdict
+      // is still served (confirmations brought up to the local tip); once announced, the database is read again.
+      await patchModel(stack.deps.mongo).updateOne({ _id: 'FOLLOW-CACHE' }, { $set: { owner: 'someone-else' } });
+      try {
+        expect((await verify('FOLLOW-CACHE')).body.status).toBe('invalid');
+        const kept = await verifyCached('FOLLOW-CACHE');
+        expect(kept.body.status).toBe('authentic');
+        expect(kept.body.anchor!.confirmations).toBe(kept.body.chain!.tipHeight! - kept.body.anchor!.blockHeight! + 1);
+        await announceVerdictChange(stack.deps.redis, ['FOLLOW-CACHE']);
+        await until('the announced change to reach the cache', async () =>
+          (await verifyCached('FOLLOW-CACHE')).body.status === 'invalid' ? true : undefined,
+        );
+      } finally {
+        await patchModel(stack.deps.mongo).updateOne({ _id: 'FOLLOW-CACHE' }, { $set: { owner } });
+      }
+      await announceVerdictChange(stack.deps.redis, 'all');
+      await until('every verdict forgotten', async () =>
+        (await verifyCached('FOLLOW-CACHE')).body.status === 'authentic' ? true : undefined,
+      );
+    } finally {
+      await cached.close();
+      verdicts.stop();
+    }
   });
 
   it('keeps verifying with 200 and a growing chainTipAge while the chain service is down', async () => {

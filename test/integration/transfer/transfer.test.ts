@@ -1,4 +1,8 @@
 import { createApp } from '../../../api/app';
+import { verdictCacheFromConfig } from '../../../api/verdictCache';
+import { startChainFollower } from '../../../src/chainFollower/launch';
+import { anchorTxModel } from '../../../src/chainFollower/models';
+import { waitFor } from '../../support/workerProcesses';
 import { chainClientsFromConfig } from '../../../src/chain/clients';
 import { checkProofBundle, type ProofBundle } from '../../../src/registration/proofBundle';
 import { patchModel } from '../../../src/registration/models';
@@ -76,6 +80,32 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
     api.post(`/v1/patches/${uid}/transfers`, body, { authorization: `Bearer ${token}` });
 
   it('moves ownership along an anchored chain, and verification stays authentic with a chain of two', async () => {
+    // Verified through an API that keeps verdicts for 10 minutes: only the transfer's announcement can change its answer.
+    const verdicts = verdictCacheFromConfig({
+      config: { verification: { cacheTtlMs: 600_000, cacheMaxEntries: 100 } },
+      redis: stack.deps.redis,
+      logger: stack.deps.logger,
+    });
+    const caching = await listen(createApp({ ...stack.deps, verdicts }));
+    const cachedVerify = async () =>
+      (await apiClient(caching.baseUrl, '').get(`/v1/patches/${UID}/verify`)).body as unknown as Verification;
+    try {
+      // Verdicts are kept once they rest on the chain follower's proofs alone.
+      await startChainFollower(stack.deps.temporal, stack.deps.config);
+      const registrationTxid = await headOf();
+      await waitFor('the registration proven by the follower', async () =>
+        (await anchorTxModel(stack.deps.mongo).findById(registrationTxid).lean())?.state === 'proven' ? true : undefined,
+      );
+      expect((await cachedVerify()).status).toBe('authentic');
+      expect(verdicts.size).toBe(1);
+      await movesOwnership(cachedVerify);
+    } finally {
+      await caching.close();
+      verdicts.stop();
+    }
+  });
+
+  async function movesOwnership(verify: () => Promise<Verification>): Promise<void> {
     const before = await verify();
     expect(before).toMatchObject({ status: 'authentic', ownership: { currentOwner: alice.address, chain: [{ kind: 'registration' }] } });
     const registrationTxid = before.ownership.chain[0]!.txid;
@@ -112,7 +142,7 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
     expect(await checkProofBundle(forged, { woc: chainClientsFromConfig(stack.deps.config).woc, requiredConfirmations: 1 })).toMatchObject({
       status: 'invalid',
     });
-  });
+  }
 
   it('refuses the old owner, a reused nonce, a stale head, and a tampered stored transfer', async () => {
     // Alice no longer owns it: her key is not the owner's.

@@ -1,11 +1,6 @@
 import { Hash, MerklePath, Utils } from '@bsv/sdk';
-import {
-  blockHash,
-  merkleRoot,
-  rootFromTscNodes,
-  serializeBlockHeader,
-  tscProofNodes,
-} from '../../../ops/stand-ins/chain-simulator/merkle';
+import { merkleRoot, rootFromTscNodes, tscProofNodes } from '../../../ops/stand-ins/chain-simulator/merkle';
+import { blockHash, meetsProofOfWork, serializeBlockHeader, targetOfBits } from '../../../src/chain/blockHeader';
 import { tscProofRoot } from '../../../src/woc/tscProof';
 
 const randomTxids = (n: number) => Array.from({ length: n }, (_, i) => Utils.toHex(Hash.sha256([i, n, Math.floor(Math.random() * 256)])));
@@ -84,5 +79,11 @@ describe('block headers', () => {
   it('serialises 80 bytes and hashes to the real genesis block hash', () => {
     expect(serializeBlockHeader(genesis)).toHaveLength(80);
     expect(blockHash(genesis)).toBe('000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f');
+  });
+
+  it('checks proof of work against the target the bits encode', () => {
+    expect(targetOfBits(0x1d00ffff)).toBe(0xffffn << 208n);
+    expect(meetsProofOfWork(serializeBlockHeader(genesis))).toBe(true);
+    expect(meetsProofOfWork(serializeBlockHeader({ ...genesis, nonce: genesis.nonce + 1 }))).toBe(false);
   });
 });

@@ -1,3 +1,4 @@
+import { blockHashOf, meetsProofOfWork, serializeBlockHeader } from '../../../src/chain/blockHeader';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,12 @@ describe('chain state: mining', () => {
     const leaves = block!.txids.map((hash, offset) => ({ offset, hash, txid: true }));
     expect(new MerklePath(block!.height, [[...leaves, { offset: 5, duplicate: true }]]).computeRoot(txids[0])).toBe(block!.merkleRoot);
     expect(block!.prevHash).toBe(chain.blocks[block!.height - 1]!.hash);
+    // Every header carries valid proof of work for its bits, so a verifier can check it as on a real chain.
+    for (const mined of chain.blocks) {
+      const header = serializeBlockHeader(mined);
+      expect(meetsProofOfWork(header)).toBe(true);
+      expect(blockHashOf(header)).toBe(mined.hash);
+    }
   });
 
   it('counts confirmations as tip - height + 1', async () => {
