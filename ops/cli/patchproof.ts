@@ -13,6 +13,7 @@ import { redactString } from '../../src/logging/redact';
 import { getSystemCheckStatus, startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
+import { registerAuditCommand } from './audit';
 import { registerBackupCommands } from './backup';
 import { registerProofCommands } from './proofs';
 import { registerPoolCommands } from './pool';
@@ -146,6 +147,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerBatchCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerKeysCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }
