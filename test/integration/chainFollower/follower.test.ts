@@ -192,6 +192,8 @@ describe('the chain follower on the chain simulator, and verification from local
       (await anchorTxModel(stack.deps.mongo).findById(txid).lean())?.state === 'unproven' ? true : undefined,
     );
     expect((await verify('FOLLOW-REORG')).body.status).toBe('pending');
+    const offChain = await patchModel(stack.deps.mongo).findById('FOLLOW-REORG').lean();
+    expect(offChain).toMatchObject({ status: 'anchoring', anchor: { txid, leftChainAt: expect.any(Date) as unknown } });
 
     await stack.simulator.mine(3);
     const second = await provenTx(txid, first.blockHash!);
@@ -204,9 +206,44 @@ describe('the chain follower on the chain simulator, and verification from local
     for (const uid of ['FOLLOW-1', 'FOLLOW-2', 'FOLLOW-3', 'FOLLOW-REORG']) {
       expect((await patchModel(stack.deps.mongo).findById(uid).lean())?.status).toBe('anchored');
     }
+    const backOnChain = await patchModel(stack.deps.mongo).findById('FOLLOW-REORG').lean();
+    expect(backOnChain!.anchor).toMatchObject({ txid, blockHeight: second.blockHeight });
+    expect(backOnChain!.anchor).not.toHaveProperty('leftChainAt');
     startMining();
     const follower = stack.deps.temporal.workflow.getHandle(chainFollowerWorkflowId('test'));
     expect((await follower.describe()).status.name).toBe('RUNNING');
     await recordHistoryIfAsked(stack.deps.temporal, chainFollowerWorkflowId('test'), 'chain-follower-reorg', undefined, { running: true });
+  });
+  it('broadcasts again an anchor tx that a reorg evicted and the chain service forgot, and anchors its records again', async () => {
+    stopMining();
+    const answer = await client.adminPost('/v1/patches', registrationBody('FOLLOW-EVICTED', owner));
+    expect(answer.status).toBe(202);
+    const txid = await until('the anchor tx in the mempool', async () => {
+      const patch = await patchModel(stack.deps.mongo).findById('FOLLOW-EVICTED').lean();
+      const status = (await stack.simulator.admin('GET', '/status')).body as { test: { mempool: string[] } };
+      return patch?.anchor && status.test.mempool.includes(patch.anchor.txid) ? patch.anchor.txid : undefined;
+    });
+    await stack.simulator.mine(1);
+    expect((await client.waitDone(String(answer.body.statusUrl))).status).toBe('anchored');
+    const first = await provenTx(txid);
+
+    // As if the winning branch held a conflicting tx: the node forgets ours entirely.
+    const reorg = await stack.simulator.admin('POST', '/reorg', { depth: 1, drop: [txid] });
+    expect(reorg.body).toMatchObject({ dropped: [txid] });
+    const rebroadcast = await until('the follower to broadcast the tx again', async () => {
+      const doc = await anchorTxModel(stack.deps.mongo).findById(txid).lean();
+      return doc?.rebroadcast ?? undefined;
+    });
+    expect(rebroadcast).toMatchObject({ outcome: 'success' });
+    expect((await patchModel(stack.deps.mongo).findById('FOLLOW-EVICTED').lean())?.status).toBe('anchoring');
+    expect((await verify('FOLLOW-EVICTED')).body.status).toBe('pending');
+
+    await stack.simulator.mine(2);
+    const second = await provenTx(txid, first.blockHash!);
+    await until('the record anchored again', async () =>
+      (await patchModel(stack.deps.mongo).findById('FOLLOW-EVICTED').lean())?.status === 'anchored' ? true : undefined,
+    );
+    expect((await verify('FOLLOW-EVICTED')).body).toMatchObject({ status: 'authentic', anchor: { txid, blockHeight: second.blockHeight } });
+    startMining();
   });
 });
