@@ -26,6 +26,7 @@ import { apiClient, fundAndSyncPool, registrationBody } from '../support/patchAp
 import { spawnEntry } from '../support/processes';
 import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../support/poolStack';
 import { testEnvironment } from '../support/stack';
+import { waitFor } from '../support/workerProcesses';
 
 interface Load {
   name: string;
@@ -35,16 +36,6 @@ interface Load {
   p99: number;
   non2xx: number;
   errors: number;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** Registers `size` patches in one bulk batch (the fast path) and waits until every record is anchored. */
@@ -58,7 +49,7 @@ async function registerBatch(stack: PoolStack, baseUrl: string, size: number): P
     'idempotency-key': 'verify-bench',
   });
   if (answer.status !== 202) throw new Error(`batch: ${answer.status} ${JSON.stringify(answer.body)}`);
-  await until(
+  await waitFor(
     'the batch to complete',
     async () => {
       const view = (await client.adminGet(String(answer.body.statusUrl))).body as { state: string };
@@ -66,6 +57,7 @@ async function registerBatch(stack: PoolStack, baseUrl: string, size: number): P
       return view.state === 'completed' ? true : undefined;
     },
     300_000,
+    { intervalMs: 250 },
   );
   return uids;
 }
@@ -139,13 +131,14 @@ async function main(): Promise<void> {
     const txids = [
       ...new Set((await Promise.all(uids.map((uid) => patchModel(stack.deps.mongo).findById(uid).lean()))).map((p) => p!.anchor!.txid)),
     ];
-    await until(
+    await waitFor(
       'the follower to prove every anchor tx',
       async () => {
         const docs = await Promise.all(txids.map((txid) => anchorTxModel(stack.deps.mongo).findById(txid).lean()));
         return docs.every((d) => d?.state === 'proven') ? true : undefined;
       },
       120_000,
+      { intervalMs: 250 },
     );
     const provenMs = performance.now() - registeredAt;
     await setupApi.close();
@@ -153,7 +146,7 @@ async function main(): Promise<void> {
       `${size} patches in ${txids.length} anchor tx(s): anchored after ${(anchoredMs / 1000).toFixed(1)} s, proven by the follower after ${(provenMs / 1000).toFixed(1)} s\n`,
     );
     for (const url of [apiUrl, uncachedUrl]) {
-      await until('the API process', async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
+      await waitFor('the API process', async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
     }
     const verifyPaths = uids.map((uid) => `/v1/patches/${uid}/verify`);
     // Warm-up: connections, JIT and the key directory's first KMS lookup; for the caching API one pass over every

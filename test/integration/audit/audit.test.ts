@@ -1,4 +1,5 @@
 import { createApp } from '../../../api/app';
+import { waitFor } from '../../support/workerProcesses';
 import type { AuditReport } from '../../../src/audit/audit';
 import { chainFollowerWorkflowId } from '../../../src/chainFollower/ids';
 import { startChainFollower } from '../../../src/chainFollower/launch';
@@ -50,15 +51,8 @@ describe('patchproof audit: MongoDB, Temporal and the local chain reconciled', (
     await stack?.close();
   });
 
-  const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000) =>
+    waitFor(what, probe, timeoutMs, { intervalMs: 200 });
   const register = async (uid: string, owner = alice.address): Promise<string> => {
     const answer = await api.adminPost('/v1/patches', registrationBody(uid, owner));
     expect(answer.status).toBe(202);

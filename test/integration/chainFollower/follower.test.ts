@@ -1,4 +1,5 @@
 import { PublicKey } from '@bsv/sdk';
+import { waitFor } from '../../support/workerProcesses';
 import { createApp } from '../../../api/app';
 import { verdictCacheFromConfig } from '../../../api/verdictCache';
 import { announceVerdictChange } from '../../../src/registration/verdictChanges';
@@ -31,15 +32,8 @@ describe('the chain follower on the chain simulator, and verification from local
     clearInterval(miner);
     miner = undefined;
   };
-  const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+  const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+    waitFor(what, probe, timeoutMs, { intervalMs: 200 });
   const provenTx = (txid: string, notInBlock?: string) =>
     until(`${txid} proven`, async () => {
       const doc = await anchorTxModel(stack.deps.mongo).findById(txid).lean();

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { waitFor } from '../../support/workerProcesses';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Beef, PublicKey } from '@bsv/sdk';
@@ -59,15 +60,8 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
     await stack?.close();
   });
 
-  const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
+  const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000) =>
+    waitFor(what, probe, timeoutMs, { intervalMs: 250 });
   const chainRequests = async () => (await stack.deps.metrics.chainRequestsByCaller.get()).values.reduce((n, v) => n + v.value, 0);
 
   it('registers 12 single and 8 bulk patches, serves 20 self-contained bundles with no chain request, and both verifiers agree on all 20 with 3 tampered', async () => {
