@@ -150,15 +150,16 @@ export function createApp(deps: AppDeps): Express {
     app.use('/docs', helmet({ contentSecurityPolicy: false }), swaggerUi.serve, swaggerUi.setup(openApiDocument));
   }
 
+  const rateLimitCommon = { redis: deps.redis, logger, timeoutMs: config.deadlines.rateLimitMs };
   const limiters = {
-    public: createRateLimiter({ name: 'public', ...config.http.rateLimits.public, redis: deps.redis, logger, failOpen: true }),
-    admin: createRateLimiter({ name: 'admin', ...config.http.rateLimits.admin, redis: deps.redis, logger, failOpen: true }),
+    public: createRateLimiter({ name: 'public', ...rateLimitCommon, ...config.http.rateLimits.public, failOpen: true }),
+    admin: createRateLimiter({ name: 'admin', ...rateLimitCommon, ...config.http.rateLimits.admin, failOpen: true }),
   };
   const router = express.Router();
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });
   app.use(router);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, { dependencyRetryAfterSeconds: Math.ceil(config.deadlines.circuitOpenMs / 1000) }));
   return app;
 }

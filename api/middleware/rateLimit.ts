@@ -5,6 +5,7 @@ import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { RateLimitConfig } from '../../src/config';
 import type { Logger } from '../../src/logging/logger';
 import { DomainError } from '../../src/errors';
+import { withDeadline } from '../../src/resilience/deadline';
 import { errorEnvelope, httpStatusFor } from '../errors';
 
 export interface RateLimiterOptions extends RateLimitConfig {
@@ -17,6 +18,8 @@ export interface RateLimiterOptions extends RateLimitConfig {
    * false and answer 503 DEPENDENCY_UNAVAILABLE instead (fail closed).
    */
   failOpen: boolean;
+  /** How long a counter update may take; past it the limiter fails open or closed as above (RATE_LIMIT_TIMEOUT_MS). */
+  timeoutMs: number;
   /** Counter key for a request; the default is the client IP. Owner-auth routes also key by user or identifier. */
   keyGenerator?: (req: Request) => string;
 }
@@ -34,7 +37,7 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
       prefix: `rl:${options.name}:`,
       sendCommand: async (command: string, ...args: string[]) => {
         try {
-          return (await options.redis.call(command, ...args)) as RedisReply;
+          return (await withDeadline(options.redis.call(command, ...args), options.timeoutMs, 'rate-limit store')) as RedisReply;
         } catch (err) {
           throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
         }
