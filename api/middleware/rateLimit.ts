@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Redis } from 'ioredis';
@@ -39,6 +40,11 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
         try {
           return (await withDeadline(options.redis.call(command, ...args), options.timeoutMs, 'rate-limit store')) as RedisReply;
         } catch (err) {
+          // The store loads its scripts once, at start, and keeps a failed load for good. A script's SHA is known
+          // without Redis: answer it, and EVALSHA's NOSCRIPT makes the store load the script again once Redis answers.
+          if (command.toUpperCase() === 'SCRIPT' && args[0]?.toUpperCase() === 'LOAD' && args[1] !== undefined) {
+            return createHash('sha1').update(args[1]).digest('hex');
+          }
           throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
         }
       },

@@ -49,7 +49,8 @@ export class CircuitBreaker {
 
   recordSuccess(): void {
     this.failures = 0;
-    if (this.current !== 'closed') this.moveTo('closed');
+    clearTimeout(this.timer);
+    this.moveTo('closed');
   }
 
   recordFailure(): void {
@@ -79,7 +80,9 @@ export class CircuitBreaker {
   private open(): void {
     this.moveTo('open');
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.moveTo('half_open'), this.options.openMs);
+    this.timer = setTimeout(() => {
+      if (this.current === 'open') this.moveTo('half_open');
+    }, this.options.openMs);
     this.timer.unref();
   }
 

@@ -35,14 +35,18 @@ export function guardRedisCommands(redis: Redis, breaker: CircuitBreaker): void 
 
 /**
  * Every operation on the connection passes the breaker: mongoose emits `operation-start` synchronously before it
- * calls the driver, so a listener that throws refuses the operation. Outcomes come from the driver: command
- * results (needs `monitorCommands`) and its server heartbeats, which also probe a stalled server by themselves.
+ * calls the driver, so a listener that throws refuses the operation. Outcomes come from the driver, each failure
+ * once: command results (needs `monitorCommands`), connections that could not be opened for an operation, and the
+ * server heartbeats, which also probe a stalled server by themselves.
  */
 export function guardMongoOperations(connection: MongoConnection, breaker: CircuitBreaker): void {
   connection.on('operation-start', () => breaker.check());
   const client = connection.getClient();
   client.on('commandSucceeded', () => breaker.recordSuccess());
   client.on('commandFailed', (event) => (isDependencyUnavailable(event.failure) ? breaker.recordFailure() : breaker.recordSuccess()));
+  client.on('connectionCheckOutFailed', (event) => {
+    if (event.reason === 'connectionError' || event.reason === 'timeout') breaker.recordFailure();
+  });
   client.on('serverHeartbeatSucceeded', () => breaker.recordSuccess());
   client.on('serverHeartbeatFailed', () => breaker.recordFailure());
 }
