@@ -46,6 +46,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metrics: deps.metrics,
       metricsRequireApiKey: deps.config.http.metricsRequireApiKey,
       deploySha: deps.config.deploySha,
+      retryAfterSeconds: dependencyRetryAfterSeconds(deps.config),
     }),
     ...systemCheckRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics }),
     ...poolRoutes({
@@ -96,6 +97,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       woc: attributedCalls(chain.woc, (operation) => deps.metrics.chainRequestsByCaller.inc({ caller: 'verify', operation })),
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
+      deadlineMs: deps.config.deadlines.requestMs,
       unlockContentSecret: deps.config.unlock.contentSecret,
       queue,
       verdicts: new VerdictCache({
@@ -121,6 +123,9 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     }),
   ];
 }
+
+/** What a 503 for an unavailable or stalled dependency tells the client to wait: about one open circuit. */
+const dependencyRetryAfterSeconds = (config: AppDeps['config']) => Math.max(1, Math.ceil(config.deadlines.circuitOpenMs / 1000));
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, metrics } = deps;
@@ -160,6 +165,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(router);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(logger, { dependencyRetryAfterSeconds: Math.ceil(config.deadlines.circuitOpenMs / 1000) }));
+  app.use(errorHandler(logger, { dependencyRetryAfterSeconds: dependencyRetryAfterSeconds(config) }));
   return app;
 }

@@ -72,6 +72,7 @@ export const envSchema = z.object({
   TEMPORAL_INSECURE: boolean.default(false),
   TEMPORAL_UI_URL: z.url().optional(),
   TEMPORAL_REQUEST_TIMEOUT_MS: positiveInt.default(1_500),
+  REQUEST_DEADLINE_MS: positiveInt.default(1_800),
   CIRCUIT_FAILURE_THRESHOLD: positiveInt.default(3),
   CIRCUIT_OPEN_MS: positiveInt.default(3_000),
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),

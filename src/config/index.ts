@@ -59,6 +59,8 @@ export interface AppConfig {
     rateLimitMs: number;
     mongoOperationMs: number;
     temporalCallMs: number;
+    /** The most verification and POST /v1/patches may take in all before they answer 503. */
+    requestMs: number;
     /** Consecutive timeouts or connection failures that open a dependency's circuit. */
     circuitFailureThreshold: number;
     /** How long an open circuit refuses calls before it lets calls through again as probes. */
@@ -325,6 +327,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       rateLimitMs: raw.RATE_LIMIT_TIMEOUT_MS,
       mongoOperationMs: raw.DB_REQUEST_TIMEOUT_MS,
       temporalCallMs: raw.TEMPORAL_REQUEST_TIMEOUT_MS,
+      requestMs: raw.REQUEST_DEADLINE_MS,
       circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
       circuitOpenMs: raw.CIRCUIT_OPEN_MS,
     },

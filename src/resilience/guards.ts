@@ -36,11 +36,15 @@ export function guardRedisCommands(redis: Redis, breaker: CircuitBreaker): void 
 /**
  * Every operation on the connection passes the breaker: mongoose emits `operation-start` synchronously before it
  * calls the driver, so a listener that throws refuses the operation. Outcomes come from the driver, each failure
- * once: command results (needs `monitorCommands`), connections that could not be opened for an operation, and the
- * server heartbeats, which also probe a stalled server by themselves.
+ * once: command results (needs `monitorCommands`), connections that could not be opened for an operation, servers
+ * that could not be selected, and the server heartbeats, which also probe a stalled server by themselves.
  */
 export function guardMongoOperations(connection: MongoConnection, breaker: CircuitBreaker): void {
   connection.on('operation-start', () => breaker.check());
+  // A server that cannot be selected fails the operation before any command or connection event.
+  connection.on('operation-end', (event: { error?: unknown }) => {
+    if (event.error instanceof Error && event.error.name === 'MongoServerSelectionError') breaker.recordFailure();
+  });
   const client = connection.getClient();
   client.on('commandSucceeded', () => breaker.recordSuccess());
   client.on('commandFailed', (event) => (isDependencyUnavailable(event.failure) ? breaker.recordFailure() : breaker.recordSuccess()));
