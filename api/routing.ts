@@ -97,7 +97,8 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
 function answerBy(deadlineMs: number): RequestHandler {
   return (_req, res, next) => {
     const timer = setTimeout(() => {
-      if (!res.headersSent) next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
+      if (!res.headersSent)
+        next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
     }, deadlineMs);
     res.once('close', () => clearTimeout(timer));
     next();

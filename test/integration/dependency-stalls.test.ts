@@ -48,6 +48,7 @@ describe('when a dependency stalls (SIGSTOP for 10 s under a small load)', () =>
         const { budgetMs, during } = STALL_CONTRACT[name];
         const answers = run.answers.filter((a) => a.probe === name);
         expect(answers.length).toBeGreaterThan(2);
+        expect({ name, noAnswer: answers.filter((a) => a.status === 0).map((a) => a.error) }).toEqual({ name, noAnswer: [] });
         // Every answer has the documented status (a request with no answer shows as status 0 and fails here).
         expect({ name, statuses: [...new Set(answers.map((a) => a.status))] }).toEqual({ name, statuses: [during[service]] });
         const slowestMs = Math.round(Math.max(...answers.map((a) => a.ms)));
@@ -68,7 +69,9 @@ describe('when a dependency stalls (SIGSTOP for 10 s under a small load)', () =>
     const metrics = await (await fetch(`${stack.apiUrl}/metrics`, { headers: { 'x-api-key': stack.pool.deps.config.auth.apiKey } })).text();
     // Each stall above opened its dependency's circuit at least once; every circuit is closed again now.
     for (const dependency of STALLED_SERVICES) {
-      const opens = Number(metrics.match(new RegExp(`patchproof_circuit_opens_total\\{[^}]*dependency="${dependency}"[^}]*\\} (\\d+)`))?.[1]);
+      const opens = Number(
+        metrics.match(new RegExp(`patchproof_circuit_opens_total\\{[^}]*dependency="${dependency}"[^}]*\\} (\\d+)`))?.[1],
+      );
       expect({ dependency, opened: opens > 0 }).toEqual({ dependency, opened: true });
       expect(metrics).toMatch(new RegExp(`patchproof_circuit_open\\{[^}]*dependency="${dependency}"[^}]*\\} 0`));
     }

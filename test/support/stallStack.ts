@@ -3,6 +3,7 @@
  * SIGSTOP without touching the services other test files share; the API runs as its own process (api/server.ts, as
  * production runs it) so its answers and its RSS are its own. Used by the stall test and by test/bench/stalls.ts.
  */
+import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,8 @@ export interface StallStack {
   api: ChildProcess;
   /** The API process's resident set, in MiB. */
   apiRssMiB(): number;
+  /** The API's last log lines (warn and above). */
+  apiOutput(): string;
   freeze(service: StalledService): void;
   thaw(service: StalledService): void;
   close(): Promise<void>;
@@ -50,7 +53,12 @@ export async function startStallStack(): Promise<StallStack> {
     const [redisPort, mongoPort, temporalPort, apiPort] = (await freePorts(4)) as [number, number, number, number];
     const redis = await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') });
     owned.push(redis);
-    const mongo = await startMongoWire({ mongo: tools.mongo, port: mongoPort, dataDir: path.join(scratch, 'db'), logFile: path.join(logs, 'db.log') });
+    const mongo = await startMongoWire({
+      mongo: tools.mongo,
+      port: mongoPort,
+      dataDir: path.join(scratch, 'db'),
+      logFile: path.join(logs, 'db.log'),
+    });
     owned.push(mongo);
     const temporal = await startTemporalDevServer({
       bin: tools.temporal,
@@ -75,11 +83,19 @@ export async function startStallStack(): Promise<StallStack> {
       'api/server.ts',
       [],
       // Generous limits: the probes come from one IP, and a limiter's own 429 is not what is measured here.
-      testEnvironment({ ...pool.env, ...stores, PORT: String(apiPort), LOG_LEVEL: 'warn', ACCESS_LOG: 'false', SVD_RATE_MAX_PER_IP: '1000000' }),
+      testEnvironment({
+        ...pool.env,
+        ...stores,
+        PORT: String(apiPort),
+        LOG_LEVEL: 'warn',
+        ACCESS_LOG: 'false',
+        SVD_RATE_MAX_PER_IP: '1000000',
+      }),
     );
     let apiOutput = '';
-    api.stdout?.on('data', (chunk: Buffer) => (apiOutput = (apiOutput + chunk.toString()).slice(-4000)));
-    api.stderr?.on('data', (chunk: Buffer) => (apiOutput = (apiOutput + chunk.toString()).slice(-4000)));
+    const keep = (chunk: Buffer) => (apiOutput = (apiOutput + chunk.toString()).slice(-20_000));
+    api.stdout?.on('data', keep);
+    api.stderr?.on('data', keep);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     await waitUntil('the API to answer /health', 60_000, async () => {
       if (api.exitCode !== null) throw new Error(`the API exited: ${apiOutput}`);
@@ -93,6 +109,7 @@ export async function startStallStack(): Promise<StallStack> {
       apiUrl,
       api,
       apiRssMiB: () => rssMiB(api.pid!),
+      apiOutput: () => apiOutput,
       freeze(service) {
         process.kill(pids[service], 'SIGSTOP');
         frozen.add(service);
@@ -138,6 +155,8 @@ export interface ProbeAnswer {
   status: number;
   ms: number;
   retryAfter: string | null;
+  /** Why there was no answer (status 0). */
+  error?: string;
 }
 
 export type ProbeName = 'verify' | 'register' | 'svdBegin' | 'ready';
@@ -160,35 +179,52 @@ const NO_ANSWER_MS = 15_000;
 /** Sends one probe; registrations use the uid as Idempotency-Key, so a retry is recognised as the same request. */
 export async function probe(stack: StallStack, name: ProbeName, uid?: string): Promise<ProbeAnswer> {
   const apiKey = stack.pool.deps.config.auth.apiKey;
-  const requests: Record<ProbeName, () => Promise<Response>> = {
-    verify: () => fetch(`${stack.apiUrl}/v1/patches/NO-SUCH-${randomBytes(4).toString('hex')}/verify`, signal()),
+  const json = { 'content-type': 'application/json' };
+  const requests: Record<ProbeName, () => Promise<{ status: number; retryAfter: string | null }>> = {
+    verify: () => send(stack.apiUrl, 'GET', `/v1/patches/NO-SUCH-${randomBytes(4).toString('hex')}/verify`),
     register: () =>
-      fetch(`${stack.apiUrl}/v1/patches`, {
-        ...signal(),
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'idempotency-key': uid! },
-        body: JSON.stringify(registrationBody(uid!, ownerAddress(stack))),
-      }),
-    svdBegin: () =>
-      fetch(`${stack.apiUrl}/api/svd/begin`, {
-        ...signal(),
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: randomBytes(12).toString('hex') }),
-      }),
-    ready: () => fetch(`${stack.apiUrl}/ready`, signal()),
+      send(
+        stack.apiUrl,
+        'POST',
+        '/v1/patches',
+        { ...json, 'x-api-key': apiKey, 'idempotency-key': uid! },
+        JSON.stringify(registrationBody(uid!, ownerAddress(stack))),
+      ),
+    svdBegin: () => send(stack.apiUrl, 'POST', '/api/svd/begin', json, JSON.stringify({ userId: randomBytes(12).toString('hex') })),
+    ready: () => send(stack.apiUrl, 'GET', '/ready'),
   };
   const started = performance.now();
   try {
-    const res = await requests[name]();
-    await res.arrayBuffer();
-    return { probe: name, status: res.status, ms: performance.now() - started, retryAfter: res.headers.get('retry-after') };
-  } catch {
-    return { probe: name, status: 0, ms: performance.now() - started, retryAfter: null };
+    const answer = await requests[name]();
+    return { probe: name, ...answer, ms: performance.now() - started };
+  } catch (err) {
+    return { probe: name, status: 0, ms: performance.now() - started, retryAfter: null, error: String(err) };
   }
 }
 
-const signal = () => ({ signal: AbortSignal.timeout(NO_ANSWER_MS) });
+/**
+ * One request on a connection of its own, as a client without keep-alive sends it: what is measured is the API's
+ * answer, never a client-side race with a keep-alive socket the server is closing.
+ */
+function send(
+  baseUrl: string,
+  method: string,
+  route: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; retryAfter: string | null }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}${route}`, { method, headers, agent: false, timeout: NO_ANSWER_MS }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] ?? null }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${NO_ANSWER_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 let owner: string | undefined;
 function ownerAddress(stack: StallStack): string {
   owner ??= PublicKey.fromString(stack.pool.kms.keys.describe('owner-stall').pubKeyHex).toAddress('testnet');
@@ -261,7 +297,11 @@ export async function runStall(
     }),
   );
   for (const uid of pending) {
-    await waitUntil(`the retried registration of ${uid} to be accepted`, 30_000, async () => (await probe(stack, 'register', uid)).status === 202);
+    await waitUntil(
+      `the retried registration of ${uid} to be accepted`,
+      30_000,
+      async () => (await probe(stack, 'register', uid)).status === 202,
+    );
   }
   return { service, answers, recoveryMs, registrations, rssBeforeMiB, rssAfterMiB: stack.apiRssMiB() };
 }
