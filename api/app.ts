@@ -45,6 +45,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       metrics: deps.metrics,
       metricsRequireApiKey: deps.config.http.metricsRequireApiKey,
       deploySha: deps.config.deploySha,
+      retryAfterSeconds: dependencyRetryAfterSeconds(deps.config),
     }),
     ...systemCheckRoutes({ temporal: deps.temporal, mongo: deps.mongo, metrics: deps.metrics }),
     ...poolRoutes({
@@ -95,6 +96,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       woc: attributedCalls(chain.woc, (operation) => deps.metrics.chainRequestsByCaller.inc({ caller: 'verify', operation })),
       keys,
       anchorConfirmations: deps.config.anchoring.confirmations,
+      deadlineMs: deps.config.deadlines.requestMs,
       unlockContentSecret: deps.config.unlock.contentSecret,
       queue,
       verdicts: deps.verdicts,
@@ -117,6 +119,9 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
     }),
   ];
 }
+
+/** What a 503 for an unavailable or stalled dependency tells the client to wait: about one open circuit. */
+const dependencyRetryAfterSeconds = (config: AppDeps['config']) => Math.max(1, Math.ceil(config.deadlines.circuitOpenMs / 1000));
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, metrics } = deps;
@@ -146,15 +151,16 @@ export function createApp(deps: AppDeps): Express {
     app.use('/docs', helmet({ contentSecurityPolicy: false }), swaggerUi.serve, swaggerUi.setup(openApiDocument));
   }
 
+  const rateLimitCommon = { redis: deps.redis, logger, timeoutMs: config.deadlines.rateLimitMs };
   const limiters = {
-    public: createRateLimiter({ name: 'public', ...config.http.rateLimits.public, redis: deps.redis, logger, failOpen: true }),
-    admin: createRateLimiter({ name: 'admin', ...config.http.rateLimits.admin, redis: deps.redis, logger, failOpen: true }),
+    public: createRateLimiter({ name: 'public', ...rateLimitCommon, ...config.http.rateLimits.public, failOpen: true }),
+    admin: createRateLimiter({ name: 'admin', ...rateLimitCommon, ...config.http.rateLimits.admin, failOpen: true }),
   };
   const router = express.Router();
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });
   app.use(router);
 
   app.use(notFoundHandler);
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, { dependencyRetryAfterSeconds: dependencyRetryAfterSeconds(config) }));
   return app;
 }

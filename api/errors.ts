@@ -1,10 +1,9 @@
-import { isKmsError } from '../src/kms/errors';
-import { WocError } from '../src/woc/errors';
-import { isGrpcServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { DomainError, type ErrorCode } from '../src/errors';
 import type { Logger } from '../src/logging/logger';
+import { CircuitOpenError } from '../src/resilience/circuitBreaker';
+import { isDependencyUnavailable } from '../src/resilience/unavailable';
 
 /** The only mapping from error codes to HTTP statuses. */
 export function httpStatusFor(code: ErrorCode): number {
@@ -76,8 +75,15 @@ export function zodDetails(error: ZodError): { path: string; message: string }[]
   });
 }
 
-/** Converts anything thrown into the envelope; client mistakes are always 4xx and server faults never leak detail. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** What a 503 DEPENDENCY_UNAVAILABLE tells the client to wait, unless the app passes its circuits' open time. */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Converts anything thrown into the envelope; client mistakes are always 4xx and server faults never leak detail.
+ * Every 503 carries Retry-After: a dependency that is away or stalled is told to come back after about the time
+ * its circuit stays open.
+ */
+export function errorHandler(logger: Logger, options: { dependencyRetryAfterSeconds?: number } = {}): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const requestId = res.locals.requestId as string | undefined;
     let code: ErrorCode;
@@ -105,7 +111,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
     const status = httpStatusFor(code);
     // A full registration queue is the system working as designed under load, not a fault to page on.
-    if (code === 'QUEUE_FULL') {
+    if (err instanceof CircuitOpenError) {
+      // Refused without a call: one short line per request while a dependency's circuit is open, no stack.
+      logger.warn('request refused: circuit open', { method: req.method, path: req.path, errorCode: code, dependency: err.dependency });
+    } else if (code === 'QUEUE_FULL') {
       logger.warn('request refused: registration queue full', { method: req.method, path: req.path, errorCode: code });
     } else if (status >= 500) {
       logger.error('request failed', { method: req.method, path: req.path, errorCode: code, err });
@@ -115,6 +124,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return;
     const retryAfter = (details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+    else if (code === 'DEPENDENCY_UNAVAILABLE') {
+      res.setHeader('Retry-After', String(options.dependencyRetryAfterSeconds ?? DEPENDENCY_RETRY_AFTER_SECONDS));
+    }
     res.status(status).json(errorEnvelope(code, message, requestId, details));
   };
 }
@@ -122,30 +134,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new DomainError('NOT_FOUND', `No route for ${req.method} ${req.path}.`));
 };
-
-// gRPC UNAVAILABLE and DEADLINE_EXCEEDED from Temporal; connection-level failures of the Mongo and Redis drivers.
-const UNAVAILABLE_GRPC_CODES = new Set([14, 4]);
-const UNAVAILABLE_ERROR_NAMES = new Set([
-  'MongoNetworkError',
-  'MongoNetworkTimeoutError',
-  'MongoServerSelectionError',
-  'MongoNotConnectedError',
-  'MaxRetriesPerRequestError',
-]);
-const UNAVAILABLE_REDIS_MESSAGES = ["Stream isn't writeable and enableOfflineQueue options is false", 'Connection is closed.'];
-
-/** True when the error, or an error it wraps, means a dependency could not be reached (a 503, not a 500). */
-export function isDependencyUnavailable(err: unknown): boolean {
-  let current: unknown = err;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (isGrpcServiceError(current) && UNAVAILABLE_GRPC_CODES.has(current.code)) return true;
-    if (UNAVAILABLE_ERROR_NAMES.has(current.name) || UNAVAILABLE_REDIS_MESSAGES.includes(current.message)) return true;
-    // The chain service or the KMS failing in a way a retry could fix: "cannot answer now", not a server fault.
-    if ((current instanceof WocError || isKmsError(current)) && current.retryable) return true;
-    current = current.cause;
-  }
-  return false;
-}
 
 function isBodyParserError(err: unknown): err is { type: string; status: number } {
   return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string';

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { pingMongo } from '../src/db/mongo';
 import type { Metrics } from '../src/metrics';
+import { DeadlineExceededError, withDeadline } from '../src/resilience/deadline';
 
 export type DependencyName = 'mongo' | 'redis' | 'temporal';
 
@@ -36,13 +37,13 @@ export function createReadinessCheck(deps: { mongo: Connection; redis: Redis; te
       (Object.keys(probes) as DependencyName[]).map(async (name): Promise<[DependencyName, DependencyStatus]> => {
         const started = performance.now();
         try {
-          await withTimeout(probes[name](), CHECK_TIMEOUT_MS);
+          await withDeadline(probes[name](), CHECK_TIMEOUT_MS, `${name} readiness probe`);
           deps.metrics.dependencyUp.set({ dependency: name }, 1);
           return [name, { status: 'up', latencyMs: Math.round(performance.now() - started) }];
         } catch (err) {
           deps.metrics.dependencyUp.set({ dependency: name }, 0);
           // Only a short class of error reaches the caller: no hostnames, credentials or stack traces.
-          const error = err instanceof TimeoutError ? 'timeout' : 'unreachable';
+          const error = err instanceof DeadlineExceededError ? 'timeout' : 'unreachable';
           return [name, { status: 'down', latencyMs: Math.round(performance.now() - started), error }];
         }
       }),
@@ -50,14 +51,4 @@ export function createReadinessCheck(deps: { mongo: Connection; redis: Redis; te
     const checks = Object.fromEntries(entries) as Record<DependencyName, DependencyStatus>;
     return { status: entries.every(([, s]) => s.status === 'up') ? 'ready' : 'not_ready', checks };
   };
-}
-
-class TimeoutError extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,7 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV3, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z, type ZodType } from 'zod';
-import { ERROR_CODES } from '../src/errors';
+import { DomainError, ERROR_CODES } from '../src/errors';
 
 extendZodWithOpenApi(z);
 
@@ -34,6 +34,11 @@ export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodT
   access: Access;
   /** Which limiter applies; 'none' for probes that orchestration polls (health, ready). */
   rateLimit: 'public' | 'admin' | 'none';
+  /**
+   * The longest the route may take to answer: past it, it answers 503 DEPENDENCY_UNAVAILABLE with Retry-After,
+   * whatever it still waits for (the deadlines of its store calls bound that wait; this bounds their sum).
+   */
+  deadlineMs?: number;
   /** Further limiters of this route, run after `rateLimit` and before authentication (e.g. per user). */
   extraLimiters?: RequestHandler[];
   request?: { params?: P; query?: Q; body?: B };
@@ -72,6 +77,7 @@ export interface MountOptions {
 export function mountRoutes(router: Router, routes: RouteSpec[], options: MountOptions): void {
   for (const route of routes) {
     const chain: RequestHandler[] = [];
+    if (route.deadlineMs !== undefined) chain.push(answerBy(route.deadlineMs));
     if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
     if (route.extraLimiters) chain.push(...route.extraLimiters);
     if (route.access === 'apiKey') chain.push(options.requireApiKey);
@@ -86,6 +92,17 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
     });
     router[route.method](route.path, ...chain);
   }
+}
+
+function answerBy(deadlineMs: number): RequestHandler {
+  return (_req, res, next) => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent)
+        next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
+    }, deadlineMs);
+    res.once('close', () => clearTimeout(timer));
+    next();
+  };
 }
 
 /** True for a request to a route that reads its own body: the app's JSON parser and its content-type check skip it. */

@@ -10,27 +10,34 @@ import { connectTemporalClient } from '../src/temporal/connection';
 import { chainClientsFromConfig } from '../src/chain/clients';
 import { keyringFromConfig } from '../src/rotation/keyring';
 import { assertActiveKeysAvailable } from '../src/rotation/startup';
+import { createDependencyCircuits } from '../src/resilience/circuits';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ service: 'api', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
   const metrics = createMetrics({ service: 'api', deploySha: config.deploySha });
+  // Every store call on a request path has a deadline; a stalled store trips its circuit (docs/OPERATIONS.md).
+  const circuits = createDependencyCircuits(config.deadlines, { metrics, logger });
 
   // Redis is required at start (rate limits, SVD caches): fail fast rather than serve without it.
   const redis = await connectRedis(config.redis, {
     connectionName: 'patchproof-api',
     onError: (err) => logger.warn('redis connection error', { err }),
+    guard: { commandTimeoutMs: config.deadlines.redisCommandMs, breaker: circuits.redis },
   }).catch((err: unknown) => {
     logger.error('redis unavailable at startup', { err });
     throw err;
   });
-  const mongo = await connectMongo(config.mongo);
+  const mongo = await connectMongo(config.mongo, { operationTimeoutMs: config.deadlines.mongoOperationMs, breaker: circuits.mongo });
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
   mongo.on('reconnected', () => logger.info('mongo reconnected'));
   watchMongoConnection(metrics, mongo);
   watchRedisConnection(metrics, redis);
-  const temporal = await connectTemporalClient(config.temporal);
+  const temporal = await connectTemporalClient(config.temporal, {
+    callTimeoutMs: config.deadlines.temporalCallMs,
+    breaker: circuits.temporal,
+  });
   if (config.isProduction) {
     // The API verifies with the issuer key and derives SVD secrets through the KMS: both must be served at start.
     await assertActiveKeysAvailable(keyringFromConfig(config, mongo), chainClientsFromConfig(config, logger).kms, ['issuer', 'svd']);

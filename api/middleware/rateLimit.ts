@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Redis } from 'ioredis';
@@ -5,6 +6,7 @@ import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { RateLimitConfig } from '../../src/config';
 import type { Logger } from '../../src/logging/logger';
 import { DomainError } from '../../src/errors';
+import { withDeadline } from '../../src/resilience/deadline';
 import { errorEnvelope, httpStatusFor } from '../errors';
 
 export interface RateLimiterOptions extends RateLimitConfig {
@@ -17,6 +19,8 @@ export interface RateLimiterOptions extends RateLimitConfig {
    * false and answer 503 DEPENDENCY_UNAVAILABLE instead (fail closed).
    */
   failOpen: boolean;
+  /** How long a counter update may take; past it the limiter fails open or closed as above (RATE_LIMIT_TIMEOUT_MS). */
+  timeoutMs: number;
   /** Counter key for a request; the default is the client IP. Owner-auth routes also key by user or identifier. */
   keyGenerator?: (req: Request) => string;
 }
@@ -34,8 +38,13 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
       prefix: `rl:${options.name}:`,
       sendCommand: async (command: string, ...args: string[]) => {
         try {
-          return (await options.redis.call(command, ...args)) as RedisReply;
+          return (await withDeadline(options.redis.call(command, ...args), options.timeoutMs, 'rate-limit store')) as RedisReply;
         } catch (err) {
+          // The store loads its scripts once, at start, and keeps a failed load for good. A script's SHA is known
+          // without Redis: answer it, and EVALSHA's NOSCRIPT makes the store load the script again once Redis answers.
+          if (command.toUpperCase() === 'SCRIPT' && args[0]?.toUpperCase() === 'LOAD' && args[1] !== undefined) {
+            return createHash('sha1').update(args[1]).digest('hex');
+          }
           throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
         }
       },

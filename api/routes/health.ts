@@ -21,6 +21,8 @@ export function healthRoutes(deps: {
   metrics: Metrics;
   metricsRequireApiKey: boolean;
   deploySha: string;
+  /** Retry-After of a not-ready answer. */
+  retryAfterSeconds: number;
 }): RouteSpec[] {
   return [
     defineRoute({
@@ -49,6 +51,8 @@ export function healthRoutes(deps: {
       handler: async (_input, _req, res) => {
         const report = await deps.checkReadiness();
         res.setHeader('Cache-Control', 'no-store');
+        // Like every 503 of the API, a not-ready answer says when to ask again.
+        if (report.status !== 'ready') res.setHeader('Retry-After', String(deps.retryAfterSeconds));
         res.status(report.status === 'ready' ? 200 : 503).json(report);
       },
     }),

@@ -48,6 +48,8 @@ export interface PatchRouteDeps {
   /** Key settings: the issuer key directory that verification resolves keys through is built from them. */
   keys: Keyring;
   anchorConfirmations: number;
+  /** The most verification and POST /v1/patches may take before answering 503 (REQUEST_DEADLINE_MS). */
+  deadlineMs?: number;
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored: past it, POST /v1/patches answers 503 with Retry-After. */
   queue?: RegistrationQueue;
@@ -203,6 +205,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       tags: ['Verification'],
       access: 'public',
       rateLimit: 'public',
+      ...(deps.deadlineMs !== undefined && { deadlineMs: deps.deadlineMs }),
       request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
       responses: {
         200: {
@@ -281,6 +284,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       tags: ['Registration'],
       access: 'apiKey',
       rateLimit: 'admin',
+      ...(deps.deadlineMs !== undefined && { deadlineMs: deps.deadlineMs }),
       request: { body: RegistrationBody },
       responses: {
         202: { description: 'Accepted; follow statusUrl.', schema: AcceptedSchema },

@@ -54,9 +54,12 @@ export const envSchema = z.object({
   DB_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   DB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
   DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(40),
+  DB_REQUEST_TIMEOUT_MS: positiveInt.default(1_500),
 
   REDIS_URL: z.string().min(1).optional(),
   REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt.default(500),
+  RATE_LIMIT_TIMEOUT_MS: positiveInt.default(200),
 
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).optional(),
@@ -68,6 +71,10 @@ export const envSchema = z.object({
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   TEMPORAL_INSECURE: boolean.default(false),
   TEMPORAL_UI_URL: z.url().optional(),
+  TEMPORAL_REQUEST_TIMEOUT_MS: positiveInt.default(1_500),
+  REQUEST_DEADLINE_MS: positiveInt.default(1_800),
+  CIRCUIT_FAILURE_THRESHOLD: positiveInt.default(3),
+  CIRCUIT_OPEN_MS: positiveInt.default(3_000),
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   EMAIL_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),

@@ -50,6 +50,22 @@ export interface AppConfig {
     maxStatementsPerCommand: number;
   };
   redis: { url: string; password?: string };
+  /**
+   * Deadlines of the API's calls to its stores (docs/CONFIGURATION.md, "Request deadlines"): a stalled dependency
+   * gives a fast, documented answer instead of a hanging request.
+   */
+  deadlines: {
+    redisCommandMs: number;
+    rateLimitMs: number;
+    mongoOperationMs: number;
+    temporalCallMs: number;
+    /** The most verification and POST /v1/patches may take in all before they answer 503. */
+    requestMs: number;
+    /** Consecutive timeouts or connection failures that open a dependency's circuit. */
+    circuitFailureThreshold: number;
+    /** How long an open circuit refuses calls before it lets calls through again as probes. */
+    circuitOpenMs: number;
+  };
   temporal: {
     address: string;
     namespace: string;
@@ -306,6 +322,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
     unlock: { contentSecret: required.unlockContentSecret },
     mongo: mongoSection(parsed, required),
     redis: { url: required.redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
+    deadlines: {
+      redisCommandMs: raw.REDIS_COMMAND_TIMEOUT_MS,
+      rateLimitMs: raw.RATE_LIMIT_TIMEOUT_MS,
+      mongoOperationMs: raw.DB_REQUEST_TIMEOUT_MS,
+      temporalCallMs: raw.TEMPORAL_REQUEST_TIMEOUT_MS,
+      requestMs: raw.REQUEST_DEADLINE_MS,
+      circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
+      circuitOpenMs: raw.CIRCUIT_OPEN_MS,
+    },
     temporal: temporalSection(parsed, required),
     worker: workerSection(parsed),
     kms: kmsSection(parsed, required),

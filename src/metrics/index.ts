@@ -34,6 +34,8 @@ export interface Metrics {
   wocRequestDuration: Histogram<'operation'>;
   connectionUp: Gauge<'dependency'>;
   connectionErrors: Counter<'dependency'>;
+  circuitOpen: Gauge<'dependency'>;
+  circuitOpens: Counter<'dependency'>;
   svdChallengeTtl: Gauge<string>;
   scheduleMissedActions: Gauge<'schedule_id'>;
   scheduleLastActionTime: Gauge<'schedule_id'>;
@@ -225,6 +227,18 @@ export function createMetrics(options: { service: string; deploySha: string }): 
     connectionErrors: new Counter({
       name: `${METRIC_PREFIX}connection_errors_total`,
       help: 'Connection errors and disconnects reported by a driver (mongo, redis).',
+      labelNames: ['dependency'],
+      registers: [registry],
+    }),
+    circuitOpen: new Gauge({
+      name: `${METRIC_PREFIX}circuit_open`,
+      help: "1 while the API's circuit to a dependency (mongo, redis, temporal) is open or probing, 0 when closed.",
+      labelNames: ['dependency'],
+      registers: [registry],
+    }),
+    circuitOpens: new Counter({
+      name: `${METRIC_PREFIX}circuit_opens_total`,
+      help: "Times the API's circuit to a dependency opened after consecutive stalls or connection failures.",
       labelNames: ['dependency'],
       registers: [registry],
     }),

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/client';
 import type { AppConfig } from '../config';
+import type { CircuitBreaker } from '../resilience/circuitBreaker';
+import { guardTemporalCalls } from '../resilience/guards';
 
 type TemporalConfig = AppConfig['temporal'];
 
@@ -30,7 +32,17 @@ export async function temporalConnectionOptions(config: TemporalConfig): Promise
   };
 }
 
-export async function connectTemporalClient(config: TemporalConfig): Promise<Client> {
+/** For a client on a request path (the API): a deadline on every workflow call and the dependency's breaker. */
+export interface TemporalRequestGuard {
+  callTimeoutMs: number;
+  breaker: CircuitBreaker;
+}
+
+export async function connectTemporalClient(config: TemporalConfig, guard?: TemporalRequestGuard): Promise<Client> {
   const connection = await Connection.connect({ ...(await temporalConnectionOptions(config)), connectTimeout: '10s' });
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({
+    connection,
+    namespace: config.namespace,
+    ...(guard && { interceptors: { workflow: [guardTemporalCalls(connection, guard.breaker, guard.callTimeoutMs)] } }),
+  });
 }

@@ -44,7 +44,15 @@ describe('when a dependency is away', () => {
     lostRedis.disconnect();
     const app = express();
     const limiter = (failOpen: boolean) =>
-      createRateLimiter({ name: `t${String(failOpen)}`, windowMs: 60_000, max: 5, redis: lostRedis, logger: deps.logger, failOpen });
+      createRateLimiter({
+        name: `t${String(failOpen)}`,
+        windowMs: 60_000,
+        max: 5,
+        redis: lostRedis,
+        logger: deps.logger,
+        failOpen,
+        timeoutMs: deps.config.deadlines.rateLimitMs,
+      });
     app.get('/closed', limiter(false), (_req, res) => void res.json({ ok: true }));
     app.get('/open', limiter(true), (_req, res) => void res.json({ ok: true }));
     app.use(errorHandler(deps.logger));

@@ -35,6 +35,7 @@ const RUNBOOK_ALERTS: Record<string, string[]> = {
   'Redis unavailable at startup': ['PatchProofProcessDown', 'PatchProofRedisDisconnected'],
   'Workflow failures': ['PatchProofWorkflowFailures'],
   'Schedule misses': ['PatchProofScheduleMissedActions', 'PatchProofScheduleOverdue'],
+  'A dependency stalls': ['PatchProofCircuitOpen'],
 };
 
 interface RuleTestFile {
