@@ -28,7 +28,8 @@ export function certificateRoutes(deps: VerifyDeps & { page: PatchPageDeps }): R
       },
       responses: {
         200: {
-          description: 'The certificate (text/html with a strict Content-Security-Policy, or application/pdf), in English or French (Accept-Language).',
+          description:
+            'The certificate (text/html with a strict Content-Security-Policy, or application/pdf), in English or French (Accept-Language).',
           contentType: 'text/html',
           schema: z.string(),
         },

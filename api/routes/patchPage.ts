@@ -51,7 +51,10 @@ export function sendPatchPage(
   res.setHeader('Content-Security-Policy', PATCH_PAGE_CSP);
   res.setHeader('Cache-Control', options.cacheControl);
   res.setHeader('ETag', `"${createHash('sha256').update(body).digest('base64url')}"`);
-  res.status(view.outcome === 'not_found' ? 404 : 200).type('text/html; charset=utf-8').send(body);
+  res
+    .status(view.outcome === 'not_found' ? 404 : 200)
+    .type('text/html; charset=utf-8')
+    .send(body);
 }
 
 const uidParams = z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') });
@@ -70,7 +73,8 @@ export function patchPageRoutes(deps: PatchPageDeps & { mongo: Connection }): Ro
     defineRoute({
       method: 'get',
       path: '/v1/patches/:uid/qr.svg',
-      summary: "A QR code (SVG) of the patch's public page `/p/{uid}`, for brands to print. Any well-formed uid: codes are printed before registration.",
+      summary:
+        "A QR code (SVG) of the patch's public page `/p/{uid}`, for brands to print. Any well-formed uid: codes are printed before registration.",
       tags: ['Verification'],
       access: 'public',
       rateLimit: 'public',
@@ -85,7 +89,7 @@ export function patchPageRoutes(deps: PatchPageDeps & { mongo: Connection }): Ro
     defineRoute({
       method: 'get',
       path: '/v1/patches/:uid/qr.png',
-      summary: "The same QR code as a PNG, `size` pixels wide (128–2048, default 512).",
+      summary: 'The same QR code as a PNG, `size` pixels wide (128–2048, default 512).',
       tags: ['Verification'],
       access: 'public',
       rateLimit: 'public',
@@ -110,8 +114,15 @@ export function patchPageRoutes(deps: PatchPageDeps & { mongo: Connection }): Ro
       rateLimit: 'public',
       request: { params: uidParams },
       responses: {
-        200: { description: 'The image (PNG, JPEG, WebP, GIF or AVIF).', contentType: 'image/*', schema: z.string().describe('image bytes') },
-        404: { description: 'No registration, no image in its record, or an image the proxy does not serve (host not allowed, too large, not a raster image).' },
+        200: {
+          description: 'The image (PNG, JPEG, WebP, GIF or AVIF).',
+          contentType: 'image/*',
+          schema: z.string().describe('image bytes'),
+        },
+        404: {
+          description:
+            'No registration, no image in its record, or an image the proxy does not serve (host not allowed, too large, not a raster image).',
+        },
         503: { description: 'The image host is unreachable or failed.' },
       },
       handler: async ({ params }, _req, res) => {
@@ -120,7 +131,8 @@ export function patchPageRoutes(deps: PatchPageDeps & { mongo: Connection }): Ro
         if (typeof url !== 'string') throw new DomainError('NOT_FOUND', `No product image for ${params.uid}.`);
         const image = await deps.images.image(url).catch((err: unknown) => {
           if (!(err instanceof ImageProxyError)) throw err;
-          if (err.kind === 'unavailable') throw new DomainError('DEPENDENCY_UNAVAILABLE', 'The product image host is unavailable; retry later.');
+          if (err.kind === 'unavailable')
+            throw new DomainError('DEPENDENCY_UNAVAILABLE', 'The product image host is unavailable; retry later.');
           throw new DomainError('NOT_FOUND', `No product image is served for ${params.uid}: ${err.message}.`);
         });
         res.setHeader('Cache-Control', 'public, max-age=3600');

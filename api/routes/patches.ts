@@ -229,7 +229,9 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     return kept.settled ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now()) : kept.value;
   };
   const cacheControlOf = (verification: Verification) =>
-    verification.status !== 'pending' && verification.status !== 'not_found' ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled;
+    verification.status !== 'pending' && verification.status !== 'not_found'
+      ? VERIFY_CACHE_CONTROL.settled
+      : VERIFY_CACHE_CONTROL.unsettled;
 
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
@@ -295,7 +297,11 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       rateLimit: 'public',
       request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
       responses: {
-        200: { description: 'The page (text/html, strict CSP, strong ETag; `Vary: Accept, Accept-Language`).', contentType: 'text/html', schema: z.string() },
+        200: {
+          description: 'The page (text/html, strict CSP, strong ETag; `Vary: Accept, Accept-Language`).',
+          contentType: 'text/html',
+          schema: z.string(),
+        },
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
         404: { description: 'The page of an unknown patch.', contentType: 'text/html', schema: z.string() },
       },

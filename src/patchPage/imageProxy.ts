@@ -129,7 +129,8 @@ export class ImageProxy {
             reject(error);
           };
           // No redirects: a redirect could lead anywhere the allow-list does not.
-          if (response.statusCode !== 200) return fail(new ImageProxyError('unavailable', `the image host answered ${response.statusCode}`));
+          if (response.statusCode !== 200)
+            return fail(new ImageProxyError('unavailable', `the image host answered ${response.statusCode}`));
           const contentType = (response.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
           if (!IMAGE_TYPES.has(contentType)) return fail(new ImageProxyError('not-an-image', 'the image host sent no raster image'));
           if (Number(response.headers['content-length'] ?? 0) > this.options.maxBytes)
@@ -146,7 +147,9 @@ export class ImageProxy {
         },
       );
       request.on('timeout', () => request.destroy(new ImageProxyError('unavailable', 'the image host did not answer in time')));
-      request.on('error', (err) => reject(err instanceof ImageProxyError ? err : new ImageProxyError('unavailable', 'the image host is unreachable')));
+      request.on('error', (err) =>
+        reject(err instanceof ImageProxyError ? err : new ImageProxyError('unavailable', 'the image host is unreachable')),
+      );
     });
   }
 

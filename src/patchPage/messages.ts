@@ -100,7 +100,8 @@ const en: PageMessages = {
   invalid: 'INVALID',
   details: 'Technical detail',
   downloadProof: 'Download proof',
-  offlineNote: 'The proof file checks offline with `npx patchproof verify-proof <file>` and the issuer’s public key, without trusting this site.',
+  offlineNote:
+    'The proof file checks offline with `npx patchproof verify-proof <file>` and the issuer’s public key, without trusting this site.',
   certificatePdf: 'Certificate (PDF)',
   onExplorer: 'view on a block explorer',
   footer: 'Verified by PatchProof from the issuer-signed record and its anchor on the BSV blockchain.',

@@ -27,7 +27,11 @@ export function certificateRows(view: PatchView, language: PageLanguage): { key:
   if (view.anchor) {
     rows.push(
       { key: 'anchor.txid', label: m.anchorTx, value: view.anchor.txid },
-      { key: 'anchor.blockHeight', label: m.blockHeight, value: view.anchor.blockHeight === null ? m.notMined : String(view.anchor.blockHeight) },
+      {
+        key: 'anchor.blockHeight',
+        label: m.blockHeight,
+        value: view.anchor.blockHeight === null ? m.notMined : String(view.anchor.blockHeight),
+      },
       { key: 'anchor.confirmations', label: m.confirmations, value: String(view.anchor.confirmations) },
     );
   }
