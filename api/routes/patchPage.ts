@@ -72,6 +72,20 @@ export function patchPageRoutes(deps: PatchPageDeps & { mongo: Connection }): Ro
   return [
     defineRoute({
       method: 'get',
+      path: '/favicon.ico',
+      summary: 'No icon: 204, so a browser opening the patch page records no failed request.',
+      tags: ['Verification'],
+      access: 'public',
+      // Asked by every browser with every first page view; answering it costs nothing.
+      rateLimit: 'none',
+      responses: { 204: { description: 'No content.' } },
+      handler: (_input, _req, res) => {
+        res.setHeader('Cache-Control', 'public, max-age=86400');
+        res.status(204).end();
+      },
+    }),
+    defineRoute({
+      method: 'get',
       path: '/v1/patches/:uid/qr.svg',
       summary:
         "A QR code (SVG) of the patch's public page `/p/{uid}`, for brands to print. Any well-formed uid: codes are printed before registration.",

@@ -1,5 +1,5 @@
 /**
- * A tagged template that escapes by default: `html\`<p>${value}</p>\`` escapes `value` unless it is itself markup
+ * A tagged template that escapes by default: `markup\`<p>${value}</p>\`` escapes `value` unless it is itself markup
  * built by this tag. Arrays are joined, `null`, `undefined` and `false` render nothing. Forgetting to escape is
  * impossible; writing markup from text needs the explicit `unsafeMarkup`, which only constants use.
  */
@@ -26,7 +26,7 @@ function render(value: Interpolation): string {
   return escapeHtml(String(value));
 }
 
-export function html(strings: TemplateStringsArray, ...values: Interpolation[]): Markup {
+export function markup(strings: TemplateStringsArray, ...values: Interpolation[]): Markup {
   let out = strings[0]!;
   values.forEach((value, i) => (out += render(value) + strings[i + 1]!));
   return new Markup(out);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { html, unsafeMarkup, type Markup } from './markup';
+import { markup, unsafeMarkup, type Markup } from './markup';
 import { formatDate, PAGE_MESSAGES, type PageLanguage, type PageMessages } from './messages';
 import { explorerUrl, patchFacts, truncateMiddle, type HistoryEntry, type PatchOutcome, type PatchView } from './view';
 
@@ -68,23 +68,22 @@ export interface PageOptions {
   explorerTxUrl: string | null;
 }
 
-const time = (iso: string, language: PageLanguage) => html`<time datetime="${iso}">${formatDate(iso, language)}</time>`;
+const time = (iso: string, language: PageLanguage) => markup`<time datetime="${iso}">${formatDate(iso, language)}</time>`;
 
 function txLink(txid: string, options: PageOptions, m: PageMessages): Markup {
   const href = explorerUrl(options.explorerTxUrl, txid);
-  const shown = html`<span class="mono" title="${txid}">${truncateMiddle(txid, 10)}</span>`;
-  return href ? html`<a href="${href}" rel="noopener noreferrer external">${shown}</a> <span class="note">(${m.onExplorer})</span>` : shown;
+  const shown = markup`<span class="mono" title="${txid}">${truncateMiddle(txid, 10)}</span>`;
+  return href
+    ? markup`<a href="${href}" rel="noopener noreferrer external">${shown}</a> <span class="note">(${m.onExplorer})</span>`
+    : shown;
 }
 
 function historyItem(entry: HistoryEntry, options: PageOptions, m: PageMessages): Markup {
-  return html`<li data-seq="${entry.seq}">
-    ${entry.at ? html`<div>${time(entry.at, options.language)}</div>` : ''}
-    <div>
-      ${entry.kind === 'registration' ? m.registered : m.transferred}
-      <span class="mono" title="${entry.owner}">${truncateMiddle(entry.owner)}</span>
-    </div>
-    ${entry.txid ? html`<div class="note">${m.anchorTx}: ${txLink(entry.txid, options, m)}${entry.confirmations !== undefined ? html` · ${m.confirmations}: ${entry.confirmations}` : ''}</div>` : ''}
-  </li>`;
+  return markup`<li data-seq="${entry.seq}">
+${entry.at ? markup`<div>${time(entry.at, options.language)}</div>` : ''}
+<div>${entry.kind === 'registration' ? m.registered : m.transferred} <span class="mono" title="${entry.owner}">${truncateMiddle(entry.owner)}</span></div>
+${entry.txid ? markup`<div class="note">${m.anchorTx}: ${txLink(entry.txid, options, m)}${entry.confirmations !== undefined ? markup` · ${m.confirmations}: ${entry.confirmations}` : ''}</div>` : ''}
+</li>`;
 }
 
 /** The public page of a patch as a standalone HTML document: no script, no request to another origin. */
@@ -94,94 +93,71 @@ export function renderPatchPage(view: PatchView, options: PageOptions): string {
   const tone = TONE[view.outcome];
   const facts = patchFacts(view, m, (iso) => formatDate(iso, options.language)).filter((f) => f.key !== 'product.name');
   const showRecord = view.outcome !== 'not_found';
-  const page = html`<!DOCTYPE html>
-    <html lang="${options.language}">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="robots" content="noindex" />
-        <meta name="referrer" content="no-referrer" />
-        <title>${verdict.title} · ${view.product.name ?? view.uid} · PatchProof</title>
-        <style>
-          ${unsafeMarkup(STYLE)}
-        </style>
-      </head>
-      <body>
-        <a class="skip" href="#verdict">${m.skipToVerdict}</a>
-        <header>PatchProof</header>
-        <main>
-          <div id="verdict" class="verdict ${tone}" data-outcome="${view.outcome}" role="status">
-            <h1><span class="icon" aria-hidden="true">${ICON[tone]}</span>${verdict.title}</h1>
-            <p>${verdict.meaning}</p>
-            ${view.reason ? html`<p class="reason">${m.details}: <bdi>${view.reason}</bdi></p>` : ''}
-          </div>
-          <section aria-labelledby="product-heading">
-            <h2 id="product-heading">${m.product}</h2>
-            ${view.product.imagePath ? html`<img class="photo" src="${view.product.imagePath}" alt="${m.productPhoto(view.product.name)}" width="320" height="320" />` : ''}
-            ${view.product.name ? html`<p class="name" data-field="product.name"><bdi>${view.product.name}</bdi></p>` : ''}
-            <dl>
-              ${facts.map(
-                (f) =>
-                  html`<dt>${f.label}</dt>
-                    <dd data-field="${f.key}"><bdi>${f.value}</bdi></dd>`,
-              )}
-              ${
-                showRecord && view.currentOwner
-                  ? html`<dt>${m.fields.currentOwner}</dt>
-                      <dd data-field="currentOwner" class="mono" title="${view.currentOwner}">${truncateMiddle(view.currentOwner)}</dd>`
-                  : ''
-              }
-            </dl>
-          </section>
-          ${
-            showRecord
-              ? html`<section aria-labelledby="history-heading">
-                    <h2 id="history-heading">${m.history}</h2>
-                    ${
-                      view.history.length > 0
-                        ? html`<ol class="timeline">
-                            ${view.history.map((entry) => historyItem(entry, options, m))}
-                          </ol>`
-                        : html`<p>${m.noHistory}</p>`
-                    }
-                    ${view.pendingTransfer ? html`<p class="note">${m.pendingTransfer}</p>` : ''}
-                  </section>
-                  <section aria-labelledby="proof-heading">
-                    <h2 id="proof-heading">${m.proof}</h2>
-                    <dl>
-                      ${
-                        view.anchor
-                          ? html`<dt>${m.anchorTx}</dt>
-                              <dd data-field="anchor.txid">${txLink(view.anchor.txid, options, m)}</dd>
-                              <dt>${m.blockHeight}</dt>
-                              <dd data-field="anchor.blockHeight">${view.anchor.blockHeight ?? m.notMined}</dd>
-                              <dt>${m.confirmations}</dt>
-                              <dd data-field="anchor.confirmations">${view.anchor.confirmations}</dd>`
-                          : ''
-                      }
-                      ${
-                        view.issuer
-                          ? html`<dt>${m.issuerKey}</dt>
-                              <dd data-field="issuer.keyIdentifier"><bdi>${view.issuer.keyIdentifier}</bdi></dd>
-                              <dt>${m.issuerSignature}</dt>
-                              <dd data-field="issuer.signatureValid">${view.issuer.signatureValid ? m.valid : m.invalid}</dd>`
-                          : ''
-                      }
-                    </dl>
-                    <p>
-                      ${view.paths.proof ? html`<a class="button" href="${view.paths.proof}" download data-link="proof">${m.downloadProof}</a>` : ''}${
-                        view.paths.certificatePdf
-                          ? html`<a class="button" href="${view.paths.certificatePdf}" data-link="certificate">${m.certificatePdf}</a>`
-                          : ''
-                      }
-                    </p>
-                    ${view.paths.proof ? html`<p class="note">${m.offlineNote}</p>` : ''}
-                  </section>`
-              : ''
-          }
-        </main>
-        <footer><p>${m.footer}</p></footer>
-      </body>
-    </html> `;
+  const page = markup`<!DOCTYPE html>
+<html lang="${options.language}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<meta name="referrer" content="no-referrer">
+<title>${verdict.title} · ${view.product.name ?? view.uid} · PatchProof</title>
+<style>${unsafeMarkup(STYLE)}</style>
+</head>
+<body>
+<a class="skip" href="#verdict">${m.skipToVerdict}</a>
+<header>PatchProof</header>
+<main>
+<div id="verdict" class="verdict ${tone}" data-outcome="${view.outcome}" role="status">
+<h1><span class="icon" aria-hidden="true">${ICON[tone]}</span>${verdict.title}</h1>
+<p>${verdict.meaning}</p>
+${view.reason ? markup`<p class="reason">${m.details}: <bdi>${view.reason}</bdi></p>` : ''}
+</div>
+<section aria-labelledby="product-heading">
+<h2 id="product-heading">${m.product}</h2>
+${view.product.imagePath ? markup`<img class="photo" src="${view.product.imagePath}" alt="${m.productPhoto(view.product.name)}" width="320" height="320">` : ''}
+${view.product.name ? markup`<p class="name" data-field="product.name"><bdi>${view.product.name}</bdi></p>` : ''}
+<dl>
+${facts.map((f) => markup`<dt>${f.label}</dt><dd data-field="${f.key}"><bdi>${f.value}</bdi></dd>`)}
+${showRecord && view.currentOwner ? markup`<dt>${m.fields.currentOwner}</dt><dd data-field="currentOwner" class="mono" title="${view.currentOwner}">${truncateMiddle(view.currentOwner)}</dd>` : ''}
+</dl>
+</section>
+${
+  showRecord
+    ? markup`<section aria-labelledby="history-heading">
+<h2 id="history-heading">${m.history}</h2>
+${view.history.length > 0 ? markup`<ol class="timeline">${view.history.map((entry) => historyItem(entry, options, m))}</ol>` : markup`<p>${m.noHistory}</p>`}
+${view.pendingTransfer ? markup`<p class="note">${m.pendingTransfer}</p>` : ''}
+</section>
+<section aria-labelledby="proof-heading">
+<h2 id="proof-heading">${m.proof}</h2>
+<dl>
+${
+  view.anchor
+    ? markup`<dt>${m.anchorTx}</dt><dd data-field="anchor.txid">${txLink(view.anchor.txid, options, m)}</dd>
+<dt>${m.blockHeight}</dt><dd data-field="anchor.blockHeight">${view.anchor.blockHeight ?? m.notMined}</dd>
+<dt>${m.confirmations}</dt><dd data-field="anchor.confirmations">${view.anchor.confirmations}</dd>`
+    : ''
+}
+${
+  view.issuer
+    ? markup`<dt>${m.issuerKey}</dt><dd data-field="issuer.keyIdentifier"><bdi>${view.issuer.keyIdentifier}</bdi></dd>
+<dt>${m.issuerSignature}</dt><dd data-field="issuer.signatureValid">${view.issuer.signatureValid ? m.valid : m.invalid}</dd>`
+    : ''
+}
+</dl>
+<p>${view.paths.proof ? markup`<a class="button" href="${view.paths.proof}" download data-link="proof">${m.downloadProof}</a>` : ''}${
+        view.paths.certificatePdf
+          ? markup`<a class="button" href="${view.paths.certificatePdf}" data-link="certificate">${m.certificatePdf}</a>`
+          : ''
+      }</p>
+${view.paths.proof ? markup`<p class="note">${m.offlineNote}</p>` : ''}
+</section>`
+    : ''
+}
+</main>
+<footer><p>${m.footer}</p></footer>
+</body>
+</html>
+`;
   return page.text;
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { ImageProxy, ImageProxyError, isPublicAddress } from '../../../src/patchPage/imageProxy';
-import { escapeHtml, html } from '../../../src/patchPage/markup';
+import { escapeHtml, markup } from '../../../src/patchPage/markup';
 import { PAGE_LANGUAGES, PAGE_MESSAGES } from '../../../src/patchPage/messages';
 import { PATCH_PAGE_CSP, renderPatchPage } from '../../../src/patchPage/page';
 import { certificateRows, renderCertificatePdf } from '../../../src/patchPage/pdf';
@@ -149,7 +149,7 @@ describe('patch page', () => {
     expect(page).toContain('Maison &lt;b&gt;Test&lt;/b&gt;');
     // The image's alternative text is an attribute: quotes must not end it.
     expect(page).toContain('alt="Photo of &lt;script&gt;alert(&quot;x&quot;)');
-    expect(html`<a title="${'" onmouseover="x'}">${['<i>', html`<b>ok</b>`]}</a>`.text).toBe(
+    expect(markup`<a title="${'" onmouseover="x'}">${['<i>', markup`<b>ok</b>`]}</a>`.text).toBe(
       '<a title="&quot; onmouseover=&quot;x">&lt;i&gt;<b>ok</b></a>',
     );
   });
