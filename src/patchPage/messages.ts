@@ -27,7 +27,8 @@ export interface PageMessages {
   invalid: string;
   details: string;
   downloadProof: string;
-  offlineNote: string;
+  /** The note under the proof download, around the command that checks it: [before, after]. */
+  offlineNote: [string, string];
   certificatePdf: string;
   onExplorer: string;
   footer: string;
@@ -100,8 +101,7 @@ const en: PageMessages = {
   invalid: 'INVALID',
   details: 'Technical detail',
   downloadProof: 'Download proof',
-  offlineNote:
-    'The proof file checks offline with `npx patchproof verify-proof <file>` and the issuer’s public key, without trusting this site.',
+  offlineNote: ['The proof file checks offline with', 'and the issuer’s public key, without trusting this site.'],
   certificatePdf: 'Certificate (PDF)',
   onExplorer: 'view on a block explorer',
   footer: 'Verified by PatchProof from the issuer-signed record and its anchor on the BSV blockchain.',
@@ -174,8 +174,7 @@ const fr: PageMessages = {
   invalid: 'INVALIDE',
   details: 'Détail technique',
   downloadProof: 'Télécharger la preuve',
-  offlineNote:
-    'Le fichier de preuve se vérifie hors ligne avec `npx patchproof verify-proof <fichier>` et la clé publique de l’émetteur, sans faire confiance à ce site.',
+  offlineNote: ['Le fichier de preuve se vérifie hors ligne avec', 'et la clé publique de l’émetteur, sans faire confiance à ce site.'],
   certificatePdf: 'Certificat (PDF)',
   onExplorer: 'voir dans un explorateur de blocs',
   footer: 'Vérifié par PatchProof à partir du registre signé par l’émetteur et de son ancrage sur la blockchain BSV.',

@@ -37,7 +37,7 @@ const STYLE = [
   '.name{font-size:1.25rem;font-weight:600;margin:0 0 .5rem;overflow-wrap:anywhere}',
   'dl{margin:0;display:grid;grid-template-columns:minmax(7rem,auto) 1fr;gap:.25rem .75rem}',
   'dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}',
-  '.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.875rem}',
+  '.mono,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.875rem;overflow-wrap:anywhere}',
   'ol.timeline{list-style:none;margin:0;padding:0 0 0 1rem;border-left:3px solid var(--line)}',
   'ol.timeline li{position:relative;margin:0 0 .75rem;padding-left:.5rem}',
   'ol.timeline li::before{content:"";position:absolute;left:-1.55rem;top:.45rem;width:.8rem;height:.8rem;border-radius:50%;background:#1b4f9c}',
@@ -150,7 +150,7 @@ ${
           ? markup`<a class="button" href="${view.paths.certificatePdf}" data-link="certificate">${m.certificatePdf}</a>`
           : ''
       }</p>
-${view.paths.proof ? markup`<p class="note">${m.offlineNote}</p>` : ''}
+${view.paths.proof ? markup`<p class="note">${m.offlineNote[0]} <code>npx patchproof verify-proof ${view.uid}.proof.json</code> ${m.offlineNote[1]}</p>` : ''}
 </section>`
     : ''
 }
