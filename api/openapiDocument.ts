@@ -9,7 +9,8 @@ import { buildOpenApiDocument } from './routing';
  * request is handled, so unconnected placeholders are enough to describe them.
  */
 export function openApiDocumentForDocs() {
-  const config = loadConfig({ NODE_ENV: 'development', METRICS_REQUIRE_API_KEY: 'true' });
+  // No verdict cache: it would subscribe to Redis, and describing the routes needs no connection.
+  const config = loadConfig({ NODE_ENV: 'development', METRICS_REQUIRE_API_KEY: 'true', VERIFY_CACHE_SECONDS: '0' });
   const unconnected = {} as AppDeps['mongo'] & AppDeps['redis'] & AppDeps['temporal'];
   const deps: AppDeps = {
     config,

@@ -376,7 +376,11 @@ async function ensureChromium(config: DevStackConfig, say: (l: string) => void):
   );
   if (bin) return bin;
   if (config.ci) {
-    throw new ProvisionError('Chromium', 'not on PATH and could not be installed', 'install it (`sudo apt-get install chromium`); CI skips no test');
+    throw new ProvisionError(
+      'Chromium',
+      'not on PATH and could not be installed',
+      'install it (`sudo apt-get install chromium`); CI skips no test',
+    );
   }
   say('Chromium: not installed (`sudo apt-get install chromium`); the patch page browser tests will be skipped');
   return undefined;
