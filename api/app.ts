@@ -21,6 +21,8 @@ import { claimRoutes } from './routes/claims';
 import { unlockRoutes } from './routes/unlock';
 import { requireOwnerSession } from './middleware/ownerSession';
 import { patchRoutes } from './routes/patches';
+import { patchPageRoutes, type PatchPageDeps } from './routes/patchPage';
+import { ImageProxy } from '../src/patchPage/imageProxy';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { registrationQueue } from '../src/registration/queue';
@@ -39,6 +41,11 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const ownerServices = createOwnerSessionServices(deps, keys);
   const ownerSession = requireOwnerSession(ownerServices);
   const queue = registrationQueue(deps.mongo, deps.config.anchoring.queueLimit);
+  const page: PatchPageDeps = {
+    explorerTxUrl: deps.config.patchPage.explorerTxUrl,
+    images: new ImageProxy(deps.config.patchPage.image),
+    ...(deps.config.http.publicBaseUrl && { publicBaseUrl: deps.config.http.publicBaseUrl }),
+  };
   return [
     ...healthRoutes({
       checkReadiness: createReadinessCheck(deps),
@@ -100,7 +107,9 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       unlockContentSecret: deps.config.unlock.contentSecret,
       queue,
       verdicts: deps.verdicts,
+      page,
     }),
+    ...patchPageRoutes({ ...page, mongo: deps.mongo }),
     ...patchBatchRoutes({
       temporal: deps.temporal,
       mongo: deps.mongo,
@@ -116,6 +125,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       mongo: deps.mongo,
       keys,
       requiredConfirmations: deps.config.anchoring.confirmations,
+      page,
     }),
   ];
 }

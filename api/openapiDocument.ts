@@ -9,6 +9,7 @@ import { buildOpenApiDocument } from './routing';
  * request is handled, so unconnected placeholders are enough to describe them.
  */
 export function openApiDocumentForDocs() {
+  // No verdict cache: it would subscribe to Redis, and describing the routes needs no connection.
   const config = loadConfig({ NODE_ENV: 'development', METRICS_REQUIRE_API_KEY: 'true' });
   const unconnected = {} as AppDeps['mongo'] & AppDeps['redis'] & AppDeps['temporal'];
   const deps: AppDeps = {

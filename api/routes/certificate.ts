@@ -1,23 +1,24 @@
 import { z } from 'zod';
-import { certificateOf } from '../../src/certificate/certificate';
-import { CERTIFICATE_CSP, renderCertificateHtml } from '../../src/certificate/html';
-import { renderCertificatePdf } from '../../src/certificate/pdf';
 import { DomainError } from '../../src/errors';
+import { renderCertificatePdf } from '../../src/patchPage/pdf';
+import { patchViewOf } from '../../src/patchPage/view';
 import { UID_PATTERN } from '../../src/registration/ids';
 import { verifyPatch, type VerifyDeps } from '../../src/registration/verify';
 import { defineRoute, type RouteSpec } from '../routing';
+import { pageLanguage, sendPatchPage, type PatchPageDeps } from './patchPage';
 
 /**
  * GET /v1/patches/:uid/certificate: a certificate rendered from a fresh verification (verifyPatch) only. The uid
- * selects the patch; nothing else in the request reaches the certificate (other query parameters are ignored).
+ * selects the patch; nothing else in the request reaches the certificate (other query parameters are ignored). The
+ * HTML certificate is the patch page; the PDF is drawn from the same view of the verification.
  */
-export function certificateRoutes(deps: VerifyDeps): RouteSpec[] {
+export function certificateRoutes(deps: VerifyDeps & { page: PatchPageDeps }): RouteSpec[] {
   return [
     defineRoute({
       method: 'get',
       path: '/v1/patches/:uid/certificate',
       summary:
-        'A certificate of the patch rendered from its live verification: HTML by default, PDF with `Accept: application/pdf` or `?format=pdf`. A patch that is not authentic gets a certificate marked with its status.',
+        'A certificate of the patch rendered from its live verification: the patch page (HTML) by default, PDF with `Accept: application/pdf` or `?format=pdf`. A patch that is not authentic gets a certificate marked with its verdict.',
       tags: ['Verification'],
       access: 'public',
       rateLimit: 'public',
@@ -27,7 +28,8 @@ export function certificateRoutes(deps: VerifyDeps): RouteSpec[] {
       },
       responses: {
         200: {
-          description: 'The certificate (text/html with a strict Content-Security-Policy, or application/pdf).',
+          description:
+            'The certificate (text/html with a strict Content-Security-Policy, or application/pdf), in English or French (Accept-Language).',
           contentType: 'text/html',
           schema: z.string(),
         },
@@ -35,20 +37,18 @@ export function certificateRoutes(deps: VerifyDeps): RouteSpec[] {
       },
       handler: async ({ params, query }, req, res) => {
         const verification = await verifyPatch(deps, params.uid);
-        const certificate = certificateOf(verification);
-        if (!certificate) throw new DomainError('NOT_FOUND', `No registration for ${params.uid}.`);
+        if (verification.status === 'not_found') throw new DomainError('NOT_FOUND', `No registration for ${params.uid}.`);
         const format = query.format ?? (req.accepts(['text/html', 'application/pdf']) === 'application/pdf' ? 'pdf' : 'html');
-        res.setHeader('Vary', 'Accept');
         // Like the verdict it shows: a pending or invalid certificate must not be served from a cache later.
-        res.setHeader('Cache-Control', certificate.status === 'authentic' ? 'public, max-age=60' : 'no-store');
-        if (format === 'pdf') {
-          const pdf = await renderCertificatePdf(certificate);
-          res.setHeader('Content-Disposition', `inline; filename="${certificate.uid}.certificate.pdf"`);
-          res.type('application/pdf').send(pdf);
-          return;
-        }
-        res.setHeader('Content-Security-Policy', CERTIFICATE_CSP);
-        res.type('text/html; charset=utf-8').send(renderCertificateHtml(certificate));
+        const cacheControl = verification.status === 'authentic' ? 'public, max-age=60' : 'no-store';
+        if (format === 'html') return sendPatchPage(req, res, verification, { cacheControl, deps: deps.page });
+        const language = pageLanguage(req);
+        const pdf = await renderCertificatePdf(patchViewOf(verification), language);
+        res.vary('Accept').vary('Accept-Language');
+        res.setHeader('Cache-Control', cacheControl);
+        res.setHeader('Content-Language', language);
+        res.setHeader('Content-Disposition', `inline; filename="${params.uid}.certificate.pdf"`);
+        res.type('application/pdf').send(pdf);
       },
     }),
   ];

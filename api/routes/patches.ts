@@ -14,6 +14,7 @@ import type { RegistrationQueue } from '../../src/registration/queue';
 import { CHAIN_TIP_AGE_STEP_SEC, verifyPatch, withLocalTip, type Verification } from '../../src/registration/verify';
 import { servedProofBundle } from '../../src/registration/selfContainedBundle';
 import { sendCacheableJson } from '../cacheable';
+import { prefersHtml, sendPatchPage, type PatchPageDeps } from './patchPage';
 import { VerdictCache } from '../verdictCache';
 import { sharedLocalTip } from '../../src/chainFollower/localChain';
 import type { Keyring } from '../../src/rotation/keyring';
@@ -55,6 +56,8 @@ export interface PatchRouteDeps {
   queue?: RegistrationQueue;
   /** Settled verification answers kept in this process; without it every request reads the database. */
   verdicts?: VerdictCache<Verification>;
+  /** What the public patch page needs beside the verdict: the explorer link and the image proxy. */
+  page: PatchPageDeps;
 }
 
 const VerificationSchema = z
@@ -154,6 +157,7 @@ export function registrationBodySchema(network: Network) {
           sku: text(100).optional(),
           serial_number: text(100).optional(),
           material: text(100).optional(),
+          brand: text(100).optional(),
         })
         .strict(),
       metadata: z
@@ -197,6 +201,31 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
   const verdicts = deps.verdicts ?? new VerdictCache<Verification>({ ttlMs: 0, maxEntries: 1 });
   // A revocation forgets every verdict: the key settings they are checked against must be read again too.
   verdicts.whenAllForgotten(() => deps.keys.forget());
+  /** The verdict of a patch: a kept settled one brought up to the local tip, else a fresh verification. */
+  const verified = async (uid: string): Promise<Verification> => {
+    const kept = await verdicts.answer(uid, async () => {
+      const verification = await verifyPatch(
+        {
+          mongo: deps.mongo,
+          kms: deps.kms,
+          woc: deps.woc,
+          network: deps.network,
+          requiredConfirmations: deps.anchorConfirmations,
+          keys: deps.keys,
+        },
+        uid,
+      );
+      const settled = verification.status !== 'pending' && verification.status !== 'not_found';
+      // An answer that needed the chain service is not kept: the follower will soon have the tx itself.
+      return { value: verification, settled: settled && verification.chain?.source !== 'chain-service' };
+    });
+    return kept.settled ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now()) : kept.value;
+  };
+  const cacheControlOf = (verification: Verification) =>
+    verification.status !== 'pending' && verification.status !== 'not_found'
+      ? VERIFY_CACHE_CONTROL.settled
+      : VERIFY_CACHE_CONTROL.unsettled;
+
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
       method: 'get',
@@ -209,33 +238,19 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
       responses: {
         200: {
-          description: 'The verdict, with everything needed to check it. Strong ETag; cacheable briefly.',
+          description:
+            'The verdict, with everything needed to check it (JSON, the default). A browser (`Accept: text/html` preferred) gets the patch page instead, as on /p/{uid}. Strong ETag; cacheable briefly; `Vary: Accept`.',
           schema: VerificationSchema,
         },
         304: { description: 'Not modified (If-None-Match matched the ETag).' },
+        404: { description: 'Only for `Accept: text/html`: the page of an unknown patch. JSON answers 200 with status not_found.' },
       },
-      handler: async ({ params }, _req, res) => {
-        const kept = await verdicts.answer(params.uid, async () => {
-          const verification = await verifyPatch(
-            {
-              mongo: deps.mongo,
-              kms: deps.kms,
-              woc: deps.woc,
-              network: deps.network,
-              requiredConfirmations: deps.anchorConfirmations,
-              keys: deps.keys,
-            },
-            params.uid,
-          );
-          const settled = verification.status !== 'pending' && verification.status !== 'not_found';
-          // An answer that needed the chain service is not kept: the follower will soon have the tx itself.
-          return { value: verification, settled: settled && verification.chain?.source !== 'chain-service' };
-        });
-        const verification = kept.settled
-          ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now())
-          : kept.value;
-        const settled = verification.status !== 'pending' && verification.status !== 'not_found';
-        sendCacheableJson(res, verification, settled ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled);
+      handler: async ({ params }, req, res) => {
+        const verification = await verified(params.uid);
+        if (prefersHtml(req)) return sendPatchPage(req, res, verification, { cacheControl: cacheControlOf(verification), deps: deps.page });
+        // The same URL serves the page: caches must key the JSON on Accept too.
+        res.vary('Accept');
+        sendCacheableJson(res, verification, cacheControlOf(verification));
       },
     });
 
@@ -277,6 +292,29 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       'Verify a patch: record integrity, issuer signature, Merkle proof and its anchor on chain. authentic / pending / not_found / invalid.',
     ),
     verifyRoute('/v1/patches/verify/:uid', 'The legacy path of the same verification (kept as an alias).'),
+    defineRoute({
+      method: 'get',
+      path: '/p/:uid',
+      summary:
+        "The patch's public page, the address its QR code holds: the verdict, the product, the ownership history and the proof, in English or French (Accept-Language). Server-rendered HTML, no script, no request to another origin.",
+      tags: ['Verification'],
+      access: 'public',
+      rateLimit: 'public',
+      request: { params: z.object({ uid: z.string().regex(UID_PATTERN, 'a uid_tag_id') }) },
+      responses: {
+        200: {
+          description: 'The page (text/html, strict CSP, strong ETag; `Vary: Accept, Accept-Language`).',
+          contentType: 'text/html',
+          schema: z.string(),
+        },
+        304: { description: 'Not modified (If-None-Match matched the ETag).' },
+        404: { description: 'The page of an unknown patch.', contentType: 'text/html', schema: z.string() },
+      },
+      handler: async ({ params }, req, res) => {
+        const verification = await verified(params.uid);
+        sendPatchPage(req, res, verification, { cacheControl: cacheControlOf(verification), deps: deps.page });
+      },
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/patches',

@@ -13,7 +13,7 @@ interface CliContext {
   json(): boolean;
 }
 
-const PRODUCT_COLUMNS = ['name', 'category', 'sku', 'serial_number', 'material'] as const;
+const PRODUCT_COLUMNS = ['name', 'category', 'sku', 'serial_number', 'material', 'brand'] as const;
 const METADATA_COLUMNS = ['notes', 'image', 'patch_location'] as const;
 
 /**
@@ -155,7 +155,7 @@ export function registerBatchCommand(program: Command, context: CliContext): voi
     .description('Register a production run: POST a CSV or NDJSON file to /v1/patch-batches, optionally follow it to the end.')
     .argument(
       '<file>',
-      'a .csv (header: uid_tag_id,owner[,name,category,sku,serial_number,material,notes,image,patch_location]) or .ndjson file',
+      'a .csv (header: uid_tag_id,owner[,name,category,sku,serial_number,material,brand,notes,image,patch_location]) or .ndjson file',
     )
     .option('--idempotency-key <key>', "the batch's Idempotency-Key (default: derived from the file's contents)")
     .option('--wait', 'follow the batch with a progress bar until it completes, then write the results file')

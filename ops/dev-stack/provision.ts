@@ -55,6 +55,8 @@ export interface ProvisionedTools {
    */
   prometheus?: PrometheusTools;
   prometheusProblem?: string;
+  /** Chromium (Debian's `chromium`) for the patch page's browser tests (tests only); absent when not installable. */
+  chromium?: string;
 }
 
 export interface PrometheusTools {
@@ -89,6 +91,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   const redisServer = options.needRedisServer === false ? undefined : await ensureRedisServer(config, say);
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
   const shellcheck = options.purpose === 'test' ? await ensureShellcheck(config, say) : undefined;
+  const chromium = options.purpose === 'test' ? await ensureChromium(config, say) : undefined;
   // Optional on a developer's machine: without Prometheus only the alert-rule and scrape tests are skipped, each
   // saying why. Under CI nothing may be skipped quietly, so the provisioning error fails the run.
   let prometheus: PrometheusTools | undefined;
@@ -108,6 +111,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
     ...(redisServer && { redisServer }),
     ...(temporalTestServer && { temporalTestServer }),
     ...(shellcheck && { shellcheck }),
+    ...(chromium && { chromium }),
     ...(prometheus && { prometheus }),
     ...(prometheusProblem && { prometheusProblem }),
   };
@@ -354,6 +358,31 @@ async function ensureShellcheck(config: DevStackConfig, say: (l: string) => void
     );
   }
   say('shellcheck: not installed (`sudo apt-get install shellcheck`); the deploy-script lint test will be skipped');
+  return undefined;
+}
+
+// Chromium: the patch page's browser tests drive it with playwright-core, which downloads no browser of its own.
+// Optional: without it those tests are skipped, saying why.
+
+async function ensureChromium(config: DevStackConfig, say: (l: string) => void): Promise<string | undefined> {
+  const bin = await findOrInstall(
+    config,
+    say,
+    'Chromium',
+    () => which('chromium') ?? which('chromium-browser'),
+    (b) => b,
+    ['chromium'],
+    'for the patch page browser tests',
+  );
+  if (bin) return bin;
+  if (config.ci) {
+    throw new ProvisionError(
+      'Chromium',
+      'not on PATH and could not be installed',
+      'install it (`sudo apt-get install chromium`); CI skips no test',
+    );
+  }
+  say('Chromium: not installed (`sudo apt-get install chromium`); the patch page browser tests will be skipped');
   return undefined;
 }
 

@@ -106,6 +106,15 @@ export const envSchema = z.object({
   CHAIN_FOLLOWER_MAX_REORG_DEPTH: positiveInt.max(1_000).default(100),
   VERIFY_CACHE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(300),
   VERIFY_CACHE_MAX_ENTRIES: positiveInt.max(10_000_000).default(100_000),
+  // The public patch page (docs/API.md#the-patch-page): the explorer link and the product image proxy.
+  EXPLORER_TX_URL: z
+    .string()
+    .refine((v) => v === 'none' || (/^https?:\/\/[^\s]+$/.test(v) && v.includes('{txid}')), 'an http(s) URL containing {txid}, or none')
+    .optional(),
+  PRODUCT_IMAGE_HOSTS: commaList.default([]),
+  PRODUCT_IMAGE_MAX_BYTES: positiveInt.max(10_000_000).default(1_000_000),
+  PRODUCT_IMAGE_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3_600),
+  PRODUCT_IMAGE_ALLOW_LOCAL: boolean.default(false),
 
   // UTXO pool. The second of each pair is a legacy alias, read so existing environment files keep working.
   UTXO_FUNDING_KEY_IDENTIFIER: z.string().min(1).max(80).optional(),

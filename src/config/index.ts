@@ -116,6 +116,8 @@ export interface AppConfig {
   };
   /** Settled verification answers kept in each API process (api/verdictCache.ts); ttlMs 0 turns it off. */
   verification: { cacheTtlMs: number; cacheMaxEntries: number };
+  /** The public patch page (src/patchPage). */
+  patchPage: PatchPageConfig;
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -345,6 +347,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxReorgDepth: raw.CHAIN_FOLLOWER_MAX_REORG_DEPTH,
     },
     verification: { cacheTtlMs: raw.VERIFY_CACHE_SECONDS * 1000, cacheMaxEntries: raw.VERIFY_CACHE_MAX_ENTRIES },
+    patchPage: patchPageSection(parsed),
     backup: backupSection(parsed),
     woc: wocSection(parsed),
     ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),
@@ -471,6 +474,34 @@ function checkSvdMode({ raw, isProduction, problems }: ParsedEnv): OwnerAuthConf
   if (isProduction && svdMode !== 'kms') problems.push('SVD_USE_KMS: production derives SVD secrets through the KMS only');
   if (isProduction && raw.SVD_SERVER_PMS_WIF) problems.push('SVD_SERVER_PMS_WIF: a local SVD server key is refused in production');
   return svdMode;
+}
+
+/** Where the page links an anchor tx by default: the explorer of the configured network. */
+export const DEFAULT_EXPLORER_TX_URL = {
+  main: 'https://whatsonchain.com/tx/{txid}',
+  test: 'https://test.whatsonchain.com/tx/{txid}',
+} as const;
+
+export interface PatchPageConfig {
+  /** Template of an anchor tx's explorer link (`{txid}` replaced); null shows the txid without a link. */
+  explorerTxUrl: string | null;
+  /** The product image proxy: images are fetched only from these hosts, size-limited and kept in memory. */
+  image: { hosts: string[]; maxBytes: number; cacheTtlMs: number; allowLocal: boolean };
+}
+
+function patchPageSection({ raw, isProduction, problems }: ParsedEnv): PatchPageConfig {
+  // Plain http and loopback or private addresses are for dev and tests, where the image server is local.
+  if (isProduction && raw.PRODUCT_IMAGE_ALLOW_LOCAL) problems.push('PRODUCT_IMAGE_ALLOW_LOCAL: refused in production');
+  const explorer = raw.EXPLORER_TX_URL ?? DEFAULT_EXPLORER_TX_URL[raw.WOC_NETWORK];
+  return {
+    explorerTxUrl: explorer === 'none' ? null : explorer,
+    image: {
+      hosts: raw.PRODUCT_IMAGE_HOSTS.map((h) => h.toLowerCase()),
+      maxBytes: raw.PRODUCT_IMAGE_MAX_BYTES,
+      cacheTtlMs: raw.PRODUCT_IMAGE_CACHE_SECONDS * 1000,
+      allowLocal: raw.PRODUCT_IMAGE_ALLOW_LOCAL,
+    },
+  };
 }
 
 function logSection({ raw, isProduction }: ParsedEnv): AppConfig['log'] {

@@ -9,6 +9,8 @@ export interface RegistrationRequest {
     sku?: string;
     serial_number?: string;
     material?: string;
+    /** The brand that makes the product, shown on the public page. */
+    brand?: string;
   };
   metadata?: { notes?: string; image?: string; patch_location?: string };
   auth: { owner: string };

@@ -14,6 +14,8 @@ export const TEST_ENV = {
   prometheusTargets: 'PATCHPROOF_TEST_PROMETHEUS_TARGETS',
   /** Why Prometheus is not there, when it is not: the tests that need it are skipped with this reason. */
   prometheusProblem: 'PATCHPROOF_TEST_PROMETHEUS_PROBLEM',
+  /** Chromium for the patch page browser tests; unset when provisioning could not install it. */
+  chromium: 'PATCHPROOF_TEST_CHROMIUM',
 } as const;
 
 /**

@@ -169,8 +169,10 @@ describe('the issuer key directory and key revocation, against the dev KMS, the 
     });
     expect(condemned.reason).toMatch(/revoked at/);
     expect(await verify('PP-KEY-RENEWED')).toMatchObject({ status: 'authentic' });
-    const certificate = await fetch(`${api.baseUrl}/v1/patches/PP-KEY-AFTER/certificate`);
-    expect(await certificate.text()).toContain('NOT AUTHENTIC: signed by a revoked issuer key');
+    // The public page says so too, from a fresh verification (certificate) and from the kept verdicts (/p/).
+    for (const page of ['/v1/patches/PP-KEY-AFTER/certificate', '/p/PP-KEY-AFTER']) {
+      expect(await (await fetch(`${api.baseUrl}${page}`)).text()).toContain('data-outcome="revoked_key"');
+    }
 
     // The directory publishes the revocation with its reason and time; the new key is the active one.
     const published = await http('GET', DIRECTORY, undefined, revalidate);
