@@ -146,8 +146,8 @@ export function createApp(deps: AppDeps): Express {
   }
 
   const limiters = {
-    public: createRateLimiter({ name: 'public', ...config.http.rateLimits.public, redis: deps.redis, logger, failOpen: true }),
-    admin: createRateLimiter({ name: 'admin', ...config.http.rateLimits.admin, redis: deps.redis, logger, failOpen: true }),
+    public: createRateLimiter({ name: 'public', ...config.http.rateLimits.public, redis: deps.redis, logger, metrics, failOpen: true }),
+    admin: createRateLimiter({ name: 'admin', ...config.http.rateLimits.admin, redis: deps.redis, logger, metrics, failOpen: true }),
   };
   const router = express.Router();
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });

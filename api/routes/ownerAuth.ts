@@ -117,7 +117,7 @@ function ownerAuthContext(deps: AppDeps, services: { keyring: TokenKeyring; svd:
 
   // Authentication routes fail closed: without Redis there is no replay protection, so they answer 503.
   const limiter = (name: string, windowMs: number, max: number, keyGenerator: (req: Request) => string) =>
-    limiterFor({ name, windowMs, max, keyGenerator, redis: deps.redis, logger: deps.logger, failOpen: false });
+    limiterFor({ name, windowMs, max, keyGenerator, redis: deps.redis, logger: deps.logger, metrics: deps.metrics, failOpen: false });
   const svdLimits = auth.rateLimits.svd;
   const svdLimiters = [
     limiter('svd-ip', svdLimits.windowMs, svdLimits.maxPerIp, ipKey),
