@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { BigNumber, Curve, ECDSA, PrivateKey, PublicKey } from '@bsv/sdk';
+import { BigNumber, Curve, ECDSA, PrivateKey, type PublicKey } from '@bsv/sdk';
 import fc from 'fast-check';
 import {
   challengePublicKey,

@@ -1,7 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BigNumber, Curve, ECDSA, PrivateKey, PublicKey, Signature } from '@bsv/sdk';
 import * as libsecp256k1 from 'tiny-secp256k1';
-import { makeChallenge, parsePmc, verifyChallengeSignature, type ParsedChallenge, type SignatureVerdict } from '../../../src/auth/svdCrypto';
+import {
+  makeChallenge,
+  parsePmc,
+  verifyChallengeSignature,
+  type ParsedChallenge,
+  type SignatureVerdict,
+} from '../../../src/auth/svdCrypto';
 import {
   isLowS,
   nativePublicKey,
@@ -47,7 +53,7 @@ function bytes32(value: BigNumber): Buffer {
 /** DER with an extra 0x00 before r or s: not canonical, whatever the parser makes of it. */
 function zeroPaddedDer(signature: Signature, which: 'r' | 's'): string {
   const int = (v: BigNumber, pad: boolean) => {
-    const body = [...(pad ? [0] : []), ...(v.toArray('be') as number[])];
+    const body = [...(pad ? [0] : []), ...v.toArray('be')];
     if (!pad && body[0]! & 0x80) body.unshift(0);
     return [0x02, body.length, ...body];
   };
@@ -120,7 +126,11 @@ function makeCase(i: number): Case {
     }
     case 10: {
       // Signed by the SDK (its own nonce), sometimes high-S.
-      const sdkSigned = ECDSA.sign(new BigNumber(digest.toString('hex'), 16), PrivateKey.fromString(priv.toString('hex'), 'hex'), i % 2 === 0);
+      const sdkSigned = ECDSA.sign(
+        new BigNumber(digest.toString('hex'), 16),
+        PrivateKey.fromString(priv.toString('hex'), 'hex'),
+        i % 2 === 0,
+      );
       return { kind: 'SDK-signed', digest, message, signature: sdkSigned, key: pub };
     }
     default:
