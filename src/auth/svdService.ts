@@ -169,7 +169,7 @@ export function createSvdService(deps: SvdServiceDeps) {
       throw reject('expired', 'SVD_EXPIRED', 'No pending challenge matches; begin again.');
     }
 
-    const registration = await timed('svd_key_lookup', () => registrations().findById(userId).lean());
+    const registration = await timed('svd_key_lookup', () => registrations().findById(userId).lean().exec());
     const pmc = registration ? parsePmc(registration.pmcHex) : null;
     if (registration && !pmc) throw new Error('stored PMC does not parse');
     // Unknown users and revoked keys cost the same verify and get the same answer as a wrong signature.
