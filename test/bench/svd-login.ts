@@ -9,7 +9,7 @@
  * Run: npm run build && npx tsx test/bench/svd-login.ts [logins=3000] [concurrency=8]
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { BigNumber, ECDSA, PrivateKey, Signature } from '@bsv/sdk';
+import { BigNumber, ECDSA, PrivateKey, type Signature } from '@bsv/sdk';
 import { Types } from 'mongoose';
 import { signDigest, verifyDigestSignature } from '../../src/chain/ecdsa';
 import { SvdClient } from '../../src/sdk/svdClient';

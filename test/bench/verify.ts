@@ -3,47 +3,39 @@
  * simulator): N patches registered in one bulk batch, anchored, and proven by the chain follower, which the worker
  * (its own process, workers/main.ts) starts at boot. Then GET /v1/patches/{uid}/verify, cycling over the uids,
  * is loaded with autocannon beside GET /health (the floor: the same API process, no database) in the same run.
- * The API runs as its own process, so the load generator does not share its event loop. Prints req/s, p50 and
+ * The API and the worker run the built code (`npm run build`) as their own processes, so the load generator does not
+ * share their event loop. Prints req/s, p50 and
  * p99 of both, their ratio, and the chain-service requests verification made (the API's
  * patchproof_chain_requests_total{caller="verify"}), which should stay 0.
  * Targets: ≥ 500 req/s, p99 < 10 ms, ≥ 50 % of the floor's throughput, 0 chain requests.
- * Run: npx tsx test/bench/verify.ts [patches=1000] [--seconds 15] [--connections 16]
+ * Run: npm run build && npx tsx test/bench/verify.ts [patches=1000] [--seconds 15] [--connections 16]
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PublicKey } from '@bsv/sdk';
-import autocannon from 'autocannon';
 import { createApp } from '../../api/app';
 import { anchorTxModel } from '../../src/chainFollower/models';
 import { patchModel } from '../../src/registration/models';
-import { freePort } from '../../ops/dev-stack/services';
 import globalSetup from '../support/globalSetup';
 import '../support/quietRuntime';
 import globalTeardown from '../support/globalTeardown';
 import { listen } from '../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../support/patchApi';
-import { spawnEntry } from '../support/processes';
+import { REPO_ROOT } from '../support/processes';
+import {
+  load,
+  metricSum,
+  metricsText,
+  printLoads,
+  startBuiltApi,
+  trackBuilt,
+  requireBuiltCode,
+  type BuiltProcess,
+  type LoadResult,
+} from '../support/bench';
+import { waitFor } from '../support/workerProcesses';
 import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../support/poolStack';
 import { testEnvironment } from '../support/stack';
-
-interface Load {
-  name: string;
-  requests: number;
-  reqPerSec: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** Registers `size` patches in one bulk batch (the fast path) and waits until every record is anchored. */
 async function registerBatch(stack: PoolStack, baseUrl: string, size: number): Promise<string[]> {
@@ -56,7 +48,7 @@ async function registerBatch(stack: PoolStack, baseUrl: string, size: number): P
     'idempotency-key': 'verify-bench',
   });
   if (answer.status !== 202) throw new Error(`batch: ${answer.status} ${JSON.stringify(answer.body)}`);
-  await until(
+  await waitFor(
     'the batch to complete',
     async () => {
       const view = (await client.adminGet(String(answer.body.statusUrl))).body as { state: string };
@@ -68,31 +60,8 @@ async function registerBatch(stack: PoolStack, baseUrl: string, size: number): P
   return uids;
 }
 
-async function load(name: string, url: string, paths: string[], seconds: number, connections: number): Promise<Load> {
-  let next = 0;
-  const result = await autocannon({
-    url,
-    connections,
-    duration: seconds,
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
-  });
-  return {
-    name,
-    requests: result.requests.total,
-    reqPerSec: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
-
 async function verifyChainRequests(apiUrl: string, apiKey: string): Promise<number> {
-  const text = await (await fetch(`${apiUrl}/metrics`, { headers: { 'x-api-key': apiKey } })).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('patchproof_chain_requests_total{') && line.includes('caller="verify"'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  return metricSum(await metricsText(apiUrl, apiKey), 'patchproof_chain_requests_total', { caller: 'verify' });
 }
 
 async function main(): Promise<void> {
@@ -103,28 +72,35 @@ async function main(): Promise<void> {
   const size = Number(positionals[0] ?? 1000);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
+  requireBuiltCode();
   process.env.JEST_WORKER_ID ??= '1';
   await globalSetup();
   const stack = await startPoolStack(
     { ANCHOR_CONFIRMATIONS: '1', LOG_LEVEL: 'warn', CHAIN_FOLLOWER_POLL_SECONDS: '1' },
     { blockIntervalMs: 1000, inProcessWorker: false },
   );
-  const worker = await startMainWorkerProcess(stack, { CHAIN_FOLLOWER_POLL_SECONDS: '1' });
-  const apiPort = await freePort();
-  const apiEnv = testEnvironment({
-    ...stack.env,
-    MONGODB_URI: stack.deps.config.mongo.uri,
-    REDIS_URL: stack.deps.config.redis.url,
-    PORT: String(apiPort),
-    LOG_LEVEL: 'warn',
-    ACCESS_LOG: 'false',
-    PUBLIC_API_MAX: '100000000',
-  });
-  const apiProcess = spawnEntry('api/server.ts', [], apiEnv);
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const rows: Load[] = [];
+  const worker = trackBuilt(
+    await startMainWorkerProcess(
+      stack,
+      { CHAIN_FOLLOWER_POLL_SECONDS: '1', WORKFLOW_BUNDLE_PATH: path.join(REPO_ROOT, 'dist', 'workflow-bundle.js') },
+      'dist/workers/main.js',
+    ),
+  );
+  let apiProcess: BuiltProcess | undefined;
+  const rows: LoadResult[] = [];
   let chainRequests = NaN;
   try {
+    apiProcess = await startBuiltApi(
+      testEnvironment({
+        ...stack.env,
+        MONGODB_URI: stack.deps.config.mongo.uri,
+        REDIS_URL: stack.deps.config.redis.url,
+        LOG_LEVEL: 'warn',
+        ACCESS_LOG: 'false',
+        PUBLIC_API_MAX: '100000000',
+      }),
+    );
+    const apiUrl = apiProcess.url;
     const setupApi = await listen(createApp(stack.deps));
     await fundAndSyncPool(stack, 4, 100_000);
     const registeredAt = performance.now();
@@ -133,48 +109,36 @@ async function main(): Promise<void> {
     const txids = [
       ...new Set((await Promise.all(uids.map((uid) => patchModel(stack.deps.mongo).findById(uid).lean()))).map((p) => p!.anchor!.txid)),
     ];
-    await until(
+    await waitFor(
       'the follower to prove every anchor tx',
       async () => {
         const docs = await Promise.all(txids.map((txid) => anchorTxModel(stack.deps.mongo).findById(txid).lean()));
         return docs.every((d) => d?.state === 'proven') ? true : undefined;
       },
       120_000,
+      { intervalMs: 250 },
     );
     const provenMs = performance.now() - registeredAt;
     await setupApi.close();
     process.stdout.write(
       `${size} patches in ${txids.length} anchor tx(s): anchored after ${(anchoredMs / 1000).toFixed(1)} s, proven by the follower after ${(provenMs / 1000).toFixed(1)} s\n`,
     );
-    await until('the API process', async () => ((await fetch(`${apiUrl}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000);
     const verifyPaths = uids.map((uid) => `/v1/patches/${uid}/verify`);
     // Warm-up: the first requests pay for connections, JIT and the key directory's first KMS lookup.
-    await load('warm-up', apiUrl, verifyPaths, 3, connections);
+    await load('warm-up', { url: apiUrl, paths: verifyPaths, seconds: 3, connections });
     const before = await verifyChainRequests(apiUrl, stack.deps.config.auth.apiKey);
-    rows.push(await load('GET /health', apiUrl, ['/health'], seconds, connections));
-    rows.push(await load('GET verify', apiUrl, verifyPaths, seconds, connections));
+    rows.push(await load('GET /health', { url: apiUrl, paths: ['/health'], seconds, connections }));
+    rows.push(await load('GET verify', { url: apiUrl, paths: verifyPaths, seconds, connections }));
     chainRequests = (await verifyChainRequests(apiUrl, stack.deps.config.auth.apiKey)) - before;
     const sample = (await (await fetch(`${apiUrl}${verifyPaths[0]}`)).json()) as { status: string; chain?: unknown };
     if (sample.status !== 'authentic') throw new Error(`verify answered ${JSON.stringify(sample)}`);
   } finally {
-    apiProcess.kill('SIGTERM');
-    worker.kill('SIGTERM');
-    await Promise.all(
-      [apiProcess, worker].map((p) => new Promise((resolve) => (p.exitCode !== null ? resolve(null) : p.once('exit', resolve)))),
-    );
+    await Promise.all([apiProcess?.stop(), worker.stop()]);
     await stack.close();
     await globalTeardown();
   }
-  const pad = (s: string | number, n: number) => String(s).padStart(n);
   process.stdout.write(`\n${connections} connections, ${seconds} s each\n`);
-  process.stdout.write(
-    `${'route'.padEnd(14)}${pad('requests', 10)}${pad('req/s', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('non-2xx', 9)}${pad('errors', 8)}\n`,
-  );
-  for (const r of rows) {
-    process.stdout.write(
-      `${r.name.padEnd(14)}${pad(r.requests, 10)}${pad(r.reqPerSec.toFixed(0), 9)}${pad(r.p50, 8)}${pad(r.p99, 8)}${pad(r.non2xx, 9)}${pad(r.errors, 8)}\n`,
-    );
-  }
+  printLoads(rows, (line) => process.stdout.write(`${line}\n`));
   const [floor, verify] = rows;
   process.stdout.write(
     `\nverify/health throughput: ${((verify!.reqPerSec / floor!.reqPerSec) * 100).toFixed(0)} %; chain-service requests by verification: ${chainRequests}\n`,

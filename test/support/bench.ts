@@ -108,6 +108,8 @@ export interface LoadOptions {
   /** The next request; called once per request. Defaults to GET of `paths` in turn. */
   next?: () => { method: 'GET' | 'POST'; path: string; body?: string; headers?: Record<string, string> };
   paths?: string[];
+  /** Headers for every request of `paths`, such as the API key of an admin route. */
+  headers?: Record<string, string>;
   /** A fixed total rate (req/s) instead of as fast as the connections go. */
   rate?: number;
 }
@@ -116,7 +118,9 @@ export interface LoadOptions {
 export async function load(name: string, options: LoadOptions): Promise<LoadResult> {
   let i = 0;
   const paths = options.paths ?? ['/'];
-  const next = options.next ?? (() => ({ method: 'GET' as const, path: paths[i++ % paths.length]! }));
+  const next =
+    options.next ??
+    (() => ({ method: 'GET' as const, path: paths[i++ % paths.length]!, ...(options.headers && { headers: options.headers }) }));
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
