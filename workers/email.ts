@@ -10,7 +10,7 @@ import { connectRedis } from '../src/redis/client';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
-import { createEmailWorker, FatalStartupError, verifiedSmtpTransport } from './emailWorker';
+import { assertSmtpConfigured, createEmailWorker, FatalStartupError, verifiedSmtpTransport } from './emailWorker';
 import { installWorkerRuntime } from './lifecycle';
 import { startWorkerMetricsServer } from './metricsServer';
 
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ service: 'worker-email', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
   const metrics = createMetrics({ service: 'worker-email', deploySha: config.deploySha });
   const smtp = config.ownerAuth.smtp;
+  assertSmtpConfigured(config);
   // Logs only; the main worker owns the SDK's Prometheus endpoint on this host. A stop that arrives while the worker
   // is still starting (bundling, connecting) ends the process; later it drains in-flight sends.
   const lifecycle = installWorkerRuntime(

@@ -40,9 +40,8 @@ export class FatalStartupError extends Error {}
  * capture stand-in may start after us, and deliveries retry until it is there). Returns the verified transport.
  */
 export async function verifiedSmtpTransport(config: AppConfig, logger: Logger): Promise<ReturnType<typeof createSmtpTransport>> {
+  assertSmtpConfigured(config);
   const smtp = config.ownerAuth.smtp;
-  if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
-  if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
   const transport = createSmtpTransport(smtp);
   try {
     await transport.verify();
@@ -53,6 +52,13 @@ export async function verifiedSmtpTransport(config: AppConfig, logger: Logger): 
     logger.warn('smtp verification failed; continuing outside production', { reason });
   }
   return transport;
+}
+
+/** The configuration half of those checks, first thing at start, before any connection is tried. */
+export function assertSmtpConfigured(config: AppConfig): void {
+  const smtp = config.ownerAuth.smtp;
+  if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
+  if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
 }
 
 /** The email task queue's worker: the delivery workflow and the SMTP activities, nothing else. */

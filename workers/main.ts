@@ -23,7 +23,7 @@ import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { installWorkerRuntime } from './lifecycle';
 import { createMainWorker } from './mainWorker';
-import { createEmailWorker, verifiedSmtpTransport } from './emailWorker';
+import { assertSmtpConfigured, createEmailWorker, FatalStartupError, verifiedSmtpTransport } from './emailWorker';
 import { startWorkerMetricsServer } from './metricsServer';
 import { desiredSchedules, reconcileSchedules } from './schedules';
 import { startChainFollower } from '../src/chainFollower/launch';
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     'worker',
   );
 
+  if (config.worker.emailInMain) assertSmtpConfigured(config);
   const workflowBundlePath = resolveWorkflowBundle(config.isProduction, config.worker.workflowBundlePath);
 
   const redis = await connectRedis(config.redis, {
@@ -158,7 +159,7 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(
-      `${err instanceof ConfigError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`,
+      `${err instanceof ConfigError || err instanceof FatalStartupError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`,
     );
     process.exit(1);
   },
