@@ -163,8 +163,8 @@ export function createApp(deps: AppDeps): Express {
 
   const rateLimitCommon = { redis: deps.redis, logger, timeoutMs: config.deadlines.rateLimitMs };
   const limiters = {
-    public: createRateLimiter({ name: 'public', ...rateLimitCommon, ...config.http.rateLimits.public, failOpen: true }),
-    admin: createRateLimiter({ name: 'admin', ...rateLimitCommon, ...config.http.rateLimits.admin, failOpen: true }),
+    public: createRateLimiter({ name: 'public', ...rateLimitCommon, ...config.http.rateLimits.public, metrics, failOpen: true }),
+    admin: createRateLimiter({ name: 'admin', ...rateLimitCommon, ...config.http.rateLimits.admin, metrics, failOpen: true }),
   };
   const router = express.Router();
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });

@@ -10,12 +10,9 @@ import { connectRedis } from '../src/redis/client';
 import { temporalConnectionOptions } from '../src/temporal/connection';
 import { temporalLoggerFrom } from '../src/temporal/runtimeLogger';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
-import { createEmailWorker, createSmtpTransport } from './emailWorker';
+import { assertSmtpConfigured, createEmailWorker, FatalStartupError, verifiedSmtpTransport } from './emailWorker';
 import { installWorkerRuntime } from './lifecycle';
 import { startWorkerMetricsServer } from './metricsServer';
-
-/** Fatal misconfiguration: the process exits 1 with this message, and never starts polling. */
-class FatalStartupError extends Error {}
 
 /**
  * Entry point of the email worker (runbook "Workers (Email)"): verifies SMTP and Redis at start, exits on fatal
@@ -26,9 +23,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ service: 'worker-email', deploySha: config.deploySha, level: config.log.level, format: config.log.format });
   const metrics = createMetrics({ service: 'worker-email', deploySha: config.deploySha });
   const smtp = config.ownerAuth.smtp;
-  if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
-  if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
-
+  assertSmtpConfigured(config);
   // Logs only; the main worker owns the SDK's Prometheus endpoint on this host. A stop that arrives while the worker
   // is still starting (bundling, connecting) ends the process; later it drains in-flight sends.
   const lifecycle = installWorkerRuntime(
@@ -43,16 +38,7 @@ async function main(): Promise<void> {
   });
   redis.disconnect();
 
-  const transport = createSmtpTransport(smtp);
-  try {
-    await transport.verify();
-    logger.info('smtp verified', { host: smtp.host, port: smtp.port });
-  } catch (err) {
-    const reason = redactString(err instanceof Error ? err.message : String(err));
-    if (config.isProduction) throw new FatalStartupError(`SMTP verification failed: ${reason}`);
-    // Outside production the capture stand-in may start after us; deliveries retry until it is there.
-    logger.warn('smtp verification failed; continuing outside production', { reason });
-  }
+  const transport = await verifiedSmtpTransport(config, logger);
 
   const mongo = await connectMongo(config.mongo);
   watchMongoConnection(metrics, mongo);

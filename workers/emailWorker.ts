@@ -1,7 +1,9 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import nodemailer from 'nodemailer';
 import { createEmailActivities, type EmailActivityDeps } from '../activities/email/delivery';
-import type { OwnerAuthConfig } from '../src/config';
+import type { AppConfig, OwnerAuthConfig } from '../src/config';
+import type { Logger } from '../src/logging/logger';
+import { redactString } from '../src/logging/redact';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { ActivityLogContextInterceptor } from './interceptors';
 
@@ -27,6 +29,36 @@ export function createSmtpTransport(smtp: OwnerAuthConfig['smtp']) {
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
   });
+}
+
+/** Fatal misconfiguration: the process exits 1 with this message, and never starts polling. */
+export class FatalStartupError extends Error {}
+
+/**
+ * Email delivery's start-up checks, wherever its worker runs (its own process or the main worker's): SMTP_HOST set,
+ * SMTP_PASS with SMTP_USER in production, and the relay answering (fatal in production; outside production the
+ * capture stand-in may start after us, and deliveries retry until it is there). Returns the verified transport.
+ */
+export async function verifiedSmtpTransport(config: AppConfig, logger: Logger): Promise<ReturnType<typeof createSmtpTransport>> {
+  assertSmtpConfigured(config);
+  const smtp = config.ownerAuth.smtp;
+  const transport = createSmtpTransport(smtp);
+  try {
+    await transport.verify();
+    logger.info('smtp verified', { host: smtp.host, port: smtp.port });
+  } catch (err) {
+    const reason = redactString(err instanceof Error ? err.message : String(err));
+    if (config.isProduction) throw new FatalStartupError(`SMTP verification failed: ${reason}`);
+    logger.warn('smtp verification failed; continuing outside production', { reason });
+  }
+  return transport;
+}
+
+/** The configuration half of those checks, first thing at start, before any connection is tried. */
+export function assertSmtpConfigured(config: AppConfig): void {
+  const smtp = config.ownerAuth.smtp;
+  if (!smtp.host) throw new FatalStartupError('SMTP_HOST: required in production for the email worker');
+  if (config.isProduction && smtp.user && !smtp.pass) throw new FatalStartupError('SMTP_PASS: required when SMTP_USER is set');
 }
 
 /** The email task queue's worker: the delivery workflow and the SMTP activities, nothing else. */

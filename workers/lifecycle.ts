@@ -5,8 +5,11 @@ import type { Logger } from '../src/logging/logger';
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
 export interface WorkerLifecycle {
-  /** Runs the worker until a stop signal has drained it; rejects when the worker fails or misses its force time. */
-  run(worker: Worker): Promise<void>;
+  /**
+   * Runs the workers (one per task queue this process serves) until a stop signal has drained them all; rejects
+   * when one fails or misses its force time.
+   */
+  run(...workers: Worker[]): Promise<void>;
 }
 
 /**
@@ -21,26 +24,27 @@ export interface WorkerLifecycle {
  */
 export function installWorkerRuntime(options: Omit<RuntimeOptions, 'shutdownSignals'>, logger: Logger, name: string): WorkerLifecycle {
   Runtime.install({ ...options, shutdownSignals: [] });
-  let running: Worker | undefined;
+  let running: Worker[] = [];
   const stop = (signal: NodeJS.Signals) => {
-    if (!running) {
+    if (running.length === 0) {
       logger.info(`${name} stopped during start-up`, { signal });
       process.exit(0);
     }
-    if (running.getState() !== 'RUNNING') {
-      logger.info(`${name} already stopping; waiting for in-flight tasks`, { signal, state: running.getState() });
+    const live = running.filter((worker) => worker.getState() === 'RUNNING');
+    if (live.length === 0) {
+      logger.info(`${name} already stopping; waiting for in-flight tasks`, { signal, state: running[0]!.getState() });
       return;
     }
     logger.info(`${name} stopping`, { signal });
-    running.shutdown();
+    for (const worker of live) worker.shutdown();
   };
   for (const signal of STOP_SIGNALS) process.on(signal, stop);
 
   return {
-    run(worker: Worker): Promise<void> {
-      running = worker;
-      // run() moves the worker to RUNNING before its first await, so a signal handled after this line can shut it down.
-      return worker.run();
+    async run(...workers: Worker[]): Promise<void> {
+      running = workers;
+      // run() moves a worker to RUNNING before its first await, so a signal handled after this line can shut it down.
+      await Promise.all(workers.map((worker) => worker.run()));
     },
   };
 }

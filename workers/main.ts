@@ -23,6 +23,7 @@ import { ensureSearchAttributes } from '../src/temporal/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { installWorkerRuntime } from './lifecycle';
 import { createMainWorker } from './mainWorker';
+import { assertSmtpConfigured, createEmailWorker, FatalStartupError, verifiedSmtpTransport } from './emailWorker';
 import { startWorkerMetricsServer } from './metricsServer';
 import { desiredSchedules, reconcileSchedules } from './schedules';
 import { startChainFollower } from '../src/chainFollower/launch';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     'worker',
   );
 
+  if (config.worker.emailInMain) assertSmtpConfigured(config);
   const workflowBundlePath = resolveWorkflowBundle(config.isProduction, config.worker.workflowBundlePath);
 
   const redis = await connectRedis(config.redis, {
@@ -112,16 +114,30 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
   });
+  // EMAIL_WORKER_IN_MAIN: small deployments serve the email task queue from this process too (one Node process,
+  // one connection, one workflow bundle in memory); large ones run workers/email.ts beside it to scale it alone.
+  const transport = config.worker.emailInMain ? await verifiedSmtpTransport(config, logger) : undefined;
+  const emailWorker =
+    transport &&
+    (await createEmailWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      deps: { mongo, logger, metrics, transport, from: config.ownerAuth.smtp.from },
+      ...(workflowBundlePath && { workflowBundlePath }),
+      shutdownGraceMs: config.worker.shutdownGraceMs,
+      shutdownForceMs: config.worker.shutdownForceMs,
+    }));
   logger.info('worker started', {
-    taskQueue: TASK_QUEUES.main,
+    taskQueues: emailWorker ? [TASK_QUEUES.main, TASK_QUEUES.email] : [TASK_QUEUES.main],
     namespace: config.temporal.namespace,
     prebuiltBundle: Boolean(workflowBundlePath),
   });
 
-  // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight tasks have drained.
+  // SIGINT/SIGTERM call shutdown() on each worker; run() resolves once in-flight tasks have drained.
   try {
-    await lifecycle.run(worker);
+    await lifecycle.run(worker, ...(emailWorker ? [emailWorker] : []));
   } finally {
+    transport?.close();
     stopScheduleMetrics();
     metricsServer.close();
     redis.disconnect();
@@ -143,7 +159,7 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(
-      `${err instanceof ConfigError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`,
+      `${err instanceof ConfigError || err instanceof FatalStartupError ? err.message : `worker failed: ${redactString(err instanceof Error ? (err.stack ?? err.message) : String(err))}`}\n`,
     );
     process.exit(1);
   },

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { RateLimitConfig } from '../../src/config';
 import type { Logger } from '../../src/logging/logger';
+import type { Metrics } from '../../src/metrics';
 import { DomainError } from '../../src/errors';
 import { withDeadline } from '../../src/resilience/deadline';
 import { errorEnvelope, httpStatusFor } from '../errors';
@@ -23,6 +24,8 @@ export interface RateLimiterOptions extends RateLimitConfig {
   timeoutMs: number;
   /** Counter key for a request; the default is the client IP. Owner-auth routes also key by user or identifier. */
   keyGenerator?: (req: Request) => string;
+  /** Records each store call's time as step `rate_limit` (test/bench/svd-login.ts prints it). */
+  metrics?: Pick<Metrics, 'requestStepDuration'>;
 }
 
 /** A Redis-backed limiter keyed by client IP, answering 429 in the standard envelope with Retry-After. */
@@ -37,6 +40,7 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
     store: new RedisStore({
       prefix: `rl:${options.name}:`,
       sendCommand: async (command: string, ...args: string[]) => {
+        const started = performance.now();
         try {
           return (await withDeadline(options.redis.call(command, ...args), options.timeoutMs, 'rate-limit store')) as RedisReply;
         } catch (err) {
@@ -46,6 +50,8 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
             return createHash('sha1').update(args[1]).digest('hex');
           }
           throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
+        } finally {
+          options.metrics?.requestStepDuration.observe({ step: 'rate_limit' }, (performance.now() - started) / 1000);
         }
       },
     }),

@@ -124,6 +124,7 @@ function ownerAuthContext(deps: AppDeps, services: { keyring: TokenKeyring; svd:
       keyGenerator,
       redis: deps.redis,
       logger: deps.logger,
+      metrics: deps.metrics,
       failOpen: false,
       timeoutMs: config.deadlines.rateLimitMs,
     });

@@ -1,6 +1,8 @@
 /**
  * `npm run dev`: provision what is missing, start the local services on fixed dev ports, then the API and the
  * worker with restart-on-change. Ctrl-C (or SIGTERM) stops every child and leaves nothing running.
+ * `npm start` (`--built`): the same stack, but the API and the workers run the built code as production does
+ * (`node dist/...` with the prebuilt workflow bundle; `npm run build` first), without restart-on-change.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -59,6 +61,11 @@ async function main(): Promise<void> {
   const stack = loadDevStackConfig(env);
   const config = loadConfig(env);
   if (config.isProduction) throw new Error('npm run dev refuses NODE_ENV=production');
+  const built = process.argv.includes('--built');
+  const bundle = path.join(stack.repoRoot, 'dist', 'workflow-bundle.js');
+  if (built && (!existsSync(path.join(stack.repoRoot, 'dist', 'api', 'server.js')) || !existsSync(bundle))) {
+    throw new Error('npm start runs the built code: run `npm run build` first');
+  }
 
   process.on('SIGINT', () => void stopAll(0, 'SIGINT'));
   process.on('SIGTERM', () => void stopAll(0, 'SIGTERM'));
@@ -229,16 +236,26 @@ async function main(): Promise<void> {
   // Ctrl-C while the services were starting: stopAll owns the exit; start nothing more.
   if (stopping) return;
 
-  // API and worker, restarted by tsx when their sources change.
+  // API and workers: under `tsx watch` (restarted when their sources change), or built (`--built`). With
+  // EMAIL_WORKER_IN_MAIN=true the main worker also serves the email task queue, so no email worker process starts.
   // Backups of the dev database land beside its data unless BACKUP_DIR says otherwise.
-  const childEnv = { BACKUP_DIR: path.join(stack.dataDir, 'backups'), ...env, NODE_ENV: config.env, FORCE_COLOR: '1' };
+  const childEnv = {
+    BACKUP_DIR: path.join(stack.dataDir, 'backups'),
+    ...(built && { WORKFLOW_BUNDLE_PATH: bundle }),
+    ...env,
+    NODE_ENV: config.env,
+    FORCE_COLOR: '1',
+  };
   const tsx = path.join(stack.repoRoot, 'node_modules', '.bin', 'tsx');
-  for (const [name, entry] of [
-    ['api', 'api/server.ts'],
-    ['worker', 'workers/main.ts'],
-    ['email-worker', 'workers/email.ts'],
-  ] as const) {
-    const child = spawn(tsx, ['watch', '--clear-screen=false', entry], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' });
+  const entries = [
+    ['api', 'api/server'],
+    ['worker', 'workers/main'],
+    ...(config.worker.emailInMain ? [] : [['email-worker', 'workers/email'] as const]),
+  ] as const;
+  for (const [name, entry] of entries) {
+    const child = built
+      ? spawn(process.execPath, [path.join('dist', `${entry}.js`)], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' })
+      : spawn(tsx, ['watch', '--clear-screen=false', `${entry}.ts`], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' });
     children.push({ name, process: child });
     child.on('exit', (code) => {
       if (!stopping) {
@@ -259,7 +276,8 @@ async function main(): Promise<void> {
     }).start();
   }
   say('');
-  say(ready ? 'PatchProof dev stack is up:' : 'PatchProof dev stack started, but /ready has not answered 200 yet:');
+  const what = built ? 'PatchProof stack (built code)' : 'PatchProof dev stack';
+  say(ready ? `${what} is up:` : `${what} started, but /ready has not answered 200 yet:`);
   say(`  API              ${apiBase}`);
   say(`  API docs         ${apiBase}/docs`);
   say(`  Readiness        ${apiBase}/ready`);

@@ -17,7 +17,6 @@ import {
   sessionProof,
   verifyChallengeSignature,
   type ParsedChallenge,
-  type PublicKey,
 } from './svdCrypto';
 import type { TokenKeyring } from './tokens';
 
@@ -25,8 +24,9 @@ import type { TokenKeyring } from './tokens';
  * SVD login (docs/AUTH.md), closed against account takeover, challenge burning and token confusion:
  * - begin stores one challenge per call in a bounded per-user set, reveals nothing about the user, and cannot
  *   overwrite another client's challenge;
- * - complete checks M's embedded time, then the signature, and only then consumes the challenge (ZREM, atomic)
- *   and writes the replay mark, so someone who merely saw M cannot burn it;
+ * - complete checks M's embedded time, reads the replay mark and the pending entry in one round trip, checks the
+ *   signature, and only then consumes the challenge (ZREM, atomic) and writes the replay mark, so someone who merely
+ *   saw M cannot burn it;
  * - registration needs proof and never replaces a key silently; revoked keys cannot log in.
  */
 
@@ -37,8 +37,8 @@ export type RegistrationProof =
 
 export interface SvdSecretDeriver {
   mode: 'kms' | 'local';
-  /** `v2c` is PMC + H·G, already computed by the verification. */
-  derive(challenge: ParsedChallenge, pmcHex: string, pmc: PublicKey, v2c: PublicKey): Promise<Buffer>;
+  /** `pmc` and `v2c` (PMC + H·G, already computed by the verification) are compressed points. */
+  derive(challenge: ParsedChallenge, pmcHex: string, pmc: Uint8Array, v2c: Uint8Array): Promise<Buffer>;
 }
 
 export interface SvdServiceDeps {
@@ -65,7 +65,7 @@ export interface CompleteResult {
 }
 
 /** A fixed point nobody registers; verifying against it keeps the timing of unknown users like known ones. */
-const DECOY_PMC = PrivateKey.fromHex('11'.repeat(32)).toPublicKey();
+const DECOY_PMC = Uint8Array.from(PrivateKey.fromHex('11'.repeat(32)).toPublicKey().encode(true) as number[]);
 
 const pendingKey = (userId: string) => `svd:pending:${userId}`;
 const usedKey = (digestHex: string) => `svd:used:${digestHex}`;
@@ -89,7 +89,7 @@ export function createSvdSecretDeriver(
   // Dev and tests only (config refuses local mode in production). Without a configured key each process makes one:
   // the secret is never stored, so nothing depends on it surviving a restart.
   const pms = config.localPmsWif ? PrivateKey.fromWif(config.localPmsWif) : PrivateKey.fromRandom();
-  const pmsPublic = pms.toPublicKey();
+  const pmsPublic = Uint8Array.from(pms.toPublicKey().encode(true) as number[]);
   return {
     mode: 'local',
     derive: (challenge, _pmcHex, pmc, v2c) => Promise.resolve(localSessionSecret(pms, pmc, challenge, { v2c, pmsPublic })),
@@ -116,20 +116,32 @@ export function createSvdService(deps: SvdServiceDeps) {
     return new DomainError(code, message);
   };
 
+  // Per-step time (patchproof_request_step_duration_seconds) shows where a login's time goes; test/bench/svd-login.ts
+  // prints it.
+  const timed = <T>(step: string, fn: () => T): T => {
+    const started = performance.now();
+    const done = () => metrics.requestStepDuration.observe({ step }, (performance.now() - started) / 1000);
+    const result = fn();
+    if (result instanceof Promise) return result.finally(done) as T;
+    done();
+    return result;
+  };
+
   async function begin(userId: string): Promise<BeginResult> {
     const nowMs = now();
-    const challenge = makeChallenge(Math.floor(nowMs / 1000));
+    const challenge = timed('svd_challenge', () => makeChallenge(Math.floor(nowMs / 1000)));
     const ttlMs = config.challengeTtlSec * 1000;
     // No registry lookup: the answer and its timing are the same for every user id.
-    await redis
-      .multi()
-      .zadd(pendingKey(userId), nowMs, challenge.digestHex)
-      .zremrangebyscore(pendingKey(userId), '-inf', nowMs - ttlMs)
-      // Bounded per user: the oldest challenges give way, so begin cannot grow Redis without limit.
-      .zremrangebyrank(pendingKey(userId), 0, -(config.maxPendingChallenges + 1))
-      .pexpire(pendingKey(userId), ttlMs)
-      .exec()
-      .then(throwOnMultiError);
+    await timed('svd_redis_begin', () =>
+      redis
+        .multi()
+        .zadd(pendingKey(userId), nowMs, challenge.digestHex)
+        .zremrangebyscore(pendingKey(userId), '-inf', nowMs - ttlMs)
+        // Bounded per user: the oldest challenges give way, so begin cannot grow Redis without limit.
+        .zremrangebyrank(pendingKey(userId), 0, -(config.maxPendingChallenges + 1))
+        .pexpire(pendingKey(userId), ttlMs)
+        .exec(),
+    ).then(throwOnMultiError);
     event('begin');
     return { M: challenge.hex, challengeId: challenge.digestHex, expiresInSec: config.challengeTtlSec };
   }
@@ -145,55 +157,61 @@ export function createSvdService(deps: SvdServiceDeps) {
     if (nowSec - challenge.issuedAtSec > config.challengeTtlSec + config.clockSkewSec) {
       throw reject('expired', 'SVD_EXPIRED', 'The challenge has expired; begin again.');
     }
-    if ((await redis.exists(usedKey(challenge.digestHex))) === 1) {
-      throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
-    }
-    const issuedAtMs = await redis.zscore(pendingKey(userId), challenge.digestHex);
-    if (issuedAtMs === null && (await redis.exists(usedKey(challenge.digestHex))) === 1) {
-      // Consumed between our two reads by a concurrent complete.
-      throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
-    }
-    if (issuedAtMs === null || nowMs - Number(issuedAtMs) > config.challengeTtlSec * 1000) {
+    // The replay mark and the pending entry in one atomic read: a concurrent complete consumes both in one
+    // transaction, so this sees either both before or both after.
+    const state = await timed('svd_redis_check', () =>
+      redis.multi().exists(usedKey(challenge.digestHex)).zscore(pendingKey(userId), challenge.digestHex).exec(),
+    );
+    throwOnMultiError(state);
+    if (state?.[0]?.[1] === 1) throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
+    const issuedAtMs = state?.[1]?.[1] as string | null | undefined;
+    if (issuedAtMs === null || issuedAtMs === undefined || nowMs - Number(issuedAtMs) > config.challengeTtlSec * 1000) {
       throw reject('expired', 'SVD_EXPIRED', 'No pending challenge matches; begin again.');
     }
 
-    const registration = await registrations().findById(userId).lean();
+    const registration = await timed('svd_key_lookup', () => registrations().findById(userId).lean().exec());
     const pmc = registration ? parsePmc(registration.pmcHex) : null;
     if (registration && !pmc) throw new Error('stored PMC does not parse');
     // Unknown users and revoked keys cost the same verify and get the same answer as a wrong signature.
-    const v2c = challengePublicKey(pmc ?? DECOY_PMC, challenge);
-    const verdict = verifyChallengeSignature(pmc ?? DECOY_PMC, challenge, signatureHex, v2c);
+    const { v2c, verdict } = timed('svd_verify', () => {
+      const key = challengePublicKey(pmc ?? DECOY_PMC, challenge);
+      return { v2c: key, verdict: verifyChallengeSignature(pmc ?? DECOY_PMC, challenge, signatureHex, key) };
+    });
     if (!registration || !pmc || registration.revoked) {
       throw reject('refused', 'SVD_INVALID_SIGNATURE', 'The signature does not verify.');
     }
     if (verdict === 'high_s') throw reject('malleable_reject', 'SVD_INVALID_SIGNATURE', 'Non-canonical (high-S) signature.');
-    if (verdict !== 'valid') throw reject('invalid', 'SVD_INVALID_SIGNATURE', 'The signature does not verify.');
+    if (verdict !== 'valid' || !v2c) throw reject('invalid', 'SVD_INVALID_SIGNATURE', 'The signature does not verify.');
 
     // The signature is good: consume the challenge exactly once, then mark it used for the rest of its life.
     // One transaction, so nobody can see the challenge gone without the mark (and misreport a replay as expired).
-    const consumed = await redis
-      .multi()
-      .zrem(pendingKey(userId), challenge.digestHex)
-      .set(usedKey(challenge.digestHex), '1', 'EX', 2 * (config.challengeTtlSec + config.clockSkewSec), 'NX')
-      .exec();
+    const consumed = await timed('svd_redis_consume', () =>
+      redis
+        .multi()
+        .zrem(pendingKey(userId), challenge.digestHex)
+        .set(usedKey(challenge.digestHex), '1', 'EX', 2 * (config.challengeTtlSec + config.clockSkewSec), 'NX')
+        .exec(),
+    );
     throwOnMultiError(consumed);
     if (consumed?.[0]?.[1] !== 1) throw reject('replayed', 'SVD_REPLAYED', 'This challenge was already used.');
 
-    const secret = await deps.secrets.derive(challenge, registration.pmcHex, pmc, v2c);
-    const issued = keyring.issue({
-      type: 'svd-session',
-      userId,
-      jti: challenge.digestHex,
-      claims: {
-        svd_kid: registration.keyId,
-        cnf: { msha256: challenge.digestHex, svd_proof: sessionProof(secret, userId, challenge) },
-      },
-    });
+    const secret = await timed('svd_secret', () => deps.secrets.derive(challenge, registration.pmcHex, pmc, v2c));
+    const issued = timed('svd_token', () =>
+      keyring.issue({
+        type: 'svd-session',
+        userId,
+        jti: challenge.digestHex,
+        claims: {
+          svd_kid: registration.keyId,
+          cnf: { msha256: challenge.digestHex, svd_proof: sessionProof(secret, userId, challenge) },
+        },
+      }),
+    );
     secret.fill(0);
     event('complete');
     metrics.svdChallengeAge.observe({ kid: keyring.activeKid }, Math.max(0, (nowMs - Number(issuedAtMs)) / 1000));
     metrics.ownerLogins.inc({ method: 'svd', outcome: 'success' });
-    logger.info('svd login completed', { userId, kid: keyring.activeKid });
+    timed('svd_log', () => logger.info('svd login completed', { userId, kid: keyring.activeKid }));
     return { token: issued.token, expiresAt: issued.expiresAt, kid: keyring.activeKid };
   }
 

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import type { OwnerAuthConfig } from '../config';
 import { DomainError } from '../errors';
@@ -49,6 +50,14 @@ export function createTokenKeyring(
   const current = live ?? (() => config);
   const ttl: Record<TokenType, number> = { 'svd-session': config.svdSessionTtlSec, 'email-verified': config.emailTokenTtlSec };
   const fail = (reason: string, message = 'The bearer token is not valid.') => new DomainError('UNAUTHORIZED', message, { reason });
+  // jsonwebtoken turns a string secret into a key on every call, after first trying (and failing) to parse it as a
+  // PEM private or public key: about a millisecond per token. One KeyObject per secret, made once.
+  const keyObjects = new Map<string, KeyObject>();
+  const keyFor = (secret: string) => {
+    let key = keyObjects.get(secret);
+    if (!key) keyObjects.set(secret, (key = createSecretKey(Buffer.from(secret))));
+    return key;
+  };
 
   return {
     get activeKid() {
@@ -59,7 +68,7 @@ export function createTokenKeyring(
       const iat = Math.floor(now() / 1000);
       const exp = iat + ttl[type];
       const { keys, activeKid } = current();
-      const token = jwt.sign({ ...claims, typ: type, sub: userId, jti, iat, nbf: iat, exp }, keys[activeKid]!, {
+      const token = jwt.sign({ ...claims, typ: type, sub: userId, jti, iat, nbf: iat, exp }, keyFor(keys[activeKid]!), {
         algorithm: ALGORITHM,
         keyid: activeKid,
         issuer: config.issuer,
@@ -78,7 +87,7 @@ export function createTokenKeyring(
       if (secret === undefined) throw fail('unknown_kid');
       let payload: JwtPayload;
       try {
-        payload = jwt.verify(token, secret, {
+        payload = jwt.verify(token, keyFor(secret), {
           algorithms: [ALGORITHM],
           issuer: config.issuer,
           audience: config.audience,

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { BigNumber, Curve, ECDSA, PublicKey, Signature } from '@bsv/sdk';
+import * as libsecp256k1 from 'tiny-secp256k1';
 
 /**
  * secp256k1 ECDSA over 32-byte digests, as external signers (the KMS) produce them; shared by transaction signing,
@@ -46,13 +47,77 @@ export function parsePublicKeyHex(
   }
 }
 
-/** Verifies over the 32-byte digest itself; PublicKey.verify would hash it once more. */
-export function verifyDigestSignature(digest: number[], signature: Signature, key: PublicKey): boolean {
+/**
+ * Verifies over the 32-byte digest itself (PublicKey.verify would hash it once more), with libsecp256k1: same answers
+ * as the JavaScript `ECDSA.verify` (test/unit/chain/ecdsaAgreement.test.ts), about ten times faster.
+ */
+export function verifyDigestSignature(digest: readonly number[] | Uint8Array, signature: Signature, key: PublicKey): boolean {
+  if (key.isInfinity()) return false;
+  return verifyDigestSignatureBytes(digest, signature, Uint8Array.from(key.encode(true) as number[]));
+}
+
+/**
+ * The same check for a public key given as SEC1 bytes (33 or 65), so a caller holding bytes skips the JavaScript
+ * point decompression. Big-endian digest reduced mod n, r and s in [1, n − 1]; a high-S signature verifies (it is
+ * normalised first, as ECDSA itself allows both), so low-S policy stays the caller's.
+ */
+export function verifyDigestSignatureBytes(digest: readonly number[] | Uint8Array, signature: Signature, key: Uint8Array): boolean {
+  // Only 32-byte digests go to libsecp256k1; any other length keeps the JavaScript answer.
+  if (digest.length !== 32) return verifyDigestSignatureJs(digest, signature, key);
+  const { r, s } = signature;
+  if (r.isNeg() || s.isNeg() || r.isZero() || s.isZero() || r.gte(CURVE_ORDER) || s.gte(CURVE_ORDER)) return false;
+  const compact = new Uint8Array(64);
+  compact.set(r.toArray('be', 32), 0);
+  compact.set(s.toArray('be', 32), 32);
   try {
-    return ECDSA.verify(new BigNumber(digest), signature, key);
+    return libsecp256k1.verify(Uint8Array.from(digest), key, compact, false);
+  } catch {
+    // Thrown for a key that is not a point on the curve: that key verifies nothing.
+    return false;
+  }
+}
+
+function verifyDigestSignatureJs(digest: readonly number[] | Uint8Array, signature: Signature, key: Uint8Array): boolean {
+  try {
+    return ECDSA.verify(new BigNumber(Array.from(digest)), signature, PublicKey.fromString(Buffer.from(key).toString('hex')));
   } catch {
     return false;
   }
+}
+
+/** True for a SEC1 public key (33 or 65 bytes) on the curve with coordinates below p; libsecp256k1's parser. */
+export function isPublicKeyPoint(bytes: Uint8Array): boolean {
+  return libsecp256k1.isPoint(bytes);
+}
+
+/** P + t·G as compressed bytes; null at infinity. `tweak` is a big-endian 32-byte scalar, reduced mod n first. */
+export function addScalarTimesG(point: Uint8Array, tweak: Uint8Array): Uint8Array | null {
+  return libsecp256k1.pointAddScalar(point, reduceModN(tweak), true);
+}
+
+/** k·P as compressed bytes; null at infinity. `scalar` is big-endian 32 bytes, reduced mod n first. */
+export function multiplyPoint(point: Uint8Array, scalar: Uint8Array): Uint8Array | null {
+  const k = reduceModN(scalar);
+  if (k.every((b) => b === 0)) return null;
+  return libsecp256k1.pointMultiply(point, k, true);
+}
+
+/** (a + b) mod n as 32 bytes; null when it is 0 (no valid private key). */
+export function addScalars(a: Uint8Array, b: Uint8Array): Uint8Array | null {
+  const sum = new BigNumber(Array.from(a)).add(new BigNumber(Array.from(b))).umod(CURVE_ORDER);
+  return sum.isZero() ? null : Uint8Array.from(sum.toArray('be', 32));
+}
+
+/** An ECDSA signature over a 32-byte digest, RFC 6979 nonce, always low-S (libsecp256k1 normalises). */
+export function signDigest(digest: Uint8Array, privateKey: Uint8Array): Signature {
+  const compact = libsecp256k1.sign(digest, privateKey);
+  return new Signature(new BigNumber(Array.from(compact.subarray(0, 32))), new BigNumber(Array.from(compact.subarray(32))));
+}
+
+function reduceModN(scalar: Uint8Array): Uint8Array {
+  if (scalar.length !== 32) throw new Error('a scalar is 32 bytes');
+  const value = new BigNumber(Array.from(scalar));
+  return value.lt(CURVE_ORDER) ? scalar : Uint8Array.from(value.umod(CURVE_ORDER).toArray('be', 32));
 }
 
 /** SubjectPublicKeyInfo header of a compressed secp256k1 key: id-ecPublicKey, secp256k1, a 33-byte BIT STRING. */

@@ -79,6 +79,8 @@ export interface AppConfig {
     metricsPort: number;
     /** Port of the email worker's own /metrics and /health (127.0.0.1). */
     emailMetricsPort: number;
+    /** The main worker process also runs the email task queue's worker (one process instead of two). */
+    emailInMain: boolean;
     /** How often the main worker reads its namespace's schedules into the schedule metrics. */
     scheduleMetricsIntervalSec: number;
     shutdownGraceMs: number;
@@ -563,6 +565,7 @@ function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
   return {
     metricsPort: raw.WORKER_METRICS_PORT,
     emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
+    emailInMain: raw.EMAIL_WORKER_IN_MAIN,
     scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
     shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
     shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,

@@ -19,6 +19,8 @@ export interface Metrics {
   /** deploy_sha comes from the registry's default labels. */
   svdEvents: Counter<'event_type' | 'kid'>;
   svdChallengeAge: Histogram<'kid'>;
+  /** Where an interactive request's time goes: SVD login steps and the rate limiters' Redis calls. */
+  requestStepDuration: Histogram<'step'>;
   ownerLogins: Counter<'method' | 'outcome'>;
   emailDeliveries: Counter<'kind' | 'outcome'>;
   registrations: Counter<'outcome'>;
@@ -136,6 +138,13 @@ export function createMetrics(options: { service: string; deploySha: string }): 
       help: 'Age of an SVD challenge when a login completes with it.',
       labelNames: ['kid'],
       buckets: [1, 5, 15, 30, 60, 120, 180, 300],
+      registers: [registry],
+    }),
+    requestStepDuration: new Histogram({
+      name: `${METRIC_PREFIX}request_step_duration_seconds`,
+      help: 'Time spent in one step of an interactive request: SVD login steps (svd_*) and rate-limiter store calls (rate_limit).',
+      labelNames: ['step'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers: [registry],
     }),
     ownerLogins: new Counter({

@@ -14,9 +14,9 @@ export interface Finished {
  * Runs a TypeScript entry point of this repo as its own Node process, the way the npm scripts do; or, for a `.js`
  * entry under dist/ (`npm run build`), the compiled code as production runs it.
  */
-export function spawnEntry(entry: string, args: string[], env: Record<string, string>): ChildProcess {
+export function spawnEntry(entry: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
   const loader = entry.endsWith('.js') ? [] : ['--import', 'tsx'];
-  return spawn(process.execPath, [...loader, path.join(REPO_ROOT, entry), ...args], {
+  return spawn(process.execPath, [...nodeArgs, ...loader, path.join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -32,9 +32,14 @@ export async function waitFor<T>(
 
 export const PENDING_ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 
-/** Whether the worker process `pid` polls the main task queue (its identity is pid@host). */
-export async function isPolling(client: Client, namespace: string, pid: number | undefined): Promise<boolean> {
-  const response = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: TASK_QUEUES.main } });
+/** Whether the worker process `pid` polls the task queue (the main one by default; its identity is pid@host). */
+export async function isPolling(
+  client: Client,
+  namespace: string,
+  pid: number | undefined,
+  taskQueue: string = TASK_QUEUES.main,
+): Promise<boolean> {
+  const response = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
   return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${pid}@`));
 }
 

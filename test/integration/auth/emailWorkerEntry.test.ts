@@ -1,6 +1,10 @@
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../../ops/dev-stack/services';
+import { TASK_QUEUES } from '../../../workflows/shared/taskQueues';
 import { runEntry, spawnEntry } from '../../support/processes';
 import { testEnvironment } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
+import { isPolling, waitFor } from '../../support/workerProcesses';
 
 /** A production environment that passes the configuration rules, so only the email worker's own checks fail. */
 const PRODUCTION = {
@@ -56,4 +60,43 @@ describe('email worker start-up (runbook "Workers (Email)")', () => {
     expect(await exited).toBe(0);
     expect(output).toContain('email worker stopped');
   }, 60_000);
+
+  it('runs inside the main worker with EMAIL_WORKER_IN_MAIN=true: one process polls both task queues and drains on SIGTERM', async () => {
+    const env = testEnvironment({
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: testEnv('smtpPort'),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      EMAIL_WORKER_IN_MAIN: 'true',
+      WORKER_METRICS_PORT: '0',
+      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
+      SYSTEM_CHECK_EVERY: 'off',
+    });
+    const child = spawnEntry('workers/main.ts', [], { ...env, WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle') });
+    let output = '';
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const connection = await Connection.connect({ address: testEnv('temporalAddress') });
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE! });
+    try {
+      for (const queue of [TASK_QUEUES.main, TASK_QUEUES.email]) {
+        await waitFor(
+          `the main worker to poll ${queue}`,
+          async () => ((await isPolling(client, env.TEMPORAL_NAMESPACE!, child.pid, queue)) ? true : undefined),
+          60_000,
+          {
+            intervalMs: 250,
+            context: () => output.slice(-2000),
+          },
+        );
+      }
+      expect(output).toContain('smtp verified');
+    } finally {
+      child.kill('SIGTERM');
+      await connection.close();
+    }
+    expect(await exited).toBe(0);
+    expect(output).toContain('worker stopped');
+  }, 90_000);
 });

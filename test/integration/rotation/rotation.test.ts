@@ -332,7 +332,8 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     const seen = stack.kms.requests.length;
     const challenge = makeChallenge(Math.floor(Date.now() / 1000));
     const pmc = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex);
-    await deriver.derive(challenge, pmc.toString(), pmc, pmc);
+    const pmcBytes = Uint8Array.from(pmc.encode(true) as number[]);
+    await deriver.derive(challenge, pmc.toString(), pmcBytes, pmcBytes);
     expect(stack.kms.requests.slice(seen).find((r) => r.path === '/svd/derive-secret')?.keyIdentifiers).toEqual(['svd-2']);
   });
 
