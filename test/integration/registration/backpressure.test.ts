@@ -31,13 +31,15 @@ describe('registration backpressure', () => {
   it('anchors 200 concurrent single-mode registrations with a pool of 20 outputs, none failing for funds', async () => {
     const uids = Array.from({ length: 200 }, (_, i) => `BP-${String(i).padStart(3, '0')}`);
     // As a client does: a 503 (a dependency past its deadline in this burst) or a dropped connection is sent again
-    // after a pause; the same body under the same uid is one registration however often it is sent.
+    // after a pause, with the same Idempotency-Key, so a start that went through answers 202 again, not 409.
     const register = async (uid: string): Promise<Awaited<ReturnType<typeof api.adminPost>>> => {
       for (let attempt = 1; ; attempt++) {
-        const answer = await api.adminPost('/v1/patches', registrationBody(uid, owner)).catch((err: unknown) => {
-          if (attempt === 8) throw err;
-          return undefined;
-        });
+        const answer = await api
+          .adminPost('/v1/patches', registrationBody(uid, owner), { 'idempotency-key': `bp-${uid}` })
+          .catch((err: unknown) => {
+            if (attempt === 8) throw err;
+            return undefined;
+          });
         if (answer && (answer.status !== 503 || attempt === 8)) return answer;
         if (answer) expect(answer.body).toMatchObject({ error: { code: 'DEPENDENCY_UNAVAILABLE' } });
         await new Promise((r) => setTimeout(r, 1_000));
