@@ -194,6 +194,11 @@ const statusUrlOf = (registrationId: string) => {
   return batchId ? `/v1/patch-batches/${batchId}` : `/v1/registrations/${encodeURIComponent(registrationId)}`;
 };
 
+/** A verdict that will not change without a new record, a revocation or a reorg: pending and not_found soon do. */
+function isSettled(verification: Verification): boolean {
+  return verification.status !== 'pending' && verification.status !== 'not_found';
+}
+
 /** Registration routes: POST /v1/patches starts a RegistrationWorkflow; GET /v1/registrations/:id reads it. */
 export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
   const RegistrationBody = registrationBodySchema(deps.network);
@@ -215,16 +220,13 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
         },
         uid,
       );
-      const settled = verification.status !== 'pending' && verification.status !== 'not_found';
       // An answer that needed the chain service is not kept: the follower will soon have the tx itself.
-      return { value: verification, settled: settled && verification.chain?.source !== 'chain-service' };
+      return { value: verification, settled: isSettled(verification) && verification.chain?.source !== 'chain-service' };
     });
     return kept.settled ? withLocalTip(kept.value, await sharedLocalTip(deps.mongo, deps.network), Date.now()) : kept.value;
   };
   const cacheControlOf = (verification: Verification) =>
-    verification.status !== 'pending' && verification.status !== 'not_found'
-      ? VERIFY_CACHE_CONTROL.settled
-      : VERIFY_CACHE_CONTROL.unsettled;
+    isSettled(verification) ? VERIFY_CACHE_CONTROL.settled : VERIFY_CACHE_CONTROL.unsettled;
 
   const verifyRoute = (path: string, summary: string) =>
     defineRoute({
