@@ -51,9 +51,6 @@ async function main(): Promise<void> {
     { CHAIN_FOLLOWER_POLL_SECONDS: '1', WORKFLOW_BUNDLE_PATH: bundle, LOG_LEVEL: 'info', LOG_FORMAT: 'json' },
     'dist/workers/main.js',
   );
-  // The worker's output is not read by startMainWorkerProcess: drain it, or a full pipe stalls the worker.
-  worker.stdout?.resume();
-  worker.stderr?.resume();
   let api: BuiltProcess | undefined;
   const apiKey = stack.deps.config.auth.apiKey;
   try {

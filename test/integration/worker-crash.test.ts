@@ -4,8 +4,8 @@ import { systemCheckModel } from '../../src/db/models/systemCheck';
 import { systemCheckWorkflowId } from '../../src/system/ids';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
-import { spawnEntry } from '../support/processes';
-import { isPolling, PENDING_ACTIVITY_STARTED, privateRedisForWorkers, waitFor } from '../support/workerProcesses';
+import { spawnTracked } from '../support/processes';
+import { PENDING_ACTIVITY_STARTED, privateRedisForWorkers, untilPolling, waitFor } from '../support/workerProcesses';
 import { connectTestDeps, type TestDeps } from '../support/stack';
 
 /**
@@ -33,14 +33,11 @@ describe('worker killed mid-flight', () => {
     redis = privateRedis;
     const workerEnv = () => envFor({ LOG_LEVEL: 'warn' });
 
-    const first = spawnEntry('workers/main.ts', [], await workerEnv());
+    const firstProcess = spawnTracked('workers/main.ts', await workerEnv());
+    const first = firstProcess.child;
     workers.push(first);
     // Pollers seen recently may belong to earlier files' workers; wait for this process's own identity (pid@host).
-    await waitFor(
-      'the first worker to poll',
-      async () => ((await isPolling(deps.temporal, deps.config.temporal.namespace, first.pid)) ? true : undefined),
-      60_000,
-    );
+    await untilPolling(deps.temporal, deps.config.temporal.namespace, firstProcess, 'the first worker to poll');
 
     // Redis is frozen (SIGSTOP): the probe's command is sent and never answered, so the activity stays in flight
     // until its start-to-close timeout. The worker dies while it runs; the retry must land on the second worker.
@@ -56,7 +53,7 @@ describe('worker killed mid-flight', () => {
     await new Promise((resolve) => first.once('exit', resolve));
     process.kill(privateRedis.pid, 'SIGCONT');
     const secondEnv = await workerEnv();
-    const second = spawnEntry('workers/main.ts', [], secondEnv);
+    const second = spawnTracked('workers/main.ts', secondEnv).child;
     workers.push(second);
 
     const report = (await handle.result()) as SystemCheckReport;

@@ -4,7 +4,7 @@ import { freePort, type RunningService } from '../../ops/dev-stack/services';
 import { startSystemCheck } from '../../src/system/launch';
 import type { SystemCheckReport } from '../../workflows/system/shared';
 import { spawnEntry } from '../support/processes';
-import { isPolling, PENDING_ACTIVITY_STARTED, privateRedisForWorkers, waitFor } from '../support/workerProcesses';
+import { PENDING_ACTIVITY_STARTED, privateRedisForWorkers, untilPolling, waitFor } from '../support/workerProcesses';
 import { connectTestDeps, testEnvironment, type TestDeps } from '../support/stack';
 import { testEnv } from '../support/testEnv';
 
@@ -101,11 +101,7 @@ describe('worker stopped with SIGTERM', () => {
     const first = spawnMainWorker(await workerEnv());
     workers.push(first.child);
     // Pollers seen recently may belong to earlier files' workers; wait for this process's own identity (pid@host).
-    await waitFor(
-      'the first worker to poll',
-      async () => ((await isPolling(deps.temporal, deps.config.temporal.namespace, first.child.pid)) ? true : undefined),
-      60_000,
-    );
+    await untilPolling(deps.temporal, deps.config.temporal.namespace, first, 'the first worker to poll');
 
     // Redis is frozen (SIGSTOP): the probe's command is sent and not answered, so the activity stays in flight.
     process.kill(privateRedis.pid, 'SIGSTOP');

@@ -13,10 +13,10 @@ import type { PoolAccounts } from '../../workflows/pool/shared';
 import { startSimulator, type RunningSimulator } from './chainSimulator';
 import { listen, type Listening } from './http';
 import { freePort } from '../../ops/dev-stack/services';
-import { spawnEntry } from './processes';
+import { spawnTracked } from './processes';
 import { connectTestDeps, createTestWorker, testEnvironment, type TestDeps } from './stack';
 import { testEnv } from './testEnv';
-import { isPolling, waitFor } from './workerProcesses';
+import { untilPolling } from './workerProcesses';
 
 export const POOL_TEST_KMS_KEY = 'pool-test-kms-api-key';
 
@@ -145,14 +145,10 @@ export async function startMainWorkerProcess(
     LOG_LEVEL: 'warn',
     ...overrides,
   });
-  const worker = spawnEntry(entry, [], env);
+  const worker = spawnTracked(entry, env);
   const { temporal, config } = stack.deps;
-  await waitFor(
-    'the worker to poll',
-    async () => ((await isPolling(temporal, config.temporal.namespace, worker.pid)) ? true : undefined),
-    60_000,
-  );
-  return worker;
+  await untilPolling(temporal, config.temporal.namespace, worker);
+  return worker.child;
 }
 
 /**

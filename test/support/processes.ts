@@ -23,6 +23,26 @@ export function spawnEntry(entry: string, args: string[], env: Record<string, st
   });
 }
 
+/** A spawned entry point whose output is drained (a full pipe would block it) and whose tail is kept for reports. */
+export interface TrackedProcess {
+  child: ChildProcess;
+  /** The last `keepChars` characters it wrote to stdout and stderr. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnTracked(entry: string, env: Record<string, string>, keepChars = 8000): TrackedProcess {
+  const child = spawnEntry(entry, [], env);
+  let tail = '';
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-keepChars));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => tail, exited };
+}
+
 export function runEntry(entry: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Finished> {
   return finished(spawnEntry(entry, args, env), `${entry} ${args.join(' ')}`, timeoutMs);
 }

@@ -5,6 +5,7 @@ import { freePort, startRedis } from '../../ops/dev-stack/services';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import { testEnvironment, type TestDeps } from './stack';
 import { testEnv } from './testEnv';
+import type { TrackedProcess } from './processes';
 
 export interface WaitOptions {
   intervalMs?: number;
@@ -41,6 +42,31 @@ export async function isPolling(
 ): Promise<boolean> {
   const response = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } });
   return (response.pollers ?? []).some((poller) => poller.identity?.startsWith(`${pid}@`));
+}
+
+/**
+ * Waits until the worker process polls its task queue. It fails at once if the process exits, and either failure
+ * carries the process's last output, so a worker that cannot start says why.
+ */
+export async function untilPolling(
+  client: Client,
+  namespace: string,
+  worker: TrackedProcess,
+  what = 'the worker to poll',
+  timeoutMs = 90_000,
+): Promise<void> {
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void worker.exited.then((e) => (exit = e));
+  const report = () => `\n--- worker output (last lines)\n${worker.output()}`;
+  await waitFor(
+    what,
+    async () => {
+      if (exit) throw new Error(`the worker exited (code ${exit.code}, signal ${exit.signal}) while waiting for ${what}${report()}`);
+      return (await isPolling(client, namespace, worker.child.pid)) ? true : undefined;
+    },
+    timeoutMs,
+    { intervalMs: 100, context: report },
+  );
 }
 
 /**
