@@ -243,10 +243,17 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
     identity: 'postgres',
     ...(account && { uid: account.uid, gid: account.gid }),
   });
-  const twins = await runToEnd(options.tools.psql, [
-    ...['-h', '127.0.0.1', '-p', String(options.port), '-U', 'postgres', '-d', 'postgres'],
-    ...['-q', '-v', 'ON_ERROR_STOP=1', '-c', GIN_TWIN_SQL],
-  ]);
+  const installTwins = () =>
+    runToEnd(options.tools.psql, [
+      ...['-h', '127.0.0.1', '-p', String(options.port), '-U', 'postgres', '-d', 'postgres'],
+      ...['-q', '-v', 'ON_ERROR_STOP=1', '-c', GIN_TWIN_SQL],
+    ]);
+  // The port opens before the server accepts sessions: while it replays its log it answers "starting up".
+  let twins = await installTwins();
+  for (const until = Date.now() + 60_000; !twins.ok && /starting up/.test(twins.output) && Date.now() < until;) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    twins = await installTwins();
+  }
   if (!twins.ok) {
     await server.stop();
     throw new Error(`postgresql: installing the index twins failed: ${twins.output}`);
