@@ -7,14 +7,14 @@ import { testEnv } from './testEnv';
  * its namespace starts with only the Custom*Field ones (and it lacks ListSearchAttributes), and workflows upsert ours.
  */
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  const env = await createWithRetries(3);
+  const env = await createWithRetries(6);
   await env.connection.operatorService.addSearchAttributes(addSearchAttributesRequest(env.namespace ?? 'default'));
   return env;
 }
 
 /**
  * The SDK gives the JVM 5 s to start listening, which a busy machine (several suites starting servers at once) can
- * miss; a second try on a fresh port then succeeds.
+ * miss; a later try on a fresh port then succeeds.
  */
 async function createWithRetries(attempts: number): Promise<TestWorkflowEnvironment> {
   for (let attempt = 1; ; attempt++) {
@@ -24,6 +24,8 @@ async function createWithRetries(attempts: number): Promise<TestWorkflowEnvironm
       });
     } catch (err) {
       if (attempt >= attempts || !/did not start within/.test(String(err))) throw err;
+      // Let the burst that starved this start pass before the next one.
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
     }
   }
 }
@@ -33,7 +35,7 @@ export function timeSkippingEnvForBlock(): { readonly env: TestWorkflowEnvironme
   let env: TestWorkflowEnvironment | undefined;
   beforeAll(async () => {
     env = await startTimeSkippingEnv();
-  });
+  }, 120_000);
   afterAll(async () => {
     await env?.teardown();
   });
