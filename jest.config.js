@@ -31,6 +31,7 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/globalSetup.ts',
       setupFiles: ['<rootDir>/test/support/quietRuntime.ts', '<rootDir>/test/support/recordQueries.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/support/freshNamespace.ts'],
       globalTeardown: '<rootDir>/test/support/globalTeardown.ts',
       slowTestThreshold: 30,
     },

@@ -43,7 +43,13 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
 
   beforeAll(async () => {
     stack = await startPoolStack(
-      { FEE_PER_KB: '100', ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1', PUBLIC_API_MAX: '10000' },
+      {
+        FEE_PER_KB: '100',
+        ANCHOR_CONFIRMATIONS: '1',
+        ANCHOR_BATCH_MAX_WAIT_SECONDS: '1',
+        PUBLIC_API_MAX: '10000',
+        CHAIN_FOLLOWER_POLL_SECONDS: '1',
+      },
       { blockIntervalMs: 300 },
     );
     server = await listen(createApp(stack.deps));
