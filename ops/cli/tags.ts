@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { AppConfig } from '../../src/config';
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import { CliFailure, EXIT, output } from './common';
