@@ -56,6 +56,7 @@ export function activityDepsFromConfig(
     ...chain,
     pool: config.pool,
     issuerKeyIdentifier: config.kms.issuerKeyIdentifier,
+    tagKeyIdentifier: config.tags.keyIdentifier,
     anchoring: config.anchoring,
     backup: config.backup,
     chainFollower: config.chainFollower,

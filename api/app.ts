@@ -108,6 +108,17 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       queue,
       verdicts: deps.verdicts,
       page,
+      taps: {
+        kms: chain.kms,
+        logger: deps.logger,
+        settings: {
+          keyIdentifier: deps.config.tags.keyIdentifier,
+          macInput: deps.config.tags.macInput,
+          piccDataParam: deps.config.tags.piccDataParam,
+          cmacParam: deps.config.tags.cmacParam,
+        },
+        ipHashKey: deps.config.tags.ipHashKey,
+      },
     }),
     ...patchPageRoutes({ ...page, mongo: deps.mongo }),
     ...patchBatchRoutes({

@@ -16,7 +16,9 @@ import type { KmsClient } from '../../src/kms/client';
 import type { Logger } from '../../src/logging/logger';
 import { recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
-import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
+import { registrationRecord, registrationRecordHash, type RegistrationRequest, type TagBinding } from '../../src/registration/record';
+import { bindTags } from '../../src/tags/taps';
+import { DEFAULT_TAG_KEY_IDENTIFIER } from '../registration/registrationActivities';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { SealedChunk } from '../../workflows/bulkRegistration/shared';
 import type { Connection } from 'mongoose';
@@ -35,6 +37,8 @@ export interface BulkRegistrationActivityDeps {
   keys?: Keyring;
   /** The chain follower is told of each anchor tx, to prove it for verification. */
   network?: Network;
+  /** KMS name of the NFC tags' master key. */
+  tagKeyIdentifier?: string;
 }
 
 /**
@@ -58,6 +62,33 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
   async function chunkSummaries(batchId: string): Promise<Omit<PatchBatchChunkDocument, 'recordHashes'>[]> {
     const found = await chunks.find({ batchId }, { recordHashes: 0 }).lean();
     return found.sort((a, b) => a.chunk - b.chunk);
+  }
+
+  /**
+   * Binds the chunk's tags under the master's current version (one KMS call per chunk); a retry finds its bindings
+   * and their versions. An item whose tag another patch holds becomes a duplicate.
+   */
+  async function bindChunkTags(entries: { item: { _id: string; uid: string | null }; request: RegistrationRequest }[]) {
+    const tagBindings = new Map<string, TagBinding>();
+    const tagConflicts = new Map<string, string>();
+    const tagged = entries.filter((e) => e.request.tag);
+    if (tagged.length === 0) return { tagBindings, tagConflicts };
+    const keyIdentifier = deps.tagKeyIdentifier ?? DEFAULT_TAG_KEY_IDENTIFIER;
+    const { version } = await deps.kms.tagKeyVersion(keyIdentifier);
+    const { bound, conflicts } = await bindTags(
+      deps.mongo,
+      tagged.map((e) => ({ tagUid: e.request.tag!.uid, patchUid: e.item.uid!, keyIdentifier, keyVersion: version })),
+    );
+    const byTag = new Map(bound.map((b) => [b._id, b]));
+    const heldBy = new Map(conflicts.map((c) => [c.tagUid, c.heldBy]));
+    for (const { item, request } of tagged) {
+      const tagUid = request.tag!.uid;
+      const binding = byTag.get(tagUid);
+      if (binding)
+        tagBindings.set(item._id, { type: 'ntag424', uid: tagUid, keyIdentifier: binding.keyIdentifier, keyVersion: binding.keyVersion });
+      else tagConflicts.set(item._id, heldBy.get(tagUid) ?? 'another patch');
+    }
+    return { tagBindings, tagConflicts };
   }
 
   return {
@@ -89,29 +120,33 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
             .lean()
         ).sort((a, b) => a.index - b.index);
         const now = new Date();
-        const candidates = members.map((item) => {
-          const request = JSON.parse(item.requestJson!) as RegistrationRequest;
-          const record = registrationRecord(request, batch.createdAt);
-          const patch: PatchDocument = {
-            _id: item.uid!,
-            registrationId: item._id,
-            status: 'pending',
-            requestHash: item.requestHash!,
-            idempotencyKey: null,
-            record,
-            recordHash: registrationRecordHash(record),
-            issuerSignature: null,
-            anchor: null,
-            owner: request.auth.owner,
-            head: null,
-            batchId: input.batchId,
-            batchChunk: input.chunk,
-            lastError: null,
-            createdAt: now,
-            updatedAt: now,
-          };
-          return { item, patch };
-        });
+        const requests = new Map(members.map((item) => [item._id, JSON.parse(item.requestJson!) as RegistrationRequest]));
+        const { tagBindings, tagConflicts } = await bindChunkTags(members.map((item) => ({ item, request: requests.get(item._id)! })));
+        const candidates = members
+          .filter((item) => !tagConflicts.has(item._id))
+          .map((item) => {
+            const request = requests.get(item._id)!;
+            const record = registrationRecord(request, batch.createdAt, tagBindings.get(item._id));
+            const patch: PatchDocument = {
+              _id: item.uid!,
+              registrationId: item._id,
+              status: 'pending',
+              requestHash: item.requestHash!,
+              idempotencyKey: null,
+              record,
+              recordHash: registrationRecordHash(record),
+              issuerSignature: null,
+              anchor: null,
+              owner: request.auth.owner,
+              head: null,
+              batchId: input.batchId,
+              batchChunk: input.chunk,
+              lastError: null,
+              createdAt: now,
+              updatedAt: now,
+            };
+            return { item, patch };
+          });
         const { duplicateIndexes } = await insertManyIgnoringDuplicates(
           patches,
           candidates.map((c) => c.patch),
@@ -128,6 +163,10 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
         const registered = candidates.filter((c) => ours.has(c.item._id));
         const duplicates = candidates.filter((c) => !ours.has(c.item._id));
         const duplicateUpdates = [];
+        for (const [itemId, heldBy] of tagConflicts) {
+          const error: ItemError = { code: 'DUPLICATE', message: `Its tag is already bound to ${heldBy}.` };
+          duplicateUpdates.push({ updateOne: { filter: { _id: itemId }, update: { $set: { state: 'duplicate' as const, error } } } });
+        }
         for (const { item } of duplicates) {
           const holder = await patches.findById(item.uid!, { registrationId: 1 }).lean();
           const error: ItemError = {
@@ -149,7 +188,7 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
           chunk: input.chunk,
           state: 'sealed',
           size: recordHashes.length,
-          duplicates: duplicates.length,
+          duplicates: duplicates.length + tagConflicts.size,
           recordHashes,
           treeHead: head,
           treeHeadHash: head && treeHeadHash(head),

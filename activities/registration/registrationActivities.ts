@@ -8,11 +8,12 @@ import type { MerkleProof } from '../../src/anchoring/merkle';
 import { recordAnchorConfirmed, recordRegistrationOutcome, type Metrics } from '../../src/metrics';
 import { registrationWorkflowId } from '../../src/registration/ids';
 import { patchModel, type PatchDocument } from '../../src/registration/models';
-import { registrationRecord, registrationRecordHash, type RegistrationRequest } from '../../src/registration/record';
+import { registrationRecord, registrationRecordHash, type RegistrationRequest, type TagBinding } from '../../src/registration/record';
 import type { Keyring } from '../../src/rotation/keyring';
 import { signAsIssuer } from '../shared/issuerSignature';
 import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { PoolSpendingDeps } from '../shared/deps';
+import { bindTags } from '../../src/tags/taps';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
   anchoring: AppConfig['anchoring'];
@@ -21,7 +22,12 @@ export interface RegistrationActivityDeps extends PoolSpendingDeps {
   metrics?: Metrics;
   /** Key settings: the active issuer and funding keys after a rotation (the environment's before). */
   keys?: Keyring;
+  /** KMS name of the NFC tags' master key: a tag is bound under its current version. */
+  tagKeyIdentifier?: string;
 }
+
+/** The KMS master key a tag's keys come from; the default matches TAG_KEY_IDENTIFIER's. */
+export const DEFAULT_TAG_KEY_IDENTIFIER = 'ntag424-sdm';
 
 /** Activities of the registration workflow; each is idempotent (keyed by uid, or answered from what is stored). */
 export function createRegistrationActivities(deps: RegistrationActivityDeps) {
@@ -35,7 +41,7 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
 
   /** The pending record, written once; one round trip, as the stored document (a retry's is the first write's). */
   async function persist(input: PendingRegistration): Promise<PatchDocument> {
-    const record = registrationRecord(input.request, new Date(input.registeredAt));
+    const record = registrationRecord(input.request, new Date(input.registeredAt), await tagBindingOf(input.request));
     const recordHash = registrationRecordHash(record);
     const now = new Date();
     const patch = await patches
@@ -67,6 +73,22 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
     }
     deps.logger.info('registration persisted', { uid: record.uid });
     return patch;
+  }
+
+  /**
+   * Binds the request's tag to its patch under the master's current version; a retry finds the binding and its
+   * version, so the record is the same whatever rotated meanwhile. A tag held by another patch fails the run.
+   */
+  async function tagBindingOf(request: RegistrationRequest): Promise<TagBinding | undefined> {
+    if (!request.tag) return undefined;
+    const keyIdentifier = deps.tagKeyIdentifier ?? DEFAULT_TAG_KEY_IDENTIFIER;
+    const { version } = await deps.kms.tagKeyVersion(keyIdentifier);
+    const patchUid = request.product.uid_tag_id;
+    const { bound, conflicts } = await bindTags(deps.mongo, [{ tagUid: request.tag.uid, patchUid, keyIdentifier, keyVersion: version }]);
+    if (conflicts.length > 0) {
+      throw ApplicationFailure.nonRetryable(`tag ${request.tag.uid} is bound to another patch`, 'TagAlreadyBound');
+    }
+    return { type: 'ntag424', uid: request.tag.uid, keyIdentifier: bound[0]!.keyIdentifier, keyVersion: bound[0]!.keyVersion };
   }
 
   /** The record's issuer signature: the stored one, or a new one stored only if none was meanwhile (a retry). */

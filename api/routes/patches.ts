@@ -20,6 +20,7 @@ import { sharedLocalTip } from '../../src/chainFollower/localChain';
 import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
+import { tapRoute, type TapRouteDeps } from './taps';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -58,6 +59,8 @@ export interface PatchRouteDeps {
   verdicts?: VerdictCache<Verification>;
   /** What the public patch page needs beside the verdict: the explorer link and the image proxy. */
   page: PatchPageDeps;
+  /** The NFC tap route (GET /t); it shares this module's verdicts. */
+  taps?: Omit<TapRouteDeps, 'page' | 'mongo' | 'metrics' | 'deadlineMs'>;
 }
 
 const VerificationSchema = z
@@ -169,6 +172,19 @@ export function registrationBodySchema(network: Network) {
           owner: z.string().refine((a) => isValidP2pkhAddress(a, network), `a P2PKH address of the ${network} network`),
         })
         .strict(),
+      tag: z
+        .object({
+          type: z.literal('ntag424'),
+          uid: z
+            .string()
+            .regex(/^[0-9a-fA-F]{14}$/, 'a 7-byte NFC UID as 14 hex digits')
+            .transform((uid) => uid.toUpperCase()),
+        })
+        .strict()
+        .optional()
+        .describe(
+          'The NTAG 424 DNA tag sewn into the patch, in SUN mode (docs/TAGS.md). The signed record commits to its UID and the key version it was provisioned under; taps of its URL (GET /t) then verify the patch.',
+        ),
       unlockable: z
         .object({ content: z.string().min(1).max(4000) })
         .strict()
@@ -257,6 +273,20 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
     });
 
   return [
+    ...(deps.taps
+      ? [
+          tapRoute(
+            {
+              ...deps.taps,
+              mongo: deps.mongo,
+              metrics: deps.metrics,
+              page: deps.page,
+              ...(deps.deadlineMs !== undefined && { deadlineMs: deps.deadlineMs }),
+            },
+            verified,
+          ),
+        ]
+      : []),
     defineRoute({
       method: 'get',
       path: '/v1/patches/:uid/proof',

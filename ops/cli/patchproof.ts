@@ -20,6 +20,7 @@ import { registerPoolCommands } from './pool';
 import { registerKeysCommands } from './keys';
 import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
+import { registerTagCommands } from './tags';
 
 export { EXIT } from './common';
 
@@ -148,6 +149,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerKeysCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerTagCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }

@@ -210,6 +210,11 @@ async function main(): Promise<void> {
     '--persist-file',
     path.join(stack.dataDir, 'chain-simulator', 'chains.json'),
   ]);
+  // NTAG 424 DNA tags in SUN mode, keyed by the dev KMS: `patchproof tag simulate <uid>` prints their tap URLs.
+  await startStandIn('tag-simulator', config.tags.simulatorUrl, 'ops/stand-ins/tag-simulator/main.ts', [
+    '--data-dir',
+    path.join(stack.dataDir, 'tag-simulator'),
+  ]);
 
   // Temporal dev server with a persistent db and the Web UI
   const temporalPort = Number(config.temporal.address.split(':').pop());

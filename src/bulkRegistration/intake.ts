@@ -129,6 +129,7 @@ function itemDocuments(
   items: ValidatedItem[],
 ): { docs: PatchBatchItemDocument[]; rejected: RejectedItem[]; validCount: number } {
   const firstIndexOfUid = new Map<string, number>();
+  const firstIndexOfTag = new Map<string, number>();
   const rejected: RejectedItem[] = [];
   let validCount = 0;
   const docs = items.map((item, index): PatchBatchItemDocument => {
@@ -150,6 +151,14 @@ function itemDocuments(
       rejected.push({ index, error });
       return { ...base, state: 'duplicate', uid, requestJson: null, requestHash, error };
     }
+    const tagUid = item.request.tag?.uid;
+    const earlierTag = tagUid === undefined ? undefined : firstIndexOfTag.get(tagUid);
+    if (earlierTag !== undefined) {
+      const error: ItemError = { code: 'DUPLICATE', message: `Tag ${tagUid!} appears earlier in this batch, at index ${earlierTag}.` };
+      rejected.push({ index, error });
+      return { ...base, state: 'duplicate', uid, requestJson: null, requestHash, error };
+    }
+    if (tagUid !== undefined) firstIndexOfTag.set(tagUid, index);
     firstIndexOfUid.set(uid, index);
     const chunk = Math.floor(validCount / CHUNK_SIZE);
     validCount++;

@@ -93,6 +93,22 @@ export const envSchema = z.object({
   ISSUER_KEY_IDENTIFIER: z.string().min(1).optional(),
   KMS_SIGN_TIMEOUT_MS: positiveInt.default(15_000),
   KMS_SIGN_RETRY_ATTEMPTS: positiveInt.default(3),
+  // NFC tag taps (docs/TAGS.md): the KMS master key of NTAG 424 DNA tags and the SDM URL the tags write.
+  TAG_KEY_IDENTIFIER: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a KMS key name')
+    .default('ntag424-sdm'),
+  TAP_PICC_DATA_PARAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a query parameter name')
+    .default('picc_data'),
+  TAP_CMAC_PARAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'a query parameter name')
+    .default('cmac'),
+  TAP_MAC_INPUT: z.enum(['empty', 'picc-data']).default('empty'),
+  TAP_IP_HASH_SECRET: z.string().min(16).optional(),
+  TAG_SIMULATOR_URL: z.url().optional(),
 
   WOC_NETWORK: z.enum(['main', 'test']).default('main'),
   WOC_BASE_URL: z.url().optional(),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { envSchema, type RawEnv } from './env';
 import { addressOfPublicKey, isValidP2pkhAddress } from '../chain/addresses';
 import { parsePublicKeyHex } from '../chain/ecdsa';
@@ -90,6 +91,17 @@ export interface AppConfig {
     systemCheckEvery: string | null;
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
+  /** NFC tags (docs/TAGS.md): the master key name, the tap URL's parameters and what its MAC covers. */
+  tags: {
+    keyIdentifier: string;
+    piccDataParam: string;
+    cmacParam: string;
+    macInput: 'empty' | 'picc-data';
+    /** Key of the tap events' client-address hash. */
+    ipHashKey: Buffer;
+    /** The dev tag simulator (`patchproof tag simulate`). */
+    simulatorUrl: string;
+  };
   pool: PoolConfig;
   /**
    * Confirmations after which a registration counts as anchored; batch mode collects records for up to
@@ -338,6 +350,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     temporal: temporalSection(parsed, required),
     worker: workerSection(parsed),
     kms: kmsSection(parsed, required),
+    tags: tagsSection(parsed, required),
     pool: poolSection(parsed, required, poolKeys),
     anchoring: anchoringSection(parsed),
     claims: { intentTtlMs: raw.CLAIM_INTENT_TTL_MS },
@@ -571,6 +584,25 @@ function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
     shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
     ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
     systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
+  };
+}
+
+export const DEFAULT_TAG_SIMULATOR_URL = 'http://127.0.0.1:8092';
+
+function tagsSection({ raw, isProduction, problems }: ParsedEnv, required: RequiredValues): AppConfig['tags'] {
+  if (raw.TAP_PICC_DATA_PARAM === raw.TAP_CMAC_PARAM) problems.push('TAP_CMAC_PARAM: must differ from TAP_PICC_DATA_PARAM');
+  if (isProduction && !raw.TAP_IP_HASH_SECRET) problems.push('TAP_IP_HASH_SECRET: required in production');
+  // Outside production the hash key comes from the unlock secret, under its own label, so dev needs no new secret.
+  const ipHashKey = raw.TAP_IP_HASH_SECRET
+    ? createHash('sha256').update(raw.TAP_IP_HASH_SECRET).digest()
+    : createHash('sha256').update('patchproof tap ip hash\0').update(required.unlockContentSecret).digest();
+  return {
+    keyIdentifier: raw.TAG_KEY_IDENTIFIER,
+    piccDataParam: raw.TAP_PICC_DATA_PARAM,
+    cmacParam: raw.TAP_CMAC_PARAM,
+    macInput: raw.TAP_MAC_INPUT,
+    ipHashKey,
+    simulatorUrl: (raw.TAG_SIMULATOR_URL ?? DEFAULT_TAG_SIMULATOR_URL).replace(/\/+$/, ''),
   };
 }
 

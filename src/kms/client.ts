@@ -32,7 +32,28 @@ export interface KmsClientOptions {
 }
 
 /** Operation names as reported to `observe`: bounded, never a key identifier. */
-export type KmsOperation = 'sign' | 'public_key' | 'svd_derive_secret' | 'disable_key';
+export type KmsOperation =
+  'sign' | 'public_key' | 'svd_derive_secret' | 'disable_key' | 'tag_key_version' | 'tag_diversify' | 'tag_sun_session';
+
+/** The current version of an NTAG 424 DNA master key (AES-128, never leaves the KMS). */
+export interface TagKeyVersion {
+  keyIdentifier: string;
+  version: number;
+}
+
+/** One tag's keys, diversified from a master version (AN10922): what a factory writes into the tag. */
+export interface ProvisionedTagKeys extends TagKeyVersion {
+  sdmMetaReadKeyHex: string;
+  sdmFileReadKeyHex: string;
+}
+
+/** A reading of a tap's PICCData under one master version, with the session MAC key for that tag and counter. */
+export interface SunSessionCandidate {
+  version: number;
+  uidHex: string;
+  readCounter: number;
+  sessionMacKeyHex: string;
+}
 
 export interface KmsSignRequest {
   keyIdentifier: string;
@@ -83,6 +104,11 @@ export interface KmsClient {
   deriveSvdSecret(input: SvdSecretRequest): Promise<SvdSecret>;
   /** Asks the KMS to refuse further use of a key (`name@N` or `name`); rotations call it when they retire a key. */
   disableKey(keyIdentifier: string): Promise<void>;
+  tagKeyVersion(keyIdentifier: string): Promise<TagKeyVersion>;
+  /** Per-tag keys for provisioning (factory, tag simulator); the API never calls it. */
+  provisionTagKeys(keyIdentifier: string, uidHex: string, version?: number): Promise<ProvisionedTagKeys>;
+  /** Opens a tap's PICCData inside the KMS: the caller gets UID, counter and a session MAC key, never a master. */
+  sunSession(keyIdentifier: string, piccDataHex: string): Promise<SunSessionCandidate[]>;
 }
 
 export const BACKOFF_BASE_MS = 200;
@@ -332,7 +358,75 @@ export function createKmsClient(options: KmsClientOptions): KmsClient {
     return { sharedSecretHex: body.sharedSecretHex.toLowerCase(), ...(body.kid !== undefined && { kid: body.kid }) };
   }
 
+  const HEX16 = /^[0-9a-fA-F]{32}$/;
+  const tagPath = (keyIdentifier: string, tail = '') => `/tag-keys/${encodeURIComponent(keyIdentifier)}${tail}`;
+
+  function tagVersionOf(body: unknown, keyIdentifier: string, operation: string): TagKeyVersion {
+    if (!isRecord(body) || body.keyIdentifier !== keyIdentifier || !Number.isSafeInteger(body.version) || (body.version as number) < 1) {
+      throw new KmsError('malformed', `KMS ${operation}: expected {keyIdentifier, version} for ${scrub(keyIdentifier)}`);
+    }
+    return { keyIdentifier, version: body.version as number };
+  }
+
+  async function tagKeyVersion(keyIdentifier: string): Promise<TagKeyVersion> {
+    const operation = `tag key version of ${keyIdentifier}`;
+    return tagVersionOf(await call('tag_key_version', operation, 'GET', tagPath(keyIdentifier)), keyIdentifier, operation);
+  }
+
+  async function provisionTagKeys(keyIdentifier: string, uidHex: string, version?: number): Promise<ProvisionedTagKeys> {
+    const operation = `tag keys of ${keyIdentifier}`;
+    const body = await call('tag_diversify', operation, 'POST', tagPath(keyIdentifier, '/diversify'), {
+      uidHex,
+      ...(version !== undefined && { version }),
+    });
+    const versioned = tagVersionOf(body, keyIdentifier, operation);
+    const keys = body as Json;
+    // Key material never goes into a message.
+    if (
+      typeof keys.sdmMetaReadKeyHex !== 'string' ||
+      !HEX16.test(keys.sdmMetaReadKeyHex) ||
+      typeof keys.sdmFileReadKeyHex !== 'string' ||
+      !HEX16.test(keys.sdmFileReadKeyHex)
+    ) {
+      throw new KmsError('malformed', `KMS ${operation}: expected two 16-byte keys in hex`);
+    }
+    return {
+      ...versioned,
+      sdmMetaReadKeyHex: keys.sdmMetaReadKeyHex.toLowerCase(),
+      sdmFileReadKeyHex: keys.sdmFileReadKeyHex.toLowerCase(),
+    };
+  }
+
+  async function sunSession(keyIdentifier: string, piccDataHex: string): Promise<SunSessionCandidate[]> {
+    if (!HEX16.test(piccDataHex)) throw new KmsError('rejected', 'KMS sun-session not sent: PICCData is not 16 bytes of hex');
+    const operation = `sun-session of ${keyIdentifier}`;
+    const body = await call('tag_sun_session', operation, 'POST', tagPath(keyIdentifier, '/sun-session'), { piccDataHex });
+    if (!isRecord(body) || !Array.isArray(body.candidates)) throw new KmsError('malformed', `KMS ${operation}: expected {candidates}`);
+    return body.candidates.map((entry: unknown) => {
+      if (
+        !isRecord(entry) ||
+        !Number.isSafeInteger(entry.version) ||
+        typeof entry.uidHex !== 'string' ||
+        !/^[0-9a-fA-F]{14}$/.test(entry.uidHex) ||
+        !Number.isSafeInteger(entry.readCounter) ||
+        typeof entry.sessionMacKeyHex !== 'string' ||
+        !HEX16.test(entry.sessionMacKeyHex)
+      ) {
+        throw new KmsError('malformed', `KMS ${operation}: a candidate is not {version, uidHex, readCounter, sessionMacKeyHex}`);
+      }
+      return {
+        version: entry.version as number,
+        uidHex: entry.uidHex.toUpperCase(),
+        readCounter: entry.readCounter as number,
+        sessionMacKeyHex: entry.sessionMacKeyHex.toLowerCase(),
+      };
+    });
+  }
+
   return {
+    tagKeyVersion,
+    provisionTagKeys,
+    sunSession,
     verifiesSignatures: true,
     sign,
     publicKey,

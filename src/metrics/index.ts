@@ -24,6 +24,8 @@ export interface Metrics {
   ownerLogins: Counter<'method' | 'outcome'>;
   emailDeliveries: Counter<'kind' | 'outcome'>;
   registrations: Counter<'outcome'>;
+  /** NFC tag taps by outcome (authentic, replayed, invalid-mac, unknown-tag). */
+  taps: Counter<'outcome'>;
   transfers: Counter<'outcome'>;
   anchorBatchSize: Histogram<string>;
   anchorFeePerRecord: Histogram<string>;
@@ -47,6 +49,7 @@ export interface Metrics {
 /** Label values known in advance: their series start at 0, so rates and ratios have data before the first event. */
 export const KNOWN_LABELS = {
   registrationOutcomes: ['anchored', 'failed'],
+  tapOutcomes: ['authentic', 'replayed', 'invalid-mac', 'unknown-tag'],
   transferOutcomes: ['completed', 'refused', 'failed'],
   broadcastOutcomes: ['success', 'missing_inputs', 'mempool_conflict', 'rejected', 'retryable', 'other'],
   broadcastRejectionReasons: ['missing_inputs', 'mempool_conflict', 'rejected', 'retryable', 'other'],
@@ -162,6 +165,12 @@ export function createMetrics(options: { service: string; deploySha: string }): 
     registrations: new Counter({
       name: `${METRIC_PREFIX}registrations_total`,
       help: 'Registrations that reached a final state, by outcome (anchored, failed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    taps: new Counter({
+      name: `${METRIC_PREFIX}tap_total`,
+      help: 'NFC tag taps (GET /t) by outcome: authentic, replayed (a counter already seen: a copied URL), invalid-mac (forged or cloned tag), unknown-tag.',
       labelNames: ['outcome'],
       registers: [registry],
     }),
@@ -283,6 +292,7 @@ export function createMetrics(options: { service: string; deploySha: string }): 
 function initialiseKnownSeries(metrics: Metrics): void {
   for (const outcome of KNOWN_LABELS.registrationOutcomes) metrics.registrations.inc({ outcome }, 0);
   for (const outcome of KNOWN_LABELS.transferOutcomes) metrics.transfers.inc({ outcome }, 0);
+  for (const outcome of KNOWN_LABELS.tapOutcomes) metrics.taps.inc({ outcome }, 0);
   for (const outcome of KNOWN_LABELS.broadcastOutcomes) metrics.broadcasts.inc({ outcome }, 0);
   for (const reason of KNOWN_LABELS.broadcastRejectionReasons) metrics.broadcastRejections.inc({ reason }, 0);
   for (const operation of KNOWN_LABELS.kmsOperations) metrics.kmsRequests.inc({ operation, outcome: 'success' }, 0);

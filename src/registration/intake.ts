@@ -4,6 +4,8 @@ import { canonicalHash } from '../anchoring/canonical';
 import type { StartCounter } from '../temporal/launch';
 import { contentFingerprint, storeUnlockableContent } from '../unlock/content';
 import { startRegistration } from './launch';
+import { registrationWorkflowId } from './ids';
+import { tagModel } from '../tags/models';
 import type { RegistrationQueue } from './queue';
 import { patchModel, type PatchDocument } from './models';
 import type { RegistrationRequest } from './record';
@@ -62,6 +64,16 @@ export async function submitRegistration(deps: IntakeDeps, submission: Registrat
   const requestHash = registrationRequestHash(deps.unlockContentSecret, request, unlockable);
   const existing = await patches.findById(uid).lean();
   if (existing) return answerExisting(existing, requestHash, idempotencyKey);
+  if (request.tag) {
+    // Answered here so a client hears of it at once; the registration's own binding is what enforces it.
+    const tag = await tagModel(deps.mongo).findById(request.tag.uid, { patchUid: 1 }).lean();
+    if (tag && tag.patchUid !== uid) {
+      throw new RegistrationConflictError(
+        `Tag ${request.tag.uid} is already bound to ${tag.patchUid}.`,
+        registrationWorkflowId(tag.patchUid),
+      );
+    }
+  }
   await deps.queue?.admit();
 
   if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);

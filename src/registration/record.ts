@@ -14,6 +14,17 @@ export interface RegistrationRequest {
   };
   metadata?: { notes?: string; image?: string; patch_location?: string };
   auth: { owner: string };
+  /** The NTAG 424 DNA tag sewn into the patch (7-byte UID, upper-case hex). */
+  tag?: { type: 'ntag424'; uid: string };
+}
+
+/** The tag as the record commits to it: its UID and the master key version its keys were diversified from. */
+export interface TagBinding {
+  [key: string]: CanonicalValue | undefined;
+  type: 'ntag424';
+  uid: string;
+  keyIdentifier: string;
+  keyVersion: number;
 }
 
 /**
@@ -32,11 +43,15 @@ export interface RegistrationRecord {
   initialOwner: string;
   /** ISO 8601, whole seconds, UTC: the registration workflow's start time. */
   registeredAt: string;
+  /** Present only for a patch with a SUN tag: the chain then proves which tag belongs to which patch. */
+  tag?: TagBinding;
 }
 
-export function registrationRecord(request: RegistrationRequest, registeredAt: Date): RegistrationRecord {
+export function registrationRecord(request: RegistrationRequest, registeredAt: Date, tag?: TagBinding): RegistrationRecord {
   const { uid_tag_id: uid, ...product } = request.product;
+  if (request.tag && (!tag || tag.uid !== request.tag.uid)) throw new Error(`the record of ${uid} needs its tag's key version`);
   return {
+    ...(tag && { tag: { type: tag.type, uid: tag.uid, keyIdentifier: tag.keyIdentifier, keyVersion: tag.keyVersion } }),
     v: 1,
     kind: 'patchproof.registration',
     uid,

@@ -8,6 +8,7 @@ import { DIGEST_HEX, parsePublicKeyHex, toHighS, toLowS } from '../../../src/cha
 import { createLogger, type Logger } from '../../../src/logging/logger';
 import { signDigest } from './digestSignature';
 import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } from './keyStore';
+import { createTagMasterStore, type TagMasterStore } from './tagMasters';
 
 /**
  * Dev KMS: the KMS HTTP contract (docs/ARCHITECTURE.md, "The KMS contract") over keys on local disk, for dev and
@@ -19,6 +20,10 @@ import { createKeyStore, parseKeyIdentifier, type DevKmsKeys, type SigningKey } 
  *   POST /keys/{name | name@N}/disable → {keyIdentifier, version, pubKeyHex, disabledAt} (signing refused after)
  *   POST /sign                        {requests:[{keyIdentifier, sighash}]} → {signatures:[{signatureHex, pubKeyHex}]}
  *   POST /svd/derive-secret           {Mhex, pmcHex, keyIdentifier?} → {sharedSecretHex, kid}
+ *   GET  /tag-keys/{name}             → {keyIdentifier, version}                    (current AES master version)
+ *   POST /tag-keys/{name}/versions    → 201 {keyIdentifier, version}                (rotation: new current version)
+ *   POST /tag-keys/{name}/diversify   {uidHex, version?} → {keyIdentifier, version, sdmMetaReadKeyHex, sdmFileReadKeyHex}
+ *   POST /tag-keys/{name}/sun-session {piccDataHex} → {candidates:[{version, uidHex, readCounter, sessionMacKeyHex}]}
  *
  * Everything but /health needs `Authorization: Bearer <apiKey>`. Errors use the API's envelope.
  */
@@ -51,6 +56,7 @@ export interface DevKmsRequestRecord {
 export interface DevKms {
   app: express.Express;
   keys: DevKmsKeys;
+  tagMasters: TagMasterStore;
   /** Recent authenticated requests, oldest first; also served at GET /admin/requests. */
   requests: DevKmsRequestRecord[];
 }
@@ -66,6 +72,10 @@ const signBody = z.object({
     .min(1)
     .max(MAX_SIGN_REQUESTS),
 });
+
+const tagUidHex = z.string().regex(/^[0-9a-fA-F]{14}$/, 'a 7-byte tag UID in hex');
+const diversifyBody = z.object({ uidHex: tagUidHex, version: z.number().int().min(1).optional() });
+const sunSessionBody = z.object({ piccDataHex: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters (16 bytes)') });
 
 const deriveSecretBody = z.object({
   // M = 8-byte big-endian seconds ‖ 16 random bytes (the SVD wire format, docs/AUTH.md).
@@ -87,6 +97,7 @@ export function createDevKms(options: DevKmsOptions): DevKms {
   const random = options.random ?? Math.random;
   const logger = options.logger ?? silentLogger();
   const keys = createKeyStore({ dataDir: options.dataDir, logger });
+  const tagMasters = createTagMasterStore({ dataDir: options.dataDir, logger });
   const verifyBearer = createApiKeyVerifier(options.apiKey);
 
   const requireBearer: RequestHandler = (req, res, next) => {
@@ -174,7 +185,29 @@ export function createDevKms(options: DevKmsOptions): DevKms {
     res.json({ sharedSecretHex: Utils.toHex(sharedSecret), kid: `${key.keyIdentifier}@${key.version}` });
   });
 
+  app.get('/tag-keys/:name', ...authenticated, (req, res) => {
+    record(req, [String(req.params.name)]);
+    res.json(tagMasters.current(String(req.params.name)));
+  });
+
+  app.post('/tag-keys/:name/versions', ...authenticated, (req, res) => {
+    record(req, [String(req.params.name)]);
+    res.status(201).json(tagMasters.addVersion(String(req.params.name)));
+  });
+
+  app.post('/tag-keys/:name/diversify', ...authenticated, async (req, res) => {
+    const body = diversifyBody.parse(req.body);
+    record(req, [String(req.params.name)]);
+    res.json(await tagMasters.diversify(String(req.params.name), body.uidHex, body.version));
+  });
+
+  app.post('/tag-keys/:name/sun-session', ...authenticated, async (req, res) => {
+    const body = sunSessionBody.parse(req.body);
+    record(req, [String(req.params.name)]);
+    res.json({ candidates: await tagMasters.sunSession(String(req.params.name), Buffer.from(body.piccDataHex, 'hex')) });
+  });
+
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
-  return { app, keys, requests: requestLog };
+  return { app, keys, tagMasters, requests: requestLog };
 }
