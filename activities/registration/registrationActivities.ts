@@ -13,6 +13,7 @@ import type { Keyring } from '../../src/rotation/keyring';
 import { signAsIssuer } from '../shared/issuerSignature';
 import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { PoolSpendingDeps } from '../shared/deps';
+import { DEFAULT_TENANT_ID, type Actor } from '../../src/tenancy/apiKeys';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
   anchoring: AppConfig['anchoring'];
@@ -54,6 +55,9 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
             owner: input.request.auth.owner,
             head: null,
             lastError: null,
+            tenantId: input.actor?.tenantId ?? DEFAULT_TENANT_ID,
+            createdBy: input.actor?.keyId ?? null,
+            audit: input.actor ? [{ at: now, action: 'registered', keyId: input.actor.keyId }] : [],
             createdAt: now,
             updatedAt: now,
           },
@@ -224,6 +228,7 @@ export interface PendingRegistration {
   request: RegistrationRequest;
   requestHash: string;
   idempotencyKey?: string;
+  actor?: Actor;
   registeredAt: string;
 }
 

@@ -11,6 +11,7 @@ import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 import { transferModel } from '../../transfer/models';
 import { unlockableContentModel } from '../../unlock/content';
 import { registerChainFollowerModels } from '../../chainFollower/models';
+import { apiKeyModel } from '../../tenancy/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -31,4 +32,5 @@ export function registerModels(connection: Connection): void {
   unlockableContentModel(connection);
   registerBulkRegistrationModels(connection);
   registerChainFollowerModels(connection);
+  apiKeyModel(connection);
 }
