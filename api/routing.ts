@@ -132,7 +132,8 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
     type: 'apiKey',
     in: 'header',
     name: 'x-api-key',
-    description: 'An API key `pp_live_<id>_<secret>` or `pp_test_<id>_<secret>` (patchproof api-keys create); its scopes and tenant decide what it may do.',
+    description:
+      'An API key `pp_live_<id>_<secret>` or `pp_test_<id>_<secret>` (patchproof api-keys create); its scopes and tenant decide what it may do.',
   });
   const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorEnvelopeSchema } } });
 

@@ -137,7 +137,13 @@ export function apiKeyRoutes(deps: ApiKeyRouteDeps): RouteSpec[] {
       request: {
         params: KeyParams,
         body: z
-          .object({ overlapHours: z.number().min(0).max(24 * 30).optional() })
+          .object({
+            overlapHours: z
+              .number()
+              .min(0)
+              .max(24 * 30)
+              .optional(),
+          })
           .strict()
           .optional(),
       },

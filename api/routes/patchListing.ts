@@ -38,7 +38,10 @@ const filterQuery = {
   createdTo: z.iso.datetime({ offset: true }).optional().describe('Created before (ISO 8601).'),
 };
 
-function filterOf(tenantId: string, query: { status?: PatchListFilter['status']; createdFrom?: string; createdTo?: string }): PatchListFilter {
+function filterOf(
+  tenantId: string,
+  query: { status?: PatchListFilter['status']; createdFrom?: string; createdTo?: string },
+): PatchListFilter {
   return {
     tenantId,
     ...(query.status && { status: query.status }),
@@ -90,7 +93,8 @@ export function patchListingRoutes(deps: { mongo: Connection; logger: Logger }):
       request: { query: z.object({ ...filterQuery, format: z.enum(['ndjson', 'csv']).default('ndjson') }).strict() },
       responses: {
         200: {
-          description: 'The export; `Content-Disposition: attachment`. An error after the first byte ends the stream early (check the line count).',
+          description:
+            'The export; `Content-Disposition: attachment`. An error after the first byte ends the stream early (check the line count).',
           contentType: 'application/x-ndjson',
           schema: z.string(),
         },

@@ -49,7 +49,8 @@ function positiveInt(name: string, value: string | undefined): number | undefine
 }
 
 function keyId(id: string): string {
-  if (!API_KEY_ID_PATTERN.test(id)) throw new CliFailure('<keyId>: the 16 hex digits after pp_live_/pp_test_ (patchproof api-keys list)', EXIT.usage);
+  if (!API_KEY_ID_PATTERN.test(id))
+    throw new CliFailure('<keyId>: the 16 hex digits after pp_live_/pp_test_ (patchproof api-keys list)', EXIT.usage);
   return id;
 }
 
@@ -75,9 +76,18 @@ export function registerApiKeyCommands(program: Command, context: CliContext): v
     .option('--rate-limit <n>', 'requests per API_KEY_RATE_WINDOW_MS; default API_KEY_RATE_MAX')
     .option('--registrations-per-day <n>', 'registrations per UTC day; default API_KEY_REGISTRATIONS_PER_DAY')
     .action(
-      (options: { tenant: string; name: string; scopes: string; test: boolean; expiresAt?: string; rateLimit?: string; registrationsPerDay?: string }) =>
+      (options: {
+        tenant: string;
+        name: string;
+        scopes: string;
+        test: boolean;
+        expiresAt?: string;
+        rateLimit?: string;
+        registrationsPerDay?: string;
+      }) =>
         context.withConfig(async (config) => {
-          if (!TENANT_ID_PATTERN.test(options.tenant)) throw new CliFailure('--tenant: lower-case letters, digits and - (up to 63)', EXIT.usage);
+          if (!TENANT_ID_PATTERN.test(options.tenant))
+            throw new CliFailure('--tenant: lower-case letters, digits and - (up to 63)', EXIT.usage);
           const expiresAt = options.expiresAt === undefined ? null : new Date(options.expiresAt);
           if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new CliFailure('--expires-at: an ISO 8601 time', EXIT.usage);
           const input = {
@@ -101,7 +111,7 @@ export function registerApiKeyCommands(program: Command, context: CliContext): v
 
   apiKeys
     .command('list')
-    .description('List API keys (never their secrets): all, or one tenant\'s.')
+    .description("List API keys (never their secrets): all, or one tenant's.")
     .option('--tenant <id>', 'only this tenant')
     .action((options: { tenant?: string }) =>
       context.withConfig(async (config) => {

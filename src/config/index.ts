@@ -420,7 +420,9 @@ function bootstrapApiKey(parsed: ParsedEnv): string {
   if (!isProduction) return pick(parsed, 'API_KEY');
   if (raw.API_KEY === undefined) return '';
   if (!raw.ALLOW_BOOTSTRAP_API_KEY) {
-    problems.push('API_KEY: the bootstrap key is refused in production unless ALLOW_BOOTSTRAP_API_KEY=true (use patchproof api-keys create)');
+    problems.push(
+      'API_KEY: the bootstrap key is refused in production unless ALLOW_BOOTSTRAP_API_KEY=true (use patchproof api-keys create)',
+    );
     return '';
   }
   return pick(parsed, 'API_KEY');

@@ -184,7 +184,7 @@ export function exportPatches(mongo: Connection, filter: PatchListFilter, format
       done(null, format === 'csv' ? csvRow(item) : `${JSON.stringify(item)}\n`);
     },
   });
-  const stages: Readable[] = [cursor as unknown as Readable, toItem];
+  const stages: Readable[] = [cursor, toItem];
   if (format === 'csv') stages.push(stringify({ header: true, columns: [...EXPORT_CSV_COLUMNS] }));
   return stages;
 }

@@ -75,13 +75,13 @@ describe('tenants and scoped API keys', () => {
     const acmeBatch = await acme.call('POST', '/v1/patch-batches', body, {
       'content-type': 'application/json',
       'idempotency-key': 'run-1',
-      'x-api-key': (await keyFor('acme', ['batches:write'])) as string,
+      'x-api-key': (await keyFor('acme', ['batches:write'])),
     });
     expect(acmeBatch.status).toBe(202);
     const globexBatch = await globex.call('POST', '/v1/patch-batches', JSON.stringify([registrationBody('ISO-BATCH-2', owner)]), {
       'content-type': 'application/json',
       'idempotency-key': 'run-1',
-      'x-api-key': (await keyFor('globex', ['batches:write'])) as string,
+      'x-api-key': (await keyFor('globex', ['batches:write'])),
     });
     expect(globexBatch.status).toBe(202);
     expect(globexBatch.body.batchId).not.toBe(acmeBatch.body.batchId);
@@ -162,11 +162,16 @@ describe('tenants and scoped API keys', () => {
     const ndjson = await fetch(`${api.baseUrl}/v1/exports/patches?format=ndjson`, { headers: { 'x-api-key': reader } });
     expect(ndjson.status).toBe(200);
     expect(ndjson.headers.get('content-type')).toContain('application/x-ndjson');
-    const lines = (await ndjson.text()).trim().split('\n').map((l) => JSON.parse(l) as { uid: string; createdBy: string });
+    const lines = (await ndjson.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { uid: string; createdBy: string });
     expect(lines.map((l) => l.uid)).toEqual(uids);
     const csv = await fetch(`${api.baseUrl}/v1/exports/patches?format=csv`, { headers: { 'x-api-key': reader } });
     const rows = (await csv.text()).trim().split('\n');
-    expect(rows[0]).toBe('uid,registrationId,status,owner,productName,sku,serialNumber,recordHash,txid,blockHeight,batchId,createdBy,createdAt,updatedAt');
+    expect(rows[0]).toBe(
+      'uid,registrationId,status,owner,productName,sku,serialNumber,recordHash,txid,blockHeight,batchId,createdBy,createdAt,updatedAt',
+    );
     expect(rows).toHaveLength(2_001);
     expect(rows[1]!.startsWith('EXP-00000,registration-EXP-00000,anchored,')).toBe(true);
   }, 120_000);
