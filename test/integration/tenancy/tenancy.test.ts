@@ -75,13 +75,13 @@ describe('tenants and scoped API keys', () => {
     const acmeBatch = await acme.call('POST', '/v1/patch-batches', body, {
       'content-type': 'application/json',
       'idempotency-key': 'run-1',
-      'x-api-key': (await keyFor('acme', ['batches:write'])),
+      'x-api-key': await keyFor('acme', ['batches:write']),
     });
     expect(acmeBatch.status).toBe(202);
     const globexBatch = await globex.call('POST', '/v1/patch-batches', JSON.stringify([registrationBody('ISO-BATCH-2', owner)]), {
       'content-type': 'application/json',
       'idempotency-key': 'run-1',
-      'x-api-key': (await keyFor('globex', ['batches:write'])),
+      'x-api-key': await keyFor('globex', ['batches:write']),
     });
     expect(globexBatch.status).toBe(202);
     expect(globexBatch.body.batchId).not.toBe(acmeBatch.body.batchId);
