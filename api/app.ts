@@ -5,7 +5,7 @@ import { chainClientsFromConfig } from '../src/chain/clients';
 import { createPoolHealth } from '../src/pool/health';
 import { keyringFromConfig } from '../src/rotation/keyring';
 import { errorHandler, notFoundHandler } from './errors';
-import { requireApiKey } from './middleware/apiKey';
+import { apiKeyAuthenticatorFor, principalOf, requireApiKey } from './middleware/apiKey';
 import { corsAllowlist, rejectMongoOperators, requireJsonBody } from './middleware/inputGuards';
 import { createRateLimiter } from './middleware/rateLimit';
 import { requestContext } from './middleware/requestContext';
@@ -25,6 +25,8 @@ import { patchPageRoutes, type PatchPageDeps } from './routes/patchPage';
 import { ImageProxy } from '../src/patchPage/imageProxy';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
+import { patchListingRoutes } from './routes/patchListing';
+import { apiKeyRoutes } from './routes/apiKeys';
 import { registrationQueue } from '../src/registration/queue';
 import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import { attributedCalls } from '../src/woc/client';
@@ -119,6 +121,14 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
         },
         ipHashKey: deps.config.tags.ipHashKey,
       },
+      redis: deps.redis,
+      registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
+    }),
+    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger }),
+    ...apiKeyRoutes({
+      mongo: deps.mongo,
+      authenticator: apiKeyAuthenticatorFor(deps),
+      rotationOverlapMs: deps.config.apiKeys.rotationOverlapMs,
     }),
     ...patchPageRoutes({ ...page, mongo: deps.mongo }),
     ...patchBatchRoutes({
@@ -129,6 +139,8 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       unlockContentSecret: deps.config.unlock.contentSecret,
       batchBodyLimit: deps.config.http.batchBodyLimit,
       queue,
+      redis: deps.redis,
+      registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
     }),
     ...certificateRoutes({
       ...chain,
@@ -176,9 +188,19 @@ export function createApp(deps: AppDeps): Express {
   const limiters = {
     public: createRateLimiter({ name: 'public', ...rateLimitCommon, ...config.http.rateLimits.public, metrics, failOpen: true }),
     admin: createRateLimiter({ name: 'admin', ...rateLimitCommon, ...config.http.rateLimits.admin, metrics, failOpen: true }),
+    // Each key's own budget, so one integrator's burst cannot use up another's.
+    perKey: createRateLimiter({
+      name: 'key',
+      ...rateLimitCommon,
+      ...config.apiKeys.rateLimit,
+      metrics,
+      failOpen: true,
+      keyGenerator: (_req) => principalOf(_req.res!).keyId,
+      limitFor: (req) => principalOf(req.res!).rateLimitMax ?? config.apiKeys.rateLimit.max,
+    }),
   };
   const router = express.Router();
-  mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });
+  mountRoutes(router, routes, { requireApiKey: requireApiKey({ authenticator: apiKeyAuthenticatorFor(deps), logger }), limiters });
   app.use(router);
 
   app.use(notFoundHandler);

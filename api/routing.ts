@@ -2,6 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV3, extendZodWithOpenApi } from '@aste
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z, type ZodType } from 'zod';
 import { DomainError, ERROR_CODES } from '../src/errors';
+import { requireScope, type RequiredScope } from './middleware/apiKey';
 
 extendZodWithOpenApi(z);
 
@@ -32,6 +33,11 @@ export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodT
   summary: string;
   tags: string[];
   access: Access;
+  /**
+   * What an apiKey route's key must be allowed: a scope, or `operator` (an admin key of the default tenant) for the
+   * platform's own operations. Default `operator`: a route says so when a brand's key may call it.
+   */
+  scope?: RequiredScope;
   /** Which limiter applies; 'none' for probes that orchestration polls (health, ready). */
   rateLimit: 'public' | 'admin' | 'none';
   /**
@@ -70,7 +76,8 @@ export const ErrorEnvelopeSchema = z
 
 export interface MountOptions {
   requireApiKey: RequestHandler;
-  limiters: { public: RequestHandler; admin: RequestHandler };
+  /** `perKey`: each API key's own request limit, after authentication. */
+  limiters: { public: RequestHandler; admin: RequestHandler; perKey?: RequestHandler };
 }
 
 /** Adds each route to the router with, in order: its limiter, authentication, validation, then the handler. */
@@ -80,7 +87,10 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
     if (route.deadlineMs !== undefined) chain.push(answerBy(route.deadlineMs));
     if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
     if (route.extraLimiters) chain.push(...route.extraLimiters);
-    if (route.access === 'apiKey') chain.push(options.requireApiKey);
+    if (route.access === 'apiKey') {
+      chain.push(options.requireApiKey, requireScope(route.scope ?? 'operator'));
+      if (options.limiters.perKey) chain.push(options.limiters.perKey);
+    }
     if (route.ownBody) chain.push(route.ownBody.parser);
     chain.push(async (req, res) => {
       const input = {
@@ -110,11 +120,21 @@ export function readsOwnBody(routes: RouteSpec[], req: Request): boolean {
   return routes.some((r) => r.ownBody && r.method === req.method.toLowerCase() && r.path === req.path);
 }
 
+function scopeText(scope: RequiredScope | undefined): string {
+  return (scope ?? 'operator') === 'operator' ? 'the operator role (scope `admin`, default tenant)' : `scope \`${scope}\` (or \`admin\`)`;
+}
+
 /** Builds the OpenAPI 3 document for the given routes. */
 export function buildOpenApiDocument(routes: RouteSpec[], info: { version: string; serverUrl?: string }) {
   const registry = new OpenAPIRegistry();
   registry.register('ErrorEnvelope', ErrorEnvelopeSchema);
-  const apiKeyScheme = registry.registerComponent('securitySchemes', 'ApiKeyAuth', { type: 'apiKey', in: 'header', name: 'x-api-key' });
+  const apiKeyScheme = registry.registerComponent('securitySchemes', 'ApiKeyAuth', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'x-api-key',
+    description:
+      'An API key `pp_live_<id>_<secret>` or `pp_test_<id>_<secret>` (patchproof api-keys create); its scopes and tenant decide what it may do.',
+  });
   const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorEnvelopeSchema } } });
 
   for (const route of routes) {
@@ -126,7 +146,10 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
     }
     if (route.request?.body || route.ownBody || route.request?.params || route.request?.query)
       responses['400'] ??= errorResponse('Invalid request.');
-    if (route.access === 'apiKey') responses['401'] ??= errorResponse('Missing or wrong x-api-key.');
+    if (route.access === 'apiKey') {
+      responses['401'] ??= errorResponse('Missing, unknown, revoked or expired API key.');
+      responses['403'] ??= errorResponse(`The API key lacks ${scopeText(route.scope)}.`);
+    }
     if (route.rateLimit !== 'none') responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
 
     registry.registerPath({
@@ -134,7 +157,10 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
       path: route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'),
       summary: route.summary,
       tags: route.tags,
-      ...(route.access === 'apiKey' && { security: [{ [apiKeyScheme.name]: [] }] }),
+      ...(route.access === 'apiKey' && {
+        description: `Requires an API key with ${scopeText(route.scope)}.`,
+        security: [{ [apiKeyScheme.name]: [] }],
+      }),
       request: {
         ...(route.request?.params && { params: route.request.params as never }),
         ...(route.request?.query && { query: route.request.query as never }),

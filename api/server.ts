@@ -43,6 +43,12 @@ async function main(): Promise<void> {
     await assertActiveKeysAvailable(keyringFromConfig(config, mongo), chainClientsFromConfig(config, logger).kms, ['issuer', 'svd']);
   }
 
+  if (config.isProduction && config.auth.apiKey) {
+    // Allowed by ALLOW_BOOTSTRAP_API_KEY=true: one unscoped admin key; say so at every start until it is gone.
+    logger.warn('bootstrap API_KEY accepted in production as admin of the default tenant; create scoped keys and unset it', {
+      allowedBy: 'ALLOW_BOOTSTRAP_API_KEY',
+    });
+  }
   const verdicts = verdictCacheFromConfig({ config, redis, logger });
   const app = createApp({ config, logger, metrics, mongo, redis, temporal, verdicts });
   const server: Server = app.listen(config.http.port, config.http.bind, () => {

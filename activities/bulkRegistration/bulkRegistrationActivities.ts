@@ -25,6 +25,7 @@ import type { Connection } from 'mongoose';
 import { withHeartbeats } from '../shared/heartbeat';
 import type { Network } from '../../src/chain/addresses';
 import { trackAnchorTx } from '../../src/chainFollower/localChain';
+import { DEFAULT_TENANT_ID } from '../../src/tenancy/apiKeys';
 import { signDigestsAsIssuer } from '../shared/issuerSignature';
 
 export interface BulkRegistrationActivityDeps {
@@ -142,6 +143,10 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
               batchId: input.batchId,
               batchChunk: input.chunk,
               lastError: null,
+              // The batch's tenant and key own its patches; a batch from before tenancy has neither.
+              tenantId: batch.tenantId ?? DEFAULT_TENANT_ID,
+              createdBy: batch.createdBy ?? null,
+              ...(batch.createdBy && { audit: [{ at: now, action: 'registered', keyId: batch.createdBy }] }),
               createdAt: now,
               updatedAt: now,
             };

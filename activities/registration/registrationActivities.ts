@@ -14,6 +14,7 @@ import { signAsIssuer } from '../shared/issuerSignature';
 import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { PoolSpendingDeps } from '../shared/deps';
 import { bindTags } from '../../src/tags/taps';
+import { DEFAULT_TENANT_ID, type Actor } from '../../src/tenancy/apiKeys';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
   anchoring: AppConfig['anchoring'];
@@ -60,6 +61,9 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
             owner: input.request.auth.owner,
             head: null,
             lastError: null,
+            tenantId: input.actor?.tenantId ?? DEFAULT_TENANT_ID,
+            createdBy: input.actor?.keyId ?? null,
+            audit: input.actor ? [{ at: now, action: 'registered', keyId: input.actor.keyId }] : [],
             createdAt: now,
             updatedAt: now,
           },
@@ -246,6 +250,7 @@ export interface PendingRegistration {
   request: RegistrationRequest;
   requestHash: string;
   idempotencyKey?: string;
+  actor?: Actor;
   registeredAt: string;
 }
 

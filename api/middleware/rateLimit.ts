@@ -24,6 +24,8 @@ export interface RateLimiterOptions extends RateLimitConfig {
   timeoutMs: number;
   /** Counter key for a request; the default is the client IP. Owner-auth routes also key by user or identifier. */
   keyGenerator?: (req: Request) => string;
+  /** The limit of a request's counter when it differs per caller (a key's own limit); `max` otherwise. */
+  limitFor?: (req: Request) => number;
   /** Records each store call's time as step `rate_limit` (test/bench/svd-login.ts prints it). */
   metrics?: Pick<Metrics, 'requestStepDuration'>;
 }
@@ -32,7 +34,7 @@ export interface RateLimiterOptions extends RateLimitConfig {
 export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
   return rateLimit({
     windowMs: options.windowMs,
-    limit: options.max,
+    limit: options.limitFor ?? options.max,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     passOnStoreError: options.failOpen,

@@ -10,7 +10,7 @@ import { chainClientsFromConfig } from '../../src/chain/clients';
 import { createLiveJwtKeys, type Keyring } from '../../src/rotation/keyring';
 import { DomainError } from '../../src/errors';
 import type { AppDeps } from '../deps';
-import { createApiKeyVerifier } from '../middleware/apiKey';
+import { apiKeyAuthenticatorFor, isOperator } from '../middleware/apiKey';
 import { requireOwnerSession, ownerOf } from '../middleware/ownerSession';
 import { createRateLimiter, type RateLimiterOptions } from '../middleware/rateLimit';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -95,7 +95,8 @@ interface OwnerAuthContext {
   keyring: TokenKeyring;
   svd: SvdService;
   codes: ReturnType<typeof createEmailCodeService>;
-  verifyApiKey: (candidate: string | undefined) => boolean;
+  /** True for an operator key (an admin key of the default tenant, or the bootstrap API_KEY). */
+  isOperatorKey: (candidate: string) => Promise<boolean>;
   svdLimiters: RequestHandler[];
   codeLimiters: (name: string) => RequestHandler[];
   ownerSession: RequestHandler;
@@ -113,7 +114,11 @@ function ownerAuthContext(deps: AppDeps, services: { keyring: TokenKeyring; svd:
     metrics: deps.metrics,
     logger: deps.logger,
   });
-  const verifyApiKey = createApiKeyVerifier(config.auth.apiKey);
+  const authenticator = apiKeyAuthenticatorFor(deps);
+  const isOperatorKey = async (candidate: string) => {
+    const principal = await authenticator.authenticate(candidate);
+    return principal !== null && isOperator(principal);
+  };
 
   // Authentication routes fail closed: without Redis there is no replay protection, so they answer 503.
   const limiter = (name: string, windowMs: number, max: number, keyGenerator: (req: Request) => string) =>
@@ -144,11 +149,11 @@ function ownerAuthContext(deps: AppDeps, services: { keyring: TokenKeyring; svd:
     ),
   ];
   const ownerSession = requireOwnerSession({ keyring, svd });
-  return { deps, auth, keyring, svd, codes, verifyApiKey, svdLimiters, codeLimiters, ownerSession };
+  return { deps, auth, keyring, svd, codes, isOperatorKey, svdLimiters, codeLimiters, ownerSession };
 }
 
 /** SVD login: the active kid, key registration, begin/complete, revocation and the canary. */
-function svdRoutes({ deps, auth, keyring, svd, verifyApiKey, svdLimiters }: OwnerAuthContext): RouteSpec[] {
+function svdRoutes({ deps, auth, keyring, svd, isOperatorKey, svdLimiters }: OwnerAuthContext): RouteSpec[] {
   return [
     defineRoute({
       method: 'get',
@@ -186,7 +191,7 @@ function svdRoutes({ deps, auth, keyring, svd, verifyApiKey, svdLimiters }: Owne
         const apiKey = req.get('x-api-key');
         let proof: RegistrationProof;
         if (apiKey !== undefined) {
-          if (!verifyApiKey(apiKey)) throw new DomainError('UNAUTHORIZED', 'A valid x-api-key header is required.');
+          if (!(await isOperatorKey(apiKey))) throw new DomainError('UNAUTHORIZED', 'A valid x-api-key header is required.');
           if (!body.userId) throw new DomainError('VALIDATION_FAILED', 'userId is required when registering with the API key.');
           proof = { kind: 'api-key', userId: body.userId, replace: body.replace === true };
         } else {

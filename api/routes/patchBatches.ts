@@ -12,6 +12,10 @@ import type { RegistrationQueue } from '../../src/registration/queue';
 import { bulkItemsBody, NDJSON } from '../middleware/bulkBody';
 import { zodDetails } from '../errors';
 import { defineRoute, type RouteSpec } from '../routing';
+import type { Redis } from 'ioredis';
+import { actorOf } from '../../src/tenancy/apiKeys';
+import { registrationQuota } from '../../src/tenancy/quota';
+import { principalOf } from '../middleware/apiKey';
 import { idempotencyKeyOf, registrationBodySchema } from './patches';
 
 export interface PatchBatchRouteDeps {
@@ -22,6 +26,9 @@ export interface PatchBatchRouteDeps {
   unlockContentSecret: string;
   batchBodyLimit: string;
   queue?: RegistrationQueue;
+  /** Where the per-key registrations/day quota is counted, and its default (API_KEY_REGISTRATIONS_PER_DAY). */
+  redis: Redis;
+  registrationsPerDay: number;
 }
 
 const ItemErrorSchema = z.object({
@@ -90,6 +97,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         'Register up to 10,000 patches at once (a JSON array, or NDJSON). Requires an Idempotency-Key; each item is checked like POST /v1/patches, and invalid items are reported by index without blocking the others.',
       tags: ['Registration'],
       access: 'apiKey',
+      scope: 'batches:write',
       rateLimit: 'admin',
       ownBody: {
         parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems: MAX_BATCH_ITEMS }),
@@ -110,6 +118,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       },
       handler: async (_input, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);
+        const principal = principalOf(res);
         if (!idempotencyKey) throw new DomainError('VALIDATION_FAILED', 'POST /v1/patch-batches requires an Idempotency-Key header.');
         const raw = req.body as unknown[];
         const items = raw.map((item): ValidatedItem => {
@@ -126,8 +135,9 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
             starts: deps.metrics,
             unlockContentSecret: deps.unlockContentSecret,
             ...(deps.queue && { queue: deps.queue }),
+            quota: registrationQuota(deps.redis, principal, deps.registrationsPerDay),
           },
-          { idempotencyKey, bodyHash, items },
+          { idempotencyKey, bodyHash, items, actor: actorOf(principal) },
         ).catch((err: unknown) => {
           if (!(err instanceof BatchKeyConflictError)) throw err;
           throw new DomainError('CONFLICT', err.message, { batchId: err.batchId, statusUrl: batchUrl(err.batchId) });
@@ -151,11 +161,12 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       summary: "A batch's counts per outcome (accepted, duplicate, invalid, anchoring, anchored, failed), txids and timings.",
       tags: ['Registration'],
       access: 'apiKey',
+      scope: 'patches:read',
       rateLimit: 'admin',
       request: { params: BatchIdParams },
       responses: { 200: { description: 'The batch.', schema: BatchSchema }, 404: { description: 'No such batch.' } },
       handler: async ({ params }, _req, res) => {
-        const view = await getBatchView(deps.mongo, params.batchId);
+        const view = await getBatchView(deps.mongo, params.batchId, principalOf(res).tenantId);
         if (!view) throw new DomainError('NOT_FOUND', 'No such batch.');
         res.setHeader('Cache-Control', 'no-store');
         res.json(view);
@@ -168,6 +179,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         "A page of a batch's per-item outcomes in submission order, with registrationId, txid and proof link; `cursor` is the previous page's nextCursor.",
       tags: ['Registration'],
       access: 'apiKey',
+      scope: 'patches:read',
       rateLimit: 'admin',
       request: {
         params: BatchIdParams,
@@ -182,6 +194,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       responses: { 200: { description: 'The page.', schema: BatchItemsSchema }, 404: { description: 'No such batch.' } },
       handler: async ({ params, query }, _req, res) => {
         const page = await listBatchItems(deps.mongo, params.batchId, {
+          tenantId: principalOf(res).tenantId,
           limit: query.limit,
           ...(query.state && { state: query.state }),
           ...(query.cursor !== undefined && { cursor: query.cursor }),

@@ -21,6 +21,10 @@ import type { Keyring } from '../../src/rotation/keyring';
 import type { WocClient } from '../../src/woc/client';
 import { defineRoute, type RouteSpec } from '../routing';
 import { tapRoute, type TapRouteDeps } from './taps';
+import type { Redis } from 'ioredis';
+import { actorOf } from '../../src/tenancy/apiKeys';
+import { registrationQuota } from '../../src/tenancy/quota';
+import { principalOf } from '../middleware/apiKey';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -61,6 +65,9 @@ export interface PatchRouteDeps {
   page: PatchPageDeps;
   /** The NFC tap route (GET /t); it shares this module's verdicts. */
   taps?: Omit<TapRouteDeps, 'page' | 'mongo' | 'metrics' | 'deadlineMs'>;
+  /** Where the per-key registrations/day quota is counted, and its default (API_KEY_REGISTRATIONS_PER_DAY). */
+  redis: Redis;
+  registrationsPerDay: number;
 }
 
 const VerificationSchema = z
@@ -353,16 +360,18 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       summary: 'Register a patch: starts a RegistrationWorkflow (issuer signature, anchoring). A uid is registered once.',
       tags: ['Registration'],
       access: 'apiKey',
+      scope: 'patches:write',
       rateLimit: 'admin',
       ...(deps.deadlineMs !== undefined && { deadlineMs: deps.deadlineMs }),
       request: { body: RegistrationBody },
       responses: {
         202: { description: 'Accepted; follow statusUrl.', schema: AcceptedSchema },
-        409: { description: 'The uid is already registered; details name its registration.' },
+        409: { description: "The uid is already registered; details name its registration when it is the caller's tenant's." },
         503: { description: 'QUEUE_FULL: too many registrations wait to be anchored (REGISTRATION_QUEUE_LIMIT); see Retry-After.' },
       },
       handler: async ({ body }, req, res) => {
         const idempotencyKey = idempotencyKeyOf(req);
+        const principal = principalOf(res);
         const { unlockable, ...request } = body;
         const { registrationId } = await submitRegistration(
           {
@@ -371,10 +380,15 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
             starts: deps.metrics,
             unlockContentSecret: deps.unlockContentSecret,
             ...(deps.queue && { queue: deps.queue }),
+            quota: registrationQuota(deps.redis, principal, deps.registrationsPerDay),
           },
-          { request, ...(unlockable && { unlockable }), ...(idempotencyKey && { idempotencyKey }) },
+          { request, ...(unlockable && { unlockable }), ...(idempotencyKey && { idempotencyKey }), actor: actorOf(principal) },
         ).catch((err: unknown) => {
           if (!(err instanceof RegistrationConflictError)) throw err;
+          // uids are public (anyone can verify one), but another tenant's registration and its status stay private.
+          if (err.tenantId !== principal.tenantId) {
+            throw new DomainError('CONFLICT', err.messageForOtherTenants ?? `${body.product.uid_tag_id} is already registered.`);
+          }
           throw new DomainError('CONFLICT', err.message, {
             registrationId: err.registrationId,
             statusUrl: statusUrlOf(err.registrationId),
@@ -392,6 +406,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       summary: "A registration's state: live progress while its workflow runs, the stored record after.",
       tags: ['Registration'],
       access: 'apiKey',
+      scope: 'patches:read',
       rateLimit: 'admin',
       request: {
         params: z.object({
@@ -404,8 +419,12 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       },
       handler: async ({ params }, _req, res) => {
         const uid = uidFromRegistrationId(params.registrationId)!;
-        const status = await getRegistrationStatus(deps.temporal, deps.mongo, uid);
-        if (!status || status.registrationId !== registrationWorkflowId(uid)) throw new DomainError('NOT_FOUND', 'No such registration.');
+        const found = await getRegistrationStatus(deps.temporal, deps.mongo, uid);
+        // Another tenant's registration answers as if it did not exist (404, not 403).
+        if (!found || found.registrationId !== registrationWorkflowId(uid) || found.tenantId !== principalOf(res).tenantId) {
+          throw new DomainError('NOT_FOUND', 'No such registration.');
+        }
+        const { tenantId: _tenant, ...status } = found;
         res.setHeader('Cache-Control', 'no-store');
         res.json(status);
       },

@@ -18,6 +18,7 @@ import { registerBackupCommands } from './backup';
 import { registerProofCommands } from './proofs';
 import { registerPoolCommands } from './pool';
 import { registerKeysCommands } from './keys';
+import { registerApiKeyCommands } from './apiKeys';
 import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
 import { registerTagCommands } from './tags';
@@ -148,6 +149,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerBatchCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerKeysCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerApiKeyCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerTagCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 

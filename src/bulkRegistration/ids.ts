@@ -1,5 +1,6 @@
 /** ID builders of the bulk-registration domain; no other code concatenates these IDs. */
 import { createHash } from 'node:crypto';
+import { DEFAULT_TENANT_ID } from '../tenancy/apiKeys';
 
 /** Items per chunk: one Merkle tree, one signed tree head. */
 export const CHUNK_SIZE = 1_000;
@@ -12,8 +13,10 @@ export const BATCH_ID_PATTERN = /^pb-[0-9a-f]{24}$/;
  * A batch's id follows from its Idempotency-Key, so a retry that lost the first answer (or a crash between storing
  * the items and starting the workflow) arrives at the same batch and finishes what the first request began.
  */
-export function batchIdFor(idempotencyKey: string): string {
-  return `pb-${createHash('sha256').update(`patch-batch:${idempotencyKey}`).digest('hex').slice(0, 24)}`;
+export function batchIdFor(idempotencyKey: string, tenantId: string = DEFAULT_TENANT_ID): string {
+  // Each tenant has its own Idempotency-Key space; the default tenant keeps the ids it had before tenancy.
+  const scoped = tenantId === DEFAULT_TENANT_ID ? idempotencyKey : `${tenantId}\u0000${idempotencyKey}`;
+  return `pb-${createHash('sha256').update(`patch-batch:${scoped}`).digest('hex').slice(0, 24)}`;
 }
 
 export function isBatchId(value: string): boolean {

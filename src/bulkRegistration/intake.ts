@@ -8,6 +8,7 @@ import { encryptContent, unlockableContentId, unlockableContentModel } from '../
 import { batchIdFor, batchItemId, CHUNK_SIZE } from './ids';
 import { startBulkRegistration } from './launch';
 import type { RegistrationQueue } from '../registration/queue';
+import { DEFAULT_TENANT_ID, type Actor } from '../tenancy/apiKeys';
 import { patchBatchItemModel, patchBatchModel, type ItemError, type PatchBatchItemDocument } from './models';
 
 export interface BatchIntakeDeps {
@@ -17,6 +18,8 @@ export interface BatchIntakeDeps {
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored: a new batch must fit under it with its valid items. */
   queue?: Pick<RegistrationQueue, 'admit'>;
+  /** The caller's registrations/day quota: a new batch takes its valid items from it. */
+  quota?: { take(count: number): Promise<void> };
 }
 
 export interface ItemIssue {
@@ -33,6 +36,8 @@ export interface BatchSubmission {
   /** sha256 of the items as parsed. */
   bodyHash: string;
   items: ValidatedItem[];
+  /** The API key that asks; its tenant owns the batch and its patches. */
+  actor?: Actor;
 }
 
 export interface RejectedItem {
@@ -68,11 +73,15 @@ const INSERT_ROWS = CHUNK_SIZE;
  * batch; the same key with other items is a BatchKeyConflictError.
  */
 export async function submitBatch(deps: BatchIntakeDeps, submission: BatchSubmission): Promise<BatchAccepted> {
-  const batchId = batchIdFor(submission.idempotencyKey);
+  const tenantId = submission.actor?.tenantId ?? DEFAULT_TENANT_ID;
+  const batchId = batchIdFor(submission.idempotencyKey, tenantId);
   const batches = patchBatchModel(deps.mongo);
   const { docs, rejected, validCount } = itemDocuments(deps.unlockContentSecret, batchId, submission.items);
   // A retry of a batch already taken in passes; a new one must fit.
-  if (deps.queue && !(await batches.exists({ _id: batchId }))) await deps.queue.admit(validCount);
+  if ((deps.queue || deps.quota) && !(await batches.exists({ _id: batchId }))) {
+    await deps.queue?.admit(validCount);
+    await deps.quota?.take(validCount);
+  }
   const now = new Date();
   await batches.updateOne(
     { _id: batchId },
@@ -90,6 +99,9 @@ export async function submitBatch(deps: BatchIntakeDeps, submission: BatchSubmis
         createdAt: now,
         updatedAt: now,
         timings: {},
+        tenantId,
+        createdBy: submission.actor?.keyId ?? null,
+        audit: submission.actor ? [{ at: now, action: 'submitted', keyId: submission.actor.keyId }] : [],
       },
     },
     { upsert: true },
@@ -115,7 +127,7 @@ export async function submitBatch(deps: BatchIntakeDeps, submission: BatchSubmis
       { $set: { ...accepted, 'timings.acceptedAt': new Date(), updatedAt: new Date() } },
     );
   }
-  if (validCount > 0) await startBulkRegistration(deps.temporal, batchId, deps.starts);
+  if (validCount > 0) await startBulkRegistration(deps.temporal, batchId, deps.starts, submission.actor);
   return { batchId, itemCount: submission.items.length, accepted: validCount, rejected, replayed };
 }
 

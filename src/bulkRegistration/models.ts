@@ -2,6 +2,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
 import type { TreeHead } from '../anchoring/treeHead';
 import type { EncryptedContent } from '../unlock/content';
+import type { AuditEntry } from '../tenancy/apiKeys';
 
 /**
  * A batch's life: `receiving` while its items are stored, `accepted` once all are, `registering` while its
@@ -36,6 +37,12 @@ export interface PatchBatchDocument {
   createdAt: Date;
   updatedAt: Date;
   timings: BatchTimings;
+  /** The tenant that submitted it; absent on batches from before tenancy (the default tenant's). */
+  tenantId?: string | null;
+  /** The API key id that submitted it. */
+  createdBy?: string | null;
+  /** Admin and write actions on the batch, each with the acting key id. */
+  audit?: AuditEntry[];
 }
 
 /**
@@ -108,6 +115,9 @@ const batchSchema = new Schema<PatchBatchDocument>(
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
     timings: { type: Schema.Types.Mixed, default: {} },
+    tenantId: { type: String, default: null },
+    createdBy: { type: String, default: null },
+    audit: { type: Schema.Types.Mixed, default: undefined },
   },
   { collection: 'patch_batches', versionKey: false, minimize: false },
 );

@@ -1,5 +1,6 @@
 import type { Connection } from 'mongoose';
 import { bulkRegistrationWorkflowId } from './ids';
+import { tenantOf } from '../tenancy/apiKeys';
 import {
   patchBatchChunkModel,
   patchBatchItemModel,
@@ -53,16 +54,18 @@ function chunkOutcome(chunk: ChunkSummary | undefined, batch: PatchBatchDocument
 async function loadBatch(
   mongo: Connection,
   batchId: string,
+  tenantId?: string,
 ): Promise<{ batch: PatchBatchDocument; chunks: Map<number, ChunkSummary> } | null> {
   const batch = await patchBatchModel(mongo).findById(batchId).lean();
-  if (!batch) return null;
+  // Another tenant's batch does not exist for the caller.
+  if (!batch || (tenantId !== undefined && tenantOf(batch) !== tenantId)) return null;
   const chunks = await patchBatchChunkModel(mongo).find({ batchId }, { recordHashes: 0 }).lean();
   return { batch, chunks: new Map(chunks.map((c) => [c.chunk, c])) };
 }
 
 /** A batch's counts per outcome, txids and timings: from the batch and its (at most ten) chunk documents. */
-export async function getBatchView(mongo: Connection, batchId: string): Promise<BatchView | null> {
-  const loaded = await loadBatch(mongo, batchId);
+export async function getBatchView(mongo: Connection, batchId: string, tenantId?: string): Promise<BatchView | null> {
+  const loaded = await loadBatch(mongo, batchId, tenantId);
   if (!loaded) return null;
   const { batch, chunks } = loaded;
   const counts: Record<ItemOutcome, number> = {
@@ -115,9 +118,9 @@ const STORED_STATE: Record<ItemOutcome, PatchBatchItemDocument['state']> = {
 export async function listBatchItems(
   mongo: Connection,
   batchId: string,
-  options: { state?: ItemOutcome; cursor?: number; limit: number },
+  options: { state?: ItemOutcome; cursor?: number; limit: number; tenantId?: string },
 ): Promise<{ items: ItemView[]; nextCursor: number | null } | null> {
-  const loaded = await loadBatch(mongo, batchId);
+  const loaded = await loadBatch(mongo, batchId, options.tenantId);
   if (!loaded) return null;
   const { batch, chunks } = loaded;
   const storedState = options.state ? STORED_STATE[options.state] : null;

@@ -45,6 +45,12 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 
   API_KEY: z.string().min(1).optional(),
+  ALLOW_BOOTSTRAP_API_KEY: boolean.default(false),
+  API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(5_000).default(2_000),
+  API_KEY_RATE_WINDOW_MS: positiveInt.default(60_000),
+  API_KEY_RATE_MAX: positiveInt.default(600),
+  API_KEY_REGISTRATIONS_PER_DAY: positiveInt.default(100_000),
+  API_KEY_ROTATION_OVERLAP_HOURS: positiveInt.default(24),
   JWT_SECRET: z.string().min(1).optional(),
   UNLOCK_CONTENT_SECRET: z.string().min(1).optional(),
   MASTER_SECRET: z.string().min(1).optional(),

@@ -39,7 +39,17 @@ export interface AppConfig {
     shutdownTimeoutMs: number;
     rateLimits: { public: RateLimitConfig; admin: RateLimitConfig };
   };
+  /** `apiKey`: the bootstrap API_KEY (admin of the default tenant); empty when unset. */
   auth: { apiKey: string; jwtSecret: string };
+  /** Stored, scoped API keys (src/tenancy). */
+  apiKeys: {
+    /** How long an API process keeps a key's document: revocation takes effect within it. */
+    cacheMs: number;
+    /** The per-key request limit, unless the key sets its own `max`. */
+    rateLimit: RateLimitConfig;
+    registrationsPerDay: number;
+    rotationOverlapMs: number;
+  };
   /** Key material for unlockable content, encrypted at rest (HKDF per patch, AES-256-GCM). */
   unlock: { contentSecret: string };
   mongo: {
@@ -335,6 +345,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     log: logSection(parsed),
     http: httpSection(parsed),
     auth: { apiKey: required.apiKey, jwtSecret: required.jwtSecret },
+    apiKeys: {
+      cacheMs: raw.API_KEY_CACHE_MS,
+      rateLimit: { windowMs: raw.API_KEY_RATE_WINDOW_MS, max: raw.API_KEY_RATE_MAX },
+      registrationsPerDay: raw.API_KEY_REGISTRATIONS_PER_DAY,
+      rotationOverlapMs: raw.API_KEY_ROTATION_OVERLAP_HOURS * 3_600_000,
+    },
     unlock: { contentSecret: required.unlockContentSecret },
     mongo: mongoSection(parsed, required),
     redis: { url: required.redisUrl, ...(raw.REDIS_PASSWORD && { password: raw.REDIS_PASSWORD }) },
@@ -394,7 +410,7 @@ function pick(parsed: ParsedEnv, name: keyof typeof DEV_DEFAULTS, alias?: keyof 
 
 function requiredValues(parsed: ParsedEnv): RequiredValues {
   return {
-    apiKey: pick(parsed, 'API_KEY'),
+    apiKey: bootstrapApiKey(parsed),
     jwtSecret: pick(parsed, 'JWT_SECRET'),
     unlockContentSecret: pick(parsed, 'UNLOCK_CONTENT_SECRET', 'MASTER_SECRET'),
     mongoUri: pick(parsed, 'MONGODB_URI'),
@@ -406,6 +422,23 @@ function requiredValues(parsed: ParsedEnv): RequiredValues {
     issuerKeyIdentifier: pick(parsed, 'ISSUER_KEY_IDENTIFIER'),
     fundingKeyIdentifier: pick(parsed, 'UTXO_FUNDING_KEY_IDENTIFIER', 'FUNDING_KEY_IDENTIFIER'),
   };
+}
+
+/**
+ * The bootstrap API_KEY acts as admin of the default tenant. Production runs on stored, scoped keys: API_KEY is
+ * optional there, and refused unless ALLOW_BOOTSTRAP_API_KEY=true (the API then logs a warning at start).
+ */
+function bootstrapApiKey(parsed: ParsedEnv): string {
+  const { raw, isProduction, problems } = parsed;
+  if (!isProduction) return pick(parsed, 'API_KEY');
+  if (raw.API_KEY === undefined) return '';
+  if (!raw.ALLOW_BOOTSTRAP_API_KEY) {
+    problems.push(
+      'API_KEY: the bootstrap key is refused in production unless ALLOW_BOOTSTRAP_API_KEY=true (use patchproof api-keys create)',
+    );
+    return '';
+  }
+  return pick(parsed, 'API_KEY');
 }
 
 /** The pool's addresses must be P2PKH on the configured network, and FUNDING_PUBKEY_HEX must be the funding address's key. */

@@ -9,6 +9,7 @@ import { tagModel } from '../tags/models';
 import type { RegistrationQueue } from './queue';
 import { patchModel, type PatchDocument } from './models';
 import type { RegistrationRequest } from './record';
+import { DEFAULT_TENANT_ID, tenantOf, type Actor } from '../tenancy/apiKeys';
 
 export interface IntakeDeps {
   temporal: Client;
@@ -18,6 +19,8 @@ export interface IntakeDeps {
   unlockContentSecret: string;
   /** The bound on registrations waiting to be anchored; a repeat of an accepted request passes it regardless. */
   queue?: Pick<RegistrationQueue, 'admit'>;
+  /** The caller's registrations/day quota: taken only for a new registration, as the queue bound. */
+  quota?: { take(count: number): Promise<void> };
 }
 
 export interface RegistrationSubmission {
@@ -25,6 +28,8 @@ export interface RegistrationSubmission {
   /** Text only the owner can read; stored encrypted, never in the workflow or the signed record. */
   unlockable?: { content: string };
   idempotencyKey?: string;
+  /** The API key that asks; its tenant owns the registration. */
+  actor?: Actor;
 }
 
 /** The uid is registered (or being registered) by another request; `registrationId` names that registration. */
@@ -32,6 +37,10 @@ export class RegistrationConflictError extends Error {
   constructor(
     message: string,
     readonly registrationId: string,
+    /** The tenant that holds the uid: another tenant is told only that the uid is taken. */
+    readonly tenantId: string,
+    /** What another tenant is told, when more than that the uid is taken. */
+    readonly messageForOtherTenants?: string,
   ) {
     super(message);
     this.name = 'RegistrationConflictError';
@@ -58,41 +67,56 @@ const WINNER_POLL_MS = 100;
  * Idempotency-Key and body) gets the same registration; anything else for the uid is a RegistrationConflictError.
  */
 export async function submitRegistration(deps: IntakeDeps, submission: RegistrationSubmission): Promise<{ registrationId: string }> {
-  const { request, unlockable, idempotencyKey } = submission;
+  const { request, unlockable, idempotencyKey, actor } = submission;
   const uid = request.product.uid_tag_id;
   const patches = patchModel(deps.mongo);
   const requestHash = registrationRequestHash(deps.unlockContentSecret, request, unlockable);
   const existing = await patches.findById(uid).lean();
-  if (existing) return answerExisting(existing, requestHash, idempotencyKey);
+  if (existing) return answerExisting(existing, requestHash, idempotencyKey, actor);
   if (request.tag) {
     // Answered here so a client hears of it at once; the registration's own binding is what enforces it.
     const tag = await tagModel(deps.mongo).findById(request.tag.uid, { patchUid: 1 }).lean();
     if (tag && tag.patchUid !== uid) {
+      const holder = await patches.findById(tag.patchUid, { tenantId: 1 }).lean();
+      const message = `Tag ${request.tag.uid} is already bound to another patch.`;
       throw new RegistrationConflictError(
-        `Tag ${request.tag.uid} is already bound to ${tag.patchUid}.`,
+        message,
         registrationWorkflowId(tag.patchUid),
+        holder ? tenantOf(holder) : DEFAULT_TENANT_ID,
+        message,
       );
     }
   }
   await deps.queue?.admit();
+  await deps.quota?.take(1);
 
   if (unlockable) await storeUnlockableContent(deps.mongo, deps.unlockContentSecret, uid, requestHash, unlockable.content);
-  const started = await startRegistration(deps.temporal, { request, requestHash, ...(idempotencyKey && { idempotencyKey }) }, deps.starts);
+  const started = await startRegistration(
+    deps.temporal,
+    { request, requestHash, ...(idempotencyKey && { idempotencyKey }), ...(actor && { actor }) },
+    deps.starts,
+  );
   if (!started.alreadyStarted) return { registrationId: started.workflowId };
 
   // A concurrent request won the id; its record appears as soon as its first activity ran.
   for (let i = 0; i < WINNER_POLLS; i++) {
     const winner = await patches.findById(uid).lean();
-    if (winner) return answerExisting(winner, requestHash, idempotencyKey);
+    if (winner) return answerExisting(winner, requestHash, idempotencyKey, actor);
     await new Promise((r) => setTimeout(r, WINNER_POLL_MS));
   }
-  throw new RegistrationConflictError(`${uid} is already being registered.`, started.workflowId);
+  throw new RegistrationConflictError(`${uid} is already being registered.`, started.workflowId, actor?.tenantId ?? DEFAULT_TENANT_ID);
 }
 
-/** The same request again (same Idempotency-Key and body) gets the same registration; anything else is a conflict. */
-function answerExisting(patch: PatchDocument, requestHash: string, idempotencyKey: string | undefined): { registrationId: string } {
-  if (idempotencyKey && patch.idempotencyKey === idempotencyKey && patch.requestHash === requestHash) {
+/** The same request again (same tenant, Idempotency-Key and body) gets the same registration; anything else is a conflict. */
+function answerExisting(
+  patch: PatchDocument,
+  requestHash: string,
+  idempotencyKey: string | undefined,
+  actor: Actor | undefined,
+): { registrationId: string } {
+  const sameTenant = tenantOf(patch) === (actor?.tenantId ?? DEFAULT_TENANT_ID);
+  if (sameTenant && idempotencyKey && patch.idempotencyKey === idempotencyKey && patch.requestHash === requestHash) {
     return { registrationId: patch.registrationId };
   }
-  throw new RegistrationConflictError(`${patch._id} is already registered.`, patch.registrationId);
+  throw new RegistrationConflictError(`${patch._id} is already registered.`, patch.registrationId, tenantOf(patch));
 }

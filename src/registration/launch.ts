@@ -2,11 +2,12 @@ import { WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temp
 import type { Connection } from 'mongoose';
 import { registrationProgressQuery, type RegistrationInput, type RegistrationProgress } from '../../workflows/registration/shared';
 import type { registrationWorkflow } from '../../workflows/registration/registration';
-import { PATCH_UID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../../workflows/shared/searchAttributes';
+import { PATCH_UID, TENANT_ID, WORKFLOW_KIND, WORKFLOW_STATUS } from '../../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../../workflows/shared/taskQueues';
 import { startOnce, type LaunchResult, type StartCounter } from '../temporal/launch';
 import { registrationWorkflowId } from './ids';
 import { patchModel, type PatchStatus } from './models';
+import { DEFAULT_TENANT_ID, tenantOf } from '../tenancy/apiKeys';
 
 /** Starts the registration of a uid; a uid is registered at most once, so a second start reports the first. */
 export function startRegistration(client: Client, input: RegistrationInput, starts?: StartCounter): Promise<LaunchResult> {
@@ -24,7 +25,10 @@ export function startRegistration(client: Client, input: RegistrationInput, star
         { key: WORKFLOW_KIND, value: 'registration' },
         // Set here rather than by the workflow: one history event fewer on every registration.
         { key: WORKFLOW_STATUS, value: 'pending' },
+        { key: TENANT_ID, value: input.actor?.tenantId ?? DEFAULT_TENANT_ID },
       ],
+      // The acting key, in the memo: the start event records it without a workflow event of its own.
+      ...(input.actor && { memo: { actor: input.actor } }),
     },
     starts,
   );
@@ -33,6 +37,8 @@ export function startRegistration(client: Client, input: RegistrationInput, star
 export interface RegistrationStatus {
   registrationId: string;
   uid: string;
+  /** The tenant that registered it: the record's, else the running workflow's search attribute. */
+  tenantId: string;
   state: 'running' | 'completed' | 'failed';
   status: PatchStatus | 'starting';
   progress?: RegistrationProgress;
@@ -47,9 +53,12 @@ export async function getRegistrationStatus(client: Client, mongo: Connection, u
   const patch = await patchModel(mongo).findById(uid).lean();
   let running = false;
   let progress: RegistrationProgress | undefined;
+  let tenantId = patch ? tenantOf(patch) : DEFAULT_TENANT_ID;
   try {
     const handle = client.workflow.getHandle(registrationId);
-    running = (await handle.describe()).status.name === 'RUNNING';
+    const description = await handle.describe();
+    running = description.status.name === 'RUNNING';
+    if (!patch) tenantId = description.typedSearchAttributes.get(TENANT_ID) ?? DEFAULT_TENANT_ID;
     if (running) progress = await handle.query(registrationProgressQuery).catch(() => undefined);
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -59,6 +68,7 @@ export async function getRegistrationStatus(client: Client, mongo: Connection, u
   return {
     registrationId,
     uid,
+    tenantId,
     state: running ? 'running' : status === 'failed' ? 'failed' : status === 'anchored' ? 'completed' : 'running',
     status,
     ...(progress && { progress }),

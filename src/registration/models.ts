@@ -1,5 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { MerkleProof } from '../anchoring/merkle';
+import type { AuditEntry } from '../tenancy/apiKeys';
 
 export interface PatchHead {
   txid: string;
@@ -33,6 +34,12 @@ export interface PatchDocument {
   batchId?: string | null;
   batchChunk?: number | null;
   lastError: string | null;
+  /** The tenant (brand) that registered it; absent on records from before tenancy (the default tenant's). */
+  tenantId?: string | null;
+  /** The API key id that registered it. */
+  createdBy?: string | null;
+  /** Admin and write actions on the record, each with the acting key id. */
+  audit?: AuditEntry[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -53,6 +60,9 @@ const patchSchema = new Schema<PatchDocument>(
     batchId: { type: String, default: null },
     batchChunk: { type: Number, default: null },
     lastError: { type: String, default: null },
+    tenantId: { type: String, default: null },
+    createdBy: { type: String, default: null },
+    audit: { type: Schema.Types.Mixed, default: undefined },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },
@@ -61,6 +71,8 @@ const patchSchema = new Schema<PatchDocument>(
 patchSchema.index({ status: 1, updatedAt: 1 });
 patchSchema.index({ 'anchor.txid': 1 });
 patchSchema.index({ batchId: 1, batchChunk: 1 });
+// A tenant's patches in creation order: GET /v1/patches pages and GET /v1/exports/patches stream along it.
+patchSchema.index({ tenantId: 1, createdAt: 1, _id: 1 });
 
 export function patchModel(connection: Connection): Model<PatchDocument> {
   return (connection.models.Patch as Model<PatchDocument> | undefined) ?? connection.model<PatchDocument>('Patch', patchSchema);

@@ -2,7 +2,6 @@ import { ConfigError, loadConfig } from '../../src/config';
 
 /** The variables production must be given (the spec of the fail-fast check, written out rather than imported). */
 export const PRODUCTION_REQUIRED_VARIABLES = [
-  'API_KEY',
   'JWT_SECRET',
   'MONGODB_URI',
   'REDIS_URL',
@@ -18,7 +17,6 @@ export const PRODUCTION_REQUIRED_VARIABLES = [
 /** A production environment that passes every rule; tests change one thing at a time. */
 export const PRODUCTION_OK: Record<string, string> = {
   NODE_ENV: 'production',
-  API_KEY: 'k'.repeat(40),
   JWT_SECRET: 'j'.repeat(40),
   MONGODB_URI: 'mongodb://app:pw@db1:27017,db2:27017/patchproof?replicaSet=rs0',
   REDIS_URL: 'rediss://:redis-pass@cache.internal:6380/2',

@@ -60,7 +60,13 @@ describe('configuration', () => {
   });
 
   it('keeps running the production rules on the variables that did parse', () => {
-    const problems = problemsOf({ ...PRODUCTION_OK, WORKER_METRICS_PORT: '-1', API_KEY: 'short', REDIS_URL: 'redis://cache:6379' });
+    const problems = problemsOf({
+      ...PRODUCTION_OK,
+      WORKER_METRICS_PORT: '-1',
+      ALLOW_BOOTSTRAP_API_KEY: 'true',
+      API_KEY: 'short',
+      REDIS_URL: 'redis://cache:6379',
+    });
     expect(problems).toEqual([
       expect.stringMatching(/^WORKER_METRICS_PORT: /),
       'REDIS_URL: Redis must require auth in production (a password in the URL or REDIS_PASSWORD)',
@@ -68,8 +74,18 @@ describe('configuration', () => {
     ]);
   });
 
-  it('treats empty values (API_KEY= in an EnvironmentFile) as missing', () => {
-    expect(problemsOf({ ...PRODUCTION_OK, API_KEY: '' })).toEqual(['API_KEY: required in production']);
+  it('treats empty values (JWT_SECRET= in an EnvironmentFile) as missing', () => {
+    expect(problemsOf({ ...PRODUCTION_OK, JWT_SECRET: '' })).toEqual(['JWT_SECRET: required in production']);
+  });
+
+  // §14 item 21 of the predecessor: one static key did everything. Production runs on stored, scoped keys.
+  it('refuses the bootstrap API_KEY in production unless ALLOW_BOOTSTRAP_API_KEY=true, and needs none', () => {
+    expect(loadConfig(PRODUCTION_OK).auth.apiKey).toBe('');
+    expect(problemsOf({ ...PRODUCTION_OK, API_KEY: 'k'.repeat(40) })).toEqual([
+      'API_KEY: the bootstrap key is refused in production unless ALLOW_BOOTSTRAP_API_KEY=true (use patchproof api-keys create)',
+    ]);
+    expect(loadConfig({ ...PRODUCTION_OK, API_KEY: 'k'.repeat(40), ALLOW_BOOTSTRAP_API_KEY: 'true' }).auth.apiKey).toBe('k'.repeat(40));
+    expect(loadConfig({ NODE_ENV: 'development' }).auth.apiKey).toBe(DEV_DEFAULTS.API_KEY);
   });
 
   it('refuses a MongoDB URI without credentials in production', () => {
@@ -98,7 +114,7 @@ describe('configuration', () => {
   });
 
   it('refuses development defaults and short secrets in production', () => {
-    const problems = problemsOf({ ...PRODUCTION_OK, API_KEY: DEV_DEFAULTS.API_KEY, JWT_SECRET: 'short' });
+    const problems = problemsOf({ ...PRODUCTION_OK, ALLOW_BOOTSTRAP_API_KEY: 'true', API_KEY: DEV_DEFAULTS.API_KEY, JWT_SECRET: 'short' });
     expect(problems).toContain('API_KEY: the development default is not allowed in production');
     expect(problems).toContain('JWT_SECRET: must be at least 32 characters');
   });

@@ -102,6 +102,7 @@ function pendingRegistration(input: RegistrationInput): PendingRegistration {
     request: input.request,
     requestHash: input.requestHash,
     ...(input.idempotencyKey && { idempotencyKey: input.idempotencyKey }),
+    ...(input.actor && { actor: input.actor }),
     registeredAt: info.startTime.toISOString(),
   };
 }

@@ -1,6 +1,7 @@
 import { defineQuery } from '@temporalio/workflow';
 import type { MerkleProof } from '../../src/anchoring/merkle';
 import type { RegistrationRequest } from '../../src/registration/record';
+import type { Actor } from '../../src/tenancy/apiKeys';
 
 /** Messages and types of the registration workflow, shared by the workflow, its activities and its callers. */
 
@@ -9,6 +10,8 @@ export interface RegistrationInput {
   /** sha256 of the request body: a retry with the same body and Idempotency-Key gets the same answer. */
   requestHash: string;
   idempotencyKey?: string;
+  /** The API key that asked (absent in runs started before tenancy: the default tenant's). */
+  actor?: Actor;
 }
 
 export type RegistrationStep = 'persisting' | 'signing' | 'anchoring' | 'confirming' | 'anchored' | 'failed';

@@ -15,4 +15,7 @@ export const WORKFLOW_STATUS = defineSearchAttributeKey('PatchProofStatus', Sear
 /** The bulk batch a workflow works on (`pb-…`): its BulkRegistrationWorkflow. */
 export const BATCH_ID = defineSearchAttributeKey('BatchId', SearchAttributeType.KEYWORD);
 
-export const ALL_SEARCH_ATTRIBUTES = [PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS, BATCH_ID] as const;
+/** The tenant (brand) a workflow works for: set at start on workflows an API key started. */
+export const TENANT_ID = defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD);
+
+export const ALL_SEARCH_ATTRIBUTES = [PATCH_UID, TXID, WORKFLOW_KIND, WORKFLOW_STATUS, BATCH_ID, TENANT_ID] as const;

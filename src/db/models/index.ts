@@ -12,6 +12,7 @@ import { transferModel } from '../../transfer/models';
 import { unlockableContentModel } from '../../unlock/content';
 import { registerChainFollowerModels } from '../../chainFollower/models';
 import { tagModel, tapEventModel } from '../../tags/models';
+import { apiKeyModel } from '../../tenancy/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -34,4 +35,5 @@ export function registerModels(connection: Connection): void {
   registerChainFollowerModels(connection);
   tagModel(connection);
   tapEventModel(connection);
+  apiKeyModel(connection);
 }

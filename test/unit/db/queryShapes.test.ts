@@ -17,7 +17,7 @@ describe('query shapes against declared indexes', () => {
 
   it('finds the lead field of every index the models declare', () => {
     const leads = declaredIndexLeads();
-    expect([...(leads.get('patches') ?? [])].sort()).toEqual(['_id', 'anchor.txid', 'batchId', 'status']);
+    expect([...(leads.get('patches') ?? [])].sort()).toEqual(['_id', 'anchor.txid', 'batchId', 'status', 'tenantId']);
     expect(leads.get('utxos')?.has('reservedBy')).toBe(true);
   });
 

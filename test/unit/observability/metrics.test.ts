@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type winston from 'winston';
-import { requireApiKey } from '../../../api/middleware/apiKey';
+import { ApiKeyAuthenticator, requireApiKey } from '../../../api/middleware/apiKey';
 import { createLogger } from '../../../src/logging/logger';
 import {
   createMetrics,
@@ -80,7 +80,7 @@ describe('metrics', () => {
 
 describe('API key check', () => {
   const KEY = 'the-api-key-0123456789abcdef0123456789';
-  const run = (headers: Record<string, string>) => {
+  const run = async (headers: Record<string, string>) => {
     const logs = new CapturedLogs();
     const logger = createLogger({ service: 'api', deploySha: 'x', level: 'debug', format: 'json', transports: [logs] });
     (logger.transports[0] as winston.transport).silent = true;
@@ -90,20 +90,23 @@ describe('API key check', () => {
       ip: '203.0.113.9',
       get: (name: string) => headers[name.toLowerCase()],
     };
-    let passed: unknown = 'not called';
-    requireApiKey({ apiKey: KEY, logger })(req as never, {} as never, (err?: unknown) => (passed = err));
+    // The bootstrap key only: keys that are not pp_… never reach the database.
+    const authenticator = new ApiKeyAuthenticator({ mongo: undefined as never, logger, bootstrapKey: KEY, cacheMs: 0 });
+    const passed = await new Promise<unknown>((resolve) =>
+      requireApiKey({ authenticator, logger })(req as never, { locals: {} } as never, (err?: unknown) => resolve(err)),
+    );
     return { passed, logs };
   };
 
-  it('accepts the key as x-api-key or as `Authorization: ApiKey <key>` (what a Prometheus scrape can send)', () => {
-    expect(run({ 'x-api-key': KEY }).passed).toBeUndefined();
-    expect(run({ authorization: `ApiKey ${KEY}` }).passed).toBeUndefined();
+  it('accepts the key as x-api-key or as `Authorization: ApiKey <key>` (what a Prometheus scrape can send)', async () => {
+    expect((await run({ 'x-api-key': KEY })).passed).toBeUndefined();
+    expect((await run({ authorization: `ApiKey ${KEY}` })).passed).toBeUndefined();
   });
 
-  it('refuses anything else and logs the route and IP, never the key presented', () => {
+  it('refuses anything else and logs the route and IP, never the key presented', async () => {
     const refused: Record<string, string>[] = [{}, { authorization: `Bearer ${KEY}` }, { 'x-api-key': 'wrong-key-0123456789abcdef' }];
     for (const headers of refused) {
-      const { passed, logs } = run(headers);
+      const { passed, logs } = await run(headers);
       expect(passed).toMatchObject({ code: 'UNAUTHORIZED' });
       expect(logs.lines).toEqual([expect.objectContaining({ message: 'api key rejected', route: '/metrics', ip: '203.0.113.9' })]);
       expect(logs.text()).not.toContain('wrong-key');
