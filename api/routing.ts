@@ -104,12 +104,18 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
   }
 }
 
+/** Answers 503 once `deadlineMs` have passed since the request arrived (body parsing and limiters count too). */
 function answerBy(deadlineMs: number): RequestHandler {
   return (_req, res, next) => {
-    const timer = setTimeout(() => {
-      if (!res.headersSent)
-        next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
-    }, deadlineMs);
+    const arrivedAt = res.locals.arrivedAt as bigint | undefined;
+    const spentMs = arrivedAt === undefined ? 0 : Number(process.hrtime.bigint() - arrivedAt) / 1e6;
+    const timer = setTimeout(
+      () => {
+        if (!res.headersSent)
+          next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
+      },
+      Math.max(0, deadlineMs - spentMs),
+    );
     res.once('close', () => clearTimeout(timer));
     next();
   };
