@@ -124,7 +124,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
     }),
-    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger }),
+    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger, maxConcurrentExports: deps.config.apiKeys.maxConcurrentExports }),
     ...apiKeyRoutes({
       mongo: deps.mongo,
       authenticator: apiKeyAuthenticatorFor(deps),

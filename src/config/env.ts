@@ -51,6 +51,7 @@ export const envSchema = z.object({
   API_KEY_RATE_MAX: positiveInt.default(600),
   API_KEY_REGISTRATIONS_PER_DAY: positiveInt.default(100_000),
   API_KEY_ROTATION_OVERLAP_HOURS: positiveInt.default(24),
+  EXPORT_MAX_CONCURRENT: positiveInt.max(100).default(2),
   JWT_SECRET: z.string().min(1).optional(),
   UNLOCK_CONTENT_SECRET: z.string().min(1).optional(),
   MASTER_SECRET: z.string().min(1).optional(),
@@ -59,7 +60,7 @@ export const envSchema = z.object({
   DB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
   DB_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   DB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
-  DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(40),
+  DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(16),
   DB_REQUEST_TIMEOUT_MS: positiveInt.default(1_500),
 
   REDIS_URL: z.string().min(1).optional(),

@@ -49,6 +49,8 @@ export interface AppConfig {
     rateLimit: RateLimitConfig;
     registrationsPerDay: number;
     rotationOverlapMs: number;
+    /** Patch exports one API process streams at once: each holds a database cursor (and, on FerretDB, a connection). */
+    maxConcurrentExports: number;
   };
   /** Key material for unlockable content, encrypted at rest (HKDF per patch, AES-256-GCM). */
   unlock: { contentSecret: string };
@@ -350,6 +352,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       rateLimit: { windowMs: raw.API_KEY_RATE_WINDOW_MS, max: raw.API_KEY_RATE_MAX },
       registrationsPerDay: raw.API_KEY_REGISTRATIONS_PER_DAY,
       rotationOverlapMs: raw.API_KEY_ROTATION_OVERLAP_HOURS * 3_600_000,
+      maxConcurrentExports: raw.EXPORT_MAX_CONCURRENT,
     },
     unlock: { contentSecret: required.unlockContentSecret },
     mongo: mongoSection(parsed, required),
