@@ -26,7 +26,7 @@ import { ImageProxy } from '../src/patchPage/imageProxy';
 import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { registrationQueue } from '../src/registration/queue';
-import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
+import { buildOpenApiDocument, methodNotAllowed, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import { attributedCalls } from '../src/woc/client';
 import type { AppDeps } from './deps';
 
@@ -170,6 +170,7 @@ export function createApp(deps: AppDeps): Express {
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ apiKey: config.auth.apiKey, logger }), limiters });
   app.use(router);
 
+  app.use(methodNotAllowed(routes));
   app.use(notFoundHandler);
   app.use(errorHandler(logger, { dependencyRetryAfterSeconds: dependencyRetryAfterSeconds(config) }));
   return app;

@@ -12,7 +12,7 @@ import type { RegistrationQueue } from '../../src/registration/queue';
 import { bulkItemsBody, NDJSON } from '../middleware/bulkBody';
 import { zodDetails } from '../errors';
 import { defineRoute, type RouteSpec } from '../routing';
-import { idempotencyKeyOf, registrationBodySchema } from './patches';
+import { idempotencyKeyHeader, idempotencyKeyOf, registrationBodySchema } from './patches';
 
 export interface PatchBatchRouteDeps {
   temporal: Client;
@@ -91,9 +91,10 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       tags: ['Registration'],
       access: 'apiKey',
       rateLimit: 'admin',
+      request: { headers: idempotencyKeyHeader(true) },
       ownBody: {
         parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems: MAX_BATCH_ITEMS }),
-        schema: z.array(itemSchema).max(MAX_BATCH_ITEMS),
+        schema: z.array(itemSchema).min(1).max(MAX_BATCH_ITEMS),
         contentTypes: ['application/json', NDJSON],
       },
       responses: {
