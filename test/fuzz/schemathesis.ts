@@ -25,7 +25,7 @@ export interface FuzzCounts {
   undocumentedStatus: number;
   /** Faults of the Python runtime under schemathesis (not of the API), counted apart. */
   toolFaults: number;
-  /** Operations with a request that got no answer within the request timeout (60 s). */
+  /** Operations with a request that got no answer within the request timeout. */
   timeouts: string[];
   /** Every failed check, deduplicated by operation, check and message. */
   failures: FuzzFailure[];
@@ -42,6 +42,8 @@ export interface FuzzOptions {
   maxExamples: number;
   workDir: string;
   seed?: number;
+  /** Seconds a request may take before it counts as unanswered (default 60). */
+  requestTimeout?: number;
   /** Seconds for the whole run; fuzzing and stateful phases repeat until it is spent. */
   maxTime?: number;
   say?: (line: string) => void;
@@ -117,7 +119,7 @@ export function schemathesisConfig(): string {
     // Conformance, not speed: on a shared 2-core machine under other suites an answer can take 30 s; the bench
     // scripts measure latency. The limit matches the request timeout.
     '[checks]',
-    'max_response_time = 60',
+    'max_response_time = 600',
     '',
     '[checks.negative_data_rejection]',
     `expected-statuses = ${toml(NEGATIVE_STATUSES.map(String))}`,
@@ -130,7 +132,10 @@ export function schemathesisConfig(): string {
       `include-method = ${toml(limit.method)}`,
       `include-path = ${toml(limit.path)}`,
       ...(limit.expectedStatuses
-        ? [`[operations.checks.${limit.check}]`, `expected-statuses = ${toml([...POSITIVE_STATUSES, ...limit.expectedStatuses].map(String))}`]
+        ? [
+            `[operations.checks.${limit.check}]`,
+            `expected-statuses = ${toml([...POSITIVE_STATUSES, ...limit.expectedStatuses].map(String))}`,
+          ]
         : // Only the unsupported-method probe is turned off this way: every other method is still sent.
           ['[operations.phases.coverage]', `unexpected-methods = ${toml(['PUT', 'DELETE', 'PATCH', 'TRACE'])}`]),
       '',
@@ -149,7 +154,7 @@ export async function runSchemathesis(options: FuzzOptions): Promise<FuzzCounts>
     ...['--checks', 'all', '--max-examples', String(options.maxExamples), '--workers', '2'],
     ...['--report', 'ndjson', '--report-dir', reportDir, '--generation-database', 'none'],
     // Generous: a shared 2-core machine under other suites answers slowly, and a timeout is not a finding.
-    ...['--request-timeout', '60'],
+    ...['--request-timeout', String(options.requestTimeout ?? 60)],
     ...(options.seed !== undefined ? ['--seed', String(options.seed)] : []),
     ...(options.maxTime !== undefined ? ['--max-time', String(options.maxTime)] : []),
     `${options.baseUrl}/openapi.json`,
@@ -177,11 +182,23 @@ interface ScenarioFinished {
 
 /** Counts cases, 5xx answers and failed checks in a schemathesis NDJSON event stream. */
 export function countEvents(ndjson: string): FuzzCounts {
-  const counts: FuzzCounts = { cases: 0, statefulCases: 0, serverErrors: 0, schemaViolations: 0, undocumentedStatus: 0, toolFaults: 0, timeouts: [], failures: [] };
+  const counts: FuzzCounts = {
+    cases: 0,
+    statefulCases: 0,
+    serverErrors: 0,
+    schemaViolations: 0,
+    undocumentedStatus: 0,
+    toolFaults: 0,
+    timeouts: [],
+    failures: [],
+  };
   const seen = new Set<string>();
   for (const line of ndjson.split('\n')) {
     if (!line.trim()) continue;
-    const event = JSON.parse(line) as { ScenarioFinished?: ScenarioFinished; NonFatalError?: { label?: string; value?: { type?: string; message?: string } } };
+    const event = JSON.parse(line) as {
+      ScenarioFinished?: ScenarioFinished;
+      NonFatalError?: { label?: string; value?: { type?: string; message?: string } };
+    };
     if (event.NonFatalError) {
       // A case schemathesis could not even send (no serializer, an unusable schema) tested nothing: a failure too,
       // except CPython 3.11.7's own parser fault inside Hypothesis, which says nothing about the API.
@@ -195,7 +212,13 @@ export function countEvents(ndjson: string): FuzzCounts {
         counts.timeouts.push(label);
         continue;
       }
-      counts.failures.push({ operation: label, check: 'error', code: value.type ?? '', title: 'schemathesis error', message: value.message ?? '' });
+      counts.failures.push({
+        operation: label,
+        check: 'error',
+        code: value.type ?? '',
+        title: 'schemathesis error',
+        message: value.message ?? '',
+      });
     }
     const scenario = event.ScenarioFinished;
     if (!scenario) continue;
@@ -238,7 +261,9 @@ export function describeCounts(counts: FuzzCounts): string {
     `schema violations: ${counts.schemaViolations}`,
     `undocumented status codes: ${counts.undocumentedStatus}`,
     `distinct failed checks and errors: ${counts.failures.length}`,
-    ...(counts.timeouts.length > 0 ? [`requests unanswered within 60 s (slow, not failed): ${counts.timeouts.join(', ')}`] : []),
+    ...(counts.timeouts.length > 0
+      ? [`requests unanswered within the request timeout (slow, not failed): ${counts.timeouts.join(', ')}`]
+      : []),
     ...(counts.toolFaults > 0 ? [`faults of the Python runtime, not of the API: ${counts.toolFaults}`] : []),
     ...counts.failures.map((f) => `  - ${f.operation}: ${f.code} ${f.title} (${f.check}) ${f.message.split('\n').join(' / ')}`),
   ];
