@@ -159,7 +159,8 @@ export async function runSchemathesis(options: FuzzOptions): Promise<FuzzCounts>
     ...(options.maxTime !== undefined ? ['--max-time', String(options.maxTime)] : []),
     `${options.baseUrl}/openapi.json`,
   ];
-  const output = await run(options.schemathesis, args, {
+  // Its cache (.schemathesis/) goes to the working directory: the run's own, never the repository.
+  const output = await run(options.schemathesis, args, options.workDir, {
     PATCHPROOF_FUZZ_API_KEY: options.apiKey,
     PATCHPROOF_FUZZ_OWNER_TOKEN: options.ownerToken,
     PATCHPROOF_FUZZ_NETWORK: options.network,
@@ -270,9 +271,10 @@ export function describeCounts(counts: FuzzCounts): string {
   return lines.join('\n');
 }
 
-function run(bin: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; text: string }> {
+function run(bin: string, args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number | null; text: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
+      cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LANG: 'C.UTF-8', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
