@@ -28,7 +28,7 @@ import { patchBatchRoutes } from './routes/patchBatches';
 import { patchListingRoutes } from './routes/patchListing';
 import { apiKeyRoutes } from './routes/apiKeys';
 import { registrationQueue } from '../src/registration/queue';
-import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
+import { buildOpenApiDocument, methodNotAllowed, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import { attributedCalls } from '../src/woc/client';
 import type { AppDeps } from './deps';
 
@@ -203,6 +203,7 @@ export function createApp(deps: AppDeps): Express {
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ authenticator: apiKeyAuthenticatorFor(deps), logger }), limiters });
   app.use(router);
 
+  app.use(methodNotAllowed(routes));
   app.use(notFoundHandler);
   app.use(errorHandler(logger, { dependencyRetryAfterSeconds: dependencyRetryAfterSeconds(config) }));
   return app;

@@ -19,6 +19,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 403;
     case 'NOT_FOUND':
       return 404;
+    case 'METHOD_NOT_ALLOWED':
+      return 405;
     case 'CONFLICT':
     case 'OPERATION_IN_PROGRESS':
       return 409;

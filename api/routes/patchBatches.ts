@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { actorOf } from '../../src/tenancy/apiKeys';
 import { registrationQuota } from '../../src/tenancy/quota';
 import { principalOf } from '../middleware/apiKey';
-import { idempotencyKeyOf, registrationBodySchema } from './patches';
+import { idempotencyKeyHeader, idempotencyKeyOf, registrationBodySchema } from './patches';
 
 export interface PatchBatchRouteDeps {
   temporal: Client;
@@ -99,9 +99,10 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       access: 'apiKey',
       scope: 'batches:write',
       rateLimit: 'admin',
+      request: { headers: idempotencyKeyHeader(true) },
       ownBody: {
         parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems: MAX_BATCH_ITEMS }),
-        schema: z.array(itemSchema).max(MAX_BATCH_ITEMS),
+        schema: z.array(itemSchema).min(1).max(MAX_BATCH_ITEMS),
         contentTypes: ['application/json', NDJSON],
       },
       responses: {
