@@ -138,6 +138,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       unlockContentSecret: deps.config.unlock.contentSecret,
       batchBodyLimit: deps.config.http.batchBodyLimit,
+      batchMaxItems: deps.config.http.batchMaxItems,
       queue,
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,

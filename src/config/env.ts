@@ -36,6 +36,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 16mb')
     .default('16mb'),
+  BATCH_MAX_ITEMS: positiveInt.max(10_000).default(10_000),
   ENABLE_SWAGGER_DOCS: boolean.default(true),
   METRICS_REQUIRE_API_KEY: boolean.optional(),
   PUBLIC_API_WINDOW_MS: positiveInt.default(60_000),

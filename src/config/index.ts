@@ -34,6 +34,8 @@ export interface AppConfig {
     jsonBodyLimit: string;
     /** The largest body of POST /v1/patch-batches (up to 10,000 items). */
     batchBodyLimit: string;
+    /** Most items one batch may hold (at most 10,000, the bulk registration's design limit). */
+    batchMaxItems: number;
     swaggerDocs: boolean;
     metricsRequireApiKey: boolean;
     shutdownTimeoutMs: number;
@@ -568,6 +570,7 @@ function httpSection({ raw, isProduction }: ParsedEnv): AppConfig['http'] {
     corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
     jsonBodyLimit: raw.JSON_BODY_LIMIT,
     batchBodyLimit: raw.BATCH_BODY_LIMIT,
+    batchMaxItems: raw.BATCH_MAX_ITEMS,
     swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
     // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
     metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,

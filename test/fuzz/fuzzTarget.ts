@@ -30,6 +30,8 @@ export async function startFuzzTarget(overrides: Record<string, string> = {}): P
     SVD_RATE_MAX_PER_IP: many,
     SVD_RATE_MAX_PER_USER: many,
     LOG_LEVEL: 'warn',
+    // The boundary case of a batch is its largest: 10,000 registrations would load the machine the suite shares.
+    BATCH_MAX_ITEMS: '20',
     ...overrides,
   });
   let server: Listening | undefined;

@@ -99,7 +99,7 @@ export const SPEC_LIMITS: { method: string; path: string; check: string; expecte
 
 /** Statuses the positive-data check accepts by default (schemathesis's list); SPEC_LIMITS adds to it per operation. */
 const POSITIVE_STATUSES = ['2xx', '3xx', 401, 403, 404, 409, 429];
-/** Statuses a rejection may have: schemathesis's list and 413, which the batch route answers for more than 10,000 items. */
+/** Statuses a rejection may have: schemathesis's list and 413, which the batch route answers past BATCH_MAX_ITEMS items. */
 const NEGATIVE_STATUSES = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429];
 
 const toml = (value: unknown) => JSON.stringify(value);

@@ -33,7 +33,7 @@ describe('the served OpenAPI document against the running API (schemathesis)', (
       network: target.stack.deps.config.woc.network,
       maxExamples: 1,
       seed: 20261208,
-      // A page of a 10,000-item batch can take a minute on a loaded machine; it is reported, not waited for.
+      // An answer slower than this on a loaded machine is reported, not waited for.
       requestTimeout: 15,
       workDir,
     });
@@ -43,5 +43,5 @@ describe('the served OpenAPI document against the running API (schemathesis)', (
       failures: [],
       summary: expect.any(String),
     });
-  }, 150_000);
+  }, 300_000);
 });
