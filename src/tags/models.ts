@@ -36,6 +36,28 @@ export function tagModel(connection: Connection): Model<TagDocument> {
   return (connection.models.Tag as Model<TagDocument> | undefined) ?? connection.model<TagDocument>('Tag', tagSchema);
 }
 
+/**
+ * One accepted reading of a tag's counter, keyed `<tag UID>:<counter>`: the unique `_id` makes the first of any
+ * number of concurrent taps of one URL the only one to insert it, on every Mongo-wire store. (A conditional update
+ * alone is not enough there: FerretDB reads the match and writes it in two steps, so two updates can both match.)
+ */
+export interface TagCounterClaimDocument {
+  _id: string;
+  at: Date;
+}
+
+const tagCounterClaimSchema = new Schema<TagCounterClaimDocument>(
+  { _id: { type: String, required: true }, at: { type: Date, required: true } },
+  { collection: 'tag_counter_claims', versionKey: false },
+);
+
+export function tagCounterClaimModel(connection: Connection): Model<TagCounterClaimDocument> {
+  return (
+    (connection.models.TagCounterClaim as Model<TagCounterClaimDocument> | undefined) ??
+    connection.model<TagCounterClaimDocument>('TagCounterClaim', tagCounterClaimSchema)
+  );
+}
+
 export type TapOutcome = 'authentic' | 'replayed' | 'invalid-mac' | 'unknown-tag';
 
 /** One tap as recorded: coarse facts only. No raw IP (a keyed hash), no PICCData, no MAC. */

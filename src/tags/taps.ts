@@ -3,7 +3,8 @@ import type { Connection } from 'mongoose';
 import type { KmsClient } from '../kms/client';
 import type { Logger } from '../logging/logger';
 import type { Metrics } from '../metrics';
-import { tagModel, tapEventModel, type TagDocument, type TapOutcome } from './models';
+import { insertManyIgnoringDuplicates } from '../db/bulkWrites';
+import { tagCounterClaimModel, tagModel, tapEventModel, type TagDocument, type TapOutcome } from './models';
 import { sunMacMatches } from './sun';
 
 /** What the MAC covers: nothing (SDMMACInputOffset = SDMMACOffset), or the URL text from PICCData to "&<cmac>=". */
@@ -52,10 +53,16 @@ function macInputOf(settings: TapSettings, piccDataHex: string): Buffer {
   return settings.macInput === 'empty' ? Buffer.alloc(0) : Buffer.from(`${piccDataHex}&${settings.cmacParam}=`, 'ascii');
 }
 
+/** Claims a counter reading of a tag: true for the one request that inserts it, false for every other. */
+async function claimCounter(mongo: Connection, tagUid: string, counter: number): Promise<boolean> {
+  const { inserted } = await insertManyIgnoringDuplicates(tagCounterClaimModel(mongo), [{ _id: `${tagUid}:${counter}`, at: new Date() }]);
+  return inserted === 1;
+}
+
 /**
  * One tap: the KMS opens the PICCData and gives each reading's session MAC key; the MAC is checked here in constant
- * time; a genuine tap then raises the tag's counter with one conditional update keyed by `_id` (only a counter above
- * the stored one moves it), so of any number of concurrent taps of one URL exactly one is authentic. Every tap is
+ * time; a genuine tap then claims its counter reading (a unique `_id`, so of any number of concurrent taps of one URL
+ * exactly one is authentic) and raises the tag's high-water mark (only a counter above it moves it). Every tap is
  * recorded and counted, whatever its outcome.
  */
 export async function verifyTap(deps: TapDeps, input: TapInput): Promise<TapResult> {
@@ -79,12 +86,17 @@ export async function verifyTap(deps: TapDeps, input: TapInput): Promise<TapResu
       result = { outcome: 'invalid-mac', tagUid: tag._id, patchUid: tag.patchUid, counter: null };
       continue;
     }
-    const raised = await tags.updateOne(
-      { _id: tag._id, counter: { $lt: candidate.readCounter } },
-      { $set: { counter: candidate.readCounter, lastTapAt: new Date() } },
-    );
+    const fresh =
+      (await claimCounter(deps.mongo, tag._id, candidate.readCounter)) &&
+      // Below the high-water mark: a URL older than one already accepted, never presented until now.
+      (
+        await tags.updateOne(
+          { _id: tag._id, counter: { $lt: candidate.readCounter } },
+          { $set: { counter: candidate.readCounter, lastTapAt: new Date() } },
+        )
+      ).modifiedCount === 1;
     result = {
-      outcome: raised.modifiedCount === 1 ? 'authentic' : 'replayed',
+      outcome: fresh ? 'authentic' : 'replayed',
       tagUid: tag._id,
       patchUid: tag.patchUid,
       counter: candidate.readCounter,

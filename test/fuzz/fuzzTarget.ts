@@ -32,6 +32,9 @@ export async function startFuzzTarget(overrides: Record<string, string> = {}): P
     LOG_LEVEL: 'warn',
     // The boundary case of a batch is its largest: 10,000 registrations would load the machine the suite shares.
     BATCH_MAX_ITEMS: '20',
+    // Conformance, not speed: on a loaded machine a Redis answer past the default 200 ms would turn the fail-closed
+    // owner-auth limiters into 503s that say nothing about the document.
+    RATE_LIMIT_TIMEOUT_MS: '5000',
     ...overrides,
   });
   let server: Listening | undefined;

@@ -90,6 +90,7 @@ describe('when a dependency is away', () => {
       ['SystemCheck', 'ok'],
       ['SystemProbe', 'ok'],
       ['Tag', 'ok'],
+      ['TagCounterClaim', 'ok'],
       ['TapEvent', 'ok'],
       ['Transfer', 'ok'],
       ['UnlockableContent', 'ok'],

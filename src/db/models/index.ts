@@ -11,7 +11,7 @@ import { activeKeyModel, rotationKeyModel } from '../../rotation/models';
 import { transferModel } from '../../transfer/models';
 import { unlockableContentModel } from '../../unlock/content';
 import { registerChainFollowerModels } from '../../chainFollower/models';
-import { tagModel, tapEventModel } from '../../tags/models';
+import { tagCounterClaimModel, tagModel, tapEventModel } from '../../tags/models';
 import { apiKeyModel } from '../../tenancy/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
@@ -34,6 +34,7 @@ export function registerModels(connection: Connection): void {
   registerBulkRegistrationModels(connection);
   registerChainFollowerModels(connection);
   tagModel(connection);
+  tagCounterClaimModel(connection);
   tapEventModel(connection);
   apiKeyModel(connection);
 }
