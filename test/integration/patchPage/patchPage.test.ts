@@ -66,7 +66,7 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
     );
     api = await listen(createApp(stack.deps));
     const client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
-    owner = PublicKey.fromString(stack.kms.keys.describe('page-owner').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('page-owner').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 3);
     const body = registrationBody(UID, owner);
     const bare = registrationBody(BARE_UID, owner);

@@ -60,7 +60,9 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     );
     api = await listen(createApp(stack.deps));
     observer = keyringFromConfig(stack.deps.config, stack.deps.mongo);
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
+    // The operator provisions every rotation target in the KMS first; the dev KMS creates nothing on use.
+    for (const name of ['issuer-withdrawn', 'issuer-2', 'funding-2', 'svd-2']) stack.kms.keys.create(name);
     for (let i = 0; i < 8; i++) await stack.fund(stack.accounts.funding.address, 20_000 + i);
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
     await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
@@ -331,7 +333,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     );
     const seen = stack.kms.requests.length;
     const challenge = makeChallenge(Math.floor(Date.now() / 1000));
-    const pmc = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex);
+    const pmc = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex);
     const pmcBytes = Uint8Array.from(pmc.encode(true) as number[]);
     await deriver.derive(challenge, pmc.toString(), pmcBytes, pmcBytes);
     expect(stack.kms.requests.slice(seen).find((r) => r.path === '/svd/derive-secret')?.keyIdentifiers).toEqual(['svd-2']);
