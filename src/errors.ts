@@ -13,6 +13,8 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'CONFLICT',
   'OPERATION_IN_PROGRESS',
+  // Key rotation: the credential that started a rotation tried to approve it (docs/ROTATION.md).
+  'APPROVER_IS_STARTER',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
   'DEPENDENCY_UNAVAILABLE',

@@ -141,6 +141,7 @@ describe('the issuer key directory and key revocation, against the dev KMS, the 
         purpose: 'issuer',
         newKeyIdentifier: 'issuer-2',
         requestedBy: 'test',
+        startedByKeyId: 'test',
         trigger: 'test',
         autoApproveAfter: '1s',
         gracePeriodDays: 0,

@@ -201,6 +201,7 @@ describe('dev KMS and KMS client over HTTP', () => {
 
   it('derives the same SVD secret for the same inputs, equal to ECDH computed from the key file', async () => {
     const kms = await startKms();
+    kms.keys.create('svd-other');
     const client = clientFor(kms.baseUrl);
     const pmcHex = PrivateKey.fromRandom().toPublicKey().toString();
     const seconds = Buffer.alloc(8);

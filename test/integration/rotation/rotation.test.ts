@@ -62,7 +62,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     observer = keyringFromConfig(stack.deps.config, stack.deps.mongo);
     owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     // The operator provisions every rotation target in the KMS first; the dev KMS creates nothing on use.
-    for (const name of ['issuer-withdrawn', 'issuer-2', 'funding-2', 'svd-2']) stack.kms.keys.create(name);
+    for (const name of ['issuer-withdrawn', 'issuer-four-eyes', 'issuer-2', 'funding-2', 'svd-2']) stack.kms.keys.create(name);
     for (let i = 0; i < 8; i++) await stack.fund(stack.accounts.funding.address, 20_000 + i);
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
     await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
@@ -72,10 +72,10 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     await stack?.close();
   });
 
-  const http = async (method: string, url: string, body?: unknown) => {
+  const http = async (method: string, url: string, body?: unknown, key = apiKey()) => {
     const res = await fetch(`${api.baseUrl}${url}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-api-key': apiKey() },
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string } } };
@@ -107,6 +107,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
       purpose,
       newKeyIdentifier,
       requestedBy: 'test',
+      startedByKeyId: 'test-starter',
       trigger: 'test',
       autoApproveAfter: null,
       ...extra,
@@ -154,6 +155,51 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     const patch = (await patchModel(stack.deps.mongo).findById('PP-ROT-C1').lean())!;
     expect(patch.issuerSignature).toMatchObject({ keyIdentifier: 'issuer', pubKeyHex: stack.kms.keys.describe('issuer').pubKeyHex });
+  });
+
+  it('refuses a rotation to a key nobody created in the KMS at preflight, by name, and changes nothing', async () => {
+    const signsBefore = stack.signRequests();
+    const started = await http('POST', '/v1/admin/rotations/kms', { purpose: 'issuer', newKeyIdentifier: 'issuer-unprovisioned' });
+    expect(started.status).toBe(202);
+    let status = await getKmsRotationStatus(stack.deps.temporal, 'issuer');
+    for (let i = 0; i < 300 && status.state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await getKmsRotationStatus(stack.deps.temporal, 'issuer');
+    }
+    expect(status).toMatchObject({
+      state: 'failed',
+      runId: started.body.runId,
+      failureType: 'RotationPreflightFailed',
+      reason: expect.stringContaining('issuer-unprovisioned does not exist in the KMS; create it there'),
+    });
+    const failed = await http('GET', '/v1/admin/rotations/issuer');
+    expect(failed.body).toMatchObject({ state: 'failed', failureType: 'RotationPreflightFailed' });
+    // Nothing staged, nothing signed, the old key still active, and the dev KMS did not create the key by being asked.
+    expect(await keyState('issuer', 'issuer-unprovisioned')).toBeUndefined();
+    observer.forget();
+    expect(await observer.activeKeyId('issuer')).toBe('issuer');
+    expect(stack.signRequests()).toBe(signsBefore);
+    expect(() => stack.kms.keys.describe('issuer-unprovisioned')).toThrow(/does not exist/);
+  });
+
+  it('refuses the approval of a rotation by the API key that started it (403 APPROVER_IS_STARTER) and sends nothing', async () => {
+    const started = await http('POST', '/v1/admin/rotations/kms', { purpose: 'issuer', newKeyIdentifier: 'issuer-four-eyes' });
+    expect(started.status).toBe(202);
+    await waitForStep('issuer', 'awaiting_approval');
+    const description = await stack.deps.temporal.workflow.getHandle('kms-rotation-issuer').describe();
+    expect(description.memo).toEqual({ startedByKeyId: 'bootstrap' });
+
+    const sameKey = await http('POST', '/v1/admin/rotations/issuer/approve', { by: 'alice' });
+    expect(sameKey.status).toBe(403);
+    expect(sameKey.body.error).toMatchObject({ code: 'APPROVER_IS_STARTER', details: { startedByKeyId: 'bootstrap' } });
+    const waiting = await waitForStep('issuer', 'awaiting_approval');
+    expect(waiting).toMatchObject({ startedByKeyId: 'bootstrap', refused: [] });
+    expect(waiting.approvedBy).toBeUndefined();
+
+    // Withdrawing is not gated: any operator key may stop a rotation before the cutover.
+    expect((await http('POST', '/v1/admin/rotations/issuer/cancel', { by: 'alice', reason: 'four-eyes test' })).status).toBe(202);
+    expect(await result('issuer', started.body.runId as string)).toMatchObject({ outcome: 'cancelled' });
+    expect(await keyState('issuer', 'issuer-four-eyes')).toBe('cancelled');
   });
 
   it('rotates the issuer key: registrations across the cutover succeed and verify, and old-key records verify after retirement', async () => {
@@ -295,12 +341,29 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     expect(again.stdout).toContain('refused: a svd rotation is already running as kms-rotation-svd');
 
     await waitForStep('svd', 'awaiting_approval');
-    const approve = await patchproof(['rotate', 'approve', '--purpose', 'svd'], env);
-    expect(approve.code).toBe(0);
-    expect(approve.stdout).toMatch(/approved by cli:\S+ at /);
+    // The operator who started it cannot approve it with the same credential…
+    const selfApproval = await patchproof(['rotate', 'approve', '--purpose', 'svd'], env);
+    expect(selfApproval.code).toBe(1);
+    expect(selfApproval.stderr).toContain('refused (APPROVER_IS_STARTER)');
+    expect((await waitForStep('svd', 'awaiting_approval')).approvedBy).toBeUndefined();
+    // …so a single operator makes a second operator key (as docs/ROTATION.md says) and approves with it.
+    const created = await patchproof(
+      ['--json', 'api-keys', 'create', '--tenant', 'default', '--name', 'rotation approver', '--scopes', 'admin'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const approver = JSON.parse(created.stdout) as { key: string; apiKey: { id: string } };
+    const approve = await http('POST', '/v1/admin/rotations/svd/approve', { by: 'second-operator' }, approver.key);
+    expect(approve.status).toBe(202);
     const runId = (await stack.deps.temporal.workflow.getHandle('kms-rotation-svd').describe()).runId;
     const report = await result('svd', runId);
-    expect(report).toMatchObject({ outcome: 'completed', newKey: { keyIdentifier: 'svd-2' } });
+    expect(report).toMatchObject({
+      outcome: 'completed',
+      newKey: { keyIdentifier: 'svd-2' },
+      startedByKeyId: expect.stringMatching(/^cli:/),
+      approvedBy: 'second-operator',
+      approvedByKeyId: approver.apiKey.id,
+    });
     await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-completed', runId);
     stopLogins = true;
     await loginLoop;

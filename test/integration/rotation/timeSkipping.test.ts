@@ -60,6 +60,7 @@ describe('key rotations on the time-skipping test server', () => {
       purpose: 'issuer',
       newKeyIdentifier: 'issuer-ts',
       requestedBy: 'test',
+      startedByKeyId: 'test',
       trigger: 'test',
       autoApproveAfter: '24h',
       gracePeriodDays: 7,
