@@ -129,7 +129,9 @@ export async function latestRunStatus<S>(
   try {
     await handle.result();
   } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    // An activity's refusal arrives wrapped ("Activity task failed"): report the refusal itself.
+    let cause: Error | undefined = err instanceof WorkflowFailedError ? err.cause : undefined;
+    while (cause && !(cause instanceof ApplicationFailure) && cause.cause instanceof Error) cause = cause.cause;
     const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
     return { state: 'failed', ...ids, reason: cause?.message ?? (err as Error).message, ...(failureType && { failureType }) } as const;
   }
