@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Worker } from '@temporalio/worker';
 import type { Command } from 'commander';
 import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
@@ -82,6 +83,25 @@ export function registerHistoryCommands(program: Command, context: CliContext): 
         return EXIT.ok;
       }),
     );
+
+  history
+    .command('replay')
+    .argument('<file>', 'a history JSON file (from `history export` or `temporal workflow show --output json`)')
+    .option('--bundle <path>', 'a prebuilt workflow bundle (workflow-bundle.js) instead of bundling this checkout’s workflows')
+    .description('Replay a history against the workflow code: exit 0 when every recorded decision is what the code decides.')
+    .action(async (file: string, options: { bundle?: string }) => {
+      const history = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      try {
+        await Worker.runReplayHistory(
+          options.bundle ? { workflowBundle: { codePath: options.bundle } } : { workflowsPath: require.resolve('../../workflows') },
+          history,
+          file,
+        );
+      } catch (err) {
+        throw new CliFailure(`replay of ${file} failed: ${(err as Error).message}`, EXIT.problem);
+      }
+      output(context.json()).result({ file, replayed: true }, `replay ok: ${file} matches the current workflow code`);
+    });
 
   history
     .command('export')

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PublicKey } from '@bsv/sdk';
@@ -142,6 +142,16 @@ describe('workflow history archive', () => {
     await expect(
       Worker.runReplayHistory({ workflowBundle: { codePath: testEnv('workflowBundle') } }, history, `${workflowId}@${runId}`),
     ).resolves.toBeUndefined();
+    const replayed = await patchproof(['history', 'replay', file, '--bundle', testEnv('workflowBundle')], env);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toContain('replay ok');
+    // A history the code would not produce is refused: the same file with its activity renamed.
+    const tampered = path.join(path.dirname(file), 'tampered.json');
+    writeFileSync(tampered, json.replace(/"prepareRegistration"/g, '"prepareSomethingElse"'));
+    expect(json).toContain('"prepareRegistration"');
+    const refused = await patchproof(['history', 'replay', tampered, '--bundle', testEnv('workflowBundle')], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('replay of');
 
     const missing = await patchproof(['history', 'export', 'registration-PP-NEVER'], env);
     expect(missing.code).toBe(1);
@@ -149,9 +159,11 @@ describe('workflow history archive', () => {
   });
 
   it('refuses a damaged archived copy instead of handing it to an auditor', async () => {
-    const [doc] = await archivedHistoryModel(stack.deps.mongo).find({ encoding: 'json' }).limit(1).lean();
+    const [doc] = await archivedHistoryModel(stack.deps.mongo).find({ workflowType: 'registrationWorkflow' }).limit(1).lean();
     expect(doc).toBeDefined();
-    expect(() => decodeHistory({ ...doc!, history: doc!.history.replace('EVENT_TYPE', 'EVENT_TYPF') })).toThrow(/does not match its sha256/);
-    expect(JSON.parse(decodeHistory(doc!))).toHaveProperty('events');
+    const json = decodeHistory(doc!);
+    expect(JSON.parse(json)).toHaveProperty('events');
+    const damaged = { ...doc!, encoding: 'json' as const, history: json.replace('EVENT_TYPE', 'EVENT_TYPF') };
+    expect(() => decodeHistory(damaged)).toThrow(/does not match its sha256/);
   });
 });
