@@ -110,8 +110,17 @@ export function createHistoryArchiveActivities(deps: HistoryArchiveActivityDeps)
       }
       const execution = context.info.workflowExecution;
       const updatedBy = execution ? archivedHistoryId(execution.workflowId, execution.runId) : 'unknown';
-      await watermarks.updateOne({ _id: HISTORY_WATERMARK_ID }, { $set: { closedBefore, updatedAt: new Date(), updatedBy } }, { upsert: true });
-      deps.logger.info('workflow histories archived', { archived, alreadyArchived: present.size, closedBefore: closedBefore.toISOString(), more });
+      await watermarks.updateOne(
+        { _id: HISTORY_WATERMARK_ID },
+        { $set: { closedBefore, updatedAt: new Date(), updatedBy } },
+        { upsert: true },
+      );
+      deps.logger.info('workflow histories archived', {
+        archived,
+        alreadyArchived: present.size,
+        closedBefore: closedBefore.toISOString(),
+        more,
+      });
       return { archived, alreadyArchived: present.size, closedBefore: closedBefore.toISOString(), more };
     },
   };

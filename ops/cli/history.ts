@@ -117,7 +117,11 @@ export function registerHistoryCommands(program: Command, context: CliContext): 
           const run = options.runId
             ? runs.find((r) => r.runId === options.runId)
             : runs.sort((a, b) => b.closeTime.getTime() - a.closeTime.getTime())[0];
-          if (!run) throw new CliFailure(`no archived history for workflow ${workflowId}${options.runId ? ` run ${options.runId}` : ''}`, EXIT.problem);
+          if (!run)
+            throw new CliFailure(
+              `no archived history for workflow ${workflowId}${options.runId ? ` run ${options.runId}` : ''}`,
+              EXIT.problem,
+            );
           const doc = await histories.findById(run._id).lean();
           return decodeHistory(doc!);
         });

@@ -60,7 +60,9 @@ describe('workflow history archive', () => {
   /** The archive reads visibility, which records a close a moment after the run closes. */
   const untilVisiblyClosed = async (workflowId: string, runId: string) => {
     for (let i = 0; i < 100; i++) {
-      for await (const execution of stack.deps.temporal.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` })) {
+      for await (const execution of stack.deps.temporal.workflow.list({
+        query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'`,
+      })) {
         if (execution.runId === runId) return;
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -143,7 +143,11 @@ describe('dev KMS and KMS client over HTTP', () => {
     const unknown = await get(kms.baseUrl, '/keys/issuer-next');
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('issuer-next does not exist') } });
-    expect(await rejectionOf(client.publicKey('issuer-next'))).toMatchObject({ kind: 'rejected', retryable: false, details: { status: 404 } });
+    expect(await rejectionOf(client.publicKey('issuer-next'))).toMatchObject({
+      kind: 'rejected',
+      retryable: false,
+      details: { status: 404 },
+    });
     const sign = await post(kms.baseUrl, '/sign', { requests: [{ keyIdentifier: 'issuer-next', sighash: randomDigestHex() }] });
     expect(sign.status).toBe(404);
     const derive = await post(kms.baseUrl, '/svd/derive-secret', {
