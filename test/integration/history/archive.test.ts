@@ -26,6 +26,7 @@ describe('workflow history archive', () => {
   let api: Listening;
 
   beforeAll(async () => {
+    const startedAt = new Date();
     stack = await startPoolStack(
       {
         FEE_PER_KB: '100',
@@ -39,6 +40,12 @@ describe('workflow history archive', () => {
     );
     registerModels(stack.deps.mongo);
     await ensureIndexes(stack.deps.mongo);
+    // Earlier files in this jest worker closed runs in the same namespace: the archive starts from this file's start.
+    await historyWatermarkModel(stack.deps.mongo).updateOne(
+      { _id: HISTORY_WATERMARK_ID },
+      { $set: { closedBefore: startedAt, updatedAt: startedAt, updatedBy: 'test' } },
+      { upsert: true },
+    );
     api = await listen(createApp(stack.deps));
     for (let i = 0; i < 3; i++) await stack.fund(stack.accounts.funding.address, 20_000 + i);
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
