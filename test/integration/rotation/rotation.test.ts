@@ -24,7 +24,13 @@ import { rotationKeyModel } from '../../../src/rotation/models';
 import { assertActiveKeysAvailable } from '../../../src/rotation/startup';
 import { SvdClient } from '../../../src/sdk/svdClient';
 import type { TopUpReport } from '../../../workflows/pool/shared';
-import type { JwtRotationStatus, KmsRotationReport, KmsRotationStatus } from '../../../workflows/rotation/shared';
+import {
+  APPROVER_IS_STARTER_REASON,
+  approveRotationSignal,
+  type JwtRotationStatus,
+  type KmsRotationReport,
+  type KmsRotationStatus,
+} from '../../../workflows/rotation/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { runPatchproof as patchproof } from '../../support/processes';
@@ -195,11 +201,25 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     const waiting = await waitForStep('issuer', 'awaiting_approval');
     expect(waiting).toMatchObject({ startedByKeyId: 'bootstrap', refused: [] });
     expect(waiting.approvedBy).toBeUndefined();
+    // A signal that bypasses the API with the starter's credential is refused by the workflow itself.
+    await stack.deps.temporal.workflow.getHandle('kms-rotation-issuer').signal(approveRotationSignal, { by: 'alice', keyId: 'bootstrap' });
+    let refused = await waitForStep('issuer', 'awaiting_approval');
+    for (let i = 0; i < 50 && refused.refused.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      refused = await waitForStep('issuer', 'awaiting_approval');
+    }
+    expect(refused.refused).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', reason: APPROVER_IS_STARTER_REASON })]);
 
     // Withdrawing is not gated: any operator key may stop a rotation before the cutover.
     expect((await http('POST', '/v1/admin/rotations/issuer/cancel', { by: 'alice', reason: 'four-eyes test' })).status).toBe(202);
     expect(await result('issuer', started.body.runId as string)).toMatchObject({ outcome: 'cancelled' });
     expect(await keyState('issuer', 'issuer-four-eyes')).toBe('cancelled');
+    await recordHistoryIfAsked(
+      stack.deps.temporal,
+      'kms-rotation-issuer',
+      'kms-rotation-approval-by-starter-refused',
+      started.body.runId as string,
+    );
   });
 
   it('rotates the issuer key: registrations across the cutover succeed and verify, and old-key records verify after retirement', async () => {
