@@ -165,7 +165,8 @@ describe('workflow history archive', () => {
     const missing = await patchproof(['history', 'export', 'registration-PP-NEVER'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no archived history for workflow registration-PP-NEVER');
-  });
+    // Five CLI processes (each starts tsx) on a shared 2-core machine.
+  }, 240_000);
 
   it('refuses a damaged archived copy instead of handing it to an auditor', async () => {
     const [doc] = await archivedHistoryModel(stack.deps.mongo).find({ workflowType: 'registrationWorkflow' }).limit(1).lean();
