@@ -384,7 +384,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
       approvedBy: 'second-operator',
       approvedByKeyId: approver.apiKey.id,
     });
-    await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-completed', runId);
+    await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-four-eyes-completed', runId);
     stopLogins = true;
     await loginLoop;
     expect(loginErrors).toEqual([]);
