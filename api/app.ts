@@ -28,7 +28,7 @@ import { patchBatchRoutes } from './routes/patchBatches';
 import { patchListingRoutes } from './routes/patchListing';
 import { apiKeyRoutes } from './routes/apiKeys';
 import { registrationQueue } from '../src/registration/queue';
-import { buildOpenApiDocument, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
+import { buildOpenApiDocument, methodNotAllowed, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import { attributedCalls } from '../src/woc/client';
 import type { AppDeps } from './deps';
 
@@ -124,7 +124,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
     }),
-    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger }),
+    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger, maxConcurrentExports: deps.config.apiKeys.maxConcurrentExports }),
     ...apiKeyRoutes({
       mongo: deps.mongo,
       authenticator: apiKeyAuthenticatorFor(deps),
@@ -138,6 +138,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       network: chain.network,
       unlockContentSecret: deps.config.unlock.contentSecret,
       batchBodyLimit: deps.config.http.batchBodyLimit,
+      batchMaxItems: deps.config.http.batchMaxItems,
       queue,
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
@@ -203,6 +204,7 @@ export function createApp(deps: AppDeps): Express {
   mountRoutes(router, routes, { requireApiKey: requireApiKey({ authenticator: apiKeyAuthenticatorFor(deps), logger }), limiters });
   app.use(router);
 
+  app.use(methodNotAllowed(routes));
   app.use(notFoundHandler);
   app.use(errorHandler(logger, { dependencyRetryAfterSeconds: dependencyRetryAfterSeconds(config) }));
   return app;

@@ -20,6 +20,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 403;
     case 'NOT_FOUND':
       return 404;
+    case 'METHOD_NOT_ALLOWED':
+      return 405;
     case 'CONFLICT':
     case 'OPERATION_IN_PROGRESS':
       return 409;
@@ -87,6 +89,12 @@ const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
 export function errorHandler(logger: Logger, options: { dependencyRetryAfterSeconds?: number } = {}): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const requestId = res.locals.requestId as string | undefined;
+    if (res.headersSent) {
+      // The route's deadline answered first (503); the handler's own end, success or failure, comes after it.
+      // Idempotency keys make that end safe to learn by retrying, so it is a note, not a failure.
+      logger.info('request ended after its deadline answer', { method: req.method, path: req.path, late: errorName(err) });
+      return;
+    }
     let code: ErrorCode;
     let message: string;
     let details: unknown;
@@ -122,7 +130,6 @@ export function errorHandler(logger: Logger, options: { dependencyRetryAfterSeco
     } else {
       logger.info('request rejected', { method: req.method, path: req.path, errorCode: code, status });
     }
-    if (res.headersSent) return;
     const retryAfter = (details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     else if (code === 'DEPENDENCY_UNAVAILABLE') {
@@ -130,6 +137,14 @@ export function errorHandler(logger: Logger, options: { dependencyRetryAfterSeco
     }
     res.status(status).json(errorEnvelope(code, message, requestId, details));
   };
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error
+    ? (err as { code?: unknown }).code === undefined
+      ? err.name
+      : `${err.name} ${String((err as { code?: unknown }).code)}`
+    : typeof err;
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {

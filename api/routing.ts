@@ -17,7 +17,8 @@ export type Access = 'public' | 'apiKey';
 export interface ResponseSpec {
   description: string;
   schema?: ZodType;
-  contentType?: string;
+  /** One media type, or several the route chooses between (by Accept or a query parameter), all with `schema`. */
+  contentType?: string | string[];
 }
 
 export interface Validated<P, Q, B> {
@@ -47,7 +48,13 @@ export interface RouteSpec<P extends ZodType = ZodType, Q extends ZodType = ZodT
   deadlineMs?: number;
   /** Further limiters of this route, run after `rateLimit` and before authentication (e.g. per user). */
   extraLimiters?: RequestHandler[];
-  request?: { params?: P; query?: Q; body?: B };
+  /**
+   * The owner's SVD session check (`Authorization: Bearer <token>`), for owner routes. Declared here rather than as a
+   * limiter so the document names the bearer scheme and its 401 wherever the server requires one.
+   */
+  ownerSession?: RequestHandler;
+  /** `headers`: request headers the route requires or reads, checked here like params (unknown headers pass). */
+  request?: { params?: P; query?: Q; body?: B; headers?: ZodType };
   /**
    * A body the route reads itself, after authentication, instead of through the app's JSON parser (a bulk upload
    * larger than the JSON limit, or NDJSON). Documented with `schema`; the route validates it in parts.
@@ -87,16 +94,21 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
     if (route.deadlineMs !== undefined) chain.push(answerBy(route.deadlineMs));
     if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
     if (route.extraLimiters) chain.push(...route.extraLimiters);
+    if (route.ownerSession) chain.push(route.ownerSession);
     if (route.access === 'apiKey') {
       chain.push(options.requireApiKey, requireScope(route.scope ?? 'operator'));
       if (options.limiters.perKey) chain.push(options.limiters.perKey);
     }
     if (route.ownBody) chain.push(route.ownBody.parser);
     chain.push(async (req, res) => {
+      // A declared body is required: no body at all is a 400, never the defaults of an all-optional schema.
+      if (route.request?.body && req.body === undefined)
+        throw new DomainError('VALIDATION_FAILED', 'This route needs a JSON body; send {} to take every default.');
+      if (route.request?.headers) route.request.headers.parse(req.headers);
       const input = {
         params: route.request?.params ? route.request.params.parse(req.params) : {},
         query: route.request?.query ? route.request.query.parse(req.query) : {},
-        body: route.request?.body ? route.request.body.parse(req.body ?? {}) : undefined,
+        body: route.request?.body ? route.request.body.parse(req.body) : undefined,
       };
       await route.handler(input, req, res);
     });
@@ -104,14 +116,39 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
   }
 }
 
+/** Answers 503 once `deadlineMs` have passed since the request arrived (body parsing and limiters count too). */
 function answerBy(deadlineMs: number): RequestHandler {
   return (_req, res, next) => {
-    const timer = setTimeout(() => {
-      if (!res.headersSent)
-        next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
-    }, deadlineMs);
+    const arrivedAt = res.locals.arrivedAt as bigint | undefined;
+    const spentMs = arrivedAt === undefined ? 0 : Number(process.hrtime.bigint() - arrivedAt) / 1e6;
+    const timer = setTimeout(
+      () => {
+        if (!res.headersSent)
+          next(new DomainError('DEPENDENCY_UNAVAILABLE', 'A service this request needs did not answer in time; retry later.'));
+      },
+      Math.max(0, deadlineMs - spentMs),
+    );
     res.once('close', () => clearTimeout(timer));
     next();
+  };
+}
+
+/**
+ * 405 with `Allow` for a path the API serves under other methods (HEAD goes with GET), matched the way Express
+ * matches (case-insensitive, optional trailing slash); any other path falls through to the 404.
+ */
+export function methodNotAllowed(routes: RouteSpec[]): RequestHandler {
+  const served = routes.map((route) => ({
+    method: route.method.toUpperCase(),
+    path: new RegExp(`^${route.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i'),
+  }));
+  return (req, res, next) => {
+    const allowed = new Set(served.filter((route) => route.path.test(req.path)).map((route) => route.method));
+    if (allowed.size === 0) return next();
+    if (allowed.has('GET')) allowed.add('HEAD');
+    const allow = [...allowed].join(', ');
+    res.setHeader('Allow', allow);
+    next(new DomainError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; use ${allow}.`));
   };
 }
 
@@ -135,21 +172,29 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
     description:
       'An API key `pp_live_<id>_<secret>` or `pp_test_<id>_<secret>` (patchproof api-keys create); its scopes and tenant decide what it may do.',
   });
+  const ownerScheme = registry.registerComponent('securitySchemes', 'OwnerSession', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'An SVD session token (POST /api/svd/complete); email-verified tokens are refused on owner routes.',
+  });
   const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorEnvelopeSchema } } });
 
   for (const route of routes) {
     const responses: Record<string, unknown> = {};
     for (const [status, response] of Object.entries(route.responses)) {
+      const types = [response.contentType ?? 'application/json'].flat();
       responses[status] = response.schema
-        ? { description: response.description, content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }
+        ? { description: response.description, content: Object.fromEntries(types.map((type) => [type, { schema: response.schema }])) }
         : { description: response.description };
     }
-    if (route.request?.body || route.ownBody || route.request?.params || route.request?.query)
+    if (route.request?.body || route.ownBody || route.request?.params || route.request?.query || route.request?.headers)
       responses['400'] ??= errorResponse('Invalid request.');
     if (route.access === 'apiKey') {
       responses['401'] ??= errorResponse('Missing, unknown, revoked or expired API key.');
       responses['403'] ??= errorResponse(`The API key lacks ${scopeText(route.scope)}.`);
     }
+    if (route.ownerSession) responses['401'] ??= errorResponse('Missing, expired or revoked SVD session bearer token.');
     if (route.rateLimit !== 'none') responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
 
     registry.registerPath({
@@ -157,13 +202,19 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: { version: strin
       path: route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'),
       summary: route.summary,
       tags: route.tags,
-      ...(route.access === 'apiKey' && {
-        description: `Requires an API key with ${scopeText(route.scope)}.`,
-        security: [{ [apiKeyScheme.name]: [] }],
+      ...((route.access === 'apiKey' || route.ownerSession) && {
+        ...(route.access === 'apiKey' && { description: `Requires an API key with ${scopeText(route.scope)}.` }),
+        security: [
+          {
+            ...(route.access === 'apiKey' && { [apiKeyScheme.name]: [] }),
+            ...(route.ownerSession && { [ownerScheme.name]: [] }),
+          },
+        ],
       }),
       request: {
         ...(route.request?.params && { params: route.request.params as never }),
         ...(route.request?.query && { query: route.request.query as never }),
+        ...(route.request?.headers && { headers: route.request.headers as never }),
         ...(route.request?.body && { body: { required: true, content: { 'application/json': { schema: route.request.body } } } }),
         ...(route.ownBody && {
           body: {

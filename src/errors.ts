@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'CORS_ORIGIN_DENIED',
   'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
   'CONFLICT',
   'OPERATION_IN_PROGRESS',
   // Key rotation: the credential that started a rotation tried to approve it (docs/ROTATION.md).

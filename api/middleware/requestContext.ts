@@ -17,6 +17,7 @@ export function requestContext(options: { logger: Logger; metrics: Metrics; acce
     res.locals.requestId = requestId;
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
+    res.locals.arrivedAt = started;
 
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -30,7 +30,7 @@ export function certificateRoutes(deps: VerifyDeps & { page: PatchPageDeps }): R
         200: {
           description:
             'The certificate (text/html with a strict Content-Security-Policy, or application/pdf), in English or French (Accept-Language).',
-          contentType: 'text/html',
+          contentType: ['text/html', 'application/pdf'],
           schema: z.string(),
         },
         404: { description: 'No registration for this uid.' },

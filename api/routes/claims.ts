@@ -1,8 +1,9 @@
 import type { Client } from '@temporalio/client';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
-import { isClaimWorkflowId } from '../../src/claim/ids';
+import { p2pkhAddress, UtcTime } from '../fields';
+import type { Network } from '../../src/chain/addresses';
+import { CLAIM_ID_PATTERN } from '../../src/claim/ids';
 import { approveClaim, getClaimState, startClaim } from '../../src/claim/launch';
 import { DomainError } from '../../src/errors';
 import type { Metrics } from '../../src/metrics';
@@ -34,7 +35,7 @@ const ClaimStateSchema = z
   .openapi('ClaimState');
 
 const statusUrlOfClaim = (claimId: string) => `/v1/pos/claim-intents/${encodeURIComponent(claimId)}`;
-const ClaimIdParams = z.object({ claimId: z.string().refine(isClaimWorkflowId, 'a claim id (claim-<uid>-<nonce>)') });
+const ClaimIdParams = z.object({ claimId: z.string().regex(CLAIM_ID_PATTERN, 'a claim id (claim-<uid>-<nonce>)') });
 
 /**
  * Point-of-sale claims: a customer signs an intent (public), a merchant approves it (API key), and the claim
@@ -46,12 +47,12 @@ export function claimRoutes(deps: ClaimRouteDeps): RouteSpec[] {
       uid: z.string().regex(UID_PATTERN, 'a uid_tag_id'),
       customer: z
         .object({
-          address: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
+          address: p2pkhAddress(deps.network),
           pubKey: Hex(33),
         })
         .strict(),
       nonce: z.string().regex(NONCE_PATTERN, '16–64 characters of A–Z, a–z, 0–9, _ or -'),
-      expiresAt: z.iso.datetime(),
+      expiresAt: UtcTime,
       signature: DerHex,
     })
     .strict()

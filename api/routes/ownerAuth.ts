@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import { z } from 'zod';
+import { EmailAddress } from '../fields';
 import { createEmailCodeService } from '../../src/auth/emailCodes';
 import { emailMessageModel, USER_ID } from '../../src/auth/models';
 import { svdSelfTest } from '../../src/auth/svdCrypto';
@@ -23,8 +24,7 @@ const MHex = z
 const PmcHex = z
   .string()
   .regex(/^0[23][0-9a-fA-F]{64}$/, 'a compressed secp256k1 public key (66 hex)')
-  .openapi({ description: "The owner's master public key (PMC)" });
-const Email = z.string().trim().max(320).pipe(z.email());
+  .openapi({ description: "The owner's master public key (PMC): a point on secp256k1, compressed", format: 'secp256k1-public-key' });
 
 const TokenSchema = z.object({ token: z.string(), expiresAt: z.number().int(), kid: z.string() }).openapi('SvdSessionToken');
 
@@ -346,7 +346,7 @@ function ownerSessionRoutes({ ownerSession }: OwnerAuthContext): RouteSpec[] {
       tags: ['Owner auth'],
       access: 'public',
       rateLimit: 'public',
-      extraLimiters: [ownerSession],
+      ownerSession: ownerSession,
       responses: {
         200: { description: 'The session is valid.', schema: z.object({ userId: UserId, kid: z.string(), expiresAt: z.number().int() }) },
         401: { description: 'Missing, expired, wrong-type or retired-kid token, or the key is no longer current.' },
@@ -371,7 +371,7 @@ function emailCodeRoutes({ deps, codes, codeLimiters }: OwnerAuthContext): Route
       access: 'public',
       rateLimit: 'public',
       extraLimiters: codeLimiters('code-request'),
-      request: { body: z.object({ identifier: Email }).strict() },
+      request: { body: z.object({ identifier: EmailAddress }).strict() },
       responses: {
         202: {
           description: 'A code is on its way.',
@@ -392,7 +392,7 @@ function emailCodeRoutes({ deps, codes, codeLimiters }: OwnerAuthContext): Route
       access: 'public',
       rateLimit: 'public',
       extraLimiters: codeLimiters('code-submit'),
-      request: { body: z.object({ identifier: Email, code: z.string().regex(/^\d{6}$/, '6 digits') }).strict() },
+      request: { body: z.object({ identifier: EmailAddress, code: z.string().regex(/^\d{6}$/, '6 digits') }).strict() },
       responses: {
         200: {
           description: 'Verified.',

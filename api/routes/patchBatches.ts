@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { actorOf } from '../../src/tenancy/apiKeys';
 import { registrationQuota } from '../../src/tenancy/quota';
 import { principalOf } from '../middleware/apiKey';
-import { idempotencyKeyOf, registrationBodySchema } from './patches';
+import { idempotencyKeyHeader, idempotencyKeyOf, registrationBodySchema } from './patches';
 
 export interface PatchBatchRouteDeps {
   temporal: Client;
@@ -25,6 +25,8 @@ export interface PatchBatchRouteDeps {
   network: Network;
   unlockContentSecret: string;
   batchBodyLimit: string;
+  /** BATCH_MAX_ITEMS: the most items one batch may hold. */
+  batchMaxItems?: number;
   queue?: RegistrationQueue;
   /** Where the per-key registrations/day quota is counted, and its default (API_KEY_REGISTRATIONS_PER_DAY). */
   redis: Redis;
@@ -89,6 +91,7 @@ const BatchIdParams = z.object({ batchId: z.string().regex(BATCH_ID_PATTERN, 'a 
 /** Bulk registration: POST /v1/patch-batches starts a BulkRegistrationWorkflow; the GETs read its outcome. */
 export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
   const itemSchema = registrationBodySchema(deps.network);
+  const maxItems = deps.batchMaxItems ?? MAX_BATCH_ITEMS;
   return [
     defineRoute({
       method: 'post',
@@ -99,9 +102,10 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       access: 'apiKey',
       scope: 'batches:write',
       rateLimit: 'admin',
+      request: { headers: idempotencyKeyHeader(true) },
       ownBody: {
-        parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems: MAX_BATCH_ITEMS }),
-        schema: z.array(itemSchema).max(MAX_BATCH_ITEMS),
+        parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems }),
+        schema: z.array(itemSchema).min(1).max(maxItems),
         contentTypes: ['application/json', NDJSON],
       },
       responses: {

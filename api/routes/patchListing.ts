@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
+import { DomainError } from '../../src/errors';
 import type { Logger } from '../../src/logging/logger';
 import { exportPatches, listPatches, type PatchListFilter } from '../../src/registration/listing';
 import { principalOf } from '../middleware/apiKey';
@@ -50,8 +51,12 @@ function filterOf(
   };
 }
 
+/** What a client refused for a full export slot waits before it tries again. */
+const EXPORT_RETRY_AFTER_SECONDS = 10;
+
 /** A tenant's own patches: paged (GET /v1/patches) and whole, streamed (GET /v1/exports/patches). */
-export function patchListingRoutes(deps: { mongo: Connection; logger: Logger }): RouteSpec[] {
+export function patchListingRoutes(deps: { mongo: Connection; logger: Logger; maxConcurrentExports: number }): RouteSpec[] {
+  let exportsRunning = 0;
   return [
     defineRoute({
       method: 'get',
@@ -98,9 +103,18 @@ export function patchListingRoutes(deps: { mongo: Connection; logger: Logger }):
           contentType: 'application/x-ndjson',
           schema: z.string(),
         },
+        429: { description: 'EXPORT_MAX_CONCURRENT exports already stream from this API process; see Retry-After.' },
       },
       handler: async ({ query }, req, res) => {
         const principal = principalOf(res);
+        // Each export holds a cursor (on FerretDB, a pooled connection) for as long as its client reads.
+        if (exportsRunning >= deps.maxConcurrentExports) {
+          throw new DomainError('RATE_LIMITED', 'Too many exports are running; retry later.', {
+            retryAfterSeconds: EXPORT_RETRY_AFTER_SECONDS,
+          });
+        }
+        exportsRunning += 1;
+        res.once('close', () => (exportsRunning -= 1));
         const stages = exportPatches(deps.mongo, filterOf(principal.tenantId, query), query.format);
         res.setHeader('Content-Type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
         res.setHeader('Content-Disposition', `attachment; filename="patches-${principal.tenantId}.${query.format}"`);

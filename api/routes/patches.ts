@@ -3,11 +3,12 @@ import { batchIdOfItem } from '../../src/bulkRegistration/ids';
 import type { Request } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
+import { p2pkhAddress } from '../fields';
+import type { Network } from '../../src/chain/addresses';
 import { DomainError } from '../../src/errors';
 import type { KmsClient } from '../../src/kms/client';
 import type { Metrics } from '../../src/metrics';
-import { registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
+import { REGISTRATION_ID_PATTERN, registrationWorkflowId, uidFromRegistrationId, UID_PATTERN } from '../../src/registration/ids';
 import { RegistrationConflictError, submitRegistration } from '../../src/registration/intake';
 import { getRegistrationStatus } from '../../src/registration/launch';
 import type { RegistrationQueue } from '../../src/registration/queue';
@@ -176,7 +177,7 @@ export function registrationBodySchema(network: Network) {
         .optional(),
       auth: z
         .object({
-          owner: z.string().refine((a) => isValidP2pkhAddress(a, network), `a P2PKH address of the ${network} network`),
+          owner: p2pkhAddress(network),
         })
         .strict(),
       tag: z
@@ -202,10 +203,21 @@ export function registrationBodySchema(network: Network) {
     .openapi('RegistrationRequest');
 }
 
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/** The Idempotency-Key header as the routes declare it: 1–128 printable ASCII characters without spaces. */
+export function idempotencyKeyHeader(required: boolean) {
+  const key = z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN, 'Idempotency-Key must be 1–128 printable ASCII characters.')
+    .describe('The same key and request again answer with the first result instead of starting anew.');
+  return z.object({ 'idempotency-key': required ? key : key.optional() });
+}
+
 /** Idempotency-Key: 1–128 printable ASCII characters, or absent. */
 export function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.get('idempotency-key');
-  if (key !== undefined && !/^[\x21-\x7e]{1,128}$/.test(key)) {
+  if (key !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(key)) {
     throw new DomainError('VALIDATION_FAILED', 'Idempotency-Key must be 1–128 printable ASCII characters.');
   }
   return key;
@@ -363,7 +375,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       scope: 'patches:write',
       rateLimit: 'admin',
       ...(deps.deadlineMs !== undefined && { deadlineMs: deps.deadlineMs }),
-      request: { body: RegistrationBody },
+      request: { body: RegistrationBody, headers: idempotencyKeyHeader(false) },
       responses: {
         202: { description: 'Accepted; follow statusUrl.', schema: AcceptedSchema },
         409: { description: "The uid is already registered; details name its registration when it is the caller's tenant's." },
@@ -410,7 +422,7 @@ export function patchRoutes(deps: PatchRouteDeps): RouteSpec[] {
       rateLimit: 'admin',
       request: {
         params: z.object({
-          registrationId: z.string().refine((id) => uidFromRegistrationId(id) !== null, 'a registration id (registration-<uid>)'),
+          registrationId: z.string().regex(REGISTRATION_ID_PATTERN, 'a registration id (registration-<uid>)'),
         }),
       },
       responses: {

@@ -2,12 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
+import { p2pkhAddress } from '../fields';
+import type { Network } from '../../src/chain/addresses';
 import type { PoolConfig } from '../../src/config';
 import { DomainError } from '../../src/errors';
 import type { Metrics } from '../../src/metrics';
 import type { PoolHealthReader } from '../../src/pool/health';
-import { getPoolOperationStatus, isPoolOperationWorkflowId, startSweep, startSync, startTopUp } from '../../src/pool/launch';
+import { getPoolOperationStatus, POOL_OPERATION_ID_PATTERN, startSweep, startSync, startTopUp } from '../../src/pool/launch';
 import type { LaunchResult } from '../../src/temporal/launch';
 import { defineRoute, type RouteSpec } from '../routing';
 
@@ -99,7 +100,7 @@ const statusUrlOf = (workflowId: string) => `/v1/admin/utxo/operations/${encodeU
 
 /** Admin routes of the UTXO pool: health snapshot, starting top-up / sweep / sync, and reading their status. */
 export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
-  const Address = z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`);
+  const Address = p2pkhAddress(deps.network);
 
   /** 202 with the new run, or 409 naming the run that holds the operation's id. */
   async function answerStart(operation: string, start: () => Promise<LaunchResult>, res: Response): Promise<void> {
@@ -207,7 +208,7 @@ export function poolRoutes(deps: PoolRouteDeps): RouteSpec[] {
       rateLimit: 'admin',
       request: {
         params: z.object({
-          workflowId: z.string().refine(isPoolOperationWorkflowId, 'the id of a top-up, sweep, sync or reconcile run'),
+          workflowId: z.string().regex(POOL_OPERATION_ID_PATTERN, 'the id of a top-up, sweep, sync or reconcile run'),
         }),
       },
       responses: {

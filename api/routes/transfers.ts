@@ -2,14 +2,15 @@ import type { Client } from '@temporalio/client';
 import type { RequestHandler } from 'express';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
-import { isValidP2pkhAddress, type Network } from '../../src/chain/addresses';
+import { p2pkhAddress, UtcTime } from '../fields';
+import type { Network } from '../../src/chain/addresses';
 import { DomainError } from '../../src/errors';
 import type { Metrics } from '../../src/metrics';
 import { bindOwnerAddress, boundAccount, checkExpiry, consumeNonce, NONCE_PATTERN } from '../../src/ownership/guards';
 import { checkOwnerSignature, type OwnerMessage } from '../../src/ownership/messages';
 import { UID_PATTERN } from '../../src/registration/ids';
 import { currentHead, patchModel, type PatchDocument } from '../../src/registration/models';
-import { isTransferWorkflowId } from '../../src/transfer/ids';
+import { TRANSFER_ID_PATTERN } from '../../src/transfer/ids';
 import { getTransferStatus, startTransfer } from '../../src/transfer/launch';
 import { ownerOf } from '../middleware/ownerSession';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -77,10 +78,10 @@ export async function requireBoundTo(mongo: Connection, address: string, userId:
 export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
   const TransferBody = z
     .object({
-      newOwner: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
+      newOwner: p2pkhAddress(deps.network),
       headTxid: Hex(32),
       nonce: z.string().regex(NONCE_PATTERN, '16–64 characters of A–Z, a–z, 0–9, _ or -'),
-      expiresAt: z.iso.datetime(),
+      expiresAt: UtcTime,
       ownerPubKey: Hex(33),
       ownerSignature: DerHex,
     })
@@ -89,9 +90,9 @@ export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
 
   const BindBody = z
     .object({
-      address: z.string().refine((a) => isValidP2pkhAddress(a, deps.network), `a P2PKH address of the ${deps.network} network`),
+      address: p2pkhAddress(deps.network),
       nonce: z.string().regex(NONCE_PATTERN, '16–64 characters of A–Z, a–z, 0–9, _ or -'),
-      expiresAt: z.iso.datetime(),
+      expiresAt: UtcTime,
       pubKey: Hex(33),
       signature: DerHex,
     })
@@ -107,7 +108,7 @@ export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
       tags: ['Transfer'],
       access: 'public',
       rateLimit: 'public',
-      extraLimiters: [deps.ownerSession],
+      ownerSession: deps.ownerSession,
       request: { body: BindBody },
       responses: {
         201: { description: 'Bound (or already bound to this account).', schema: z.object({ address: z.string(), userId: z.string() }) },
@@ -152,7 +153,7 @@ export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
       tags: ['Transfer'],
       access: 'public',
       rateLimit: 'public',
-      extraLimiters: [deps.ownerSession],
+      ownerSession: deps.ownerSession,
       request: { params: UidParams, body: TransferBody },
       responses: {
         202: { description: 'Accepted; follow statusUrl.', schema: TransferAcceptedSchema },
@@ -230,7 +231,7 @@ export function transferRoutes(deps: TransferRouteDeps): RouteSpec[] {
       tags: ['Transfer'],
       access: 'public',
       rateLimit: 'public',
-      request: { params: z.object({ transferId: z.string().refine(isTransferWorkflowId, 'a transfer id (transfer-<uid>-<headTxid>)') }) },
+      request: { params: z.object({ transferId: z.string().regex(TRANSFER_ID_PATTERN, 'a transfer id (transfer-<uid>-<headTxid>)') }) },
       responses: {
         200: { description: 'The transfer.', schema: TransferStatusSchema },
         404: { description: 'No such transfer.' },

@@ -33,7 +33,7 @@ export function unlockRoutes(deps: UnlockRouteDeps): RouteSpec[] {
       tags: ['Unlock'],
       access: 'public',
       rateLimit: 'public',
-      extraLimiters: [deps.ownerSession],
+      ownerSession: deps.ownerSession,
       request: { params: UidParams },
       responses: {
         201: {
@@ -42,6 +42,7 @@ export function unlockRoutes(deps: UnlockRouteDeps): RouteSpec[] {
         },
         403: { description: 'This session does not act for the owner address.' },
         404: { description: 'No such patch.' },
+        409: { description: 'The patch is not anchored yet (CONFLICT, reason not_anchored).' },
       },
       handler: async ({ params }, _req, res) => {
         const { userId } = ownerOf(res.locals);
@@ -59,7 +60,7 @@ export function unlockRoutes(deps: UnlockRouteDeps): RouteSpec[] {
       tags: ['Unlock'],
       access: 'public',
       rateLimit: 'public',
-      extraLimiters: [deps.ownerSession],
+      ownerSession: deps.ownerSession,
       request: {
         params: UidParams,
         body: z

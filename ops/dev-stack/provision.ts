@@ -25,6 +25,8 @@ export const TEMPORAL_CLI_WHEEL = {
 export const TEMPORAL_CLI_GO_VERSION = 'v1.5.1';
 export const FERRETDB_VERSION = 'v1.24.2';
 export const TEMPORAL_TEST_SERVER_VERSION = '1.31.0';
+/** API fuzzer for `npm run fuzz` and the bounded fuzz test, installed from PyPI into its own venv. */
+export const SCHEMATHESIS_VERSION = '4.32.5';
 
 export type Purpose = 'dev' | 'test';
 
@@ -58,6 +60,8 @@ export interface ProvisionedTools {
   prometheusProblem?: string;
   /** Chromium (Debian's `chromium`) for the patch page's browser tests (tests only); absent when not installable. */
   chromium?: string;
+  /** The schemathesis CLI in its private venv, for the bounded fuzz test (tests only). */
+  schemathesis?: string;
 }
 
 export interface PrometheusTools {
@@ -93,6 +97,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
   const temporalTestServer = options.purpose === 'test' ? await ensureTemporalTestServer(config, say) : undefined;
   const shellcheck = options.purpose === 'test' ? await ensureShellcheck(config, say) : undefined;
   const chromium = options.purpose === 'test' ? await ensureChromium(config, say) : undefined;
+  const schemathesis = options.purpose === 'test' ? await ensureSchemathesis(config, say) : undefined;
   // Optional on a developer's machine: without Prometheus only the alert-rule and scrape tests are skipped, each
   // saying why. Under CI nothing may be skipped quietly, so the provisioning error fails the run.
   let prometheus: PrometheusTools | undefined;
@@ -113,6 +118,7 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedT
     ...(temporalTestServer && { temporalTestServer }),
     ...(shellcheck && { shellcheck }),
     ...(chromium && { chromium }),
+    ...(schemathesis && { schemathesis }),
     ...(prometheus && { prometheus }),
     ...(prometheusProblem && { prometheusProblem }),
   };
@@ -127,6 +133,14 @@ export async function provisionTimeSkippingServer(options: Pick<ProvisionOptions
   const say = options.say ?? ((line: string) => process.stderr.write(`[provision] ${line}\n`));
   mkdirSync(config.toolsDir, { recursive: true });
   return ensureTemporalTestServer(config, say);
+}
+
+/** Only schemathesis (`npm run fuzz` starts its own services). Returns its CLI. */
+export async function provisionSchemathesis(options: Pick<ProvisionOptions, 'config' | 'say'> = {}): Promise<string> {
+  const config = options.config ?? loadDevStackConfig();
+  const say = options.say ?? ((line: string) => process.stderr.write(`[provision] ${line}\n`));
+  mkdirSync(config.toolsDir, { recursive: true });
+  return ensureSchemathesis(config, say);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -410,6 +424,37 @@ export async function ensurePrometheus(config: DevStackConfig, say: (l: string) 
     'prometheus and promtool are not on PATH',
     'install them (`sudo apt-get install prometheus`); apt is used automatically only as root without PATCHPROOF_NO_APT=1',
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// schemathesis: a Python CLI, pinned by version, in a venv of its own so it never touches the system's packages.
+
+async function ensureSchemathesis(config: DevStackConfig, say: (l: string) => void): Promise<string> {
+  const dir = path.join(config.toolsDir, `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const bin = path.join(dir, 'bin', 'schemathesis');
+  if (existsSync(path.join(dir, '.complete')) && existsSync(bin)) {
+    say(`schemathesis: using ${bin}`);
+    return bin;
+  }
+  const python = which('python3');
+  const fix = `install Python ≥ 3.10 with venv and pip (\`sudo apt-get install python3-venv\`) and check access to PyPI (\`python3 -m pip download --no-deps schemathesis==${SCHEMATHESIS_VERSION}\`)`;
+  if (!python) throw new ProvisionError('schemathesis', 'python3 is not on PATH', fix);
+  say(`schemathesis: installing ${SCHEMATHESIS_VERSION} from PyPI into a venv (first run: about 15 s)`);
+  // A venv's scripts carry its absolute path: build it where it stays, marked complete only at the end.
+  rmSync(dir, { recursive: true, force: true });
+  const ok =
+    (await runWithProgress(say, 'python3 -m venv', python, ['-m', 'venv', dir])) &&
+    (await runWithProgress(say, `pip install schemathesis==${SCHEMATHESIS_VERSION}`, path.join(dir, 'bin', 'pip'), [
+      ...['install', '--quiet', '--disable-pip-version-check'],
+      `schemathesis==${SCHEMATHESIS_VERSION}`,
+    ]));
+  if (!ok || !runs(bin, ['--version'])) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new ProvisionError('schemathesis', 'the venv or the pip install failed (see the output above)', fix);
+  }
+  writeFileSync(path.join(dir, '.complete'), `${new Date().toISOString()}\n`);
+  say(`schemathesis: ready at ${bin}`);
+  return bin;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

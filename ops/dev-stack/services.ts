@@ -166,8 +166,9 @@ export async function startMongoWire(options: MongoWireOptions): Promise<Running
   });
   let ferret: RunningService;
   try {
-    // pool_max_conns stays at FerretDB's default (50): src/db/bulkWrites.ts keeps every command below it.
-    const url = `postgres://postgres@127.0.0.1:${postgres.port}/postgres`;
+    // A pool of 100 (FerretDB's default is 50): every update statement and every open cursor holds a connection,
+    // and src/db/bulkWrites.ts keeps each process's share of them bounded (docs/ARCHITECTURE.md).
+    const url = `postgres://postgres@127.0.0.1:${postgres.port}/postgres?pool_max_conns=100`;
     ferret = await spawnService({ name: 'ferretdb', command: mongo.bin, args: [...ferretArgs, '--postgresql-url', url], ...common });
   } catch (err) {
     await postgres.stop();
@@ -231,7 +232,8 @@ export async function startPostgres(options: PostgresOptions): Promise<RunningSe
   const settings = [
     `listen_addresses=127.0.0.1`,
     `unix_socket_directories=${dataDir}`,
-    'max_connections=120',
+    // FerretDB's pool of 100, with room for psql and the checks beside it.
+    'max_connections=130',
     'synchronous_commit=off',
     ...(options.durable ? [] : ['fsync=off', 'full_page_writes=off']),
   ];

@@ -9,7 +9,9 @@ export function claimWorkflowId(uid: string, nonce: string): string {
   return `claim-${uid}-${nonce}`;
 }
 
+/** `claim-<uid>-<nonce>`, one regular expression so the API can publish exactly what it accepts. */
+export const CLAIM_ID_PATTERN = /^claim-[A-Za-z0-9][A-Za-z0-9._:-]{0,127}-[A-Za-z0-9_-]{16,64}$/;
+
 export function isClaimWorkflowId(id: string): boolean {
-  const match = /^claim-(.+)-([A-Za-z0-9_-]{16,64})$/.exec(id);
-  return match !== null && isValidUid(match[1]!);
+  return CLAIM_ID_PATTERN.test(id);
 }

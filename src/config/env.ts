@@ -36,6 +36,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 16mb')
     .default('16mb'),
+  BATCH_MAX_ITEMS: positiveInt.max(10_000).default(10_000),
   ENABLE_SWAGGER_DOCS: boolean.default(true),
   METRICS_REQUIRE_API_KEY: boolean.optional(),
   PUBLIC_API_WINDOW_MS: positiveInt.default(60_000),
@@ -51,6 +52,7 @@ export const envSchema = z.object({
   API_KEY_RATE_MAX: positiveInt.default(600),
   API_KEY_REGISTRATIONS_PER_DAY: positiveInt.default(100_000),
   API_KEY_ROTATION_OVERLAP_HOURS: positiveInt.default(24),
+  EXPORT_MAX_CONCURRENT: positiveInt.max(100).default(2),
   JWT_SECRET: z.string().min(1).optional(),
   UNLOCK_CONTENT_SECRET: z.string().min(1).optional(),
   MASTER_SECRET: z.string().min(1).optional(),
@@ -59,7 +61,7 @@ export const envSchema = z.object({
   DB_SERVER_SELECTION_TIMEOUT_MS: positiveInt.default(5_000),
   DB_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
   DB_SOCKET_TIMEOUT_MS: positiveInt.default(45_000),
-  DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(40),
+  DB_MAX_STATEMENTS_PER_COMMAND: positiveInt.default(16),
   DB_REQUEST_TIMEOUT_MS: positiveInt.default(1_500),
 
   REDIS_URL: z.string().min(1).optional(),

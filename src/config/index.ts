@@ -34,6 +34,8 @@ export interface AppConfig {
     jsonBodyLimit: string;
     /** The largest body of POST /v1/patch-batches (up to 10,000 items). */
     batchBodyLimit: string;
+    /** Most items one batch may hold (at most 10,000, the bulk registration's design limit). */
+    batchMaxItems: number;
     swaggerDocs: boolean;
     metricsRequireApiKey: boolean;
     shutdownTimeoutMs: number;
@@ -49,6 +51,8 @@ export interface AppConfig {
     rateLimit: RateLimitConfig;
     registrationsPerDay: number;
     rotationOverlapMs: number;
+    /** Patch exports one API process streams at once: each holds a database cursor (and, on FerretDB, a connection). */
+    maxConcurrentExports: number;
   };
   /** Key material for unlockable content, encrypted at rest (HKDF per patch, AES-256-GCM). */
   unlock: { contentSecret: string };
@@ -363,6 +367,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       rateLimit: { windowMs: raw.API_KEY_RATE_WINDOW_MS, max: raw.API_KEY_RATE_MAX },
       registrationsPerDay: raw.API_KEY_REGISTRATIONS_PER_DAY,
       rotationOverlapMs: raw.API_KEY_ROTATION_OVERLAP_HOURS * 3_600_000,
+      maxConcurrentExports: raw.EXPORT_MAX_CONCURRENT,
     },
     unlock: { contentSecret: required.unlockContentSecret },
     mongo: mongoSection(parsed, required),
@@ -584,6 +589,7 @@ function httpSection({ raw, isProduction }: ParsedEnv): AppConfig['http'] {
     corsAllowedOrigins: raw.CORS_ALLOWED_ORIGINS,
     jsonBodyLimit: raw.JSON_BODY_LIMIT,
     batchBodyLimit: raw.BATCH_BODY_LIMIT,
+    batchMaxItems: raw.BATCH_MAX_ITEMS,
     swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
     // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
     metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,

@@ -1,18 +1,35 @@
 import type { AnyBulkWriteOperation, Connection, Model } from 'mongoose';
 
 /**
- * The one way this code base sends a multi-statement write. FerretDB (the embedded stand-in) keeps every
- * statement's cursor open until its command ends, so one update command with as many statements as its connection
- * pool (100 on SQLite, 50 on PostgreSQL) deadlocks the whole server. Commands are therefore cut below that limit on
- * FerretDB, while a real MongoDB gets its own batch size and bulk writes stay bulk.
+ * The one way this code base sends a multi-statement write. FerretDB (the embedded stand-in) keeps every update
+ * statement's cursor, and with it one of its PostgreSQL connections, open until the command ends; a statement also
+ * needs a second connection for its transaction. Commands that together hold the whole pool (100 on SQLite, 50 on
+ * PostgreSQL unless `pool_max_conns` says more) wait for each other for good, and so does every other request to
+ * that server. So on FerretDB a command carries few statements and each process sends one at a time: N processes
+ * hold at most N × (limit + 1) connections. A real MongoDB gets its own batch size, and bulk writes stay bulk.
  */
 
 /** MongoDB's `maxWriteBatchSize`: the most statements one command may carry. */
 const MONGODB_MAX_WRITE_BATCH = 100_000;
 /** Used until connectMongo has told us what the server is: safe on every Mongo-wire server. */
-export const DEFAULT_FERRETDB_STATEMENTS_PER_COMMAND = 40;
+export const DEFAULT_FERRETDB_STATEMENTS_PER_COMMAND = 16;
 
 const limits = new WeakMap<Connection, number>();
+/** Connections known to reach a real MongoDB, whose commands need no turn-taking. */
+const mongodConnections = new WeakSet<Connection>();
+/** Per connection, the end of the multi-statement command last queued: the next one waits for it. */
+const lastCommand = new WeakMap<Connection, Promise<unknown>>();
+
+/** Runs `command` after the connection's earlier multi-statement commands have ended (FerretDB only). */
+function inTurn<R>(connection: Connection, command: () => Promise<R>): Promise<R> {
+  if (mongodConnections.has(connection)) return command();
+  const run = (lastCommand.get(connection) ?? Promise.resolve()).then(command, command);
+  lastCommand.set(
+    connection,
+    run.catch(() => undefined),
+  );
+  return run;
+}
 
 /**
  * Records how many statements one command may carry on this connection's server: the configured limit on FerretDB
@@ -23,6 +40,7 @@ export async function detectStatementLimit(connection: Connection, ferretdbLimit
   const info = (await connection.db.admin().command({ buildInfo: 1 })) as { ferretdbVersion?: string };
   const limit = info.ferretdbVersion ? ferretdbLimit : MONGODB_MAX_WRITE_BATCH;
   limits.set(connection, limit);
+  if (!info.ferretdbVersion) mongodConnections.add(connection);
   return limit;
 }
 
@@ -82,7 +100,7 @@ export async function bulkWriteInChunks<T extends object>(
     try {
       // The single sanctioned call site (see eslint.config.mjs): every other write of many statements comes here.
       // eslint-disable-next-line no-restricted-syntax
-      addTotals(totals, await model.bulkWrite(chunk as Parameters<typeof model.bulkWrite>[0], { ordered }));
+      addTotals(totals, await inTurn(model.db, () => model.bulkWrite(chunk as Parameters<typeof model.bulkWrite>[0], { ordered })));
     } catch (err) {
       const bulk = err as { writeErrors?: WriteErrorLike[] | WriteErrorLike; result?: unknown };
       if (bulk.writeErrors === undefined) throw err;

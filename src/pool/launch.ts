@@ -84,8 +84,12 @@ export function startReconcile(client: Client): Promise<LaunchResult> {
 }
 
 /** Ids the pool status route and CLI may read; anything else is not a pool operation. */
+export const POOL_OPERATION_ID_PATTERN = new RegExp(
+  `^(?:(?:utxo-topup-|utxo-sync-|sweep-)[A-Za-z0-9._:-]{1,80}|${RECONCILE_WORKFLOW_ID})$`,
+);
+
 export function isPoolOperationWorkflowId(workflowId: string): boolean {
-  return /^(utxo-topup-|utxo-sync-|sweep-)[A-Za-z0-9._:-]{1,80}$/.test(workflowId) || workflowId === RECONCILE_WORKFLOW_ID;
+  return POOL_OPERATION_ID_PATTERN.test(workflowId);
 }
 
 export type PoolOperationResult = TopUpReport | SweepReport | SyncReport | ReconcileReport;

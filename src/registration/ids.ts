@@ -13,6 +13,9 @@ export function registrationWorkflowId(uid: string): string {
   return `registration-${uid}`;
 }
 
+/** `registration-<uid>`; the API documents this pattern for the id it answers with. */
+export const REGISTRATION_ID_PATTERN = /^registration-[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 export function uidFromRegistrationId(registrationId: string): string | null {
   const uid = registrationId.startsWith('registration-') ? registrationId.slice('registration-'.length) : '';
   return isValidUid(uid) ? uid : null;

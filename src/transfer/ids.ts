@@ -13,7 +13,9 @@ export function transferWorkflowId(uid: string, headTxid: string): string {
   return `transfer-${uid}-${headTxid}`;
 }
 
+/** `transfer-<uid>-<headTxid>`, one regular expression so the API can publish exactly what it accepts. */
+export const TRANSFER_ID_PATTERN = /^transfer-[A-Za-z0-9][A-Za-z0-9._:-]{0,127}-[0-9a-f]{64}$/;
+
 export function isTransferWorkflowId(id: string): boolean {
-  const match = /^transfer-(.+)-([0-9a-f]{64})$/.exec(id);
-  return match !== null && isValidUid(match[1]!);
+  return TRANSFER_ID_PATTERN.test(id);
 }

@@ -4,7 +4,8 @@
  * load (2 loops per route, loopback only) probes GET verify of an unknown uid, POST /v1/patches, POST /api/svd/begin
  * and /ready on the API (its own process), then SIGCONTs it. Prints, per frozen service and route, the statuses seen,
  * the slowest answer, and how long after SIGCONT the route answered normally again; then the registrations lost or
- * duplicated (retried with their Idempotency-Key until accepted) and the API's RSS before and after each stall.
+ * duplicated (retried with their Idempotency-Key until accepted) and the API's RSS before and after each stall, beside
+ * a control run of the same load with nothing frozen.
  * Run: npx tsx test/bench/stalls.ts [--seconds 10]
  */
 import { parseArgs } from 'node:util';
@@ -30,9 +31,10 @@ async function main(): Promise<void> {
   const runs: StallRun[] = [];
   try {
     for (let i = 0; i < 5; i++) for (const name of PROBE_NAMES) await probe(stack, name, name === 'register' ? `WARM-${i}` : undefined);
-    for (const service of STALLED_SERVICES) {
+    // The control run: the same load with nothing frozen, so the RSS a stall adds is told from what the load adds.
+    for (const service of ['none', ...STALLED_SERVICES] as const) {
       const run = await runStall(stack, service, { stallMs: Number(values.seconds) * 1000, concurrency: 2 });
-      runs.push(run);
+      if (service !== 'none') runs.push(run);
       const outcome = await registrationOutcome(stack, run.registrations);
       process.stdout.write(
         `${service}: ${run.registrations.length} registrations, ${outcome.lost.length} lost, ${outcome.duplicated.length} duplicated; ` +

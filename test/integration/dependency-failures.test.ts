@@ -73,6 +73,7 @@ describe('when a dependency is away', () => {
     expect(reports.map((r) => [r.model, r.status]).sort()).toEqual([
       ['ActiveKey', 'ok'],
       ['AnchorTx', 'ok'],
+      ['ApiKey', 'ok'],
       ['BlockHeader', 'ok'],
       ['ChainTip', 'ok'],
       ['EmailMessage', 'ok'],
@@ -88,6 +89,8 @@ describe('when a dependency is away', () => {
       ['SvdRegistration', 'ok'],
       ['SystemCheck', 'ok'],
       ['SystemProbe', 'ok'],
+      ['Tag', 'ok'],
+      ['TapEvent', 'ok'],
       ['Transfer', 'ok'],
       ['UnlockableContent', 'ok'],
       // TTL indexes: MongoDB builds them, FerretDB answers NotImplemented (tolerated: queries enforce the expiry).

@@ -101,6 +101,7 @@ async function startServices(tools: ProvisionedTools, scratch: string, services:
   process.env[TEST_ENV.redisServer] = tools.redisServer;
   if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;
   if (tools.chromium) process.env[TEST_ENV.chromium] = tools.chromium;
+  if (tools.schemathesis) process.env[TEST_ENV.schemathesis] = tools.schemathesis;
 
   // Prometheus scrapes the API and worker processes that tests start and register (test/support/prometheus.ts).
   if (tools.prometheus) {

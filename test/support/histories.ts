@@ -61,3 +61,20 @@ export function loadRecordedHistories(): RecordedHistory[] {
       return { file, workflowType, history };
     });
 }
+
+/**
+ * A workflow's history as text with every payload decoded (JSON-encoded payloads are base64 in the raw history), for
+ * tests that look for what must never be in a history: keys, secrets, personal data.
+ */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const decoded: string[] = [];
+  const walk = (value: unknown): void => {
+    if (value instanceof Uint8Array) decoded.push(Buffer.from(value).toString('utf8'));
+    else if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') decoded.push(String(value));
+  };
+  walk(history);
+  return decoded.join('\n');
+}

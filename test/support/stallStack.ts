@@ -232,7 +232,8 @@ function ownerAddress(stack: StallStack): string {
 }
 
 export interface StallRun {
-  service: StalledService;
+  /** `none`: the same load with nothing frozen, the control run beside the stalls. */
+  service: StalledService | 'none';
   answers: ProbeAnswer[];
   /** Per probe, how long after SIGCONT its healthy answer came back. */
   recoveryMs: Record<ProbeName, number>;
@@ -251,7 +252,7 @@ const HEALTHY: Record<ProbeName, number> = { verify: 200, register: 202, svdBegi
  */
 export async function runStall(
   stack: StallStack,
-  service: StalledService,
+  service: StalledService | 'none',
   options: { stallMs: number; concurrency: number },
 ): Promise<StallRun> {
   const rssBeforeMiB = stack.apiRssMiB();
@@ -259,7 +260,7 @@ export async function runStall(
   const registrations: string[] = [];
   const pending = new Set<string>();
   let sequence = 0;
-  stack.freeze(service);
+  if (service !== 'none') stack.freeze(service);
   const until = performance.now() + options.stallMs;
   const loop = async (name: ProbeName) => {
     while (performance.now() < until) {
@@ -277,7 +278,7 @@ export async function runStall(
   try {
     await Promise.all(PROBE_NAMES.flatMap((name) => Array.from({ length: options.concurrency }, () => loop(name))));
   } finally {
-    stack.thaw(service);
+    if (service !== 'none') stack.thaw(service);
   }
   const thawedAt = performance.now();
   const recoveryMs = {} as Record<ProbeName, number>;

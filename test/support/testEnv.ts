@@ -16,6 +16,8 @@ export const TEST_ENV = {
   prometheusProblem: 'PATCHPROOF_TEST_PROMETHEUS_PROBLEM',
   /** Chromium for the patch page browser tests; unset when provisioning could not install it. */
   chromium: 'PATCHPROOF_TEST_CHROMIUM',
+  /** The schemathesis CLI (its private venv) for the bounded fuzz test. */
+  schemathesis: 'PATCHPROOF_TEST_SCHEMATHESIS',
 } as const;
 
 /**

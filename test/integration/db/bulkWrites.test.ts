@@ -30,8 +30,28 @@ describe('bulk writes on the Mongo-wire database', () => {
   });
 
   it('knows the server is FerretDB and keeps every command below its statement limit', () => {
-    // FerretDB deadlocks on one update command with as many statements as its pool (50 on PostgreSQL).
-    expect(statementLimit(mongo)).toBe(40);
+    // FerretDB deadlocks when update commands together hold its whole pool (50 on PostgreSQL by default).
+    expect(statementLimit(mongo)).toBe(16);
+  });
+
+  it('lets concurrent bulk updates of one process take turns, so together they never hold the whole pool', async () => {
+    const items = mongo.model<Item>('TurnItem', itemSchema);
+    const writers = Array.from({ length: 6 }, (_, w) => Array.from({ length: 120 }, (_, i) => `turn-${w}-${String(i).padStart(3, '0')}`));
+    await bulkWriteInChunks(
+      items,
+      writers.flat().map((_id) => ({ insertOne: { document: { _id, state: 'accepted', round: 0 } } })),
+    );
+    // Six writers at once, 120 statements each: sent all together they would ask FerretDB for 6 × 120 connections.
+    const totals = await Promise.all(
+      writers.map((ids) =>
+        bulkWriteInChunks(
+          items,
+          ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { round: 1 } } } })),
+        ),
+      ),
+    );
+    expect(totals.map((t) => [t.matched, t.modified, t.commands])).toEqual(writers.map(() => [120, 120, 8]));
+    expect(await items.countDocuments({ round: 1 })).toBe(720);
   });
 
   it('runs twenty 1,000-statement bulk updates in a row while another client reads, and the server keeps answering', async () => {
@@ -41,7 +61,7 @@ describe('bulk writes on the Mongo-wire database', () => {
       items,
       ids.map((_id) => ({ insertOne: { document: { _id, state: 'accepted', round: 0 } } })),
     );
-    expect(inserted).toMatchObject({ inserted: 1000, commands: 25 });
+    expect(inserted).toMatchObject({ inserted: 1000, commands: 63 });
 
     const readerItems = otherReader.model<Item>('BulkItem', itemSchema);
     let readsAnswered = 0;
@@ -64,7 +84,7 @@ describe('bulk writes on the Mongo-wire database', () => {
         items,
         ids.map((_id) => ({ updateOne: { filter: { _id }, update: { $set: { state: round % 2 ? 'anchoring' : 'anchored', round } } } })),
       );
-      expect(totals).toMatchObject({ matched: 1000, modified: 1000, commands: 25 });
+      expect(totals).toMatchObject({ matched: 1000, modified: 1000, commands: 63 });
       await pingMongo(otherReader);
     }
     reading = false;
@@ -90,7 +110,7 @@ describe('bulk writes on the Mongo-wire database', () => {
     const error = failure as BulkWriteChunksError;
     expect(error.writeErrors.map((e) => e.index)).toEqual([50]);
     expect(error.onlyDuplicateKeys).toBe(true);
-    expect(error.totals).toMatchObject({ inserted: 99, commands: 3 });
+    expect(error.totals).toMatchObject({ inserted: 99, commands: 7 });
     expect(await items.countDocuments({})).toBe(100);
   });
 

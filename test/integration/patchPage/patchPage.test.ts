@@ -7,6 +7,8 @@ import jsQR from 'jsqr';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { createApp } from '../../../api/app';
+import { createTagSimulator } from '../../../ops/stand-ins/tag-simulator/server';
+import { chainClientsFromConfig } from '../../../src/chain/clients';
 import { PAGE_MESSAGES } from '../../../src/patchPage/messages';
 import { PATCH_PAGE_CSP, renderPatchPage } from '../../../src/patchPage/page';
 import { patchViewOf, type PatchOutcome, type TapVerdict } from '../../../src/patchPage/view';
@@ -25,6 +27,8 @@ const EXPLORER = 'https://explorer.invalid/tx/{txid}';
 
 const UID = 'PAGE-0001';
 const BARE_UID = 'PAGE-0002';
+/** The NFC tag bound to UID, simulated: its taps open the page through the tap route. */
+const TAG_UID = '04C0FFEE0A0B0C';
 const hostileName = `<script>alert("x")</script> "Veste" d'atelier · سترة العمل`;
 
 /** A small red PNG the local "brand image host" serves. */
@@ -40,6 +44,7 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
   let imageHost: Server;
   let imageRequests = 0;
   let owner: string;
+  let tags: ReturnType<typeof createTagSimulator>;
   const image = productPng();
 
   beforeAll(async () => {
@@ -66,6 +71,17 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
     );
     api = await listen(createApp(stack.deps));
     const client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
+    const tagSettings = stack.deps.config.tags;
+    tags = createTagSimulator({
+      kms: chainClientsFromConfig(stack.deps.config).kms,
+      keyIdentifier: tagSettings.keyIdentifier,
+      template: {
+        baseUrl: `${api.baseUrl}/t`,
+        piccDataParam: tagSettings.piccDataParam,
+        cmacParam: tagSettings.cmacParam,
+        macInput: tagSettings.macInput,
+      },
+    });
     owner = PublicKey.fromString(stack.kms.keys.ensure('page-owner').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 3);
     const body = registrationBody(UID, owner);
@@ -75,6 +91,7 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
         ...body,
         product: { ...body.product, name: hostileName, brand: 'Atelier Nord' },
         metadata: { ...body.metadata, image: `http://${imageOrigin}/jacket.png` },
+        tag: { type: 'ntag424', uid: TAG_UID },
       }),
       await client.adminPost('/v1/patches', { product: { uid_tag_id: BARE_UID }, auth: bare.auth }),
     ]) {
@@ -171,8 +188,8 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
       }
 
       /**
-       * Opens `urlPath` in a fresh page at 360 px; `served` replaces the API's answer for that URL (the tap outcomes,
-       * which no route produces yet), with the headers the page route sends.
+       * Opens `urlPath` in a fresh page at 360 px; `served` replaces the API's answer for that URL (an outcome
+       * this file cannot cause without changing its others), with the headers the page route sends.
        */
       async function open(urlPath: string, options: { locale?: string; served?: string } = {}): Promise<Opened> {
         const context = await browser.newContext({ viewport: { width: 360, height: 780 }, locale: options.locale ?? 'en-GB' });
@@ -316,11 +333,34 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
         }
       });
 
-      // No route produces these yet (tap verification, revocation evidence): the real verification of the patch is
-      // put through the view model with the verdict a tap route or a revocation would give, and served on the page's URL.
+      /** The path and query of the simulated tag's next tap URL, as the phone opens it. */
+      const nextTap = async () => {
+        const url = new URL((await tags.tap(TAG_UID, 1)).taps[0]!.url);
+        return `${url.pathname}${url.search}`;
+      };
+
+      it('shows a tap of the genuine tag as authentic, the same URL opened again as a replayed tap', async () => {
+        const tapPath = await nextTap();
+        const first = await open(tapPath);
+        expect(first.status).toBe(200);
+        expect(await first.page.locator('[data-field="product.name"]').innerText()).toBe(hostileName);
+        await checkAndCapture(first, 'authentic');
+        const again = await open(tapPath);
+        await checkAndCapture(again, 'replayed_tap');
+      });
+
+      it('shows a tap URL with a forged MAC as an invalid tag', async () => {
+        const tapPath = await nextTap();
+        const cmacParam = stack.deps.config.tags.cmacParam;
+        const url = new URL(tapPath, api.baseUrl);
+        const mac = url.searchParams.get(cmacParam)!;
+        url.searchParams.set(cmacParam, `${mac.slice(0, -1)}${mac.endsWith('0') ? '1' : '0'}`);
+        await checkAndCapture(await open(`${url.pathname}${url.search}`), 'invalid_tag');
+      });
+
+      // Revoking the issuer key would change every other page of this file: the real verification of the patch is
+      // put through the view model with the verdict a revocation gives, and served on the page's URL.
       const rendered: [PatchOutcome, (v: Verification) => { verification: Verification; tap?: TapVerdict }][] = [
-        ['replayed_tap', (v) => ({ verification: v, tap: 'replayed' })],
-        ['invalid_tag', (v) => ({ verification: v, tap: 'invalid-tag' })],
         [
           'revoked_key',
           (v) => ({

@@ -1,9 +1,11 @@
 import { PrivateKey } from '@bsv/sdk';
 import { createApp } from '../../../api/app';
 import { chainClientsFromConfig } from '../../../src/chain/clients';
+import { registrationWorkflowId } from '../../../src/registration/ids';
 import { patchModel } from '../../../src/registration/models';
 import { tagModel, tapEventModel } from '../../../src/tags/models';
 import { createTagSimulator } from '../../../ops/stand-ins/tag-simulator/server';
+import { historyText } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
@@ -153,5 +155,11 @@ describe('NFC tag taps (NTAG 424 DNA, SUN)', () => {
     const logs = stack.deps.logs.text().toLowerCase();
     expect(secrets.filter((s) => logs.includes(s.toLowerCase()))).toEqual([]);
     expect(logs).toContain('tag tapped');
+    // Nor in the workflow histories of the registrations that bound the tags (payloads decoded).
+    for (const uid of ['TAG-0001', 'TAG-0002']) {
+      const history = (await historyText(stack.deps.temporal, registrationWorkflowId(uid))).toLowerCase();
+      expect(history).toContain(uid.toLowerCase());
+      expect({ uid, found: secrets.filter((s) => history.includes(s.toLowerCase())) }).toEqual({ uid, found: [] });
+    }
   });
 });

@@ -3,6 +3,7 @@ import { verdictCacheFromConfig } from '../../../api/verdictCache';
 import { startChainFollower } from '../../../src/chainFollower/launch';
 import { anchorTxModel } from '../../../src/chainFollower/models';
 import { waitFor } from '../../support/workerProcesses';
+import { chainServiceHeaderSource } from '../../../src/chain/headerSources';
 import { chainClientsFromConfig } from '../../../src/chain/clients';
 import { checkProofBundle, type ProofBundle } from '../../../src/registration/proofBundle';
 import { patchModel } from '../../../src/registration/models';
@@ -138,14 +139,19 @@ describe('ownership transfer through the API, anchored on the chain simulator', 
     expect(after.ownership.chain[1]!.anchor!.confirmations).toBeGreaterThanOrEqual(1);
     expect(await headOf()).toBe(done.txid);
 
-    // The proof bundle carries the chain and checks with chain lookups only.
+    // The proof bundle carries the chain and checks with chain lookups only: the txs (format 1) or the blocks'
+    // headers (format 2, once the follower has proven them).
+    const bundleCheckDeps = () => {
+      const { woc } = chainClientsFromConfig(stack.deps.config);
+      return { woc, headers: chainServiceHeaderSource(woc), requiredConfirmations: 1 };
+    };
     const bundle = (await api.get(`/v1/patches/${UID}/proof`)).body as unknown as ProofBundle;
     expect(bundle.transfers).toHaveLength(1);
-    const verdict = await checkProofBundle(bundle, { woc: chainClientsFromConfig(stack.deps.config).woc, requiredConfirmations: 1 });
+    const verdict = await checkProofBundle(bundle, bundleCheckDeps());
     expect(verdict).toMatchObject({ status: 'authentic', currentOwner: bob.address, links: [{ seq: 1 }] });
     // A bundle whose transfer names another new owner no longer verifies.
     const forged = { ...bundle, transfers: [{ ...bundle.transfers![0]!, record: { ...bundle.transfers![0]!.record, to: alice.address } }] };
-    expect(await checkProofBundle(forged, { woc: chainClientsFromConfig(stack.deps.config).woc, requiredConfirmations: 1 })).toMatchObject({
+    expect(await checkProofBundle(forged, bundleCheckDeps())).toMatchObject({
       status: 'invalid',
     });
   }
