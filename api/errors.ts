@@ -16,6 +16,7 @@ export function httpStatusFor(code: ErrorCode): number {
       return 401;
     case 'FORBIDDEN':
     case 'CORS_ORIGIN_DENIED':
+    case 'APPROVER_IS_STARTER':
       return 403;
     case 'NOT_FOUND':
       return 404;

@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   'METHOD_NOT_ALLOWED',
   'CONFLICT',
   'OPERATION_IN_PROGRESS',
+  // Key rotation: the credential that started a rotation tried to approve it (docs/ROTATION.md).
+  'APPROVER_IS_STARTER',
   'PAYLOAD_TOO_LARGE',
   'RATE_LIMITED',
   'DEPENDENCY_UNAVAILABLE',

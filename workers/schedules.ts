@@ -10,6 +10,8 @@ import type { AppConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import { POOL_SCHEDULE_IDS, RECONCILE_WORKFLOW_ID, sweepWorkflowId, topUpWorkflowId } from '../src/pool/ids';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../src/system/ids';
+import { HISTORY_ARCHIVE_SCHEDULE_ID, SCHEDULED_HISTORY_ARCHIVE_WORKFLOW_ID } from '../src/history/ids';
+import { historyArchiveInput } from '../src/history/launch';
 import { WORKFLOW_KIND } from '../workflows/shared/searchAttributes';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import type { PoolAccounts, ScheduledPoolOperation } from '../workflows/pool/shared';
@@ -24,6 +26,7 @@ export const MANAGED_SCHEDULE_IDS = [
   POOL_SCHEDULE_IDS.reconcile,
   BACKUP_SCHEDULE_IDS.nightly,
   BACKUP_SCHEDULE_IDS.restoreCheck,
+  HISTORY_ARCHIVE_SCHEDULE_ID,
 ] as const;
 
 const MANAGED_NOTE = 'Managed by the PatchProof worker: edits are overwritten at its next start.';
@@ -114,6 +117,23 @@ export function desiredSchedules(config: AppConfig, accounts?: PoolAccounts): Sc
     });
   }
   schedules.push(...backupSchedules(config));
+  if (config.historyArchive.every) {
+    schedules.push({
+      scheduleId: HISTORY_ARCHIVE_SCHEDULE_ID,
+      spec: { intervals: [{ every: config.historyArchive.every as `${number}${'s' | 'm' | 'h' | 'd'}` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'historyArchiveWorkflow',
+        workflowId: SCHEDULED_HISTORY_ARCHIVE_WORKFLOW_ID,
+        taskQueue: TASK_QUEUES.main,
+        args: [historyArchiveInput(config.historyArchive, 'schedule')],
+        typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'history-archive' }],
+      },
+      // One run at a time (the watermark has one writer); a run missed in an outage is simply the next one's work.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour', pauseOnFailure: false },
+      state: { note: MANAGED_NOTE },
+    });
+  }
   return schedules;
 }
 

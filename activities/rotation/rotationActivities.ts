@@ -77,7 +77,17 @@ export function createRotationActivities(deps: RotationActivityDeps) {
         );
       }
       kms.forgetPublicKey(newKeyIdentifier);
-      const fresh = await kms.publicKey(newKeyIdentifier).catch((err: unknown) => kmsFailure(err, `public key of ${newKeyIdentifier}`));
+      const fresh = await kms.publicKey(newKeyIdentifier).catch((err: unknown) => {
+        // A rotation never cuts over to a key the operator did not provision: unknown to the KMS is a refusal.
+        if (isKmsError(err) && err.details.status === 404) {
+          throw ApplicationFailure.nonRetryable(
+            `${newKeyIdentifier} does not exist in the KMS; create it there (and grant PatchProof use of it) before rotating`,
+            ROTATION_FAILURES.preflight,
+            { kind: 'unknown_key' },
+          );
+        }
+        return kmsFailure(err, `public key of ${newKeyIdentifier}`);
+      });
       if (purpose === 'issuer' && (await keys.snapshot()).revocations.some((r) => r._id === fresh.pubKeyHex)) {
         throw ApplicationFailure.nonRetryable(`${newKeyIdentifier} is a revoked issuer key`, ROTATION_FAILURES.preflight);
       }

@@ -17,6 +17,7 @@ import {
 } from '../../src/rotation/launch';
 import { keySettingsView } from '../../src/rotation/view';
 import type { LaunchResult } from '../../src/temporal/launch';
+import { principalOf } from '../middleware/apiKey';
 import { defineRoute, type RouteSpec } from '../routing';
 
 export interface RotationRouteDeps {
@@ -43,6 +44,16 @@ const InProgressSchema = z
     }),
   })
   .openapi('RotationInProgress');
+const ApproverIsStarterSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(['APPROVER_IS_STARTER', 'FORBIDDEN']),
+      message: z.string(),
+      details: z.object({ startedByKeyId: z.string() }).optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .openapi('RotationApprovalForbidden');
 const StatusSchema = z
   .object({
     state: z.enum(['running', 'completed', 'failed', 'not_found']),
@@ -108,9 +119,11 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
     purpose: KmsKeyPurpose,
     action: 'approve' | 'cancel',
     body: { by?: string | undefined; reason?: string | undefined },
+    keyId: string,
   ) {
     const delivered = await signalKmsRotation(deps.temporal, purpose, action, {
       by: body.by ?? 'api',
+      keyId,
       ...(body.reason && { reason: body.reason }),
     });
     if (!delivered) throw new DomainError('NOT_FOUND', `No ${purpose} rotation is running.`);
@@ -143,6 +156,7 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
           purpose: body.purpose,
           newKeyIdentifier: body.newKeyIdentifier,
           requestedBy: body.requestedBy ?? 'api',
+          startedByKeyId: principalOf(res).keyId,
           trigger: 'api',
           ...(body.autoApproveAfter !== undefined && { autoApproveAfter: body.autoApproveAfter === 'off' ? null : body.autoApproveAfter }),
           ...(body.gracePeriodDays !== undefined && { gracePeriodDays: body.gracePeriodDays }),
@@ -211,14 +225,22 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
     defineRoute({
       method: 'post',
       path: '/v1/admin/rotations/:purpose/approve',
-      summary: 'Approve the cutover of the running KMS rotation of a purpose (who approves is recorded).',
+      summary:
+        'Approve the cutover of the running KMS rotation of a purpose (who approves is recorded). The key that started the rotation cannot approve it.',
       tags: ['Admin', 'Key rotation'],
       access: 'apiKey',
       rateLimit: 'admin',
       request: { params: z.object({ purpose: Purpose }), body: z.object({ by: Operator.optional() }).strict() },
-      responses: signalResponses,
+      responses: {
+        ...signalResponses,
+        403: {
+          description:
+            'The key lacks the operator role, or `APPROVER_IS_STARTER`: this key started the rotation; another operator key must approve.',
+          schema: ApproverIsStarterSchema,
+        },
+      },
       handler: async ({ params, body }, _req, res) => {
-        res.status(202).json(await signal(params.purpose, 'approve', body));
+        res.status(202).json(await signal(params.purpose, 'approve', body, principalOf(res).keyId));
       },
     }),
     defineRoute({
@@ -234,7 +256,7 @@ export function rotationRoutes(deps: RotationRouteDeps): RouteSpec[] {
       },
       responses: signalResponses,
       handler: async ({ params, body }, _req, res) => {
-        res.status(202).json(await signal(params.purpose, 'cancel', body));
+        res.status(202).json(await signal(params.purpose, 'cancel', body, principalOf(res).keyId));
       },
     }),
   ];

@@ -21,6 +21,7 @@ import { registerKeysCommands } from './keys';
 import { registerApiKeyCommands } from './apiKeys';
 import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
+import { registerHistoryCommands } from './history';
 import { registerTagCommands } from './tags';
 
 export { EXIT } from './common';
@@ -148,6 +149,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerBackupCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerBatchCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerRotateCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerHistoryCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerKeysCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerApiKeyCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { Option, type Command } from 'commander';
 import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
+import { DomainError } from '../../src/errors';
 import { isKmsKeyPurpose, JWT_KID_PATTERN, KEY_IDENTIFIER_PATTERN, KMS_KEY_PURPOSES, type KmsKeyPurpose } from '../../src/rotation/ids';
 import {
   getJwtRotationStatus,
@@ -126,6 +127,8 @@ export function registerRotateCommands(program: Command, context: CliContext): v
           purpose,
           newKeyIdentifier: options.newKeyId,
           requestedBy: operator(),
+          // The CLI acts with its operator's own credential (OS user); the API with the presented key's id.
+          startedByKeyId: operator(),
           trigger: 'cli',
           ...(options.autoApproveAfter !== undefined && {
             autoApproveAfter: options.autoApproveAfter === 'off' ? null : options.autoApproveAfter,
@@ -219,7 +222,16 @@ export function registerRotateCommands(program: Command, context: CliContext): v
           try {
             const delivered = await signalKmsRotation(client, purpose, action, {
               by: operator(),
+              keyId: operator(),
               ...(options.reason && { reason: options.reason.slice(0, 200) }),
+            }).catch((err: unknown) => {
+              if (err instanceof DomainError && err.code === 'APPROVER_IS_STARTER') {
+                throw new CliFailure(
+                  `refused (${err.code}): ${operator()} started this rotation; approve with another operator's credential, e.g. an API key from \`patchproof api-keys create --tenant default --name approver --scopes admin\``,
+                  EXIT.problem,
+                );
+              }
+              throw err;
             });
             if (!delivered) throw new CliFailure(`no ${purpose} rotation is running`, EXIT.problem);
             // The signal is handled in the workflow's next task; give it a moment before reporting what it did.

@@ -14,6 +14,7 @@ import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
 import { createDatabaseWatchdog, probeReadyDatabase } from './watchdog';
+import { configuredKeyNames } from '../stand-ins/dev-kms/keyStore';
 import {
   describeMongo,
   isPortOpen,
@@ -191,6 +192,8 @@ async function main(): Promise<void> {
     path.join(stack.dataDir, 'dev-kms'),
     '--api-key',
     config.kms.apiKey,
+    // The configured keys are provisioned explicitly; any other key (a rotation's target) must be created first.
+    ...configuredKeyNames(config).flatMap((name) => ['--create-key', name]),
   ]);
   // SMTP capture: the email worker's relay in dev; read received mail at its HTTP port.
   if (config.ownerAuth.smtp.host) {

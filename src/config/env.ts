@@ -224,6 +224,14 @@ export const envSchema = z.object({
   BACKUP_RETAIN_DAILY: z.coerce.number().int().min(1).max(366).default(7),
   BACKUP_RETAIN_WEEKLY: z.coerce.number().int().min(0).max(520).default(4),
   BACKUP_RETAIN_MONTHLY: z.coerce.number().int().min(0).max(240).default(12),
+  // Workflow history archive (docs/OPERATIONS.md#workflow-histories-for-auditors).
+  HISTORY_ARCHIVE_EVERY: z
+    .string()
+    .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 1h, or off')
+    .default('1h'),
+  HISTORY_ARCHIVE_BATCH: z.coerce.number().int().min(1).max(1000).default(100),
+  HISTORY_ARCHIVE_COMPRESS_ABOVE_BYTES: z.coerce.number().int().min(0).max(16_000_000).default(65_536),
+  HISTORY_ARCHIVE_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   // Key rotation (docs/ROTATION.md).
   KEY_SETTINGS_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   KEY_ROTATION_GRACE_DAYS: z.coerce.number().min(0).max(365).default(7),

@@ -160,6 +160,19 @@ export interface AppConfig {
   ownerAuth: OwnerAuthConfig;
   backup: BackupConfig;
   rotation: RotationConfig;
+  historyArchive: HistoryArchiveConfig;
+}
+
+/** Export of closed workflow histories to MongoDB, so they outlive the namespace retention. */
+export interface HistoryArchiveConfig {
+  /** Interval of the archive schedule, or null when switched off. */
+  every: string | null;
+  /** Histories one activity call archives at most. */
+  batch: number;
+  /** History JSON above this size is stored gzip-compressed (base64). */
+  compressAboveBytes: number;
+  /** Executions closed less than this long ago wait for the next run (visibility may list them late). */
+  settleSeconds: number;
 }
 
 /** Nightly backups and the quarterly restore check (docs/OPERATIONS.md#backups). */
@@ -388,6 +401,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
     woc: wocSection(parsed),
     ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),
     rotation: rotationSection(parsed),
+    historyArchive: {
+      every: offOrDuration(parsed.raw.HISTORY_ARCHIVE_EVERY),
+      batch: parsed.raw.HISTORY_ARCHIVE_BATCH,
+      compressAboveBytes: parsed.raw.HISTORY_ARCHIVE_COMPRESS_ABOVE_BYTES,
+      settleSeconds: parsed.raw.HISTORY_ARCHIVE_SETTLE_SECONDS,
+    },
   };
 }
 

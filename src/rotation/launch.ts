@@ -1,6 +1,7 @@
 import { WorkflowFailedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AppConfig } from '../config';
+import { DomainError } from '../errors';
 import type { jwtKeyRotationWorkflow } from '../../workflows/rotation/jwtRotation';
 import type { kmsRotationWorkflow } from '../../workflows/rotation/kmsRotation';
 import {
@@ -11,6 +12,7 @@ import {
   type JwtRotationInput,
   type JwtRotationStatus,
   type KmsRotationInput,
+  type KmsRotationMemo,
   type KmsRotationStatus,
   type OperatorAction,
   type RotationTrigger,
@@ -27,6 +29,8 @@ export interface KmsRotationRequest {
   purpose: KmsKeyPurpose;
   newKeyIdentifier: string;
   requestedBy: string;
+  /** The starting credential (API key id, `bootstrap`, or `cli:<user>`); an approval must come from another. */
+  startedByKeyId: string;
   trigger: RotationTrigger;
   /** Overrides of the configured defaults. */
   autoApproveAfter?: string | null;
@@ -40,6 +44,7 @@ export function kmsRotationInput(config: AppConfig, request: KmsRotationRequest)
     purpose: request.purpose,
     newKeyIdentifier: request.newKeyIdentifier,
     requestedBy: request.requestedBy,
+    startedByKeyId: request.startedByKeyId,
     trigger: request.trigger,
     autoApproveAfter: request.autoApproveAfter === undefined ? config.rotation.autoApproveAfter : request.autoApproveAfter,
     gracePeriodDays: request.gracePeriodDays ?? config.rotation.graceDays,
@@ -59,6 +64,7 @@ export function startKmsRotation(client: Client, input: KmsRotationInput, starts
       taskQueue: TASK_QUEUES.main,
       args: [input],
       typedSearchAttributes: [{ key: WORKFLOW_KIND, value: 'kms-rotation' }],
+      ...(input.startedByKeyId !== undefined && { memo: { startedByKeyId: input.startedByKeyId } satisfies KmsRotationMemo }),
     },
     starts,
   );
@@ -123,7 +129,9 @@ export async function latestRunStatus<S>(
   try {
     await handle.result();
   } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    // An activity's refusal arrives wrapped ("Activity task failed"): report the refusal itself.
+    let cause: Error | undefined = err instanceof WorkflowFailedError ? err.cause : undefined;
+    while (cause && !(cause instanceof ApplicationFailure) && cause.cause instanceof Error) cause = cause.cause;
     const failureType = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
     return { state: 'failed', ...ids, reason: cause?.message ?? (err as Error).message, ...(failureType && { failureType }) } as const;
   }
@@ -141,18 +149,27 @@ export function getJwtRotationStatus(client: Client): Promise<RotationStatus<Jwt
 
 /**
  * Sends an operator's approval or cancel to the running rotation of a purpose. Returns false when none runs. The
- * workflow decides whether it still applies (a cancel after the cutover is refused and listed in its status).
+ * workflow decides whether it still applies (a cancel after the cutover is refused and listed in its status). An
+ * approval from the credential that started the rotation is refused here (APPROVER_IS_STARTER) and never sent.
  */
 export async function signalKmsRotation(
   client: Client,
   purpose: KmsKeyPurpose,
   action: 'approve' | 'cancel',
-  by: OperatorAction,
+  by: OperatorAction & { keyId: string },
 ): Promise<boolean> {
   const handle = client.workflow.getHandle(kmsRotationWorkflowId(purpose));
   try {
     const description = await handle.describe();
     if (description.status.name !== 'RUNNING') return false;
+    const startedByKeyId = (description.memo as Partial<KmsRotationMemo> | undefined)?.startedByKeyId;
+    if (action === 'approve' && startedByKeyId !== undefined && startedByKeyId === by.keyId) {
+      throw new DomainError(
+        'APPROVER_IS_STARTER',
+        `The credential that started the ${purpose} rotation cannot approve it; approve with another operator key.`,
+        { startedByKeyId },
+      );
+    }
     await handle.signal(action === 'approve' ? approveRotationSignal : cancelRotationSignal, by);
     return true;
   } catch (err) {

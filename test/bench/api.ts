@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     );
     progress('API and worker up; funding the pool');
     await fundAndSyncPool(stack, 20, 100_000);
-    const owner = PublicKey.fromString(stack.kms.keys.describe('owner-bench').pubKeyHex).toAddress('testnet');
+    const owner = PublicKey.fromString(stack.kms.keys.ensure('owner-bench').pubKeyHex).toAddress('testnet');
     const uids: string[] = [];
     const registrations = (name: string, run: string, secs: number) =>
       load(name, {

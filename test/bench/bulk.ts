@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const idleWorkerRssMb = peakRssOf(worker.pid!) / 2 ** 20;
   try {
     const api = await listen(createApp(stack.deps));
-    const owner = PublicKey.fromString(stack.kms.keys.describe('owner-bench').pubKeyHex).toAddress('testnet');
+    const owner = PublicKey.fromString(stack.kms.keys.ensure('owner-bench').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 4, 100_000);
     rows.push(await runBatch(stack, worker, api.baseUrl, owner, 'BASE', 100));
     rows.push(await runBatch(stack, worker, api.baseUrl, owner, 'BULK', size));

@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     await ensureIndexes(stack.deps.mongo);
     const funding = stack.accounts.funding;
     const changeAddress = (keyIdentifier: string) =>
-      PublicKey.fromString(stack.kms.keys.describe(keyIdentifier).pubKeyHex).toAddress('testnet');
+      PublicKey.fromString(stack.kms.keys.ensure(keyIdentifier).pubKeyHex).toAddress('testnet');
     await seedHistory(stack, history, [
       { keyIdentifier: funding.keyIdentifier, address: funding.address },
       { keyIdentifier: 'bench-change-large', address: changeAddress('bench-change-large') },

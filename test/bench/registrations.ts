@@ -184,7 +184,7 @@ async function runRegistrations(mode: 'batch' | 'single', seeded: number): Promi
     // Single mode spends one pool output per registration; batch mode one per batch.
     await fundAndSyncPool(stack, count + lowLoadCount + 5);
     const baseline = await runBaseline(stack, mode);
-    const owner = PublicKey.fromString(stack.kms.keys.describe('bench-owner').pubKeyHex).toAddress('testnet');
+    const owner = PublicKey.fromString(stack.kms.keys.ensure('bench-owner').pubKeyHex).toAddress('testnet');
     const tag = Date.now().toString(36);
     const uids = Array.from({ length: count }, (_, i) => `BENCH-${mode}-${tag}-${i}`);
     const batchesSince = new Date();

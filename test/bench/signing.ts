@@ -17,7 +17,12 @@ import { createKmsClient } from '../../src/kms/client';
 const rounds = Number(process.argv[2] ?? 5);
 
 async function main(): Promise<void> {
-  const { app } = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'bench-kms-')), apiKey: 'bench-key', highSRate: 0.25 });
+  const { app } = createDevKms({
+    dataDir: mkdtempSync(path.join(tmpdir(), 'bench-kms-')),
+    apiKey: 'bench-key',
+    highSRate: 0.25,
+    keys: ['funding'],
+  });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -42,7 +42,7 @@ import { testEnvironment } from '../support/stack';
 /** Registers `size` patches in one bulk batch (the fast path) and waits until every record is anchored. */
 async function registerBatch(stack: PoolStack, baseUrl: string, size: number): Promise<string[]> {
   const client = apiClient(baseUrl, stack.deps.config.auth.apiKey);
-  const owner = PublicKey.fromString(stack.kms.keys.describe('owner-bench').pubKeyHex).toAddress('testnet');
+  const owner = PublicKey.fromString(stack.kms.keys.ensure('owner-bench').pubKeyHex).toAddress('testnet');
   const uids = Array.from({ length: size }, (_, i) => `VERIFY-${String(i).padStart(5, '0')}`);
   const answer = await client.call('POST', '/v1/patch-batches', JSON.stringify(uids.map((uid) => registrationBody(uid, owner))), {
     'content-type': 'application/json',

@@ -36,7 +36,7 @@ describe('start-up fails fast on bad configuration', () => {
   it('the worker refuses to start when the KMS serves another funding key than FUNDING_PUBKEY_HEX', async () => {
     const dataDir = mkdtempSync(path.join(testEnv('scratchDir'), 'fail-fast-kms-'));
     const kmsKey = 'fail-fast-kms-key-0123456789abcdef';
-    const kms = await listen(createDevKms({ dataDir, apiKey: kmsKey }).app);
+    const kms = await listen(createDevKms({ dataDir, apiKey: kmsKey, keys: ['issuer', 'funding'] }).app);
     try {
       const pinned = PrivateKey.fromRandom().toPublicKey().toString();
       const result = await runEntry(

@@ -7,6 +7,8 @@ import type { Worker } from '@temporalio/worker';
 import { ANCHOR_BATCHER_WORKFLOW_ID } from '../../src/anchoring/ids';
 import express from 'express';
 import { createDevKms, type DevKms } from '../../ops/stand-ins/dev-kms/server';
+import { configuredKeyNames } from '../../ops/stand-ins/dev-kms/keyStore';
+import { loadConfig } from '../../src/config';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import type { PoolAccounts } from '../../workflows/pool/shared';
@@ -44,7 +46,12 @@ export async function startPoolStack(
   options: { blockIntervalMs?: number; inProcessWorker?: boolean } = {},
 ): Promise<PoolStack> {
   const startedAt = new Date();
-  const kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')), apiKey: POOL_TEST_KMS_KEY });
+  // Only the keys this stack is configured with exist; a test creates any other key it needs, as an operator would.
+  const kms = createDevKms({
+    dataDir: mkdtempSync(path.join(tmpdir(), 'pool-kms-')),
+    apiKey: POOL_TEST_KMS_KEY,
+    keys: configuredKeyNames(loadConfig(testEnvironment(overrides))),
+  });
   let pendingBeforeSign: (() => Promise<void>) | undefined;
   const kmsFront = express();
   kmsFront.use((req, _res, next) => {

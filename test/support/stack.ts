@@ -63,6 +63,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     UTXO_RECONCILE_EVERY: 'off',
     BACKUP_CRON: 'off',
     BACKUP_RESTORE_CHECK_CRON: 'off',
+    HISTORY_ARCHIVE_EVERY: 'off',
     // Tests watch verdicts change (transfers, revocations) at once; the verdict cache has its own test.
     VERIFY_CACHE_SECONDS: '0',
     ...overrides,

@@ -227,7 +227,7 @@ function send(
 
 let owner: string | undefined;
 function ownerAddress(stack: StallStack): string {
-  owner ??= PublicKey.fromString(stack.pool.kms.keys.describe('owner-stall').pubKeyHex).toAddress('testnet');
+  owner ??= PublicKey.fromString(stack.pool.kms.keys.ensure('owner-stall').pubKeyHex).toAddress('testnet');
   return owner;
 }
 

@@ -14,6 +14,7 @@ import type { SweepReport } from '../pool/shared';
 import type { utxoSweepWorkflow } from '../pool/sweep';
 import { WORKFLOW_KIND, WORKFLOW_STATUS } from '../shared/searchAttributes';
 import {
+  APPROVER_IS_STARTER_REASON,
   approveRotationSignal,
   cancelRotationSignal,
   kmsRotationStatusQuery,
@@ -52,6 +53,7 @@ export async function kmsRotationWorkflow(input: KmsRotationInput): Promise<KmsR
     purpose: input.purpose,
     step: 'preflight',
     requestedBy: input.requestedBy,
+    ...(input.startedByKeyId !== undefined && { startedByKeyId: input.startedByKeyId }),
     startedAt: new Date().toISOString(),
     sweeps: [],
     refused: [],
@@ -68,6 +70,12 @@ export async function kmsRotationWorkflow(input: KmsRotationInput): Promise<KmsR
     const at = new Date().toISOString();
     if (!beforeCutover() || cancellation) {
       status.refused.push({ signal: 'approve', by: action.by, at, reason: `the rotation is ${status.step}` });
+      return;
+    }
+    // Four eyes: the credential that started the rotation cannot approve it (the API and CLI check first; this holds
+    // for a signal sent any other way).
+    if (input.startedByKeyId !== undefined && (action.keyId === undefined || action.keyId === input.startedByKeyId)) {
+      status.refused.push({ signal: 'approve', by: action.by, at, reason: APPROVER_IS_STARTER_REASON });
       return;
     }
     approval ??= { ...action, at };
@@ -117,6 +125,7 @@ export async function kmsRotationWorkflow(input: KmsRotationInput): Promise<KmsR
     return { ...status, outcome: 'cancelled' };
   }
   status.approvedBy = approval!.by;
+  if (approval!.keyId !== undefined) status.approvedByKeyId = approval!.keyId;
   status.approvedAt = approval!.at;
 
   status.step = 'cutover';

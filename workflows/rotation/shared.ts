@@ -14,6 +14,11 @@ export interface KmsRotationInput {
   newKeyIdentifier: string;
   /** Operator (CLI: the OS user) or `api`; recorded in the history. */
   requestedBy: string;
+  /**
+   * The credential that started it: an API key id (`bootstrap` for API_KEY) or `cli:<user>`. An approval must come
+   * from another one. Absent in rotations started before the rule, which accept any approver.
+   */
+  startedByKeyId?: string;
   trigger: RotationTrigger;
   /** Approves the cutover by itself after this duration (`24h`); null waits for an approval signal. */
   autoApproveAfter: string | null;
@@ -48,6 +53,7 @@ export interface KmsRotationStatus {
   purpose: KmsKeyPurpose;
   step: KmsRotationStep;
   requestedBy: string;
+  startedByKeyId?: string;
   oldKey?: KeyInfo;
   newKey?: KeyInfo;
   startedAt: string;
@@ -55,6 +61,8 @@ export interface KmsRotationStatus {
   /** When the rotation approves itself unless an operator does first. */
   autoApproveAt?: string;
   approvedBy?: string;
+  /** The credential that approved (never the one that started). */
+  approvedByKeyId?: string;
   approvedAt?: string;
   cancelledBy?: string;
   cancelledAt?: string;
@@ -74,8 +82,18 @@ export interface KmsRotationReport extends KmsRotationStatus {
 export interface OperatorAction {
   /** Who: an operator name or `api`. */
   by: string;
+  /** The credential that sent it: an API key id or `cli:<user>`. */
+  keyId?: string;
   reason?: string;
 }
+
+/** Memo of a KMS rotation run: who started it, readable with `describe()` before any query handler exists. */
+export interface KmsRotationMemo {
+  startedByKeyId: string;
+}
+
+/** Refusal reason (status.refused) of an approval sent with the credential that started the rotation. */
+export const APPROVER_IS_STARTER_REASON = 'the approving credential started this rotation; another key must approve';
 
 export const approveRotationSignal = defineSignal<[OperatorAction]>('approveRotation');
 export const cancelRotationSignal = defineSignal<[OperatorAction]>('cancelRotation');

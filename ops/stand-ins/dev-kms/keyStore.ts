@@ -46,9 +46,13 @@ export interface SigningKey extends KeyVersionInfo {
 /** What callers of createDevKms may use; private keys stay inside. */
 export interface DevKmsKeys {
   readonly dataDir: string;
-  /** `name` (current version, created when new) or `name@N`. */
+  /** `name` (current version) or `name@N`; an unknown key is NOT_FOUND, as in a real KMS. */
   describe(keyIdentifier: string): KeyVersionInfo;
-  /** Adds a version and makes it current; a new name starts at version 1. */
+  /** Creates a new key name at version 1; CONFLICT when the name exists. */
+  create(name: string): KeyVersionInfo;
+  /** Provisioning: the current version of `name`, created first when missing (dev stack and test stacks). */
+  ensure(name: string): KeyVersionInfo;
+  /** Adds a version to an existing key and makes it current; NOT_FOUND for an unknown name. */
   addVersion(name: string): KeyVersionInfo;
   /** Disables one version (`name@N`, or the current one for `name`): it keeps its public key but no longer signs. */
   disable(keyIdentifier: string): KeyVersionInfo & { disabledAt: string };
@@ -130,13 +134,9 @@ export function createKeyStore(options: { dataDir: string; logger?: Logger }): D
 
   function versionEntry(keyIdentifier: string): { keyFile: KeyFile; entry: KeyFileVersion } {
     const { name, version } = parseKeyIdentifier(keyIdentifier);
-    let keyFile = load(name);
-    if (!keyFile) {
-      // First use of a plain name creates it; a pinned version of an unknown name is simply unknown.
-      if (version !== undefined) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist.`);
-      addVersion(name);
-      keyFile = load(name)!;
-    }
+    // Never created on first use: a rotation preflight must see an unprovisioned key as missing, as with a real KMS.
+    const keyFile = load(name);
+    if (!keyFile) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist; create it first (POST /keys).`);
     const entry = version === undefined ? keyFile.versions.at(-1) : keyFile.versions[version - 1];
     if (!entry) throw new DomainError('NOT_FOUND', `Key ${keyIdentifier} does not exist.`);
     return { keyFile, entry };
@@ -167,10 +167,38 @@ export function createKeyStore(options: { dataDir: string; logger?: Logger }): D
       options.logger?.info('dev kms key version disabled', { keyIdentifier: keyFile.keyIdentifier, version: entry.version });
       return { keyIdentifier: keyFile.keyIdentifier, version: entry.version, pubKeyHex: entry.pubKeyHex, disabledAt };
     },
+    create: (name) => {
+      if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'A key is created by name, without @<version>.');
+      if (load(name)) throw new DomainError('CONFLICT', `Key ${name} already exists.`);
+      return addVersion(name);
+    },
+    ensure: (name) => {
+      if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'A key is provisioned by name, without @<version>.');
+      const existing = load(name);
+      if (!existing) return addVersion(name);
+      const entry = existing.versions.at(-1)!;
+      return { keyIdentifier: name, version: entry.version, pubKeyHex: entry.pubKeyHex };
+    },
     addVersion: (name) => {
       if (!KEY_NAME.test(name)) throw new DomainError('VALIDATION_FAILED', 'Versions are added to a key name, without @<version>.');
+      if (!load(name)) throw new DomainError('NOT_FOUND', `Key ${name} does not exist; create it first (POST /keys).`);
       return addVersion(name);
     },
     keyFilePath,
   };
+}
+
+/** The key names a stack is configured to sign with (issuer, funding, change, SVD), without versions, once each. */
+export function configuredKeyNames(config: {
+  kms: { issuerKeyIdentifier: string };
+  pool: { fundingKeyIdentifier: string; changeKeyIdentifier: string };
+  ownerAuth: { svd: { kmsKeyIdentifier: string } };
+}): string[] {
+  const identifiers = [
+    config.kms.issuerKeyIdentifier,
+    config.pool.fundingKeyIdentifier,
+    config.pool.changeKeyIdentifier,
+    config.ownerAuth.svd.kmsKeyIdentifier,
+  ];
+  return [...new Set(identifiers.map((identifier) => parseKeyIdentifier(identifier).name))];
 }

@@ -43,18 +43,30 @@ function main(): void {
     .option('--data-dir <dir>', 'directory for key files (created with mode 0700)', path.join(loadDevStackConfig().dataDir, 'dev-kms'))
     .option('--api-key <key>', 'bearer key callers must present', DEV_DEFAULTS.KMS_API_KEY)
     .option('--high-s-rate <rate>', 'share of signatures returned high-S, 0..1', parseRate, DEFAULT_HIGH_S_RATE)
+    .option(
+      '--create-key <name>',
+      'create this key at start when missing (repeatable); no other key exists until created with POST /keys',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .parse();
-  const options = program.opts<{ port: number; host: string; dataDir: string; apiKey: string; highSRate: number }>();
+  const options = program.opts<{ port: number; host: string; dataDir: string; apiKey: string; highSRate: number; createKey: string[] }>();
 
   const logger = createLogger({ service: 'dev-kms', deploySha: 'dev', level: 'info', format: 'pretty' });
-  const { app, keys } = createDevKms({ dataDir: options.dataDir, apiKey: options.apiKey, highSRate: options.highSRate, logger });
+  const { app, keys } = createDevKms({
+    dataDir: options.dataDir,
+    apiKey: options.apiKey,
+    highSRate: options.highSRate,
+    logger,
+    keys: options.createKey,
+  });
   serveUntilSignalled({
     name: 'dev kms',
     app,
     port: options.port,
     host: options.host,
     logger,
-    details: { dataDir: keys.dataDir, highSRate: options.highSRate, nodeEnv },
+    details: { dataDir: keys.dataDir, highSRate: options.highSRate, nodeEnv, createdKeys: options.createKey },
   });
 }
 

@@ -15,8 +15,9 @@ import { createTagMasterStore, type TagMasterStore } from './tagMasters';
  * tests only.
  *
  *   GET  /health                      → {status:'ok'}                               (no auth)
- *   GET  /keys/{name | name@N}        → {keyIdentifier, version, pubKeyHex}         (a new name gets version 1)
- *   POST /keys/{name}/versions        → 201 {keyIdentifier, version, pubKeyHex}     (new current version)
+ *   POST /keys                        {keyIdentifier: name} → 201 {keyIdentifier, version: 1, pubKeyHex} (409 if it exists)
+ *   GET  /keys/{name | name@N}        → {keyIdentifier, version, pubKeyHex}         (404 NOT_FOUND for an unknown key)
+ *   POST /keys/{name}/versions        → 201 {keyIdentifier, version, pubKeyHex}     (new current version of a known key)
  *   POST /keys/{name | name@N}/disable → {keyIdentifier, version, pubKeyHex, disabledAt} (signing refused after)
  *   POST /sign                        {requests:[{keyIdentifier, sighash}]} → {signatures:[{signatureHex, pubKeyHex}]}
  *   POST /svd/derive-secret           {Mhex, pmcHex, keyIdentifier?} → {sharedSecretHex, kid}
@@ -25,7 +26,8 @@ import { createTagMasterStore, type TagMasterStore } from './tagMasters';
  *   POST /tag-keys/{name}/diversify   {uidHex, version?} → {keyIdentifier, version, sdmMetaReadKeyHex, sdmFileReadKeyHex}
  *   POST /tag-keys/{name}/sun-session {piccDataHex} → {candidates:[{version, uidHex, readCounter, sessionMacKeyHex}]}
  *
- * Everything but /health needs `Authorization: Bearer <apiKey>`. Errors use the API's envelope.
+ * Everything but /health needs `Authorization: Bearer <apiKey>`. Errors use the API's envelope. Like a real KMS, no
+ * request creates a key by using it: keys exist only once created (POST /keys, or `keys` / `--create-key` at start).
  */
 
 export const DEFAULT_HIGH_S_RATE = 0.25;
@@ -41,6 +43,8 @@ export interface DevKmsOptions {
   logger?: Logger;
   /** Source of the high-S coin flips; tests may pin it. */
   random?: () => number;
+  /** Key names to create at start when missing (the keys the stack is configured with). */
+  keys?: readonly string[];
 }
 
 /** One authenticated request as the dev KMS saw it: what was asked of which keys, never digests or secrets. */
@@ -73,6 +77,8 @@ const signBody = z.object({
     .max(MAX_SIGN_REQUESTS),
 });
 
+const createKeyBody = z.object({ keyIdentifier: keyIdentifierField }).strict();
+
 const tagUidHex = z.string().regex(/^[0-9a-fA-F]{14}$/, 'a 7-byte tag UID in hex');
 const diversifyBody = z.object({ uidHex: tagUidHex, version: z.number().int().min(1).optional() });
 const sunSessionBody = z.object({ piccDataHex: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters (16 bytes)') });
@@ -97,6 +103,7 @@ export function createDevKms(options: DevKmsOptions): DevKms {
   const random = options.random ?? Math.random;
   const logger = options.logger ?? silentLogger();
   const keys = createKeyStore({ dataDir: options.dataDir, logger });
+  for (const name of options.keys ?? []) keys.ensure(name);
   const tagMasters = createTagMasterStore({ dataDir: options.dataDir, logger });
   const verifyBearer = createApiKeyVerifier(options.apiKey);
 
@@ -131,6 +138,12 @@ export function createDevKms(options: DevKmsOptions): DevKms {
   // Lets tests and operators see which calls were made (dry runs must make none that sign).
   app.get('/admin/requests', requireBearer, (_req, res) => {
     res.json({ requests: requestLog });
+  });
+
+  app.post('/keys', ...authenticated, (req, res) => {
+    const { keyIdentifier } = createKeyBody.parse(req.body);
+    record(req, [keyIdentifier]);
+    res.status(201).json(keys.create(keyIdentifier));
   });
 
   app.get('/keys/:keyIdentifier', ...authenticated, (req, res) => {

@@ -1,3 +1,4 @@
+import { archivedHistoryModel, historyWatermarkModel } from '../../history/models';
 import type { Connection } from 'mongoose';
 import { claimModel, reservationModel, utxoModel } from '../../pool/models';
 import { probeModel, systemCheckModel } from './systemCheck';
@@ -37,4 +38,6 @@ export function registerModels(connection: Connection): void {
   tagCounterClaimModel(connection);
   tapEventModel(connection);
   apiKeyModel(connection);
+  archivedHistoryModel(connection);
+  historyWatermarkModel(connection);
 }

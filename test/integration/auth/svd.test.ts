@@ -8,6 +8,7 @@ import jwt from 'jsonwebtoken';
 import { Types } from 'mongoose';
 import { createApp, type AppDeps } from '../../../api/app';
 import { createDevKms } from '../../../ops/stand-ins/dev-kms/server';
+import { configuredKeyNames } from '../../../ops/stand-ins/dev-kms/keyStore';
 import { freePort, startRedis } from '../../../ops/dev-stack/services';
 import { makeChallenge, signChallenge, parseChallenge } from '../../../src/auth/svdCrypto';
 import { createTokenKeyring } from '../../../src/auth/tokens';
@@ -462,6 +463,7 @@ describe('SVD operations', () => {
     const kms = createDevKms({
       dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'svd-kms-')), 'keys'),
       apiKey: api.deps.config.kms.apiKey,
+      keys: configuredKeyNames(api.deps.config),
     });
     const derivations: string[] = [];
     const front = express();

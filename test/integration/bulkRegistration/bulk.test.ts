@@ -75,7 +75,7 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     );
     api = await listen(createApp(stack.deps));
     client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     issuerPubKeyHex = stack.kms.keys.describe(stack.deps.config.kms.issuerKeyIdentifier).pubKeyHex;
     await fundAndSyncPool(stack, 4);
   });

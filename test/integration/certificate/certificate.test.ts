@@ -46,7 +46,7 @@ describe('certificate of a registered patch, rendered from its live verification
     );
     api = await listen(createApp(stack.deps));
     client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
-    owner = PublicKey.fromString(stack.kms.keys.describe('cert-owner').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('cert-owner').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 2);
     const body = registrationBody(uid, owner);
     const accepted = await client.adminPost('/v1/patches', { ...body, product: { ...body.product, name: hostileName } });

@@ -51,7 +51,7 @@ describe('chain activities against the dev KMS and the chain simulator', () => {
     [kmsService, simulator] = await Promise.all([
       spawnService(
         'ops/stand-ins/dev-kms/main.ts',
-        ['--data-dir', keysDir, '--api-key', 'chain-test-key-0123456789abcdef', '--high-s-rate', '1'],
+        ['--data-dir', keysDir, '--api-key', 'chain-test-key-0123456789abcdef', '--high-s-rate', '1', '--create-key', 'funding'],
         '/health',
       ),
       spawnSimulator(['--fee-rate', String(PLAN_FEE_RATE)]),

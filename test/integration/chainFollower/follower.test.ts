@@ -63,7 +63,7 @@ describe('the chain follower on the chain simulator, and verification from local
     });
     api = await listen(createApp(stack.deps));
     client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 4);
     startMining();
     await startChainFollower(stack.deps.temporal, stack.deps.config);

@@ -35,7 +35,7 @@ describe('the issuer key directory and key revocation, against the dev KMS, the 
       { blockIntervalMs: 1_000 },
     );
     api = await listen(createApp(stack.deps));
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     for (let i = 0; i < 6; i++) await stack.fund(stack.accounts.funding.address, 20_000 + i);
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
     await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
@@ -133,13 +133,15 @@ describe('the issuer key directory and key revocation, against the dev KMS, the 
     expect(before.issuerSignature?.pubKeyHex).toBe(issuerPub);
     expect(after.issuerSignature?.pubKeyHex).toBe(issuerPub);
 
-    // Rotate to a new key first, as the runbook says, then revoke the old one from the CLI.
+    // Rotate to a new key first, as the runbook says (created in the KMS first), then revoke the old one from the CLI.
+    stack.kms.keys.create('issuer-2');
     const rotation = await startKmsRotation(
       stack.deps.temporal,
       kmsRotationInput(stack.deps.config, {
         purpose: 'issuer',
         newKeyIdentifier: 'issuer-2',
         requestedBy: 'test',
+        startedByKeyId: 'test',
         trigger: 'test',
         autoApproveAfter: '1s',
         gracePeriodDays: 0,

@@ -29,7 +29,8 @@ afterEach(async () => {
 });
 
 async function startKms(options: Partial<DevKmsOptions> = {}): Promise<RunningKms> {
-  const { app, keys } = createDevKms({ dataDir, apiKey: API_KEY, ...options });
+  // The keys a stack is configured with are provisioned at start; nothing else exists until created.
+  const { app, keys } = createDevKms({ dataDir, apiKey: API_KEY, keys: ['issuer', 'funding', 'svd'], ...options });
   const kms = { ...(await listen(app)), keys };
   running.push(kms);
   return kms;
@@ -136,6 +137,40 @@ describe('dev KMS and KMS client over HTTP', () => {
     expect(verifiesOver(digestHex, Signature.fromDER(signed!.signatureDerHex, 'hex'), before.pubKeyHex)).toBe(true);
   });
 
+  it('knows only created keys: an unknown name answers 404 on every route and is not created by use; POST /keys creates it once', async () => {
+    const kms = await startKms();
+    const client = clientFor(kms.baseUrl);
+    const unknown = await get(kms.baseUrl, '/keys/issuer-next');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.stringContaining('issuer-next does not exist') } });
+    expect(await rejectionOf(client.publicKey('issuer-next'))).toMatchObject({
+      kind: 'rejected',
+      retryable: false,
+      details: { status: 404 },
+    });
+    const sign = await post(kms.baseUrl, '/sign', { requests: [{ keyIdentifier: 'issuer-next', sighash: randomDigestHex() }] });
+    expect(sign.status).toBe(404);
+    const derive = await post(kms.baseUrl, '/svd/derive-secret', {
+      Mhex: '00'.repeat(24),
+      pmcHex: PrivateKey.fromRandom().toPublicKey().toString(),
+      keyIdentifier: 'issuer-next',
+    });
+    expect(derive.status).toBe(404);
+    expect((await post(kms.baseUrl, '/keys/issuer-next/versions', {})).status).toBe(404);
+    expect(() => statSync(path.join(dataDir, 'issuer-next.json'))).toThrow();
+
+    const created = await post(kms.baseUrl, '/keys', { keyIdentifier: 'issuer-next' });
+    expect(created.status).toBe(201);
+    const info = (await created.json()) as { keyIdentifier: string; version: number; pubKeyHex: string };
+    expect(info).toMatchObject({ keyIdentifier: 'issuer-next', version: 1 });
+    expect(await client.publicKey('issuer-next')).toMatchObject({ keyIdentifier: 'issuer-next', version: 1, pubKeyHex: info.pubKeyHex });
+    const again = await post(kms.baseUrl, '/keys', { keyIdentifier: 'issuer-next' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
+    expect((await post(kms.baseUrl, '/keys', { keyIdentifier: 'issuer-next@2' })).status).toBe(400);
+    expect(readKeyFile('issuer-next').versions).toHaveLength(1);
+  });
+
   it('addresses versions as name@N, adds versions, and a cached key is replaced only after forgetPublicKey', async () => {
     const kms = await startKms();
     const client = clientFor(kms.baseUrl);
@@ -170,6 +205,7 @@ describe('dev KMS and KMS client over HTTP', () => {
 
   it('derives the same SVD secret for the same inputs, equal to ECDH computed from the key file', async () => {
     const kms = await startKms();
+    kms.keys.create('svd-other');
     const client = clientFor(kms.baseUrl);
     const pmcHex = PrivateKey.fromRandom().toPublicKey().toString();
     const seconds = Buffer.alloc(8);
@@ -234,6 +270,7 @@ describe('dev KMS and KMS client over HTTP', () => {
       expect(signResponse.status).toBe(401);
       expect(await signResponse.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
       expect((await get(kms.baseUrl, '/keys/newcomer', bearer)).status).toBe(401);
+      expect((await post(kms.baseUrl, '/keys', { keyIdentifier: 'newcomer' }, bearer)).status).toBe(401);
     }
     expect(() => statSync(path.join(dataDir, 'newcomer.json'))).toThrow();
 

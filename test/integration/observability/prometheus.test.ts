@@ -107,7 +107,7 @@ describeWithPrometheus(title, () => {
     prom = requireTool('url' in prometheus ? prometheus : undefined, 'Prometheus');
     logDir = path.join(testEnv('scratchDir'), 'logs', testId);
     mkdirSync(logDir, { recursive: true });
-    kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'obs-kms-')), apiKey: KMS_API_KEY });
+    kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'obs-kms-')), apiKey: KMS_API_KEY, keys: ['issuer', 'funding', 'svd'] });
     kmsServer = await listen(kms.app);
     simulator = await startSimulator({ blockIntervalMs: 300 });
     const [apiPort, workerPort, temporalPort, emailWorkerPort] = (await freePorts(4)) as [number, number, number, number];
@@ -237,7 +237,7 @@ describeWithPrometheus(title, () => {
       return status.body.state === 'completed' ? true : undefined;
     });
     expect((await admin('GET', '/v1/admin/utxo-health')).status).toBe(200);
-    const ownerAddress = PublicKey.fromString(kms.keys.describe('owner-obs').pubKeyHex).toAddress('testnet');
+    const ownerAddress = PublicKey.fromString(kms.keys.ensure('owner-obs').pubKeyHex).toAddress('testnet');
     const uid = `OBS-${Date.now()}`;
     const accepted = await admin('POST', '/v1/patches', {
       product: { uid_tag_id: uid, name: 'Field jacket', category: 'apparel', sku: 'FJ-01', serial_number: 'SN-1', material: 'wool' },

@@ -82,7 +82,7 @@ describe('patch page over HTTP: content negotiation, QR codes, product image', (
         macInput: tagSettings.macInput,
       },
     });
-    owner = PublicKey.fromString(stack.kms.keys.describe('page-owner').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('page-owner').pubKeyHex).toAddress('testnet');
     await fundAndSyncPool(stack, 3);
     const body = registrationBody(UID, owner);
     const bare = registrationBody(BARE_UID, owner);

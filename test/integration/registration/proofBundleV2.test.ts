@@ -50,7 +50,7 @@ describe('proof bundles of format 2 from the real stack, checked by verify-proof
     );
     api = await listen(createApp(stack.deps));
     client = apiClient(api.baseUrl, stack.deps.config.auth.apiKey);
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     env = { ...testEnvironment(stack.env), MONGODB_URI: stack.deps.config.mongo.uri };
     await fundAndSyncPool(stack, 6);
     await startChainFollower(stack.deps.temporal, stack.deps.config);

@@ -28,7 +28,7 @@ describe('registration through the API, anchored on the chain simulator', () => 
       { blockIntervalMs: 300 },
     );
     api = await listen(createApp(stack.deps));
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
     for (let i = 0; i < 4; i++) await stack.fund(stack.accounts.funding.address, 10_000 + i);
     // The pool learns of its outputs through a sync (the top-up schedule runs one every 15 minutes).
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');

@@ -24,7 +24,13 @@ import { rotationKeyModel } from '../../../src/rotation/models';
 import { assertActiveKeysAvailable } from '../../../src/rotation/startup';
 import { SvdClient } from '../../../src/sdk/svdClient';
 import type { TopUpReport } from '../../../workflows/pool/shared';
-import type { JwtRotationStatus, KmsRotationReport, KmsRotationStatus } from '../../../workflows/rotation/shared';
+import {
+  APPROVER_IS_STARTER_REASON,
+  approveRotationSignal,
+  type JwtRotationStatus,
+  type KmsRotationReport,
+  type KmsRotationStatus,
+} from '../../../workflows/rotation/shared';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { runPatchproof as patchproof } from '../../support/processes';
@@ -60,7 +66,9 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     );
     api = await listen(createApp(stack.deps));
     observer = keyringFromConfig(stack.deps.config, stack.deps.mongo);
-    owner = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex).toAddress('testnet');
+    owner = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex).toAddress('testnet');
+    // The operator provisions every rotation target in the KMS first; the dev KMS creates nothing on use.
+    for (const name of ['issuer-withdrawn', 'issuer-four-eyes', 'issuer-2', 'funding-2', 'svd-2']) stack.kms.keys.create(name);
     for (let i = 0; i < 8; i++) await stack.fund(stack.accounts.funding.address, 20_000 + i);
     const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
     await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
@@ -70,10 +78,10 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     await stack?.close();
   });
 
-  const http = async (method: string, url: string, body?: unknown) => {
+  const http = async (method: string, url: string, body?: unknown, key = apiKey()) => {
     const res = await fetch(`${api.baseUrl}${url}`, {
       method,
-      headers: { 'content-type': 'application/json', 'x-api-key': apiKey() },
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string } } };
@@ -105,6 +113,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
       purpose,
       newKeyIdentifier,
       requestedBy: 'test',
+      startedByKeyId: 'test-starter',
       trigger: 'test',
       autoApproveAfter: null,
       ...extra,
@@ -152,6 +161,65 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     expect(done).toMatchObject({ state: 'completed', status: 'anchored' });
     const patch = (await patchModel(stack.deps.mongo).findById('PP-ROT-C1').lean())!;
     expect(patch.issuerSignature).toMatchObject({ keyIdentifier: 'issuer', pubKeyHex: stack.kms.keys.describe('issuer').pubKeyHex });
+  });
+
+  it('refuses a rotation to a key nobody created in the KMS at preflight, by name, and changes nothing', async () => {
+    const signsBefore = stack.signRequests();
+    const started = await http('POST', '/v1/admin/rotations/kms', { purpose: 'issuer', newKeyIdentifier: 'issuer-unprovisioned' });
+    expect(started.status).toBe(202);
+    let status = await getKmsRotationStatus(stack.deps.temporal, 'issuer');
+    for (let i = 0; i < 300 && status.state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await getKmsRotationStatus(stack.deps.temporal, 'issuer');
+    }
+    expect(status).toMatchObject({
+      state: 'failed',
+      runId: started.body.runId,
+      failureType: 'RotationPreflightFailed',
+      reason: expect.stringContaining('issuer-unprovisioned does not exist in the KMS; create it there'),
+    });
+    const failed = await http('GET', '/v1/admin/rotations/issuer');
+    expect(failed.body).toMatchObject({ state: 'failed', failureType: 'RotationPreflightFailed' });
+    // Nothing staged, nothing signed, the old key still active, and the dev KMS did not create the key by being asked.
+    expect(await keyState('issuer', 'issuer-unprovisioned')).toBeUndefined();
+    observer.forget();
+    expect(await observer.activeKeyId('issuer')).toBe('issuer');
+    expect(stack.signRequests()).toBe(signsBefore);
+    expect(() => stack.kms.keys.describe('issuer-unprovisioned')).toThrow(/does not exist/);
+  });
+
+  it('refuses the approval of a rotation by the API key that started it (403 APPROVER_IS_STARTER) and sends nothing', async () => {
+    const started = await http('POST', '/v1/admin/rotations/kms', { purpose: 'issuer', newKeyIdentifier: 'issuer-four-eyes' });
+    expect(started.status).toBe(202);
+    await waitForStep('issuer', 'awaiting_approval');
+    const description = await stack.deps.temporal.workflow.getHandle('kms-rotation-issuer').describe();
+    expect(description.memo).toEqual({ startedByKeyId: 'bootstrap' });
+
+    const sameKey = await http('POST', '/v1/admin/rotations/issuer/approve', { by: 'alice' });
+    expect(sameKey.status).toBe(403);
+    expect(sameKey.body.error).toMatchObject({ code: 'APPROVER_IS_STARTER', details: { startedByKeyId: 'bootstrap' } });
+    const waiting = await waitForStep('issuer', 'awaiting_approval');
+    expect(waiting).toMatchObject({ startedByKeyId: 'bootstrap', refused: [] });
+    expect(waiting.approvedBy).toBeUndefined();
+    // A signal that bypasses the API with the starter's credential is refused by the workflow itself.
+    await stack.deps.temporal.workflow.getHandle('kms-rotation-issuer').signal(approveRotationSignal, { by: 'alice', keyId: 'bootstrap' });
+    let refused = await waitForStep('issuer', 'awaiting_approval');
+    for (let i = 0; i < 50 && refused.refused.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      refused = await waitForStep('issuer', 'awaiting_approval');
+    }
+    expect(refused.refused).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', reason: APPROVER_IS_STARTER_REASON })]);
+
+    // Withdrawing is not gated: any operator key may stop a rotation before the cutover.
+    expect((await http('POST', '/v1/admin/rotations/issuer/cancel', { by: 'alice', reason: 'four-eyes test' })).status).toBe(202);
+    expect(await result('issuer', started.body.runId as string)).toMatchObject({ outcome: 'cancelled' });
+    expect(await keyState('issuer', 'issuer-four-eyes')).toBe('cancelled');
+    await recordHistoryIfAsked(
+      stack.deps.temporal,
+      'kms-rotation-issuer',
+      'kms-rotation-approval-by-starter-refused',
+      started.body.runId as string,
+    );
   });
 
   it('rotates the issuer key: registrations across the cutover succeed and verify, and old-key records verify after retirement', async () => {
@@ -293,13 +361,30 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     expect(again.stdout).toContain('refused: a svd rotation is already running as kms-rotation-svd');
 
     await waitForStep('svd', 'awaiting_approval');
-    const approve = await patchproof(['rotate', 'approve', '--purpose', 'svd'], env);
-    expect(approve.code).toBe(0);
-    expect(approve.stdout).toMatch(/approved by cli:\S+ at /);
+    // The operator who started it cannot approve it with the same credential…
+    const selfApproval = await patchproof(['rotate', 'approve', '--purpose', 'svd'], env);
+    expect(selfApproval.code).toBe(1);
+    expect(selfApproval.stderr).toContain('refused (APPROVER_IS_STARTER)');
+    expect((await waitForStep('svd', 'awaiting_approval')).approvedBy).toBeUndefined();
+    // …so a single operator makes a second operator key (as docs/ROTATION.md says) and approves with it.
+    const created = await patchproof(
+      ['--json', 'api-keys', 'create', '--tenant', 'default', '--name', 'rotation approver', '--scopes', 'admin'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    const approver = JSON.parse(created.stdout) as { key: string; apiKey: { id: string } };
+    const approve = await http('POST', '/v1/admin/rotations/svd/approve', { by: 'second-operator' }, approver.key);
+    expect(approve.status).toBe(202);
     const runId = (await stack.deps.temporal.workflow.getHandle('kms-rotation-svd').describe()).runId;
     const report = await result('svd', runId);
-    expect(report).toMatchObject({ outcome: 'completed', newKey: { keyIdentifier: 'svd-2' } });
-    await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-completed', runId);
+    expect(report).toMatchObject({
+      outcome: 'completed',
+      newKey: { keyIdentifier: 'svd-2' },
+      startedByKeyId: expect.stringMatching(/^cli:/),
+      approvedBy: 'second-operator',
+      approvedByKeyId: approver.apiKey.id,
+    });
+    await recordHistoryIfAsked(stack.deps.temporal, 'kms-rotation-svd', 'kms-rotation-svd-four-eyes-completed', runId);
     stopLogins = true;
     await loginLoop;
     expect(loginErrors).toEqual([]);
@@ -331,7 +416,7 @@ describe('key rotation workflows against the dev KMS, the chain simulator and th
     );
     const seen = stack.kms.requests.length;
     const challenge = makeChallenge(Math.floor(Date.now() / 1000));
-    const pmc = PublicKey.fromString(stack.kms.keys.describe('owner-test').pubKeyHex);
+    const pmc = PublicKey.fromString(stack.kms.keys.ensure('owner-test').pubKeyHex);
     const pmcBytes = Uint8Array.from(pmc.encode(true) as number[]);
     await deriver.derive(challenge, pmc.toString(), pmcBytes, pmcBytes);
     expect(stack.kms.requests.slice(seen).find((r) => r.path === '/svd/derive-secret')?.keyIdentifiers).toEqual(['svd-2']);

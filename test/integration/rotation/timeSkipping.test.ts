@@ -38,7 +38,11 @@ describe('key rotations on the time-skipping test server', () => {
     });
 
   beforeAll(async () => {
-    kms = createDevKms({ dataDir: mkdtempSync(path.join(tmpdir(), 'rotation-kms-')), apiKey: 'rotation-kms-key' });
+    kms = createDevKms({
+      dataDir: mkdtempSync(path.join(tmpdir(), 'rotation-kms-')),
+      apiKey: 'rotation-kms-key',
+      keys: ['issuer', 'issuer-ts'],
+    });
     kmsServer = await listen(kms.app);
     deps = await connectTestDeps('worker', {
       KMS_SIGN_URL: kmsServer.baseUrl,
@@ -60,6 +64,7 @@ describe('key rotations on the time-skipping test server', () => {
       purpose: 'issuer',
       newKeyIdentifier: 'issuer-ts',
       requestedBy: 'test',
+      startedByKeyId: 'test',
       trigger: 'test',
       autoApproveAfter: '24h',
       gracePeriodDays: 7,

@@ -19,7 +19,7 @@ describe('FUNDING_PUBKEY_HEX cross-check', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'funding-pubkey-kms-'));
-    devKms = createDevKms({ dataDir, apiKey: KMS_KEY });
+    devKms = createDevKms({ dataDir, apiKey: KMS_KEY, keys: ['funding', 'funding-other'] });
     server = await listen(devKms.app);
     kms = createKmsClient({ baseUrl: server.baseUrl, apiKey: KMS_KEY, timeoutMs: 5_000, retryAttempts: 1 });
   });
@@ -50,7 +50,6 @@ describe('FUNDING_PUBKEY_HEX cross-check', () => {
 
   it('checks the configured identifier, so a pin of one key fails against another', async () => {
     const pinned = devKms.keys.describe('funding').pubKeyHex;
-    devKms.keys.describe('funding-other');
     await expect(
       verifyFundingPublicKey(poolWith({ FUNDING_PUBKEY_HEX: pinned, UTXO_FUNDING_KEY_IDENTIFIER: 'funding-other' }), kms),
     ).rejects.toBeInstanceOf(PoolMisconfiguredError);

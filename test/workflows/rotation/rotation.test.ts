@@ -1,6 +1,7 @@
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { jwtKeyRotationWorkflow, kmsRotationWorkflow } from '../../../workflows';
 import {
+  APPROVER_IS_STARTER_REASON,
   approveRotationSignal,
   cancelRotationSignal,
   type JwtRotationInput,
@@ -61,6 +62,33 @@ describe('key rotations', () => {
       expect.objectContaining({ oldKey: OLD, disableInKms: input.disableOldKeyInKms }),
     );
     expect(activities.unstageRotationKey).not.toHaveBeenCalled();
+  });
+
+  it('refuses an approval from the credential that started the rotation and cuts over on another key’s approval', async () => {
+    const activities = rotationStore();
+    const report = await withWorker(server.env, activities, async (taskQueue) => {
+      const handle = await server.env.client.workflow.start(kmsRotationWorkflow, {
+        taskQueue,
+        workflowId: 'kms-rotation-four-eyes',
+        args: [kmsInput({ startedByKeyId: 'bootstrap' })],
+      });
+      await handle.signal(approveRotationSignal, { by: 'alice', keyId: 'bootstrap' });
+      // A signal without a credential cannot prove it is another one.
+      await handle.signal(approveRotationSignal, { by: 'mallory' });
+      await handle.signal(approveRotationSignal, { by: 'bob', keyId: '0123456789abcdef' });
+      return handle.result();
+    });
+    expect(report).toMatchObject({
+      outcome: 'completed',
+      startedByKeyId: 'bootstrap',
+      approvedBy: 'bob',
+      approvedByKeyId: '0123456789abcdef',
+    });
+    expect(report.refused).toEqual([
+      expect.objectContaining({ signal: 'approve', by: 'alice', reason: APPROVER_IS_STARTER_REASON }),
+      expect.objectContaining({ signal: 'approve', by: 'mallory', reason: APPROVER_IS_STARTER_REASON }),
+    ]);
+    expect(activities.cutOverRotationKey).toHaveBeenCalledTimes(1);
   });
 
   it('withdraws the staged key on cancel before the cutover, and refuses an approval that comes after the cancel', async () => {
