@@ -27,7 +27,8 @@ interface DevRun {
 async function startDev(): Promise<
   DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number; mongo: number } }
 > {
-  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp] = (await freePorts(11)) as [
+  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp, tags] = (await freePorts(12)) as [
+    number,
     number,
     number,
     number,
@@ -62,6 +63,7 @@ async function startDev(): Promise<
       WOC_NETWORK: 'test',
       SMTP_PORT: String(smtp),
       SMTP_CAPTURE_HTTP_PORT: String(smtpHttp),
+      TAG_SIMULATOR_URL: `http://127.0.0.1:${tags}`,
       PATCHPROOF_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     },
@@ -146,6 +148,7 @@ describe('npm run dev', () => {
         'mongo.pid',
         'redis.pid',
         'smtp-capture.pid',
+        'tag-simulator.pid',
         'temporal.pid',
       ]);
       const servicePids = [...recordedPids(dataDir).values()];
