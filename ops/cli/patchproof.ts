@@ -22,6 +22,7 @@ import { registerApiKeyCommands } from './apiKeys';
 import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
 import { registerTagCommands } from './tags';
+import { registerDoctorCommand } from './doctor';
 
 export { EXIT } from './common';
 
@@ -152,6 +153,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerApiKeyCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerTagCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerDoctorCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }
