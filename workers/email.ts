@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     ...(bundle && { workflowBundlePath: bundle }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
+    ...(config.worker.versioning && { versioning: config.worker.versioning }),
   });
   const metricsServer = await startWorkerMetricsServer({
     registry: metrics.registry,

@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
+    ...(config.worker.versioning && { versioning: config.worker.versioning }),
   });
   // EMAIL_WORKER_IN_MAIN: small deployments serve the email task queue from this process too (one Node process,
   // one connection, one workflow bundle in memory); large ones run workers/email.ts beside it to scale it alone.
@@ -126,11 +127,13 @@ async function main(): Promise<void> {
       ...(workflowBundlePath && { workflowBundlePath }),
       shutdownGraceMs: config.worker.shutdownGraceMs,
       shutdownForceMs: config.worker.shutdownForceMs,
+      ...(config.worker.versioning && { versioning: config.worker.versioning }),
     }));
   logger.info('worker started', {
     taskQueues: emailWorker ? [TASK_QUEUES.main, TASK_QUEUES.email] : [TASK_QUEUES.main],
     namespace: config.temporal.namespace,
     prebuiltBundle: Boolean(workflowBundlePath),
+    ...(config.worker.versioning && { deployment: config.worker.versioning.deploymentName, buildId: config.worker.versioning.buildId }),
   });
 
   // SIGINT/SIGTERM call shutdown() on each worker; run() resolves once in-flight tasks have drained.

@@ -89,6 +89,15 @@ export const envSchema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   WORKER_SHUTDOWN_FORCE_MS: positiveInt.default(60_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  WORKER_DEPLOYMENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -')
+    .optional(),
+  WORKER_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ., _ and -')
+    .optional(),
+  WORKER_VERSIONING_BEHAVIOR: z.enum(['pinned', 'auto-upgrade']).default('pinned'),
   SYSTEM_CHECK_EVERY: z
     .string()
     .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 15m, or off')
