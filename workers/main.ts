@@ -99,7 +99,11 @@ async function main(): Promise<void> {
   const follower = await startChainFollower(client, config);
   logger.info('chain follower', { workflowId: follower.workflowId, alreadyStarted: follower.alreadyStarted });
 
-  const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
+  const metricsServer = await startWorkerMetricsServer({
+    registry: metrics.registry,
+    port: config.worker.metricsPort,
+    host: config.worker.metricsHost,
+  });
   const stopScheduleMetrics = startScheduleMetrics({
     client,
     metrics,

@@ -84,6 +84,7 @@ export const envSchema = z.object({
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   EMAIL_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   EMAIL_WORKER_IN_MAIN: boolean.default(false),
   SCHEDULE_METRICS_INTERVAL_SEC: positiveInt.max(3600).default(60),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),

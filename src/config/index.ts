@@ -89,6 +89,8 @@ export interface AppConfig {
   };
   worker: {
     metricsPort: number;
+    /** Address the workers' /metrics and /health listen on: 127.0.0.1, or a private interface for a remote Prometheus. */
+    metricsHost: string;
     /** Port of the email worker's own /metrics and /health (127.0.0.1). */
     emailMetricsPort: number;
     /** The main worker process also runs the email task queue's worker (one process instead of two). */
@@ -653,6 +655,7 @@ function temporalSection({ raw, isProduction }: ParsedEnv, required: RequiredVal
 function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
   return {
     metricsPort: raw.WORKER_METRICS_PORT,
+    metricsHost: raw.WORKER_METRICS_HOST,
     emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
     emailInMain: raw.EMAIL_WORKER_IN_MAIN,
     scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
