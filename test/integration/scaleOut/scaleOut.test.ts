@@ -10,12 +10,16 @@ import { SvdClient } from '../../../src/sdk/svdClient';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
 import { startMainWorkerProcess, startPoolStack, type PoolStack } from '../../support/poolStack';
 import { spawnTracked, type TrackedProcess } from '../../support/processes';
+import { promQuery, registerScrapeTarget, testPrometheus, unregisterScrapeTargets, type PromVectorSample } from '../../support/prometheus';
+import { toolsRequired } from '../../support/requiredTools';
 import { ownerAuthTestEnv, testEnvironment } from '../../support/stack';
 import { waitFor } from '../../support/workerProcesses';
 
 const EventType = temporal.api.enums.v1.EventType;
 const REGISTRATIONS = 12;
 const PUBLIC_MAX = 10;
+const prometheus = testPrometheus();
+const SCRAPE_ID = `scaleout-${process.pid}`;
 
 /**
  * The brand-scale topology on one machine: two API processes (as behind a load balancer) and two main worker
@@ -25,13 +29,20 @@ describe('two API processes and two main workers on one Temporal, database and R
   let stack: PoolStack;
   const workers: ChildProcess[] = [];
   const apis: { process: TrackedProcess; baseUrl: string }[] = [];
+  const workerMetrics: { own: string; sdk: string }[] = [];
 
   beforeAll(async () => {
     stack = await startPoolStack(
       { ANCHOR_CONFIRMATIONS: '1', ANCHOR_BATCH_MAX_WAIT_SECONDS: '1' },
       { blockIntervalMs: 300, inProcessWorker: false },
     );
-    workers.push(await startMainWorkerProcess(stack), await startMainWorkerProcess(stack));
+    for (let i = 0; i < 2; i++) {
+      const ports = { own: `127.0.0.1:${await freePort()}`, sdk: `127.0.0.1:${await freePort()}` };
+      workers.push(
+        await startMainWorkerProcess(stack, { WORKER_METRICS_PORT: ports.own.split(':')[1]!, TEMPORAL_METRICS_BIND_ADDRESS: ports.sdk }),
+      );
+      workerMetrics.push(ports);
+    }
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
       const api = spawnTracked(
@@ -65,6 +76,7 @@ describe('two API processes and two main workers on one Temporal, database and R
   }, 180_000);
 
   afterAll(async () => {
+    if ('targetsDir' in prometheus) unregisterScrapeTargets(prometheus.targetsDir, SCRAPE_ID);
     const stopping = [...workers, ...apis.map((a) => a.process.child)].map(
       (child) => new Promise((r) => (child.exitCode !== null ? r(undefined) : (child.once('exit', r), child.kill('SIGTERM')))),
     );
@@ -158,4 +170,45 @@ describe('two API processes and two main workers on one Temporal, database and R
     }
     expect(committed).toBe(REGISTRATIONS);
   }, 120_000);
+
+  const scrapeTitle =
+    'url' in prometheus || toolsRequired
+      ? 'is scraped by Prometheus per process: each API and each worker is its own target, all up'
+      : `is scraped by Prometheus per process — skipped: ${prometheus.problem}`;
+  it(scrapeTitle, async () => {
+    if (!('url' in prometheus)) {
+      expect(toolsRequired).toBe(false);
+      return;
+    }
+    // The API's /metrics wants the API key, as production's does; Prometheus sends it from a file.
+    apis.forEach((api, i) =>
+      registerScrapeTarget(
+        prometheus.targetsDir,
+        'patchproof-api',
+        `${SCRAPE_ID}-api${i}`,
+        api.baseUrl.replace('http://', ''),
+        stack.deps.config.auth.apiKey,
+      ),
+    );
+    workerMetrics.forEach((ports, i) => {
+      registerScrapeTarget(prometheus.targetsDir, 'patchproof-worker', `${SCRAPE_ID}-worker${i}`, ports.own);
+      registerScrapeTarget(prometheus.targetsDir, 'patchproof-worker-temporal', `${SCRAPE_ID}-sdk${i}`, ports.sdk);
+    });
+    const expected = [0, 1].flatMap((i) => [
+      `patchproof-api ${SCRAPE_ID}-api${i}`,
+      `patchproof-worker ${SCRAPE_ID}-worker${i}`,
+      `patchproof-worker-temporal ${SCRAPE_ID}-sdk${i}`,
+    ]);
+    const up = await waitFor(
+      'Prometheus to scrape every API and worker process',
+      async () => {
+        const result = await promQuery(prometheus.url, `up{test_id=~"${SCRAPE_ID}-.*"} == 1`);
+        const seen = new Set(((result.data?.result ?? []) as PromVectorSample[]).map((s) => `${s.metric.job} ${s.metric.test_id}`));
+        return expected.every((target) => seen.has(target)) ? seen : undefined;
+      },
+      30_000,
+      { intervalMs: 500 },
+    );
+    expect([...up].filter((target) => expected.includes(target)).sort()).toEqual(expected.sort());
+  });
 });
