@@ -95,15 +95,18 @@ async function run(workerCount: number): Promise<Row> {
 async function main(): Promise<void> {
   await globalSetup();
   const rows: Row[] = [];
+  say(`${count} registrations posted at once per run; done = anchor tx in the simulator's mempool; ${os.cpus().length} cores\n`);
+  say(`${'workers'.padEnd(9)}${'reg/s'.padStart(8)}${'wall ms'.padStart(9)}  activities per worker process`);
   try {
-    for (const workers of [1, 2]) rows.push(await run(workers));
+    for (const workers of [1, 2]) {
+      const r = await run(workers);
+      rows.push(r);
+      // Printed as each run ends, so a failure in the second run keeps the first one's figures.
+      say(`${String(r.workers).padEnd(9)}${r.perSecond.toFixed(1).padStart(8)}${r.wallMs.toFixed(0).padStart(9)}  ${r.share.join(' / ')}`);
+    }
   } finally {
     await globalTeardown();
   }
-  say(`\n${count} registrations posted at once per run; done = anchor tx in the simulator's mempool; ${os.cpus().length} cores\n`);
-  say(`${'workers'.padEnd(9)}${'reg/s'.padStart(8)}${'wall ms'.padStart(9)}  activities per worker process`);
-  for (const r of rows)
-    say(`${String(r.workers).padEnd(9)}${r.perSecond.toFixed(1).padStart(8)}${r.wallMs.toFixed(0).padStart(9)}  ${r.share.join(' / ')}`);
   say(`\n2 workers / 1 worker: ${(rows[1]!.perSecond / rows[0]!.perSecond).toFixed(2)}x registrations/s`);
 }
 
