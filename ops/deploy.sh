@@ -22,11 +22,15 @@ Options:
   --env-file <file>     production environment (default: /etc/patchproof/patchproof.env)
   --api-url <url>       API base URL for /ready and the canary (default: http://127.0.0.1:3001)
   --ready-timeout <s>   how long to wait for /ready (default: 120)
+  --versioned-workers   Worker Deployment versioning: start the release's workers in the idle slot beside the
+                        current ones, make its version current (or --ramp it), restart only the API
+  --ramp <percent>      with --versioned-workers: send this share of new workflows to the release, not all
   --no-rollback         leave a failed release in place (for debugging on staging)
   --dry-run             print every step without changing anything
   -h, --help            this help
 
-Environment: SYSTEMCTL (default systemctl) and PATCHPROOF_CLI (default: node dist/ops/cli/patchproof.js of the
+Environment: SYSTEMCTL (default systemctl), WORKER_DEPLOYMENT_CLI (default: ops/worker-deployment.sh with the env
+file loaded) and PATCHPROOF_CLI (default: node dist/ops/cli/patchproof.js of the
 release, with the env file loaded) replace those commands on staging and in tests.
 Exit codes: 0 deployed and healthy; 1 failed (rolled back unless --no-rollback); 2 usage.
 USAGE
@@ -36,6 +40,7 @@ ref=HEAD
 repo=""
 release=""
 rollback=1
+ramp=""
 while (($# > 0)); do
   case "$1" in
     --ref) ref="${2:?--ref needs a value}"; shift 2 ;;
@@ -45,6 +50,8 @@ while (($# > 0)); do
     --env-file) ENV_FILE="${2:?--env-file needs a value}"; shift 2 ;;
     --api-url) API_URL="${2:?--api-url needs a value}"; shift 2 ;;
     --ready-timeout) READY_TIMEOUT="${2:?--ready-timeout needs a value}"; shift 2 ;;
+    --versioned-workers) use_versioned_workers; shift ;;
+    --ramp) ramp="${2:?--ramp needs a value}"; shift 2 ;;
     --no-rollback) rollback=0; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -52,6 +59,8 @@ while (($# > 0)); do
   esac
 done
 [[ "$READY_TIMEOUT" =~ ^[0-9]+$ ]] || { echo "--ready-timeout: a number of seconds" >&2; exit 2; }
+[[ -z "$ramp" || ("$VERSIONED_WORKERS" == 1 && "$ramp" =~ ^[0-9]+$ && "$ramp" -le 100) ]] ||
+  { echo "--ramp: a percentage from 0 to 100, with --versioned-workers" >&2; exit 2; }
 
 if [[ -z "$release" ]]; then
   repo="${repo:-$(git -C "$here" rev-parse --show-toplevel)}"
@@ -90,6 +99,18 @@ patchproof_cli "$dir" ensure-indexes || die "ensure-indexes failed; nothing was 
 
 # 3. Switch and restart; 4. gate on /ready, the canary and a system check through the new worker.
 previous="$(current_sha || true)"
+if [[ "$VERSIONED_WORKERS" == 1 ]]; then
+  # The new release's workers start beside the current ones; its version takes new workflows (all, or a ramp share);
+  # workflows pinned to the previous version finish on its workers, which stay up until it drains.
+  slot="$(idle_slot)"
+  log "workers of $release go to slot $slot"
+  start_slot "$slot" "$release" || die "could not start the workers of $release in slot $slot; nothing was switched"
+  if [[ -n "$ramp" ]]; then
+    worker_deployment ramp "$release" "$ramp" || die "could not ramp $release; its workers run in slot $slot, nothing else changed"
+  else
+    worker_deployment promote "$release" || die "could not make $release current; its workers run in slot $slot, nothing else changed"
+  fi
+fi
 switch_to "$release"
 if restart_units && wait_healthy && patchproof_cli "$dir" system-check; then
   log "deployed $release"
@@ -101,7 +122,9 @@ if [[ "$rollback" == 1 && -n "$previous" && "$previous" != "$release" ]]; then
   log "rolling back to $previous"
   dry=()
   [[ "$DRY_RUN" == 1 ]] && dry=(--dry-run)
-  "$here/rollback.sh" --home "$PATCHPROOF_HOME" --env-file "$ENV_FILE" --api-url "$API_URL" \
+  versioned=()
+  [[ "$VERSIONED_WORKERS" == 1 ]] && versioned=(--versioned-workers)
+  "$here/rollback.sh" "${versioned[@]}" --home "$PATCHPROOF_HOME" --env-file "$ENV_FILE" --api-url "$API_URL" \
     --ready-timeout "$READY_TIMEOUT" --to "$previous" "${dry[@]}" ||
     log "rollback to $previous failed too: see journalctl -u 'patchproof-*'"
 fi

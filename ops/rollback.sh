@@ -20,6 +20,8 @@ Options:
   --env-file <file>     production environment (default: /etc/patchproof/patchproof.env)
   --api-url <url>       API base URL (default: http://127.0.0.1:3001)
   --ready-timeout <s>   how long to wait for /ready (default: 120)
+  --versioned-workers   Worker Deployment versioning: make the release's version current again (its workers must
+                        still run in a slot: a retired release needs a deploy instead), restart only the API
   --list                list the built releases and which one is current
   --dry-run             print every step without changing anything
   -h, --help            this help
@@ -37,6 +39,7 @@ while (($# > 0)); do
     --env-file) ENV_FILE="${2:?--env-file needs a value}"; shift 2 ;;
     --api-url) API_URL="${2:?--api-url needs a value}"; shift 2 ;;
     --ready-timeout) READY_TIMEOUT="${2:?--ready-timeout needs a value}"; shift 2 ;;
+    --versioned-workers) use_versioned_workers; shift ;;
     --list) list=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -62,6 +65,10 @@ fi
 [[ "$to" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "--to: a release name such as a commit sha" >&2; exit 2; }
 
 log "rolling back to $to$([[ "$DRY_RUN" == 1 ]] && echo ' (dry run)')"
+if [[ "$VERSIONED_WORKERS" == 1 ]]; then
+  # New workflows go back to the older version at once; those pinned to the newer one finish there.
+  worker_deployment promote "$to" || die "could not make $to current again: are its workers still running in a slot?"
+fi
 switch_to "$to"
 restart_units || die "restarting the units failed"
 wait_healthy || die "release $to is not healthy either"

@@ -54,11 +54,12 @@ async function main(): Promise<void> {
     ...(bundle && { workflowBundlePath: bundle }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
+    ...(config.worker.versioning && { versioning: config.worker.versioning }),
   });
   const metricsServer = await startWorkerMetricsServer({
     registry: metrics.registry,
     port: config.worker.emailMetricsPort,
-    host: '127.0.0.1',
+    host: config.worker.metricsHost,
   });
   logger.info('email worker started', { taskQueue: TASK_QUEUES.email, namespace: config.temporal.namespace });
   // SIGINT/SIGTERM call worker.shutdown(); run() resolves once in-flight sends have drained.

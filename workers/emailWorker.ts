@@ -1,11 +1,12 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import nodemailer from 'nodemailer';
 import { createEmailActivities, type EmailActivityDeps } from '../activities/email/delivery';
-import type { AppConfig, OwnerAuthConfig } from '../src/config';
+import type { AppConfig, OwnerAuthConfig, WorkerVersioningConfig } from '../src/config';
 import type { Logger } from '../src/logging/logger';
 import { redactString } from '../src/logging/redact';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { ActivityLogContextInterceptor } from './interceptors';
+import { workerDeploymentOptions } from './versioning';
 
 export interface EmailWorkerOptions {
   connection: NativeConnection;
@@ -14,6 +15,7 @@ export interface EmailWorkerOptions {
   workflowBundlePath?: string;
   shutdownGraceMs?: number;
   shutdownForceMs?: number;
+  versioning?: WorkerVersioningConfig;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -76,6 +78,7 @@ export function createEmailWorker(options: EmailWorkerOptions): Promise<Worker> 
     maxConcurrentActivityTaskExecutions: 8,
     shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
     shutdownForceTime: options.shutdownForceMs ?? 60_000,
+    ...workerDeploymentOptions(options.versioning),
     ...options.overrides,
   });
 }

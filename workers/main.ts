@@ -99,7 +99,11 @@ async function main(): Promise<void> {
   const follower = await startChainFollower(client, config);
   logger.info('chain follower', { workflowId: follower.workflowId, alreadyStarted: follower.alreadyStarted });
 
-  const metricsServer = await startWorkerMetricsServer({ registry: metrics.registry, port: config.worker.metricsPort, host: '127.0.0.1' });
+  const metricsServer = await startWorkerMetricsServer({
+    registry: metrics.registry,
+    port: config.worker.metricsPort,
+    host: config.worker.metricsHost,
+  });
   const stopScheduleMetrics = startScheduleMetrics({
     client,
     metrics,
@@ -113,6 +117,7 @@ async function main(): Promise<void> {
     ...(workflowBundlePath && { workflowBundlePath }),
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
+    ...(config.worker.versioning && { versioning: config.worker.versioning }),
   });
   // EMAIL_WORKER_IN_MAIN: small deployments serve the email task queue from this process too (one Node process,
   // one connection, one workflow bundle in memory); large ones run workers/email.ts beside it to scale it alone.
@@ -126,11 +131,13 @@ async function main(): Promise<void> {
       ...(workflowBundlePath && { workflowBundlePath }),
       shutdownGraceMs: config.worker.shutdownGraceMs,
       shutdownForceMs: config.worker.shutdownForceMs,
+      ...(config.worker.versioning && { versioning: config.worker.versioning }),
     }));
   logger.info('worker started', {
     taskQueues: emailWorker ? [TASK_QUEUES.main, TASK_QUEUES.email] : [TASK_QUEUES.main],
     namespace: config.temporal.namespace,
     prebuiltBundle: Boolean(workflowBundlePath),
+    ...(config.worker.versioning && { deployment: config.worker.versioning.deploymentName, buildId: config.worker.versioning.buildId }),
   });
 
   // SIGINT/SIGTERM call shutdown() on each worker; run() resolves once in-flight tasks have drained.

@@ -1,7 +1,9 @@
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import type { WorkerVersioningConfig } from '../src/config';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
 import { ActivityLogContextInterceptor } from './interceptors';
+import { workerDeploymentOptions } from './versioning';
 
 export interface MainWorkerOptions {
   connection: NativeConnection;
@@ -12,6 +14,8 @@ export interface MainWorkerOptions {
   shutdownGraceMs?: number;
   shutdownForceMs?: number;
   taskQueue?: string;
+  /** Worker Deployment versioning; absent, the worker is unversioned. */
+  versioning?: WorkerVersioningConfig;
   /** Extra options, e.g. a small cache in tests that kill workers. */
   overrides?: Partial<WorkerOptions>;
 }
@@ -30,6 +34,7 @@ export function createMainWorker(options: MainWorkerOptions): Promise<Worker> {
     // Always bound shutdown: without a force time a stuck activity keeps worker.run() from ever settling.
     shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
     shutdownForceTime: options.shutdownForceMs ?? 60_000,
+    ...workerDeploymentOptions(options.versioning),
     ...options.overrides,
   });
 }

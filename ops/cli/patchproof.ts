@@ -23,6 +23,7 @@ import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
 import { registerHistoryCommands } from './history';
 import { registerTagCommands } from './tags';
+import { registerDoctorCommand } from './doctor';
 
 export { EXIT } from './common';
 
@@ -154,6 +155,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerApiKeyCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerTagCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerDoctorCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }

@@ -14,6 +14,11 @@ READY_TIMEOUT="${READY_TIMEOUT:-120}"
 SYSTEMCTL="${SYSTEMCTL:-systemctl}"
 UNITS=(patchproof-worker.service patchproof-email-worker.service patchproof-api.service)
 DRY_RUN=0
+# Worker Deployment versioning (docs/DEPLOY.md#safe-deploys-of-workflow-code): the workers run in two slots,
+# patchproof-{worker,email-worker}@{blue,green}, each on its own release, so a release's pinned workflows keep their
+# workers while the next release takes new ones. Only the API restarts from current/.
+VERSIONED_WORKERS="${VERSIONED_WORKERS:-0}"
+SLOTS=(blue green)
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -103,4 +108,59 @@ wait_healthy() {
     return 1
   fi
   log "canary ok"
+}
+
+use_versioned_workers() {
+  VERSIONED_WORKERS=1
+  UNITS=(patchproof-api.service)
+}
+
+# ops/worker-deployment.sh with the env file's Temporal settings (WORKER_DEPLOYMENT_NAME, TEMPORAL_*); replaceable
+# on staging and in tests through WORKER_DEPLOYMENT_CLI, as PATCHPROOF_CLI replaces the CLI.
+worker_deployment() {
+  if [[ -n "${WORKER_DEPLOYMENT_CLI:-}" ]]; then
+    local cli
+    read -ra cli <<<"$WORKER_DEPLOYMENT_CLI"
+    run "${cli[@]}" "$@"
+    return
+  fi
+  # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
+  run bash -c 'set -a; . "$0"; set +a; exec "$@"' "$ENV_FILE" "$(dirname "${BASH_SOURCE[0]}")/../worker-deployment.sh" "$@"
+}
+
+slot_release() {
+  local target
+  target="$(readlink "$PATCHPROOF_HOME/slots/$1" 2>/dev/null || true)"
+  [[ -n "$target" ]] && basename "$target"
+}
+
+# The slot to deploy into: the one not running the current release.
+idle_slot() {
+  local current slot
+  current="$(current_sha || true)"
+  for slot in "${SLOTS[@]}"; do
+    [[ "$(slot_release "$slot" || true)" == "$current" && -n "$current" ]] || {
+      printf '%s' "$slot"
+      return
+    }
+  done
+  printf '%s' "${SLOTS[0]}"
+}
+
+# Puts a release's workers in a slot and starts them. The release the slot held must have drained first: its
+# pinned workflows would otherwise lose their only workers.
+start_slot() {
+  local slot="$1" release="$2" held systemctl
+  held="$(slot_release "$slot" || true)"
+  if [[ -n "$held" && "$held" != "$release" ]]; then
+    worker_deployment drain-status "$held" || {
+      log "slot $slot still runs $held, which is not drained: wait, or see ops/worker-deployment.sh status $held"
+      return 1
+    }
+  fi
+  run mkdir -p "$PATCHPROOF_HOME/slots"
+  run ln -sfn "../releases/$release" "$PATCHPROOF_HOME/slots/$slot"
+  read -ra systemctl <<<"$SYSTEMCTL"
+  run "${systemctl[@]}" restart "patchproof-worker@$slot.service" || return 1
+  run "${systemctl[@]}" restart "patchproof-email-worker@$slot.service" || return 1
 }

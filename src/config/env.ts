@@ -86,11 +86,21 @@ export const envSchema = z.object({
   TEMPORAL_METRICS_BIND_ADDRESS: z.string().min(1).default('127.0.0.1:9464'),
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   EMAIL_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   EMAIL_WORKER_IN_MAIN: boolean.default(false),
   SCHEDULE_METRICS_INTERVAL_SEC: positiveInt.max(3600).default(60),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   WORKER_SHUTDOWN_FORCE_MS: positiveInt.default(60_000),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  WORKER_DEPLOYMENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -')
+    .optional(),
+  WORKER_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ., _ and -')
+    .optional(),
+  WORKER_VERSIONING_BEHAVIOR: z.enum(['pinned', 'auto-upgrade']).default('pinned'),
   SYSTEM_CHECK_EVERY: z
     .string()
     .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 15m, or off')

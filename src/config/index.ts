@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { envSchema, type RawEnv } from './env';
 import { addressOfPublicKey, isValidP2pkhAddress } from '../chain/addresses';
 import { parsePublicKeyHex } from '../chain/ecdsa';
@@ -92,6 +93,8 @@ export interface AppConfig {
   };
   worker: {
     metricsPort: number;
+    /** Address the workers' /metrics and /health listen on: 127.0.0.1, or a private interface for a remote Prometheus. */
+    metricsHost: string;
     /** Port of the email worker's own /metrics and /health (127.0.0.1). */
     emailMetricsPort: number;
     /** The main worker process also runs the email task queue's worker (one process instead of two). */
@@ -103,6 +106,11 @@ export interface AppConfig {
     workflowBundlePath?: string;
     /** Interval of the system-check schedule, or null when it is switched off. */
     systemCheckEvery: string | null;
+    /**
+     * Worker Deployment versioning (docs/DEPLOY.md): absent, the workers are unversioned and every worker takes
+     * every task; set, they poll as `deploymentName`/`buildId` and take only the tasks the server routes there.
+     */
+    versioning?: WorkerVersioningConfig;
   };
   kms: { signUrl: string; apiKey: string; issuerKeyIdentifier: string; timeoutMs: number; retryAttempts: number };
   /** NFC tags (docs/TAGS.md): the master key name, the tap URL's parameters and what its MAC covers. */
@@ -176,6 +184,14 @@ export interface HistoryArchiveConfig {
 }
 
 /** Nightly backups and the quarterly restore check (docs/OPERATIONS.md#backups). */
+export interface WorkerVersioningConfig {
+  deploymentName: string;
+  /** WORKER_BUILD_ID, else DEPLOY_SHA: one build id per release. */
+  buildId: string;
+  /** What a workflow started on this version does when a newer version becomes current. */
+  defaultBehavior: 'PINNED' | 'AUTO_UPGRADE';
+}
+
 export interface BackupConfig {
   /** Directory that holds one folder per backup. */
   dir: string;
@@ -351,6 +367,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   checkStoreUrls(parsed, required);
   checkProductionSecrets(parsed, required);
   checkTemporalSecurity(parsed);
+  checkMongoTlsFiles(parsed, required);
   const jwtKeyring = parseJwtKeyring(raw.JWT_KEYS, required.jwtSecret, raw.JWT_ACTIVE_KID, parsed.isProduction, problems);
   const svdMode = checkSvdMode(parsed);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -538,6 +555,34 @@ function checkTemporalSecurity({ raw, isProduction, problems }: ParsedEnv): void
   if ((raw.TEMPORAL_TLS_CERT_PATH === undefined) !== (raw.TEMPORAL_TLS_KEY_PATH === undefined)) {
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   }
+  for (const name of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
+    const file = raw[name];
+    if (file !== undefined && !readable(file)) problems.push(`${name}: ${file} is missing or not readable`);
+  }
+  if (raw.WORKER_BUILD_ID !== undefined && raw.WORKER_DEPLOYMENT_NAME === undefined) {
+    problems.push('WORKER_BUILD_ID: only used with WORKER_DEPLOYMENT_NAME (worker versioning); set both or neither');
+  }
+}
+
+/** Certificate files named in the MongoDB URI (tlsCAFile, tlsCertificateKeyFile) must be there at start too. */
+function checkMongoTlsFiles({ problems }: ParsedEnv, { mongoUri }: RequiredValues): void {
+  const query = mongoUri.split('?')[1];
+  if (!query) return;
+  const params = new URLSearchParams(query);
+  for (const name of ['tlsCAFile', 'tlsCertificateKeyFile']) {
+    const file = params.get(name);
+    if (file !== null && !readable(file)) problems.push(`MONGODB_URI ${name}: ${file} is missing or not readable`);
+  }
+}
+
+// Start-up validation reads the file system once so a missing certificate is named with every other problem.
+function readable(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** SVD secrets come from the KMS in production; a local server key is for dev and tests only. */
@@ -635,6 +680,7 @@ function temporalSection({ raw, isProduction }: ParsedEnv, required: RequiredVal
 function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
   return {
     metricsPort: raw.WORKER_METRICS_PORT,
+    metricsHost: raw.WORKER_METRICS_HOST,
     emailMetricsPort: raw.EMAIL_WORKER_METRICS_PORT,
     emailInMain: raw.EMAIL_WORKER_IN_MAIN,
     scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
@@ -642,6 +688,13 @@ function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
     shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
     ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
     systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
+    ...(raw.WORKER_DEPLOYMENT_NAME && {
+      versioning: {
+        deploymentName: raw.WORKER_DEPLOYMENT_NAME,
+        buildId: raw.WORKER_BUILD_ID ?? raw.DEPLOY_SHA,
+        defaultBehavior: raw.WORKER_VERSIONING_BEHAVIOR === 'auto-upgrade' ? 'AUTO_UPGRADE' : 'PINNED',
+      },
+    }),
   };
 }
 

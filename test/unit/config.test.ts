@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PrivateKey } from '@bsv/sdk';
 import { ConfigError, DEV_DEFAULTS, ENV_VARIABLE_NAMES, loadConfig } from '../../src/config';
@@ -126,6 +127,47 @@ describe('configuration', () => {
     ]);
     expect(loadConfig({ ...withoutKey, TEMPORAL_INSECURE: 'true' }).temporal.tls).toBeUndefined();
     expect(loadConfig({ ...withoutKey, TEMPORAL_TLS: 'true' }).temporal.tls).toEqual({});
+  });
+
+  it('names every missing certificate file in one error, for Temporal and for MongoDB', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'config-tls-'));
+    const cert = path.join(dir, 'client.pem');
+    writeFileSync(cert, 'PEM');
+    const problems = problemsOf({
+      ...PRODUCTION_OK,
+      TEMPORAL_TLS_CERT_PATH: cert,
+      TEMPORAL_TLS_KEY_PATH: path.join(dir, 'client.key'),
+      TEMPORAL_TLS_CA_PATH: path.join(dir, 'ca.pem'),
+      MONGODB_URI: `mongodb://app:pw@db1,db2/patchproof?replicaSet=rs0&tls=true&tlsCAFile=${encodeURIComponent(path.join(dir, 'mongo-ca.pem'))}`,
+    });
+    expect(problems).toEqual([
+      `TEMPORAL_TLS_KEY_PATH: ${path.join(dir, 'client.key')} is missing or not readable`,
+      `TEMPORAL_TLS_CA_PATH: ${path.join(dir, 'ca.pem')} is missing or not readable`,
+      `MONGODB_URI tlsCAFile: ${path.join(dir, 'mongo-ca.pem')} is missing or not readable`,
+    ]);
+    writeFileSync(path.join(dir, 'client.key'), 'KEY');
+    expect(
+      loadConfig({ ...PRODUCTION_OK, TEMPORAL_TLS_CERT_PATH: cert, TEMPORAL_TLS_KEY_PATH: path.join(dir, 'client.key') }).temporal.tls,
+    ).toEqual({
+      certPath: cert,
+      keyPath: path.join(dir, 'client.key'),
+    });
+  });
+
+  it('versions the workers only when a deployment name is set, with the deploy sha as the default build id', () => {
+    expect(loadConfig({}).worker.versioning).toBeUndefined();
+    expect(loadConfig({ WORKER_DEPLOYMENT_NAME: 'patchproof', DEPLOY_SHA: 'abc123' }).worker.versioning).toEqual({
+      deploymentName: 'patchproof',
+      buildId: 'abc123',
+      defaultBehavior: 'PINNED',
+    });
+    expect(
+      loadConfig({ WORKER_DEPLOYMENT_NAME: 'patchproof', WORKER_BUILD_ID: 'b-2', WORKER_VERSIONING_BEHAVIOR: 'auto-upgrade' }).worker
+        .versioning,
+    ).toEqual({ deploymentName: 'patchproof', buildId: 'b-2', defaultBehavior: 'AUTO_UPGRADE' });
+    expect(problemsOf({ WORKER_BUILD_ID: 'b-2' })).toEqual([
+      'WORKER_BUILD_ID: only used with WORKER_DEPLOYMENT_NAME (worker versioning); set both or neither',
+    ]);
   });
 
   it('names wrongly typed variables without echoing their values', () => {

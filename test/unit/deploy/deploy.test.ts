@@ -8,7 +8,7 @@ import { itWithTool, requireTool, toolsRequired } from '../../support/requiredTo
 import { parse as parseYaml } from 'yaml';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const SCRIPTS = ['ops/deploy.sh', 'ops/rollback.sh', 'ops/deploy/lib.sh'];
+const SCRIPTS = ['ops/deploy.sh', 'ops/rollback.sh', 'ops/deploy/lib.sh', 'ops/worker-deployment.sh'];
 const UNITS_DIR = path.join(ROOT, 'ops/deploy/systemd');
 
 function which(bin: string): string | undefined {
@@ -150,6 +150,52 @@ describe('deploy scripts', () => {
       expect(result.out).toContain('rollback to aaa111 failed too');
     });
 
+    it('with versioned workers, starts the release in the idle slot beside the current one and makes its version current', async () => {
+      healthy = true;
+      const { env, calls } = stubs();
+      mkdirSync(path.join(home, 'slots'));
+      symlinkSync('../releases/aaa111', path.join(home, 'slots', 'blue'));
+      const deployment = { ...env, WORKER_DEPLOYMENT_CLI: env.PATCHPROOF_CLI.replace(/patchproof$/, 'worker-deployment') };
+      const result = await run('ops/deploy.sh', ['--release', 'bbb222', '--versioned-workers', ...args()], deployment);
+      expect(result.out).toContain('deployed bbb222');
+      expect(result.code).toBe(0);
+      // Release aaa111's workers keep running in slot blue for the workflows pinned to it.
+      expect(readlinkSync(path.join(home, 'slots', 'blue'))).toBe('../releases/aaa111');
+      expect(readlinkSync(path.join(home, 'slots', 'green'))).toBe('../releases/bbb222');
+      expect(calls()).toEqual([
+        'patchproof ensure-indexes',
+        'systemctl restart patchproof-worker@green.service',
+        'systemctl restart patchproof-email-worker@green.service',
+        'worker-deployment promote bbb222',
+        'systemctl restart patchproof-api.service',
+        'patchproof system-check',
+      ]);
+    });
+
+    it('with versioned workers, refuses to reuse a slot whose release has not drained, and changes nothing', async () => {
+      healthy = true;
+      const { env, calls } = stubs();
+      mkdirSync(path.join(home, 'slots'));
+      symlinkSync('../releases/aaa111', path.join(home, 'slots', 'blue'));
+      symlinkSync('../releases/ccc333', path.join(home, 'slots', 'green'));
+      const draining = path.join(home, 'draining.sh');
+      writeFileSync(
+        draining,
+        `#!/usr/bin/env bash\nprintf 'worker-deployment %s\\n' "$*" >>${path.join(home, 'calls.log')}\n[[ "$1" != drain-status ]]\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      const result = await run('ops/deploy.sh', ['--release', 'bbb222', '--versioned-workers', ...args()], {
+        ...env,
+        WORKER_DEPLOYMENT_CLI: draining,
+      });
+      expect(result.code).toBe(1);
+      expect(result.out).toContain('slot green still runs ccc333, which is not drained');
+      expect(readlinkSync(path.join(home, 'current'))).toBe('releases/aaa111');
+      expect(calls()).toEqual(['patchproof ensure-indexes', 'worker-deployment drain-status ccc333']);
+    });
+
     it('rolls back by hand to the recorded previous release', async () => {
       healthy = true;
       const { env } = stubs();
@@ -188,7 +234,13 @@ describe('deploy units and configuration', () => {
 
   it('has a unit for the API, the main worker and the email worker, each running an npm start script', () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(unitFiles.sort()).toEqual(['patchproof-api.service', 'patchproof-email-worker.service', 'patchproof-worker.service']);
+    expect(unitFiles.sort()).toEqual([
+      'patchproof-api.service',
+      'patchproof-email-worker.service',
+      'patchproof-email-worker@.service',
+      'patchproof-worker.service',
+      'patchproof-worker@.service',
+    ]);
     const starts = [pkg.scripts['start:api'], pkg.scripts['start:worker'], pkg.scripts['start:worker:email']];
     for (const file of unitFiles) {
       const unit = parseUnit(file);
