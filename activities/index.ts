@@ -13,6 +13,7 @@ import { createClaimActivities, type ClaimActivityDeps } from './claim/claimActi
 import { createIssuerKeyActivities, type IssuerKeyActivityDeps } from './issuerKeys/revocationActivities';
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 import { createChainFollowerActivities, type ChainFollowerActivityDeps } from './chainFollower/followerActivities';
+import { createWebhookActivities, type WebhookActivityDeps } from './webhooks/webhookActivities';
 
 export type ActivityDeps = SystemActivityDeps &
   ChainActivityDeps &
@@ -25,7 +26,8 @@ export type ActivityDeps = SystemActivityDeps &
   BackupActivityDeps &
   RotationActivityDeps &
   IssuerKeyActivityDeps &
-  ChainFollowerActivityDeps;
+  ChainFollowerActivityDeps &
+  WebhookActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -42,6 +44,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRotationActivities(deps),
     ...createIssuerKeyActivities(deps),
     ...createChainFollowerActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 
@@ -60,6 +63,7 @@ export function activityDepsFromConfig(
     anchoring: config.anchoring,
     backup: config.backup,
     chainFollower: config.chainFollower,
+    webhooks: config.webhooks,
     keys: keyringFromConfig(config, connections.mongo),
     jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };

@@ -15,3 +15,4 @@ export { claimWorkflow } from './claim/claim';
 export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';
 export { issuerKeyRevocationWorkflow } from './issuerKeys/revocation';
 export { chainFollowerWorkflow } from './chainFollower/follower';
+export { webhookDeliveryWorkflow } from './webhooks/delivery';
