@@ -116,3 +116,26 @@ export async function emitFromActivity(
   if (!(await anyEndpointWants(deps.mongo, type))) return;
   await emitWebhookEvents({ mongo: deps.mongo, temporal: deps.temporal, retry: deps.webhooks.retry }, await collect());
 }
+
+/**
+ * `key.revoked` for the key's tenant. Revocation is not a workflow, so the API route and the CLI emit it after the
+ * write; a failure to reach Temporal is reported to the caller's logger and does not undo the revocation.
+ */
+export async function emitKeyRevoked(
+  deps: WebhookLaunchDeps,
+  key: { tenantId: string; id: string; revokedAt: string | null },
+  onError: (err: unknown) => void,
+): Promise<void> {
+  try {
+    await emitWebhookEvents(deps, [
+      {
+        tenantId: key.tenantId,
+        type: 'key.revoked',
+        subject: key.id,
+        data: { keyId: key.id, status: 'revoked', revokedAt: key.revokedAt ?? new Date().toISOString() },
+      },
+    ]);
+  } catch (err) {
+    onError(err);
+  }
+}
