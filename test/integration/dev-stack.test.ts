@@ -27,7 +27,8 @@ interface DevRun {
 async function startDev(): Promise<
   DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number; mongo: number } }
 > {
-  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp] = (await freePorts(11)) as [
+  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp, webhookReceiver] = (await freePorts(12)) as [
+    number,
     number,
     number,
     number,
@@ -62,6 +63,7 @@ async function startDev(): Promise<
       WOC_NETWORK: 'test',
       SMTP_PORT: String(smtp),
       SMTP_CAPTURE_HTTP_PORT: String(smtpHttp),
+      WEBHOOK_RECEIVER_PORT: String(webhookReceiver),
       PATCHPROOF_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     },
