@@ -57,7 +57,6 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128], // unspecified
   ['::1', 128],
-  ['::ffff:0:0', 96], // IPv4-mapped: refused whatever it maps to
   ['64:ff9b::', 96], // NAT64 can reach private IPv4
   ['100::', 64],
   ['2001:db8::', 32],
@@ -68,6 +67,10 @@ for (const [net, prefix] of [
 ] as const)
   blocked.addSubnet(net, prefix, 'ipv6');
 
+// Kept apart: BlockList matches plain IPv4 addresses against ::ffff:0:0/96 too, which would refuse every IPv4 address.
+const ipv4Mapped = new BlockList();
+ipv4Mapped.addSubnet('::ffff:0:0', 96, 'ipv6');
+
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
@@ -76,8 +79,8 @@ loopback.addAddress('::1', 'ipv6');
 export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
-  // BlockList does not match an IPv4-mapped address written in dotted form against ::ffff:0:0/96.
-  if (family === 6 && /^::ffff:/i.test(address)) return false;
+  // IPv4-mapped IPv6 is refused whatever it maps to, in any spelling.
+  if (family === 6 && ipv4Mapped.check(address, 'ipv6')) return false;
   return !blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
