@@ -27,7 +27,20 @@ const options = new Command('webhook-receiver')
   .opts<{ port: number; host: string; secret?: string[] }>();
 const logger = createLogger({ service: 'webhook-receiver', deploySha: 'dev', level: 'info', format: 'pretty' });
 const { app, state } = webhookReceiverApp((d) =>
-  logger.info('webhook received', { eventId: d.eventId, type: d.type, verified: d.verified, signatures: d.signatures, answered: d.answered }),
+  logger.info('webhook received', {
+    eventId: d.eventId,
+    type: d.type,
+    verified: d.verified,
+    signatures: d.signatures,
+    answered: d.answered,
+  }),
 );
 state.secrets = options.secret ?? [];
-serveUntilSignalled({ name: 'webhook receiver', app, port: options.port, host: options.host, logger, details: { deliveries: '/deliveries' } });
+serveUntilSignalled({
+  name: 'webhook receiver',
+  app,
+  port: options.port,
+  host: options.host,
+  logger,
+  details: { deliveries: '/deliveries' },
+});

@@ -79,7 +79,8 @@ export function webhookReceiverApp(onDelivery?: (delivery: ReceivedDelivery) => 
   });
   app.post('/admin/secrets', express.json(), (req, res) => {
     const secrets = (req.body as { secrets?: unknown }).secrets;
-    if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string')) return res.status(400).json({ error: 'secrets: string[]' });
+    if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string'))
+      return res.status(400).json({ error: 'secrets: string[]' });
     state.secrets = secrets as string[];
     res.status(204).end();
   });

@@ -12,7 +12,7 @@ describe('webhook signatures', () => {
   it('docs/API.md carries the verification recipe byte for byte as the receiver stand-in runs it', () => {
     const docs = readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8');
     const recipe = readFileSync(path.join(ROOT, 'ops', 'stand-ins', 'webhook-receiver', 'verifySignature.ts'), 'utf8');
-    const block = /<!-- webhook-verification-recipe -->\n```ts\n([\s\S]*?)```/.exec(docs)?.[1];
+    const block = /<!-- webhook-verification-recipe -->\n+```ts\n([\s\S]*?)```/.exec(docs)?.[1];
     expect(block).toBe(recipe);
   });
 

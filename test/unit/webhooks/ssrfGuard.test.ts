@@ -65,14 +65,17 @@ describe('webhook SSRF guard', () => {
     });
   });
 
-  it.each(['https://127.0.0.1/h', 'https://10.0.0.5/h', 'https://169.254.169.254/latest/meta-data', 'https://[::1]/h', 'https://[::ffff:7f00:1]/h'])(
-    'refuses the IP literal %s without a lookup',
-    async (url) => {
-      const before = resolver.lookups.length;
-      await expect(resolveWebhookTarget(url, production, resolver)).rejects.toMatchObject({ reason: 'non-public-address' });
-      expect(resolver.lookups.length).toBe(before);
-    },
-  );
+  it.each([
+    'https://127.0.0.1/h',
+    'https://10.0.0.5/h',
+    'https://169.254.169.254/latest/meta-data',
+    'https://[::1]/h',
+    'https://[::ffff:7f00:1]/h',
+  ])('refuses the IP literal %s without a lookup', async (url) => {
+    const before = resolver.lookups.length;
+    await expect(resolveWebhookTarget(url, production, resolver)).rejects.toMatchObject({ reason: 'non-public-address' });
+    expect(resolver.lookups.length).toBe(before);
+  });
 
   it('refuses http, credentials in the URL, an unparsable URL and a name without addresses', async () => {
     await expect(resolveWebhookTarget('http://hooks.brand.example/h', production, resolver)).rejects.toMatchObject({ reason: 'scheme' });
@@ -93,7 +96,9 @@ describe('webhook SSRF guard', () => {
     expect((await resolveWebhookTarget('http://127.0.0.1:8092/hooks/a', devFlag, resolver)).pinned).toEqual(v4('127.0.0.1'));
     expect((await resolveWebhookTarget('http://[::1]:8092/hooks/a', devFlag, resolver)).pinned).toEqual(v6('::1'));
     expect((await resolveWebhookTarget('http://localhost.brand.example/h', devFlag, resolver)).pinned).toEqual(v4('127.0.0.1'));
-    await expect(resolveWebhookTarget('http://ten.brand.example/h', devFlag, resolver)).rejects.toMatchObject({ reason: 'non-public-address' });
+    await expect(resolveWebhookTarget('http://ten.brand.example/h', devFlag, resolver)).rejects.toMatchObject({
+      reason: 'non-public-address',
+    });
     await expect(resolveWebhookTarget('http://metadata.brand.example/h', devFlag, resolver)).rejects.toMatchObject({
       reason: 'non-public-address',
     });
@@ -101,8 +106,8 @@ describe('webhook SSRF guard', () => {
 
   it('classifies addresses: public unicast only', () => {
     expect(['8.8.8.8', '93.184.216.34', '2606:4700::1111'].every(isPublicAddress)).toBe(true);
-    expect(['172.16.0.1', '192.168.0.1', '127.1.2.3', 'fe80::1', 'ff02::1', '::', '64:ff9b::a00:1', 'not-an-ip'].some(isPublicAddress)).toBe(
-      false,
-    );
+    expect(
+      ['172.16.0.1', '192.168.0.1', '127.1.2.3', 'fe80::1', 'ff02::1', '::', '64:ff9b::a00:1', 'not-an-ip'].some(isPublicAddress),
+    ).toBe(false);
   });
 });
