@@ -103,7 +103,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
       },
       responses: {
         201: { description: 'The endpoint and its signing secret, shown once.', schema: SecretSchema },
-        422: { description: 'The URL is refused (scheme, credentials, or a non-public address).' },
+        400: { description: 'VALIDATION_FAILED: the URL is refused (scheme, credentials, or a non-public address).' },
       },
       handler: async ({ body }, _req, res) => {
         const principal = principalOf(res);

@@ -13,6 +13,7 @@ import { unlockableContentModel } from '../../unlock/content';
 import { registerChainFollowerModels } from '../../chainFollower/models';
 import { tagModel, tapEventModel } from '../../tags/models';
 import { apiKeyModel } from '../../tenancy/models';
+import { webhookDeliveryModel, webhookEndpointModel, webhookEventModel } from '../../webhooks/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -36,4 +37,7 @@ export function registerModels(connection: Connection): void {
   tagModel(connection);
   tapEventModel(connection);
   apiKeyModel(connection);
+  webhookEndpointModel(connection);
+  webhookEventModel(connection);
+  webhookDeliveryModel(connection);
 }

@@ -264,7 +264,7 @@ describe('webhooks', () => {
         `${receiver.url}/hooks/plain-http`,
       ]) {
         const answer = await client.adminPost('/v1/webhooks', { url, events: ['key.revoked'] });
-        expect({ url, status: answer.status, code: answer.body.error?.code }).toEqual({ url, status: 422, code: 'VALIDATION_FAILED' });
+        expect({ url, status: answer.status, code: answer.body.error?.code }).toEqual({ url, status: 400, code: 'VALIDATION_FAILED' });
       }
       expect(await webhookEndpointModel(strict.deps.mongo).countDocuments({})).toBe(0);
     } finally {
