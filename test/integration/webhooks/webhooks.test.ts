@@ -9,6 +9,9 @@ import { webhookDeliveryModel, webhookEndpointModel, webhookEventModel } from '.
 import { createWebhookActivities } from '../../../activities/webhooks/webhookActivities';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { startWebhookReceiver, type WebhookReceiver } from '../../../ops/stand-ins/webhook-receiver/server';
+import { ensureIndexes } from '../../../src/db/indexes';
+import { registerModels } from '../../../src/db/models';
+import { recordHistoryIfAsked } from '../../support/histories';
 import { apiClient } from '../../support/patchApi';
 import { activityDeps, createTestWorker, startTestApi, type TestApi } from '../../support/stack';
 
@@ -42,6 +45,9 @@ describe('webhooks', () => {
       ADMIN_API_MAX: '100000',
       API_KEY_RATE_MAX: '100000',
     });
+    // As the worker does at start: collections and indexes exist before the first concurrent writes and reads.
+    registerModels(api.deps.mongo);
+    await ensureIndexes(api.deps.mongo);
     ({ worker, connection: workerConnection } = await createTestWorker(api.deps));
     running = worker.run();
     receiver = await startWebhookReceiver();
@@ -149,6 +155,10 @@ describe('webhooks', () => {
     expect(attempts.filter((a) => a.statusCode === 503 && a.errorClass === 'http-status')).toHaveLength(3);
     expect(attempts.filter((a) => a.statusCode === 200 && a.errorClass === null)).toHaveLength(2);
 
+    const retried = [...logs].sort((a, b) => b.attempts.length - a.attempts.length)[0]!;
+    expect(retried.attempts.length).toBeGreaterThan(1);
+    await recordHistoryIfAsked(api.deps.temporal, retried.id, 'webhook-delivery-retried-delivered');
+
     const failedBody = accepted.find((d) => d.eventId === failedEvent)!.body as { type: string; tenantId: string; data: unknown };
     expect(failedBody).toMatchObject({ type: 'registration.failed', tenantId: 'acme', data: { uid: 'WH-FAIL-1', status: 'failed' } });
     // No personal data or secrets: the failure reason and the owner address are not in the body.
@@ -213,6 +223,42 @@ describe('webhooks', () => {
     });
     expect(withWrong.verified).toBe(false);
     receiver.setSecrets([newSecret]);
+  }, 60_000);
+
+  it('stops retrying when the endpoint is removed: the delivery ends failed, with every attempt logged', async () => {
+    const hooli = apiClient(api.baseUrl, await keyFor('hooli', ['admin']));
+    const created = await hooli.adminPost('/v1/webhooks', { url: `${receiver.url}/hooks/hooli`, events: ['key.revoked'] });
+    expect(created.status).toBe(201);
+    const endpointId = (created.body.endpoint as { id: string }).id;
+    receiver.failNext(1_000, 500);
+    try {
+      const doomed = await createApiKey(api.deps.mongo, {
+        tenantId: 'hooli',
+        name: 'x',
+        scopes: ['patches:read'],
+        mode: 'test',
+        createdBy: 'test',
+      });
+      expect((await hooli.adminPost(`/v1/admin/api-keys/${doomed.view.id}/revoke`, {})).status).toBe(200);
+      const deliveryId = webhookDeliveryWorkflowId(webhookEventId('key.revoked', doomed.view.id), endpointId);
+      await waitFor('two failed attempts', async () => {
+        const [log] = await deliveriesOf(hooli, endpointId);
+        return log && log.attempts.length >= 2 ? log : undefined;
+      });
+      expect(
+        (await hooli.call('DELETE', `/v1/webhooks/${endpointId}`, undefined, { 'x-api-key': await keyFor('hooli', ['webhooks:manage']) }))
+          .status,
+      ).toBe(200);
+      const result = (await api.deps.temporal.workflow.getHandle(deliveryId).result()) as { status: string; failure: string | null };
+      expect(result).toMatchObject({ status: 'failed', failure: 'WebhookEndpointGone' });
+      const [log] = await deliveriesOf(hooli, endpointId);
+      expect(log!.status).toBe('failed');
+      expect(log!.attempts.at(-1)!.errorClass).toBe('endpoint-gone');
+      expect(log!.attempts.slice(0, -1).every((a) => a.statusCode === 500 && a.errorClass === 'http-status')).toBe(true);
+      await recordHistoryIfAsked(api.deps.temporal, deliveryId, 'webhook-delivery-endpoint-removed');
+    } finally {
+      receiver.failNext(0);
+    }
   }, 60_000);
 
   it('shows each tenant only its own endpoints and deliveries; another tenant’s answer 404', async () => {
