@@ -42,7 +42,7 @@ export interface BulkRegistrationActivityDeps {
   /** The chain follower is told of each anchor tx, to prove it for verification. */
   network?: Network;
   /** KMS name of the NFC tags' master key. */
-  tagKeyIdentifier?: string;  /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
+  tagKeyIdentifier?: string; /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
   temporal?: Client;
   webhooks?: Pick<WebhookConfig, 'retry'>;
 }

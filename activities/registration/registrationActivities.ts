@@ -197,7 +197,8 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
         const events: EmittedEvent[] = [];
         for (const { uid } of input.records) {
           const patch = await patches.findById(uid, { tenantId: 1, status: 1, anchor: 1 }).lean();
-          if (patch?.status === 'anchored' && patch.anchor?.txid === input.txid) events.push(anchoredEvent(uid, input.txid, patch.tenantId));
+          if (patch?.status === 'anchored' && patch.anchor?.txid === input.txid)
+            events.push(anchoredEvent(uid, input.txid, patch.tenantId));
         }
         return events;
       });

@@ -29,7 +29,7 @@ export interface TransferActivityDeps {
   keys?: Keyring;
   metrics?: Metrics;
   /** The chain follower is told of each anchor tx, to prove it for verification. */
-  network?: Network;  /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
+  network?: Network; /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
   temporal?: Client;
   webhooks?: Pick<WebhookConfig, 'retry'>;
 }

@@ -148,10 +148,17 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
     },
 
     /** The attempts are over without a 2xx: the log says failed, and why. */
-    async closeWebhookDelivery(input: { deliveryId: string; failure: string }): Promise<{ attempts: number; lastStatusCode: number | null }> {
+    async closeWebhookDelivery(input: {
+      deliveryId: string;
+      failure: string;
+    }): Promise<{ attempts: number; lastStatusCode: number | null }> {
       await deliveries.updateOne({ _id: input.deliveryId, status: 'pending' }, { $set: { status: 'failed', updatedAt: new Date() } });
       const logged = await deliveries.findById(input.deliveryId, { attempts: 1 }).lean();
-      logger.warn('webhook delivery failed', { deliveryId: input.deliveryId, failure: input.failure, attempts: logged?.attempts.length ?? 0 });
+      logger.warn('webhook delivery failed', {
+        deliveryId: input.deliveryId,
+        failure: input.failure,
+        attempts: logged?.attempts.length ?? 0,
+      });
       return { attempts: logged?.attempts.length ?? 0, lastStatusCode: logged?.attempts.at(-1)?.statusCode ?? null };
     },
   };

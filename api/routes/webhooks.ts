@@ -112,7 +112,8 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
             (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })),
           );
         } catch (err) {
-          if (err instanceof WebhookTargetRefused) throw new DomainError('VALIDATION_FAILED', `The webhook URL is refused: ${err.message}.`);
+          if (err instanceof WebhookTargetRefused)
+            throw new DomainError('VALIDATION_FAILED', `The webhook URL is refused: ${err.message}.`);
           throw err;
         }
         const created = await createWebhookEndpoint(deps.mongo, {
@@ -142,7 +143,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
       path: '/v1/webhooks/:endpointId',
       summary: 'Remove a webhook endpoint: it receives nothing more, pending attempts stop; its delivery log stays.',
       request: { params: EndpointParams },
-      responses: { 200: { description: 'The removed endpoint.', schema: EndpointSchema }, 404: { description: 'No such endpoint in this tenant.' } },
+      responses: {
+        200: { description: 'The removed endpoint.', schema: EndpointSchema },
+        404: { description: 'No such endpoint in this tenant.' },
+      },
       handler: async ({ params }, _req, res) => {
         const removed = await removeWebhookEndpoint(deps.mongo, params.endpointId, principalOf(res).tenantId);
         if (!removed) throw new DomainError('NOT_FOUND', 'No such webhook endpoint.');
@@ -156,9 +160,17 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
       summary:
         'A new signing secret; the previous one keeps signing (a second v1 signature) for WEBHOOK_SECRET_OVERLAP_HOURS (24 by default).',
       request: { params: EndpointParams },
-      responses: { 201: { description: 'The new secret, shown once.', schema: SecretSchema }, 404: { description: 'No such active endpoint.' } },
+      responses: {
+        201: { description: 'The new secret, shown once.', schema: SecretSchema },
+        404: { description: 'No such active endpoint.' },
+      },
       handler: async ({ params }, _req, res) => {
-        const rotated = await rotateWebhookSecret(deps.mongo, params.endpointId, principalOf(res).tenantId, deps.config.webhooks.secretOverlapMs);
+        const rotated = await rotateWebhookSecret(
+          deps.mongo,
+          params.endpointId,
+          principalOf(res).tenantId,
+          deps.config.webhooks.secretOverlapMs,
+        );
         if (!rotated) throw new DomainError('NOT_FOUND', 'No such webhook endpoint.');
         res.setHeader('Cache-Control', 'no-store');
         res.status(201).json(rotated);

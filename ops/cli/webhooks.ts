@@ -44,14 +44,16 @@ function tenant(value: string | undefined): string | undefined {
 }
 
 function endpointId(id: string): string {
-  if (!WEBHOOK_ENDPOINT_ID_PATTERN.test(id)) throw new CliFailure('<endpointId>: we_ and 16 hex digits (patchproof webhooks list)', EXIT.usage);
+  if (!WEBHOOK_ENDPOINT_ID_PATTERN.test(id))
+    throw new CliFailure('<endpointId>: we_ and 16 hex digits (patchproof webhooks list)', EXIT.usage);
   return id;
 }
 
 function parseEvents(list: string): WebhookEventType[] {
   const events = list.split(',').map((s) => s.trim());
   const unknown = events.filter((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e));
-  if (unknown.length > 0 || events.length === 0) throw new CliFailure(`--events: comma-separated, among ${WEBHOOK_EVENT_TYPES.join(', ')}`, EXIT.usage);
+  if (unknown.length > 0 || events.length === 0)
+    throw new CliFailure(`--events: comma-separated, among ${WEBHOOK_EVENT_TYPES.join(', ')}`, EXIT.usage);
   return events as WebhookEventType[];
 }
 
@@ -75,7 +77,9 @@ function describeDelivery(d: WebhookDeliveryView): string {
  * through Temporal). Without --tenant, list and the per-endpoint commands act on any tenant (operator).
  */
 export function registerWebhookCommands(program: Command, context: CliContext): void {
-  const webhooks = program.command('webhooks').description("Tenants' webhook endpoints: add, list, remove, rotate-secret, deliveries, redeliver.");
+  const webhooks = program
+    .command('webhooks')
+    .description("Tenants' webhook endpoints: add, list, remove, rotate-secret, deliveries, redeliver.");
 
   webhooks
     .command('add')
@@ -105,7 +109,10 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
             createdBy: `cli:${userInfo().username}`,
           }),
         );
-        output(context.json()).result(created, `${created.secret}\n\nShown once: give it to the receiver now.\n${describeEndpoint(created.endpoint)}`);
+        output(context.json()).result(
+          created,
+          `${created.secret}\n\nShown once: give it to the receiver now.\n${describeEndpoint(created.endpoint)}`,
+        );
         return EXIT.ok;
       }),
     );
@@ -117,7 +124,10 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
     .action((options: { tenant?: string }) =>
       context.withConfig(async (config) => {
         const endpoints = await withMongo(config, (mongo) => listWebhookEndpoints(mongo, tenant(options.tenant)));
-        output(context.json()).result({ endpoints }, endpoints.length ? endpoints.map(describeEndpoint).join('\n') : 'no webhook endpoints');
+        output(context.json()).result(
+          { endpoints },
+          endpoints.length ? endpoints.map(describeEndpoint).join('\n') : 'no webhook endpoints',
+        );
         return EXIT.ok;
       }),
     );
@@ -163,7 +173,8 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
         const limit = Number(options.limit);
         if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new CliFailure('--limit: 1 to 1000', EXIT.usage);
         const deliveries = await withMongo(config, async (mongo) => {
-          if (!(await findWebhookEndpoint(mongo, endpointId(id), tenant(options.tenant)))) throw new CliFailure(`no webhook endpoint ${id}`, EXIT.problem);
+          if (!(await findWebhookEndpoint(mongo, endpointId(id), tenant(options.tenant))))
+            throw new CliFailure(`no webhook endpoint ${id}`, EXIT.problem);
           return listWebhookDeliveries(mongo, id, limit);
         });
         output(context.json()).result({ deliveries }, deliveries.length ? deliveries.map(describeDelivery).join('\n') : 'no deliveries');
@@ -178,7 +189,8 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
     .option('--tenant <id>', 'refuse unless the delivery is this tenant’s')
     .action((id: string, options: { tenant?: string }) =>
       context.withConfig(async (config) => {
-        if (!WEBHOOK_DELIVERY_ID_PATTERN.test(id)) throw new CliFailure('<deliveryId>: as patchproof webhooks deliveries prints it', EXIT.usage);
+        if (!WEBHOOK_DELIVERY_ID_PATTERN.test(id))
+          throw new CliFailure('<deliveryId>: as patchproof webhooks deliveries prints it', EXIT.usage);
         const started = await withMongo(config, async (mongo) => {
           const delivery = await findWebhookDelivery(mongo, id, tenant(options.tenant));
           if (!delivery) throw new CliFailure(`no webhook delivery ${id}`, EXIT.problem);
@@ -186,7 +198,12 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
           if (!endpoint || endpoint.removedAt) throw new CliFailure(`the endpoint ${delivery.endpointId} was removed`, EXIT.problem);
           const temporal = await connectTemporal(config);
           try {
-            const launched = await startWebhookRedelivery({ mongo, temporal, retry: config.webhooks.retry }, endpoint, delivery.eventId, delivery._id);
+            const launched = await startWebhookRedelivery(
+              { mongo, temporal, retry: config.webhooks.retry },
+              endpoint,
+              delivery.eventId,
+              delivery._id,
+            );
             return { ...launched, endpointId: endpoint._id };
           } finally {
             await temporal.connection.close();

@@ -106,18 +106,27 @@ export async function listWebhookEndpoints(mongo: Connection, tenantId: string |
 }
 
 /** An endpoint of this tenant; another tenant's is not found. `tenantId` undefined: the operator, any tenant. */
-export async function findWebhookEndpoint(mongo: Connection, id: string, tenantId: string | undefined): Promise<WebhookEndpointDocument | null> {
+export async function findWebhookEndpoint(
+  mongo: Connection,
+  id: string,
+  tenantId: string | undefined,
+): Promise<WebhookEndpointDocument | null> {
   const doc = await webhookEndpointModel(mongo).findById(id).lean();
   if (!doc || (tenantId !== undefined && doc.tenantId !== tenantId)) return null;
   return doc;
 }
 
 /** Stops deliveries to an endpoint; its log stays. Pending attempts find it removed and stop. */
-export async function removeWebhookEndpoint(mongo: Connection, id: string, tenantId: string | undefined): Promise<WebhookEndpointView | null> {
+export async function removeWebhookEndpoint(
+  mongo: Connection,
+  id: string,
+  tenantId: string | undefined,
+): Promise<WebhookEndpointView | null> {
   const doc = await findWebhookEndpoint(mongo, id, tenantId);
   if (!doc) return null;
   const now = new Date();
-  if (!doc.removedAt) await webhookEndpointModel(mongo).updateOne({ _id: id, removedAt: null }, { $set: { removedAt: now, updatedAt: now } });
+  if (!doc.removedAt)
+    await webhookEndpointModel(mongo).updateOne({ _id: id, removedAt: null }, { $set: { removedAt: now, updatedAt: now } });
   return endpointView({ ...doc, removedAt: doc.removedAt ?? now }, now);
 }
 
@@ -151,7 +160,11 @@ export async function listWebhookDeliveries(mongo: Connection, endpointId: strin
 }
 
 /** One delivery of this tenant (another tenant's is not found). */
-export async function findWebhookDelivery(mongo: Connection, id: string, tenantId: string | undefined): Promise<WebhookDeliveryDocument | null> {
+export async function findWebhookDelivery(
+  mongo: Connection,
+  id: string,
+  tenantId: string | undefined,
+): Promise<WebhookDeliveryDocument | null> {
   const doc = await webhookDeliveryModel(mongo).findById(id).lean();
   if (!doc || (tenantId !== undefined && doc.tenantId !== tenantId)) return null;
   return doc;

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 
 /** The events a tenant can subscribe an endpoint to. */
-export const WEBHOOK_EVENT_TYPES = ['registration.anchored', 'registration.failed', 'batch.completed', 'transfer.anchored', 'key.revoked'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'registration.anchored',
+  'registration.failed',
+  'batch.completed',
+  'transfer.anchored',
+  'key.revoked',
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /**

@@ -79,7 +79,8 @@ export async function emitWebhookEvents(deps: WebhookLaunchDeps, events: Emitted
       { $setOnInsert: { _id: id, tenantId: event.tenantId, type: event.type, data: event.data, createdAt: new Date() } },
       { upsert: true },
     );
-    for (const endpoint of wanting) launched.push(await startDelivery(deps, endpoint, id, webhookDeliveryWorkflowId(id, endpoint._id), null));
+    for (const endpoint of wanting)
+      launched.push(await startDelivery(deps, endpoint, id, webhookDeliveryWorkflowId(id, endpoint._id), null));
   }
   return launched;
 }

@@ -5,14 +5,7 @@ import type { CheckedTarget } from './ssrfGuard';
 
 /** Why an attempt failed, as the delivery log records it: a class, never the receiver's body or our secret. */
 export type DeliveryErrorClass =
-  | 'refused-target'
-  | 'timeout'
-  | 'connection'
-  | 'tls'
-  | 'redirect'
-  | 'http-status'
-  | 'response-too-large'
-  | 'endpoint-gone';
+  'refused-target' | 'timeout' | 'connection' | 'tls' | 'redirect' | 'http-status' | 'response-too-large' | 'endpoint-gone';
 
 export interface PostOutcome {
   /** Null when no answer came. */

@@ -81,7 +81,7 @@ export function webhookReceiverApp(onDelivery?: (delivery: ReceivedDelivery) => 
     const secrets = (req.body as { secrets?: unknown }).secrets;
     if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string'))
       return res.status(400).json({ error: 'secrets: string[]' });
-    state.secrets = secrets as string[];
+    state.secrets = secrets;
     res.status(204).end();
   });
   app.post('/admin/fail', express.json(), (req, res) => {

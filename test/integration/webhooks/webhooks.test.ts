@@ -200,7 +200,9 @@ describe('webhooks', () => {
     });
     expect((await acme.adminPost(`/v1/admin/api-keys/${doomed.view.id}/revoke`, {})).status).toBe(200);
     const eventId = webhookEventId('key.revoked', doomed.view.id);
-    const withNew = await waitFor('the delivery after rotation', async () => receiver.deliveries.find((d) => d.eventId === eventId));
+    const withNew = await waitFor('the delivery after rotation', () =>
+      Promise.resolve(receiver.deliveries.find((d) => d.eventId === eventId)),
+    );
     expect(withNew).toMatchObject({ signatures: 2, verified: true, answered: 200 });
 
     receiver.setSecrets([acmeSecret]);
@@ -209,17 +211,17 @@ describe('webhooks', () => {
       (await deliveriesOf(acme, acmeEndpointId)).find((d) => d.id === deliveryId && d.status === 'succeeded'),
     );
     expect((await acme.adminPost(`/v1/webhooks/${acmeEndpointId}/deliveries/${deliveryId}/redeliver`, {})).status).toBe(202);
-    const withOld = await waitFor('the redelivery checked with the previous secret', async () => {
+    const withOld = await waitFor('the redelivery checked with the previous secret', () => {
       const received = receiver.deliveries.filter((d) => d.eventId === eventId);
-      return received.length >= 2 ? received[1] : undefined;
+      return Promise.resolve(received.length >= 2 ? received[1] : undefined);
     });
     expect(withOld).toMatchObject({ signatures: 2, verified: true });
 
     receiver.setSecrets(['whsec_not-this-endpoints']);
     expect((await acme.adminPost(`/v1/webhooks/${acmeEndpointId}/deliveries/${deliveryId}/redeliver`, {})).status).toBe(202);
-    const withWrong = await waitFor('the redelivery checked with a wrong secret', async () => {
+    const withWrong = await waitFor('the redelivery checked with a wrong secret', () => {
       const received = receiver.deliveries.filter((d) => d.eventId === eventId);
-      return received.length >= 3 ? received[2] : undefined;
+      return Promise.resolve(received.length >= 3 ? received[2] : undefined);
     });
     expect(withWrong.verified).toBe(false);
     receiver.setSecrets([newSecret]);

@@ -3,11 +3,11 @@ import { isPublicAddress, resolveWebhookTarget, type ResolvedAddress, type Resol
 /** The DNS border is the only stand-in: each name answers the addresses listed here, and every lookup is counted. */
 function stubResolver(answers: Record<string, ResolvedAddress[]>): Resolver & { lookups: string[] } {
   const lookups: string[] = [];
-  const resolve = async (host: string) => {
+  const resolve = (host: string) => {
     lookups.push(host);
     const found = answers[host];
-    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    return found;
+    if (!found) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+    return Promise.resolve(found);
   };
   return Object.assign(resolve, { lookups });
 }
