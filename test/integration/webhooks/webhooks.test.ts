@@ -263,6 +263,42 @@ describe('webhooks', () => {
     }
   }, 60_000);
 
+  it('emits registration.anchored from the batch anchoring activity only to the record tenant’s subscribed endpoints', async () => {
+    const umbrella = apiClient(api.baseUrl, await keyFor('umbrella', ['webhooks:manage']));
+    const created = await umbrella.adminPost('/v1/webhooks', { url: `${receiver.url}/hooks/umbrella`, events: ['registration.anchored'] });
+    expect(created.status).toBe(201);
+    const endpointId = (created.body.endpoint as { id: string }).id;
+    const txid = 'ab'.repeat(32);
+    await seedPendingPatch('WH-ANCH-U', 'umbrella');
+    await seedPendingPatch('WH-ANCH-A', 'acme');
+    await patchModel(api.deps.mongo).updateMany(
+      { tenantId: { $in: ['umbrella', 'acme'] }, status: 'pending' },
+      { $set: { status: 'anchoring', anchor: { txid, vout: 0, proof: null, blockHeight: null } } },
+    );
+    const registration = createRegistrationActivities(activityDeps(api.deps));
+    const records = [
+      { uid: 'WH-ANCH-U', recordHash: 'rh-WH-ANCH-U' },
+      { uid: 'WH-ANCH-A', recordHash: 'rh-WH-ANCH-A' },
+    ];
+    expect(
+      await registration.markRegistrationsAnchored({ txid, blockHeight: 100, broadcastAt: new Date().toISOString(), records }),
+    ).toEqual({
+      anchored: 2,
+    });
+    // The activity's retry after its write landed: nothing modified, the same event, no second delivery.
+    await registration.markRegistrationsAnchored({ txid, blockHeight: 100, broadcastAt: new Date().toISOString(), records });
+
+    const eventId = webhookEventId('registration.anchored', 'WH-ANCH-U');
+    const [log] = await waitFor('the anchored delivery', async () => {
+      const deliveries = await deliveriesOf(umbrella, endpointId);
+      return deliveries.some((d) => d.status === 'succeeded') ? deliveries : undefined;
+    });
+    expect(log).toMatchObject({ eventId, eventType: 'registration.anchored', status: 'succeeded' });
+    const received = receiver.deliveries.filter((d) => d.type === 'registration.anchored');
+    expect(received.map((d) => d.eventId)).toEqual([eventId]);
+    expect((received[0]!.body as { data: unknown }).data).toEqual({ uid: 'WH-ANCH-U', txid, status: 'anchored' });
+  }, 60_000);
+
   it('shows each tenant only its own endpoints and deliveries; another tenant’s answer 404', async () => {
     const globex = apiClient(api.baseUrl, await keyFor('globex', ['webhooks:manage']));
     const own = await globex.adminPost('/v1/webhooks', { url: `${receiver.url}/hooks/globex`, events: ['batch.completed'] });
