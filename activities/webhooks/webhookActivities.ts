@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Connection } from 'mongoose';
 import type { WebhookConfig } from '../../src/config';
@@ -8,6 +7,7 @@ import type { WebhookEvent } from '../../src/webhooks/events';
 import { webhookDeliveryModel, webhookEndpointModel, webhookEventModel, type DeliveryAttempt } from '../../src/webhooks/models';
 import { postToPinnedTarget, type DeliveryErrorClass } from '../../src/webhooks/post';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signatureHeader } from '../../src/webhooks/signature';
+import { systemResolver } from '../../src/webhooks/resolver';
 import { resolveWebhookTarget, WebhookTargetRefused, type Resolver } from '../../src/webhooks/ssrfGuard';
 import { WEBHOOK_FAILURES, type WebhookAttemptResult } from '../../workflows/webhooks/shared';
 
@@ -19,9 +19,6 @@ export interface WebhookActivityDeps {
   resolveHost?: Resolver;
 }
 
-const systemResolver: Resolver = async (hostname) =>
-  (await lookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-
 /**
  * Activities of the webhook delivery workflow. The secret is read here, by endpoint id, and used only to sign: it
  * is never an input, a result, a log field or an error message. Each attempt is appended to the delivery log
@@ -30,7 +27,7 @@ const systemResolver: Resolver = async (hostname) =>
 export function createWebhookActivities(deps: WebhookActivityDeps) {
   const { mongo, logger, webhooks } = deps;
   const deliveries = webhookDeliveryModel(mongo);
-  const resolveHost = deps.resolveHost ?? systemResolver;
+  const resolveHost = deps.resolveHost ?? systemResolver(webhooks.timeoutMs);
 
   async function logAttempt(deliveryId: string, entry: DeliveryAttempt, status: 'pending' | 'succeeded'): Promise<void> {
     // A retried write of the same attempt number adds nothing.
@@ -74,7 +71,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       );
       const logged = await deliveries.findById(input.deliveryId, { status: 1, attempts: 1 }).lean();
       if (logged?.status === 'succeeded') {
-        const last = logged.attempts.at(-1);
+        const last = logged.attempts?.at(-1);
         return { attempt: last?.attempt ?? attempt, statusCode: last?.statusCode ?? null };
       }
       const fail = async (errorClass: DeliveryErrorClass, statusCode: number | null, durationMs: number) => {

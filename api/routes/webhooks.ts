@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import type { Client } from '@temporalio/client';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
@@ -17,6 +16,7 @@ import {
 import { WEBHOOK_EVENT_TYPES } from '../../src/webhooks/events';
 import { WEBHOOK_DELIVERY_ID_PATTERN, WEBHOOK_ENDPOINT_ID_PATTERN } from '../../src/webhooks/ids';
 import { startWebhookRedelivery } from '../../src/webhooks/launch';
+import { systemResolver } from '../../src/webhooks/resolver';
 import { resolveWebhookTarget, WebhookTargetRefused } from '../../src/webhooks/ssrfGuard';
 import { principalOf } from '../middleware/apiKey';
 import { defineRoute, type RouteSpec } from '../routing';
@@ -78,6 +78,7 @@ export interface WebhookRouteDeps {
  */
 export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
   const policy = { allowLoopbackHttp: deps.config.webhooks.allowLoopbackHttp };
+  const resolveHost = systemResolver(deps.config.webhooks.timeoutMs);
   const ownEndpoint = async (endpointId: string, tenantId: string) => {
     const endpoint = await findWebhookEndpoint(deps.mongo, endpointId, tenantId);
     if (!endpoint) throw new DomainError('NOT_FOUND', 'No such webhook endpoint.');
@@ -108,9 +109,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): RouteSpec[] {
       handler: async ({ body }, _req, res) => {
         const principal = principalOf(res);
         try {
-          await resolveWebhookTarget(body.url, policy, async (host) =>
-            (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })),
-          );
+          await resolveWebhookTarget(body.url, policy, resolveHost);
         } catch (err) {
           if (err instanceof WebhookTargetRefused)
             throw new DomainError('VALIDATION_FAILED', `The webhook URL is refused: ${err.message}.`);

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { Connection } from 'mongoose';
@@ -19,6 +18,7 @@ import {
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../src/webhooks/events';
 import { WEBHOOK_DELIVERY_ID_PATTERN, WEBHOOK_ENDPOINT_ID_PATTERN } from '../../src/webhooks/ids';
 import { startWebhookRedelivery } from '../../src/webhooks/launch';
+import { systemResolver } from '../../src/webhooks/resolver';
 import { resolveWebhookTarget, WebhookTargetRefused } from '../../src/webhooks/ssrfGuard';
 import { CliFailure, connectTemporal, EXIT, output } from './common';
 
@@ -93,8 +93,10 @@ export function registerWebhookCommands(program: Command, context: CliContext): 
         const tenantId = tenant(options.tenant)!;
         const events = parseEvents(options.events);
         try {
-          await resolveWebhookTarget(options.url, { allowLoopbackHttp: config.webhooks.allowLoopbackHttp }, async (host) =>
-            (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })),
+          await resolveWebhookTarget(
+            options.url,
+            { allowLoopbackHttp: config.webhooks.allowLoopbackHttp },
+            systemResolver(config.webhooks.timeoutMs),
           );
         } catch (err) {
           if (err instanceof WebhookTargetRefused) throw new CliFailure(`--url refused: ${err.message}`, EXIT.usage);

@@ -61,7 +61,8 @@ export function deliveryView(doc: WebhookDeliveryDocument): WebhookDeliveryView 
     eventType: doc.eventType,
     redeliveryOf: doc.redeliveryOf,
     status: doc.status,
-    attempts: doc.attempts.map((a) => ({
+    // A delivery logged before its first attempt may have no attempts array yet.
+    attempts: (doc.attempts ?? []).map((a) => ({
       attempt: a.attempt,
       at: a.at.toISOString(),
       statusCode: a.statusCode ?? null,

@@ -13,7 +13,8 @@ import { ensureIndexes } from '../../../src/db/indexes';
 import { registerModels } from '../../../src/db/models';
 import { recordHistoryIfAsked } from '../../support/histories';
 import { apiClient } from '../../support/patchApi';
-import { activityDeps, createTestWorker, startTestApi, type TestApi } from '../../support/stack';
+import { runPatchproof } from '../../support/processes';
+import { activityDeps, createTestWorker, startTestApi, testEnvironment, type TestApi } from '../../support/stack';
 
 interface DeliveryLog {
   id: string;
@@ -330,6 +331,39 @@ describe('webhooks', () => {
     const reader = apiClient(api.baseUrl, await keyFor('globex', ['patches:read']));
     expect((await reader.adminGet('/v1/webhooks')).status).toBe(403);
   });
+
+  it('manages endpoints from the CLI: add (URL checked, secret printed once), list, deliveries, remove', async () => {
+    const env = testEnvironment({ MONGODB_URI: api.deps.config.mongo.uri, LOG_LEVEL: 'warn', WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true' });
+    const refused = await runPatchproof(
+      ['webhooks', 'add', '--tenant', 'cli-co', '--url', 'http://10.0.0.8/hooks', '--events', 'key.revoked'],
+      env,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/refused: the host resolves to a non-public address/);
+
+    const added = await runPatchproof(
+      ['--json', 'webhooks', 'add', '--tenant', 'cli-co', '--url', `${receiver.url}/hooks/cli`, '--events', 'key.revoked,batch.completed'],
+      env,
+    );
+    expect(added.code).toBe(0);
+    const { secret, endpoint } = JSON.parse(added.stdout) as { secret: string; endpoint: { id: string; tenantId: string } };
+    expect(secret).toMatch(/^whsec_/);
+    expect(endpoint.tenantId).toBe('cli-co');
+
+    const listed = await runPatchproof(['--json', 'webhooks', 'list', '--tenant', 'cli-co'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain(secret);
+    expect((JSON.parse(listed.stdout) as { endpoints: { id: string; events: string[] }[] }).endpoints).toMatchObject([
+      { id: endpoint.id, events: ['key.revoked', 'batch.completed'] },
+    ]);
+    const deliveries = await runPatchproof(['webhooks', 'deliveries', endpoint.id], env);
+    expect(deliveries).toMatchObject({ code: 0, stdout: 'no deliveries\n' });
+    // Another tenant named: not found, nothing removed.
+    expect((await runPatchproof(['webhooks', 'remove', endpoint.id, '--tenant', 'acme'], env)).code).toBe(1);
+    const removed = await runPatchproof(['webhooks', 'remove', endpoint.id, '--tenant', 'cli-co'], env);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain('REMOVED');
+  }, 60_000);
 
   it('refuses URLs that resolve to loopback, private or link-local addresses without the dev flag (as in production)', async () => {
     const strict = await startTestApi({ ADMIN_API_MAX: '100000', API_KEY_RATE_MAX: '100000' });
