@@ -14,6 +14,7 @@ import { createIssuerKeyActivities, type IssuerKeyActivityDeps } from './issuerK
 import { createSystemActivities, type SystemActivityDeps } from './system/probes';
 import { createChainFollowerActivities, type ChainFollowerActivityDeps } from './chainFollower/followerActivities';
 import { createHistoryArchiveActivities, type HistoryArchiveActivityDeps } from './history/historyArchiveActivities';
+import { createWebhookActivities, type WebhookActivityDeps } from './webhooks/webhookActivities';
 
 export type ActivityDeps = SystemActivityDeps &
   ChainActivityDeps &
@@ -27,7 +28,8 @@ export type ActivityDeps = SystemActivityDeps &
   RotationActivityDeps &
   IssuerKeyActivityDeps &
   ChainFollowerActivityDeps &
-  HistoryArchiveActivityDeps;
+  HistoryArchiveActivityDeps &
+  WebhookActivityDeps;
 
 /** Every activity of the main task queue, built from the process's shared dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -45,6 +47,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createIssuerKeyActivities(deps),
     ...createChainFollowerActivities(deps),
     ...createHistoryArchiveActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 
@@ -64,6 +67,7 @@ export function activityDepsFromConfig(
     backup: config.backup,
     chainFollower: config.chainFollower,
     historyArchive: config.historyArchive,
+    webhooks: config.webhooks,
     keys: keyringFromConfig(config, connections.mongo),
     jwt: { env: config.ownerAuth.jwt, jwtSecret: config.auth.jwtSecret },
   };

@@ -27,6 +27,7 @@ import { systemCheckRoutes } from './routes/systemChecks';
 import { patchBatchRoutes } from './routes/patchBatches';
 import { patchListingRoutes } from './routes/patchListing';
 import { apiKeyRoutes } from './routes/apiKeys';
+import { webhookRoutes } from './routes/webhooks';
 import { registrationQueue } from '../src/registration/queue';
 import { buildOpenApiDocument, methodNotAllowed, mountRoutes, readsOwnBody, type RouteSpec } from './routing';
 import { attributedCalls } from '../src/woc/client';
@@ -129,7 +130,11 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       mongo: deps.mongo,
       authenticator: apiKeyAuthenticatorFor(deps),
       rotationOverlapMs: deps.config.apiKeys.rotationOverlapMs,
+      temporal: deps.temporal,
+      webhookRetry: deps.config.webhooks.retry,
+      logger: deps.logger,
     }),
+    ...webhookRoutes({ mongo: deps.mongo, temporal: deps.temporal, config: deps.config, starts: deps.metrics }),
     ...patchPageRoutes({ ...page, mongo: deps.mongo }),
     ...patchBatchRoutes({
       temporal: deps.temporal,

@@ -16,3 +16,4 @@ export { backupWorkflow, restoreCheckWorkflow } from './backup/backup';
 export { issuerKeyRevocationWorkflow } from './issuerKeys/revocation';
 export { chainFollowerWorkflow } from './chainFollower/follower';
 export { historyArchiveWorkflow } from './history/archive';
+export { webhookDeliveryWorkflow } from './webhooks/delivery';

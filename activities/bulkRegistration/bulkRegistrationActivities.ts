@@ -28,6 +28,9 @@ import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import { DEFAULT_TENANT_ID } from '../../src/tenancy/apiKeys';
 import { signDigestsAsIssuer } from '../shared/issuerSignature';
 
+import type { Client } from '@temporalio/client';
+import type { WebhookConfig } from '../../src/config';
+import { emitFromActivity } from '../../src/webhooks/launch';
 export interface BulkRegistrationActivityDeps {
   mongo: Connection;
   kms: KmsClient;
@@ -39,7 +42,9 @@ export interface BulkRegistrationActivityDeps {
   /** The chain follower is told of each anchor tx, to prove it for verification. */
   network?: Network;
   /** KMS name of the NFC tags' master key. */
-  tagKeyIdentifier?: string;
+  tagKeyIdentifier?: string; /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
+  temporal?: Client;
+  webhooks?: Pick<WebhookConfig, 'retry'>;
 }
 
 /**
@@ -291,6 +296,14 @@ export function createBulkRegistrationActivities(deps: BulkRegistrationActivityD
         await batches.updateOne({ _id: input.batchId }, { $set: { state: 'completed', 'timings.completedAt': now, updatedAt: now } });
       }
       deps.logger.onChain.info('bulk batch completed', { batchId: input.batchId, ...(input.anchor && { txid: input.anchor.txid }) });
+      await emitFromActivity(deps, 'batch.completed', () => [
+        {
+          tenantId: batch.tenantId ?? DEFAULT_TENANT_ID,
+          type: 'batch.completed',
+          subject: input.batchId,
+          data: { batchId: input.batchId, status: 'completed', txid: input.anchor?.txid ?? null },
+        },
+      ]);
     },
 
     /** The batch could not be anchored: its pending records fail with the reason, and the batch says why. */

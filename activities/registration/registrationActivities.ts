@@ -15,6 +15,8 @@ import { trackAnchorTx } from '../../src/chainFollower/localChain';
 import type { PoolSpendingDeps } from '../shared/deps';
 import { bindTags } from '../../src/tags/taps';
 import { DEFAULT_TENANT_ID, type Actor } from '../../src/tenancy/apiKeys';
+import type { WebhookConfig } from '../../src/config';
+import { emitFromActivity, type EmittedEvent } from '../../src/webhooks/launch';
 
 export interface RegistrationActivityDeps extends PoolSpendingDeps {
   anchoring: AppConfig['anchoring'];
@@ -25,6 +27,8 @@ export interface RegistrationActivityDeps extends PoolSpendingDeps {
   keys?: Keyring;
   /** KMS name of the NFC tags' master key: a tag is bound under its current version. */
   tagKeyIdentifier?: string;
+  /** Webhook retry settings for the events these activities emit; none emitted without them. */
+  webhooks?: Pick<WebhookConfig, 'retry'>;
 }
 
 /** The KMS master key a tag's keys come from; the default matches TAG_KEY_IDENTIFIER's. */
@@ -188,6 +192,16 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       const broadcastAt = new Date(input.broadcastAt);
       for (let i = 0; i < totals.modified; i++) recordAnchorConfirmed(deps.metrics, broadcastAt, at);
       deps.logger.onChain.info('registrations anchored', { txid: input.txid, records: totals.modified });
+      // Every record anchored in this transaction, read back: a retry after the write emits the same events.
+      await emitFromActivity(deps, 'registration.anchored', async () => {
+        const events: EmittedEvent[] = [];
+        for (const { uid } of input.records) {
+          const patch = await patches.findById(uid, { tenantId: 1, status: 1, anchor: 1 }).lean();
+          if (patch?.status === 'anchored' && patch.anchor?.txid === input.txid)
+            events.push(anchoredEvent(uid, input.txid, patch.tenantId));
+        }
+        return events;
+      });
       return { anchored: totals.modified };
     },
 
@@ -228,10 +242,11 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
         if (patch.status === 'anchoring') recordAnchorConfirmed(deps.metrics, patch.updatedAt);
       }
       deps.logger.onChain.info('registration anchored', { uid: input.uid, txid: input.txid });
+      await emitFromActivity(deps, 'registration.anchored', () => [anchoredEvent(input.uid, input.txid, patch.tenantId)]);
     },
 
     async markRegistrationFailed(input: { uid: string; reason: string }): Promise<void> {
-      const before = await patches.findById(input.uid, { status: 1, registrationId: 1 }).lean();
+      const before = await patches.findById(input.uid, { status: 1, registrationId: 1, tenantId: 1 }).lean();
       // A registration that lost its uid to another (a bulk batch) must not mark the winner's record failed.
       const registrationId = registrationWorkflowId(input.uid);
       if (before && before.registrationId !== registrationId) return;
@@ -241,8 +256,19 @@ export function createRegistrationActivities(deps: RegistrationActivityDeps) {
       );
       // Counted on the transition only: a retried activity finds the record failed already.
       if (before && before.status !== 'anchored' && before.status !== 'failed') recordRegistrationOutcome(deps.metrics, 'failed');
+      if (before && before.status !== 'anchored') {
+        const tenantId = before.tenantId ?? DEFAULT_TENANT_ID;
+        await emitFromActivity(deps, 'registration.failed', () => [
+          { tenantId, type: 'registration.failed', subject: input.uid, data: { uid: input.uid, status: 'failed' } },
+        ]);
+      }
     },
   };
+}
+
+/** The event for a registration that reached its confirmations: uid and txid only. */
+function anchoredEvent(uid: string, txid: string, tenantId: string | null | undefined): EmittedEvent {
+  return { tenantId: tenantId ?? DEFAULT_TENANT_ID, type: 'registration.anchored', subject: uid, data: { uid, txid, status: 'anchored' } };
 }
 
 export interface PendingRegistration {

@@ -14,6 +14,10 @@ import { signAsIssuer } from '../shared/issuerSignature';
 import type { Redis } from 'ioredis';
 import { announceVerdictChange } from '../../src/registration/verdictChanges';
 
+import type { Client } from '@temporalio/client';
+import type { WebhookConfig } from '../../src/config';
+import { emitFromActivity } from '../../src/webhooks/launch';
+import { DEFAULT_TENANT_ID } from '../../src/tenancy/apiKeys';
 export interface TransferActivityDeps {
   mongo: Connection;
   /** Where API processes are told that a patch's verification answer changed (a pending or anchored transfer). */
@@ -25,7 +29,9 @@ export interface TransferActivityDeps {
   keys?: Keyring;
   metrics?: Metrics;
   /** The chain follower is told of each anchor tx, to prove it for verification. */
-  network?: Network;
+  network?: Network; /** Emits webhook events (to the tenant's subscribed endpoints) when both are set. */
+  temporal?: Client;
+  webhooks?: Pick<WebhookConfig, 'retry'>;
 }
 
 /** Failure types of the transfer activities: the patch moved on, or is not there to transfer. */
@@ -158,6 +164,12 @@ export function createTransferActivities(deps: TransferActivityDeps) {
       await announceVerdictChange(deps.redis, [transfer.uid], deps.logger);
       if (transfer.status !== 'anchored') recordTransferOutcome(deps.metrics, 'completed');
       deps.logger.onChain.info('transfer anchored', { uid: transfer.uid, seq: transfer.seq, txid: input.txid });
+      // The patch's tenant owns the event: a transfer is a change to one of its records.
+      await emitFromActivity(deps, 'transfer.anchored', async () => {
+        const patch = await patches.findById(transfer.uid, { tenantId: 1 }).lean();
+        const data = { transferId: input.transferId, uid: transfer.uid, seq: transfer.seq, txid: input.txid, status: 'anchored' as const };
+        return [{ tenantId: patch?.tenantId ?? DEFAULT_TENANT_ID, type: 'transfer.anchored', subject: input.transferId, data }];
+      });
     },
 
     async markTransferFailed(input: { transferId: string; reason: string }): Promise<void> {

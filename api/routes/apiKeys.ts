@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Connection } from 'mongoose';
 import { z } from 'zod';
 import { DomainError } from '../../src/errors';
@@ -5,6 +6,9 @@ import { API_KEY_ID_PATTERN, API_KEY_SCOPES, TENANT_ID_PATTERN, type ApiPrincipa
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from '../../src/tenancy/keyStore';
 import { isOperator, principalOf, type ApiKeyAuthenticator } from '../middleware/apiKey';
 import { defineRoute, type RouteSpec } from '../routing';
+import type { Logger } from '../../src/logging/logger';
+import { emitKeyRevoked } from '../../src/webhooks/launch';
+import type { WebhookRetryPolicy } from '../../workflows/webhooks/shared';
 
 const ApiKeySchema = z
   .object({
@@ -48,6 +52,10 @@ export interface ApiKeyRouteDeps {
   mongo: Connection;
   authenticator: Pick<ApiKeyAuthenticator, 'forget'>;
   rotationOverlapMs: number;
+  /** For the `key.revoked` webhook event. */
+  temporal: Client;
+  webhookRetry: WebhookRetryPolicy;
+  logger: Logger;
 }
 
 /** API key lifecycle over HTTP (admin scope); the CLI's `patchproof api-keys` does the same from a shell. */
@@ -122,6 +130,9 @@ export function apiKeyRoutes(deps: ApiKeyRouteDeps): RouteSpec[] {
         const revoked = await revokeApiKey(deps.mongo, params.keyId, principal.keyId, tenantActedOn(principal, undefined));
         if (!revoked) throw new DomainError('NOT_FOUND', 'No such API key.');
         deps.authenticator.forget(params.keyId);
+        await emitKeyRevoked({ mongo: deps.mongo, temporal: deps.temporal, retry: deps.webhookRetry }, revoked, (err) =>
+          deps.logger.warn('key.revoked webhook not emitted', { keyId: revoked.id, err }),
+        );
         res.json(revoked);
       },
     }),

@@ -5,7 +5,8 @@ import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
 import { API_KEY_ID_PATTERN, API_KEY_SCOPES, TENANT_ID_PATTERN, type ApiKeyScope } from '../../src/tenancy/apiKeys';
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey, type ApiKeyView } from '../../src/tenancy/keyStore';
-import { CliFailure, EXIT, output } from './common';
+import { CliFailure, connectTemporal, EXIT, output } from './common';
+import { emitKeyRevoked } from '../../src/webhooks/launch';
 
 interface CliContext {
   withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
@@ -52,6 +53,21 @@ function keyId(id: string): string {
   if (!API_KEY_ID_PATTERN.test(id))
     throw new CliFailure('<keyId>: the 16 hex digits after pp_live_/pp_test_ (patchproof api-keys list)', EXIT.usage);
   return id;
+}
+
+/** The `key.revoked` webhook event; the revocation stands even when Temporal is out of reach (said on stderr). */
+async function emitRevocation(config: AppConfig, mongo: Connection, view: ApiKeyView): Promise<void> {
+  const warn = (err: unknown) => process.stderr.write(`warning: key.revoked webhook not emitted: ${(err as Error).message}\n`);
+  const temporal = await connectTemporal(config).catch((err: unknown) => {
+    warn(err);
+    return null;
+  });
+  if (!temporal) return;
+  try {
+    await emitKeyRevoked({ mongo, temporal, retry: config.webhooks.retry }, view, warn);
+  } finally {
+    await temporal.connection.close();
+  }
 }
 
 const cliActor = () => `cli:${userInfo().username}`;
@@ -127,7 +143,11 @@ export function registerApiKeyCommands(program: Command, context: CliContext): v
     .argument('<keyId>', 'the key id (patchproof api-keys list)')
     .action((id: string) =>
       context.withConfig(async (config) => {
-        const revoked = await withMongo(config, (mongo) => revokeApiKey(mongo, keyId(id), cliActor()));
+        const revoked = await withMongo(config, async (mongo) => {
+          const view = await revokeApiKey(mongo, keyId(id), cliActor());
+          if (view) await emitRevocation(config, mongo, view);
+          return view;
+        });
         if (!revoked) throw new CliFailure(`no API key ${id}`, EXIT.problem);
         output(context.json()).result(revoked, describeKey(revoked));
         return EXIT.ok;

@@ -19,6 +19,7 @@ import { registerProofCommands } from './proofs';
 import { registerPoolCommands } from './pool';
 import { registerKeysCommands } from './keys';
 import { registerApiKeyCommands } from './apiKeys';
+import { registerWebhookCommands } from './webhooks';
 import { registerBatchCommand } from './registerBatch';
 import { registerRotateCommands } from './rotate';
 import { registerHistoryCommands } from './history';
@@ -156,6 +157,7 @@ export function buildProgram(run: (code: number) => void): Command {
   registerAuditCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerTagCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
   registerDoctorCommand(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
+  registerWebhookCommands(program, { withConfig, json: () => program.opts<{ json: boolean }>().json });
 
   return program;
 }

@@ -213,6 +213,8 @@ async function main(): Promise<void> {
     '--persist-file',
     path.join(stack.dataDir, 'chain-simulator', 'chains.json'),
   ]);
+  // Webhook receiver: register http://127.0.0.1:<port>/hooks/<name> as an endpoint; it prints each delivery.
+  await startStandIn('webhook-receiver', `http://127.0.0.1:${stack.webhookReceiverPort}`, 'ops/stand-ins/webhook-receiver/main.ts', []);
   // NTAG 424 DNA tags in SUN mode, keyed by the dev KMS: `patchproof tag simulate <uid>` prints their tap URLs.
   await startStandIn('tag-simulator', config.tags.simulatorUrl, 'ops/stand-ins/tag-simulator/main.ts', [
     '--data-dir',
@@ -249,6 +251,8 @@ async function main(): Promise<void> {
   // Backups of the dev database land beside its data unless BACKUP_DIR says otherwise.
   const childEnv = {
     BACKUP_DIR: path.join(stack.dataDir, 'backups'),
+    // The receiver stand-in is plain http on loopback; production refuses the flag.
+    ...(!config.isProduction && { WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true' }),
     ...(built && { WORKFLOW_BUNDLE_PATH: bundle }),
     ...env,
     NODE_ENV: config.env,
@@ -295,6 +299,7 @@ async function main(): Promise<void> {
   say(
     `  SMTP capture     smtp://${config.ownerAuth.smtp.host ?? '(SMTP_HOST unset)'}:${config.ownerAuth.smtp.port}, mail at http://127.0.0.1:${stack.smtpCaptureHttpPort}/messages`,
   );
+  say(`  Webhook receiver http://127.0.0.1:${stack.webhookReceiverPort}/hooks/<name>, deliveries at /deliveries`);
   say(`  Chain simulator  ${config.woc.baseUrl}/v1/bsv/${config.woc.network} (WhatsOnChain API; admin at /admin)`);
   say(`  Dev API key      x-api-key: ${config.auth.apiKey === env.API_KEY ? '(from your environment)' : config.auth.apiKey}`);
   say(`  Logs and data    ${stack.dataDir}`);

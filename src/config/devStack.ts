@@ -17,6 +17,8 @@ export interface DevStackConfig {
   temporalUiPort: number;
   /** HTTP port of the SMTP capture's message API (its SMTP port is SMTP_PORT). */
   smtpCaptureHttpPort: number;
+  /** The webhook receiver stand-in's HTTP port. */
+  webhookReceiverPort: number;
   /** Set when the process runs as root and may install Debian packages with apt-get. */
   canUseApt: boolean;
   /**
@@ -40,6 +42,7 @@ export function loadDevStackConfig(env: Record<string, string | undefined> = pro
     dataDir: path.resolve(env.PATCHPROOF_DATA_DIR ?? path.join(REPO_ROOT, '.data')),
     temporalUiPort: Number(env.TEMPORAL_UI_PORT ?? 8233),
     smtpCaptureHttpPort: Number(env.SMTP_CAPTURE_HTTP_PORT ?? 8025),
+    webhookReceiverPort: Number(env.WEBHOOK_RECEIVER_PORT ?? 8093),
     canUseApt: typeof process.getuid === 'function' && process.getuid() === 0 && env.PATCHPROOF_NO_APT !== '1',
     ferretdbBackend: parseFerretdbBackend(env.PATCHPROOF_FERRETDB_BACKEND),
     ci: env.CI === 'true' || env.CI === '1',
@@ -62,6 +65,7 @@ export const DEV_STACK_VARIABLE_NAMES = [
   'TEMPORAL_UI_PORT',
   'XDG_CACHE_HOME',
   'SMTP_CAPTURE_HTTP_PORT',
+  'WEBHOOK_RECEIVER_PORT',
 ] as const;
 
 /** Reads `.env` at the repo root, if present, without touching process.env. Values already in `env` win. */

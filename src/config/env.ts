@@ -250,6 +250,14 @@ export const envSchema = z.object({
     .regex(/^(off|\d+\s*(s|m|h|d))$/, 'a duration such as 24h, or off')
     .default('off'),
   KEY_ROTATION_DISABLE_OLD_KEY: boolean.default(false),
+  // Webhooks (docs/API.md#webhooks, docs/SECURITY.md#webhooks).
+  WEBHOOK_ALLOW_LOOPBACK_HTTP: boolean.default(false),
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
+  WEBHOOK_MAX_RESPONSE_BYTES: positiveInt.max(1_000_000).default(65_536),
+  WEBHOOK_RETRY_INITIAL_MS: positiveInt.default(30_000),
+  WEBHOOK_RETRY_MAX_INTERVAL_MS: positiveInt.default(3_600_000),
+  WEBHOOK_RETRY_WINDOW_HOURS: z.coerce.number().positive().max(72).default(24),
+  WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().min(0).max(720).default(24),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

@@ -154,6 +154,7 @@ export interface AppConfig {
   verification: { cacheTtlMs: number; cacheMaxEntries: number };
   /** The public patch page (src/patchPage). */
   patchPage: PatchPageConfig;
+  webhooks: WebhookConfig;
   woc: {
     network: 'main' | 'test';
     /** Root of the WhatsOnChain-compatible API; `/v1/bsv/<network>` is appended. */
@@ -414,6 +415,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     verification: { cacheTtlMs: raw.VERIFY_CACHE_SECONDS * 1000, cacheMaxEntries: raw.VERIFY_CACHE_MAX_ENTRIES },
     patchPage: patchPageSection(parsed),
+    webhooks: webhookSection(parsed),
     backup: backupSection(parsed),
     woc: wocSection(parsed),
     ownerAuth: ownerAuthSection(parsed, jwtKeyring, svdMode),
@@ -618,6 +620,32 @@ function patchPageSection({ raw, isProduction, problems }: ParsedEnv): PatchPage
       cacheTtlMs: raw.PRODUCT_IMAGE_CACHE_SECONDS * 1000,
       allowLocal: raw.PRODUCT_IMAGE_ALLOW_LOCAL,
     },
+  };
+}
+
+export interface WebhookConfig {
+  /** Dev and tests only: http and loopback addresses (never private ones) for a local receiver. */
+  allowLoopbackHttp: boolean;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  /** Backoff of a delivery's attempts: first interval, doubling up to the maximum, for up to the window. */
+  retry: { initialIntervalMs: number; maximumIntervalMs: number; windowMs: number };
+  /** How long the previous signing secret stays valid after a rotation. */
+  secretOverlapMs: number;
+}
+
+function webhookSection({ raw, isProduction, problems }: ParsedEnv): WebhookConfig {
+  if (isProduction && raw.WEBHOOK_ALLOW_LOOPBACK_HTTP) problems.push('WEBHOOK_ALLOW_LOOPBACK_HTTP: refused in production');
+  return {
+    allowLoopbackHttp: raw.WEBHOOK_ALLOW_LOOPBACK_HTTP,
+    timeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+    maxResponseBytes: raw.WEBHOOK_MAX_RESPONSE_BYTES,
+    retry: {
+      initialIntervalMs: raw.WEBHOOK_RETRY_INITIAL_MS,
+      maximumIntervalMs: raw.WEBHOOK_RETRY_MAX_INTERVAL_MS,
+      windowMs: Math.round(raw.WEBHOOK_RETRY_WINDOW_HOURS * 3_600_000),
+    },
+    secretOverlapMs: Math.round(raw.WEBHOOK_SECRET_OVERLAP_HOURS * 3_600_000),
   };
 }
 

@@ -74,9 +74,11 @@ describe('when a dependency is away', () => {
       ['ActiveKey', 'ok'],
       ['AnchorTx', 'ok'],
       ['ApiKey', 'ok'],
+      ['ArchivedHistory', 'ok'],
       ['BlockHeader', 'ok'],
       ['ChainTip', 'ok'],
       ['EmailMessage', 'ok'],
+      ['HistoryWatermark', 'ok'],
       ['IssuerKeyRevocation', 'ok'],
       ['OwnerAccount', 'ok'],
       ['OwnerBinding', 'ok'],
@@ -100,6 +102,9 @@ describe('when a dependency is away', () => {
       ['UtxoClaim', 'ok'],
       ['UtxoReservation', 'ok'],
       ['VerificationCode', expect.stringMatching(/^(ok|not_implemented)$/)],
+      ['WebhookDelivery', 'ok'],
+      ['WebhookEndpoint', 'ok'],
+      ['WebhookEvent', 'ok'],
     ]);
     const indexes = await deps.mongo.collection('system_checks').indexes();
     expect(indexes.map((i) => i.key)).toContainEqual({ completedAt: -1 });

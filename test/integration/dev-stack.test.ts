@@ -25,22 +25,11 @@ interface DevRun {
  * re-raises it and exits while dev.ts is still stopping the services.
  */
 async function startDev(): Promise<
-  DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number; mongo: number } }
+  DevRun & { ports: { api: number; ui: number; kms: number; woc: number; smtpHttp: number; mongo: number; webhookReceiver: number } }
 > {
-  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp, tags] = (await freePorts(12)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp, tags, webhookReceiver] = (await freePorts(
+    13,
+  )) as [number, number, number, number, number, number, number, number, number, number, number, number, number];
   const dataDir = mkdtempSync(path.join(tmpdir(), 'patchproof-dev-'));
   const child = spawn('npm', ['run', '--silent', 'dev'], {
     cwd: REPO_ROOT,
@@ -64,6 +53,7 @@ async function startDev(): Promise<
       SMTP_PORT: String(smtp),
       SMTP_CAPTURE_HTTP_PORT: String(smtpHttp),
       TAG_SIMULATOR_URL: `http://127.0.0.1:${tags}`,
+      WEBHOOK_RECEIVER_PORT: String(webhookReceiver),
       PATCHPROOF_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     },
@@ -78,7 +68,7 @@ async function startDev(): Promise<
     output: () => output,
     exited,
     allPorts: [api, temporal, ui, mongo, redis, sdkMetrics, workerMetrics, kms, woc, smtp, smtpHttp],
-    ports: { api, ui, kms, woc, smtpHttp, mongo },
+    ports: { api, ui, kms, woc, smtpHttp, mongo, webhookReceiver },
   };
 }
 
@@ -125,7 +115,7 @@ describe('npm run dev', () => {
   it('serves /ready and the Web UI, restarts a database that stops answering and a service that dies, then stops every process on Ctrl-C', async () => {
     const dev = await startDev();
     const { child, dataDir, output } = dev;
-    const { api, ui, kms, woc, smtpHttp } = dev.ports;
+    const { api, ui, kms, woc, smtpHttp, webhookReceiver } = dev.ports;
     try {
       const deadline = Date.now() + 150_000;
       while (!output().includes('PatchProof dev stack is up') && Date.now() < deadline) {
@@ -150,12 +140,14 @@ describe('npm run dev', () => {
         'smtp-capture.pid',
         'tag-simulator.pid',
         'temporal.pid',
+        'webhook-receiver.pid',
       ]);
       const servicePids = [...recordedPids(dataDir).values()];
       expect(servicePids).toHaveLength(pidFiles.length);
       expect((await fetch(`http://127.0.0.1:${kms}/health`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${woc}/v1/bsv/test/chain/info`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${smtpHttp}/messages`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${webhookReceiver}/deliveries`)).status).toBe(200);
 
       // The database stops answering (frozen, as a wedged FerretDB is): the supervisor restarts it, data kept.
       const mongo = await connectMongo(

@@ -14,6 +14,7 @@ import { unlockableContentModel } from '../../unlock/content';
 import { registerChainFollowerModels } from '../../chainFollower/models';
 import { tagCounterClaimModel, tagModel, tapEventModel } from '../../tags/models';
 import { apiKeyModel } from '../../tenancy/models';
+import { webhookDeliveryModel, webhookEndpointModel, webhookEventModel } from '../../webhooks/models';
 
 /** Registers every model on the connection, so ensureIndexes sees all declared indexes. */
 export function registerModels(connection: Connection): void {
@@ -40,4 +41,7 @@ export function registerModels(connection: Connection): void {
   apiKeyModel(connection);
   archivedHistoryModel(connection);
   historyWatermarkModel(connection);
+  webhookEndpointModel(connection);
+  webhookEventModel(connection);
+  webhookDeliveryModel(connection);
 }
