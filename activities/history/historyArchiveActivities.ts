@@ -5,7 +5,7 @@ import type { Connection } from 'mongoose';
 import type { HistoryArchiveConfig } from '../../src/config';
 import { encodeHistory } from '../../src/history/encoding';
 import { archivedHistoryId, HISTORY_WATERMARK_ID } from '../../src/history/ids';
-import { archivedHistoryModel, historyWatermarkModel } from '../../src/history/models';
+import { archivedHistoryModel, historyWatermarkModel, type ArchivedHistoryDocument } from '../../src/history/models';
 import type { Logger } from '../../src/logging/logger';
 import type { ArchiveBatchResult } from '../../workflows/history/shared';
 
@@ -21,15 +21,11 @@ const BEGINNING = new Date(0);
 /** Existence checks stay below FerretDB's 50-statement comfort zone. */
 const LOOKUP_CHUNK = 40;
 
-interface ClosedRun {
-  workflowId: string;
-  runId: string;
-  workflowType: string;
-  status: string;
-  startTime: Date;
-  closeTime: Date;
-  historyLength: number;
-}
+/** A closed run as visibility lists it: the archived document's own fields, before its history is fetched. */
+type ClosedRun = Pick<
+  ArchivedHistoryDocument,
+  'workflowId' | 'runId' | 'workflowType' | 'status' | 'startTime' | 'closeTime' | 'historyLength'
+>;
 
 /**
  * Archives closed workflow histories from the watermark on. Visibility cannot sort (SQL visibility), so a call

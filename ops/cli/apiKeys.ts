@@ -2,27 +2,10 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { Connection } from 'mongoose';
 import type { AppConfig } from '../../src/config';
-import { connectMongo } from '../../src/db/mongo';
 import { API_KEY_ID_PATTERN, API_KEY_SCOPES, TENANT_ID_PATTERN, type ApiKeyScope } from '../../src/tenancy/apiKeys';
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey, type ApiKeyView } from '../../src/tenancy/keyStore';
-import { CliFailure, connectTemporal, EXIT, output } from './common';
+import { CliFailure, connectTemporal, EXIT, output, type CliContext, withMongo } from './common';
 import { emitKeyRevoked } from '../../src/webhooks/launch';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
-
-async function withMongo<T>(config: AppConfig, fn: (mongo: Connection) => Promise<T>): Promise<T> {
-  const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
-    throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
-  });
-  try {
-    return await fn(mongo);
-  } finally {
-    await mongo.close();
-  }
-}
 
 function describeKey(key: ApiKeyView): string {
   return [

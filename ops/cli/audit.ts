@@ -5,12 +5,7 @@ import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
 import { registerModels } from '../../src/db/models';
 import { keyringFromConfig } from '../../src/rotation/keyring';
-import { CliFailure, connectTemporal, EXIT, output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, type CliContext } from './common';
 
 interface AuditFlags {
   from?: string;

@@ -9,12 +9,7 @@ import { connectMongo } from '../../src/db/mongo';
 import { profileDatabase, type ProfileReport } from '../../src/db/profiler';
 import type { LaunchResult } from '../../src/temporal/launch';
 import type { BackupReport, RestoreCheckReport } from '../../workflows/backup/shared';
-import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output, type CliContext } from './common';
 
 const WAIT_LIMIT_MS = 2 * 60 * 60 * 1000;
 

@@ -1,6 +1,14 @@
 import type { Client } from '@temporalio/client';
+import type { Connection } from 'mongoose';
 import type { AppConfig } from '../../src/config';
+import { connectMongo } from '../../src/db/mongo';
 import { connectTemporalClient } from '../../src/temporal/connection';
+
+/** What each command module gets from the program: the loaded config, and whether output is JSON. */
+export interface CliContext {
+  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
+  json(): boolean;
+}
 
 /**
  * Exit codes of every command: 0 success, 1 it ran and failed or found a problem, 2 usage, 3 unreachable, 4 config,
@@ -42,4 +50,16 @@ export async function connectTemporal(config: AppConfig): Promise<Client> {
 export function webUiLink(config: AppConfig, workflowId: string, runId: string): string | undefined {
   if (!config.temporal.uiUrl) return undefined;
   return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+}
+
+/** Runs `fn` with a MongoDB connection, closed afterwards; an unreachable database exits 3. */
+export async function withMongo<T>(config: AppConfig, fn: (mongo: Connection) => Promise<T>): Promise<T> {
+  const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
+    throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
+  });
+  try {
+    return await fn(mongo);
+  } finally {
+    await mongo.close();
+  }
 }

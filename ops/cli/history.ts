@@ -2,30 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import type { Command } from 'commander';
 import type { AppConfig } from '../../src/config';
-import { connectMongo } from '../../src/db/mongo';
 import { decodeHistory } from '../../src/history/encoding';
 import { historyArchiveInput, startHistoryArchive } from '../../src/history/launch';
 import { archivedHistoryModel, type ArchivedHistoryDocument } from '../../src/history/models';
 import type { HistoryArchiveReport } from '../../workflows/history/shared';
-import { CliFailure, connectTemporal, EXIT, output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, type CliContext, withMongo } from './common';
 
 type ArchivedRun = Omit<ArchivedHistoryDocument, 'history'>;
-
-async function withMongo<T>(config: AppConfig, fn: (mongo: Awaited<ReturnType<typeof connectMongo>>) => Promise<T>): Promise<T> {
-  const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
-    throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
-  });
-  try {
-    return await fn(mongo);
-  } finally {
-    await mongo.close();
-  }
-}
 
 /** The archived runs of a workflow id, newest first (an indexed equality lookup). */
 async function archivedRuns(config: AppConfig, workflowId: string): Promise<ArchivedRun[]> {

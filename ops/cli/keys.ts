@@ -1,18 +1,12 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { chainClientsFromConfig } from '../../src/chain/clients';
-import type { AppConfig } from '../../src/config';
 import { connectMongo } from '../../src/db/mongo';
 import { loadKeyDirectory, type IssuerKeyDirectory } from '../../src/issuerKeys/directory';
 import { issuerKeyRevocationInput, revocationTimeProblem, revokeIssuerKey } from '../../src/issuerKeys/launch';
 import { KEY_IDENTIFIER_PATTERN } from '../../src/rotation/ids';
 import { keyringFromConfig } from '../../src/rotation/keyring';
-import { CliFailure, connectTemporal, EXIT, output, webUiLink } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, webUiLink, type CliContext } from './common';
 
 /** How long `keys revoke` follows the workflow: it waits out the key settings cache (2 × KEY_SETTINGS_CACHE_MS + 1 s). */
 const REVOKE_WAIT_MS = 120_000;

@@ -18,12 +18,7 @@ import {
 import type { LaunchResult } from '../../src/temporal/launch';
 import { MANAGED_SCHEDULE_IDS } from '../../workers/schedules';
 import type { ReconcileReport, SweepReport, SyncReport, TopUpReport } from '../../workflows/pool/shared';
-import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output, type CliContext } from './common';
 
 /**
  * Starts a pool workflow (or attaches to the run holding its id), prints its id and Web UI link, follows its

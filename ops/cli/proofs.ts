@@ -15,12 +15,7 @@ import { connectMongo } from '../../src/db/mongo';
 import { IssuerKeyDirectorySchema, issuerKeyPolicy, type IssuerKeyDirectory } from '../../src/issuerKeys/directory';
 import { KEY_DIRECTORY_PATH } from '../../src/issuerKeys/ids';
 import { checkProofBundle, PROOF_BUNDLE_FORMAT_V2, type BundleVerdict, type ProofBundle } from '../../src/registration/proofBundle';
-import { CliFailure, EXIT, output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, EXIT, output, type CliContext } from './common';
 
 /** The issuer key directory from a saved file or its URL: a directory that cannot be read or parsed is a usage error or unreachable. */
 async function readKeyDirectory(source: string): Promise<IssuerKeyDirectory> {

@@ -6,12 +6,7 @@ import type { Command } from 'commander';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { AppConfig } from '../../src/config';
 import type { BatchView, ItemView } from '../../src/bulkRegistration/view';
-import { CliFailure, EXIT, output, type Output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, EXIT, output, type Output, type CliContext } from './common';
 
 const PRODUCT_COLUMNS = ['name', 'category', 'sku', 'serial_number', 'material', 'brand'] as const;
 const METADATA_COLUMNS = ['notes', 'image', 'patch_location'] as const;

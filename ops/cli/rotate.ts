@@ -17,12 +17,7 @@ import {
 import { keySettingsView, type KeySettingsEntry } from '../../src/rotation/view';
 import type { LaunchResult } from '../../src/temporal/launch';
 import type { JwtRotationStatus, KmsRotationStatus } from '../../workflows/rotation/shared';
-import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, connectTemporal, EXIT, output, webUiLink, type Output, type CliContext } from './common';
 
 const operator = () => `cli:${userInfo().username}`;
 

@@ -1,12 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { AppConfig } from '../../src/config';
 import { chainClientsFromConfig } from '../../src/chain/clients';
-import { CliFailure, EXIT, output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
+import { CliFailure, EXIT, output, type CliContext } from './common';
 
 interface SimulatedTaps {
   uid: string;

@@ -1,8 +1,5 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import type { Connection } from 'mongoose';
-import type { AppConfig } from '../../src/config';
-import { connectMongo } from '../../src/db/mongo';
 import { TENANT_ID_PATTERN } from '../../src/tenancy/apiKeys';
 import {
   createWebhookEndpoint,
@@ -20,23 +17,7 @@ import { WEBHOOK_DELIVERY_ID_PATTERN, WEBHOOK_ENDPOINT_ID_PATTERN } from '../../
 import { startWebhookRedelivery } from '../../src/webhooks/launch';
 import { systemResolver } from '../../src/webhooks/resolver';
 import { resolveWebhookTarget, WebhookTargetRefused } from '../../src/webhooks/ssrfGuard';
-import { CliFailure, connectTemporal, EXIT, output } from './common';
-
-interface CliContext {
-  withConfig(fn: (config: AppConfig) => Promise<number>): Promise<void>;
-  json(): boolean;
-}
-
-async function withMongo<T>(config: AppConfig, fn: (mongo: Connection) => Promise<T>): Promise<T> {
-  const mongo = await connectMongo(config.mongo).catch((err: unknown) => {
-    throw new CliFailure(`cannot reach MongoDB: ${(err as Error).message}`, EXIT.unreachable);
-  });
-  try {
-    return await fn(mongo);
-  } finally {
-    await mongo.close();
-  }
-}
+import { CliFailure, connectTemporal, EXIT, output, type CliContext, withMongo } from './common';
 
 function tenant(value: string | undefined): string | undefined {
   if (value !== undefined && !TENANT_ID_PATTERN.test(value)) throw new CliFailure('--tenant: lower-case letters, digits and -', EXIT.usage);
