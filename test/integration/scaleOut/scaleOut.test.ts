@@ -4,7 +4,10 @@ import { temporal } from '@temporalio/proto';
 import { Types } from 'mongoose';
 import { parseAnchorScript } from '../../../src/anchoring/anchorScript';
 import { verifyMerkleProof } from '../../../src/anchoring/merkle';
+import { loadConfig } from '../../../src/config';
 import { patchModel } from '../../../src/registration/models';
+import { SYSTEM_CHECK_SCHEDULE_ID } from '../../../src/system/ids';
+import { desiredSchedules, reconcileSchedules } from '../../../workers/schedules';
 import { freePort } from '../../../ops/dev-stack/services';
 import { SvdClient } from '../../../src/sdk/svdClient';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
@@ -170,6 +173,43 @@ describe('two API processes and two main workers on one Temporal, database and R
     }
     expect(committed).toBe(REGISTRATIONS);
   }, 120_000);
+
+  it('fires a schedule once per interval, whichever worker runs it and however many processes reconcile it', async () => {
+    const { temporal } = stack.deps;
+    const config = loadConfig(testEnvironment({ ...stack.env, SYSTEM_CHECK_EVERY: '2s' }));
+    const desired = desiredSchedules(config).filter((s) => s.scheduleId === SYSTEM_CHECK_SCHEDULE_ID);
+    expect(desired).toHaveLength(1);
+    // Every worker reconciles the schedules at boot: two doing it at once still make one schedule.
+    await Promise.all([reconcileSchedules(temporal, desired), reconcileSchedules(temporal, desired)]);
+    const handle = temporal.schedule.getHandle(SYSTEM_CHECK_SCHEDULE_ID);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 9_000));
+      await handle.pause('test: counting the runs');
+      const { numActionsTaken } = (await handle.describe()).info;
+      expect(numActionsTaken).toBeGreaterThanOrEqual(3);
+      // Each action is one workflow run, finished once, on one of the two workers.
+      const runs = await waitFor('the scheduled runs to finish', async () => {
+        const listed: { workflowId: string; status: string }[] = [];
+        for await (const execution of temporal.workflow.list({ query: `TemporalScheduledById = '${SYSTEM_CHECK_SCHEDULE_ID}'` })) {
+          listed.push({ workflowId: execution.workflowId, status: execution.status.name });
+        }
+        return listed.length === numActionsTaken && listed.every((r) => r.status === 'COMPLETED') ? listed : undefined;
+      });
+      expect(new Set(runs.map((r) => r.workflowId)).size).toBe(numActionsTaken);
+      const ranOn = new Set<string>();
+      for (const run of runs) {
+        const events = (await temporal.workflow.getHandle(run.workflowId).fetchHistory()).events ?? [];
+        const completed = events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
+        expect(completed).toHaveLength(1);
+        for (const e of events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)) {
+          ranOn.add(e.workflowTaskStartedEventAttributes!.identity!.split('@')[0]!);
+        }
+      }
+      expect([...ranOn].every((pid) => workers.some((w) => String(w.pid) === pid))).toBe(true);
+    } finally {
+      await handle.delete();
+    }
+  }, 90_000);
 
   const scrapeTitle =
     'url' in prometheus || toolsRequired
