@@ -348,14 +348,19 @@ describeWithPrometheus(title, () => {
 
   it('fires the alerts for what went wrong in the run, and only those', async () => {
     type Alert = { labels: Record<string, string>; state: string };
-    const firing = await waitFor('the insufficient-funds alert', async () => {
-      const body = (await (await fetch(`${prom.url}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } };
-      const alerts = body.data.alerts.filter((a) => a.state === 'firing');
-      return alerts.some((a) => a.labels.alertname === 'PatchProofWorkflowFailures') &&
-        alerts.some((a) => a.labels.alertname === 'PatchProofPoolInsufficientFunds')
-        ? alerts
-        : undefined;
-    });
+    // Scrape, rule evaluation and the worker's metric export each add their interval: on a busy machine, minutes.
+    const firing = await waitFor(
+      'the insufficient-funds alert',
+      async () => {
+        const body = (await (await fetch(`${prom.url}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } };
+        const alerts = body.data.alerts.filter((a) => a.state === 'firing');
+        return alerts.some((a) => a.labels.alertname === 'PatchProofWorkflowFailures') &&
+          alerts.some((a) => a.labels.alertname === 'PatchProofPoolInsufficientFunds')
+          ? alerts
+          : undefined;
+      },
+      150_000,
+    );
     expect(firing.map((a) => a.labels.alertname).sort()).toEqual(['PatchProofPoolInsufficientFunds', 'PatchProofWorkflowFailures']);
     expect(firing).toEqual(
       expect.arrayContaining([
@@ -365,7 +370,7 @@ describeWithPrometheus(title, () => {
         }),
       ]),
     );
-  });
+  }, 180_000);
 
   it('logs access lines, refused API keys with route and IP, and on-chain events on their own channel', () => {
     const lines = (name: string) =>
