@@ -9,7 +9,6 @@ import { isPolling, waitFor } from '../../support/workerProcesses';
 /** A production environment that passes the configuration rules, so only the email worker's own checks fail. */
 const PRODUCTION = {
   NODE_ENV: 'production',
-  API_KEY: 'k'.repeat(40),
   JWT_SECRET: 'j'.repeat(40),
   MONGODB_URI: 'mongodb://app:pw@127.0.0.1:9/patchproof',
   REDIS_URL: 'redis://:pw@127.0.0.1:9',
