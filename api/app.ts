@@ -125,7 +125,12 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,
     }),
-    ...patchListingRoutes({ mongo: deps.mongo, logger: deps.logger, maxConcurrentExports: deps.config.apiKeys.maxConcurrentExports }),
+    ...patchListingRoutes({
+      mongo: deps.mongo,
+      streamingMongo: deps.streamingMongo ?? deps.mongo,
+      logger: deps.logger,
+      maxConcurrentExports: deps.config.apiKeys.maxConcurrentExports,
+    }),
     ...apiKeyRoutes({
       mongo: deps.mongo,
       authenticator: apiKeyAuthenticatorFor(deps),

@@ -17,4 +17,9 @@ export interface AppDeps {
   temporal: Client;
   /** Settled verification verdicts kept in this process, following announced changes (api/server.ts builds it); none kept when absent. */
   verdicts?: VerdictCache<Verification>;
+  /**
+   * The connection for reads that stream for as long as the client reads (the patch export): without the request
+   * deadline, which would cut a large tenant's first sorted batch. `mongo` when absent.
+   */
+  streamingMongo?: Connection;
 }

@@ -30,6 +30,8 @@ async function main(): Promise<void> {
     throw err;
   });
   const mongo = await connectMongo(config.mongo, { operationTimeoutMs: config.deadlines.mongoOperationMs, breaker: circuits.mongo });
+  // Exports stream for minutes: their reads get the driver's ordinary timeouts, not the request deadline.
+  const streamingMongo = await connectMongo(config.mongo);
   mongo.on('disconnected', () => logger.warn('mongo disconnected'));
   mongo.on('reconnected', () => logger.info('mongo reconnected'));
   watchMongoConnection(metrics, mongo);
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
     });
   }
   const verdicts = verdictCacheFromConfig({ config, redis, logger });
-  const app = createApp({ config, logger, metrics, mongo, redis, temporal, verdicts });
+  const app = createApp({ config, logger, metrics, mongo, redis, temporal, verdicts, streamingMongo });
   const server: Server = app.listen(config.http.port, config.http.bind, () => {
     logger.info('api listening', { url: `http://${config.http.bind}:${config.http.port}`, env: config.env });
   });
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
     server.close(() => {
       verdicts.stop();
       redis.disconnect();
-      void Promise.allSettled([mongo.close(), temporal.connection.close()]).then(() => process.exit(0));
+      void Promise.allSettled([mongo.close(), streamingMongo.close(), temporal.connection.close()]).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

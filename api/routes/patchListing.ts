@@ -55,7 +55,13 @@ function filterOf(
 const EXPORT_RETRY_AFTER_SECONDS = 10;
 
 /** A tenant's own patches: paged (GET /v1/patches) and whole, streamed (GET /v1/exports/patches). */
-export function patchListingRoutes(deps: { mongo: Connection; logger: Logger; maxConcurrentExports: number }): RouteSpec[] {
+export function patchListingRoutes(deps: {
+  mongo: Connection;
+  /** Where exports read (AppDeps.streamingMongo). */
+  streamingMongo: Connection;
+  logger: Logger;
+  maxConcurrentExports: number;
+}): RouteSpec[] {
   let exportsRunning = 0;
   return [
     defineRoute({
@@ -115,7 +121,7 @@ export function patchListingRoutes(deps: { mongo: Connection; logger: Logger; ma
         }
         exportsRunning += 1;
         res.once('close', () => (exportsRunning -= 1));
-        const stages = exportPatches(deps.mongo, filterOf(principal.tenantId, query), query.format);
+        const stages = exportPatches(deps.streamingMongo, filterOf(principal.tenantId, query), query.format);
         res.setHeader('Content-Type', query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
         res.setHeader('Content-Disposition', `attachment; filename="patches-${principal.tenantId}.${query.format}"`);
         res.setHeader('Cache-Control', 'no-store');

@@ -43,7 +43,7 @@ export interface BuiltProcess {
 }
 
 /** Starts `node dist/api/server.js` on a free port with `env` and waits until /health answers. */
-export async function startBuiltApi(env: Record<string, string>): Promise<BuiltProcess> {
+export async function startBuiltApi(env: Record<string, string>): Promise<BuiltProcess & { lastOutput(): string }> {
   const port = await freePort();
   // BENCH_API_NODE_ARGS (for example "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the API under load.
   const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [];

@@ -348,11 +348,13 @@ describeWithPrometheus(title, () => {
 
   it('fires the alerts for what went wrong in the run, and only those', async () => {
     type Alert = { labels: Record<string, string>; state: string };
+    let lastAlerts: string[] = [];
     // Scrape, rule evaluation and the worker's metric export each add their interval: on a busy machine, minutes.
     const firing = await waitFor(
       'the insufficient-funds alert',
       async () => {
         const body = (await (await fetch(`${prom.url}/api/v1/alerts`)).json()) as { data: { alerts: Alert[] } };
+        lastAlerts = body.data.alerts.map((a) => `${a.labels.alertname}:${a.state}`);
         const alerts = body.data.alerts.filter((a) => a.state === 'firing');
         return alerts.some((a) => a.labels.alertname === 'PatchProofWorkflowFailures') &&
           alerts.some((a) => a.labels.alertname === 'PatchProofPoolInsufficientFunds')
@@ -360,7 +362,9 @@ describeWithPrometheus(title, () => {
           : undefined;
       },
       150_000,
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err).slice(0, 200)}\nalerts last seen: ${lastAlerts.join(', ') || 'none'}`);
+    });
     expect(firing.map((a) => a.labels.alertname).sort()).toEqual(['PatchProofPoolInsufficientFunds', 'PatchProofWorkflowFailures']);
     expect(firing).toEqual(
       expect.arrayContaining([
