@@ -7,6 +7,8 @@ import { verifyMerkleProof } from '../../../src/anchoring/merkle';
 import { loadConfig } from '../../../src/config';
 import { patchModel } from '../../../src/registration/models';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../../../src/system/ids';
+import { emailDeliveryWorkflowId } from '../../../src/email/ids';
+import { testEnv } from '../../support/testEnv';
 import { desiredSchedules, reconcileSchedules } from '../../../workers/schedules';
 import { freePort } from '../../../ops/dev-stack/services';
 import { SvdClient } from '../../../src/sdk/svdClient';
@@ -16,7 +18,7 @@ import { spawnTracked, type TrackedProcess } from '../../support/processes';
 import { promQuery, registerScrapeTarget, testPrometheus, unregisterScrapeTargets, type PromVectorSample } from '../../support/prometheus';
 import { toolsRequired } from '../../support/requiredTools';
 import { ownerAuthTestEnv, testEnvironment } from '../../support/stack';
-import { waitFor } from '../../support/workerProcesses';
+import { untilPolling, waitFor } from '../../support/workerProcesses';
 
 const EventType = temporal.api.enums.v1.EventType;
 const REGISTRATIONS = 12;
@@ -33,6 +35,7 @@ describe('two API processes and two main workers on one Temporal, database and R
   const workers: ChildProcess[] = [];
   const apis: { process: TrackedProcess; baseUrl: string }[] = [];
   const workerMetrics: { own: string; sdk: string }[] = [];
+  let emailWorker: TrackedProcess;
 
   beforeAll(async () => {
     stack = await startPoolStack(
@@ -75,12 +78,26 @@ describe('two API processes and two main workers on one Temporal, database and R
       );
       apis.push({ process: api, baseUrl });
     }
+    // The email worker, its own process on its own task queue, as production runs it beside the main workers.
+    emailWorker = spawnTracked(
+      'workers/email.ts',
+      testEnvironment({
+        ...stack.env,
+        ...ownerAuthTestEnv(),
+        MONGODB_URI: stack.deps.config.mongo.uri,
+        REDIS_URL: stack.deps.config.redis.url,
+        WORKFLOW_BUNDLE_PATH: testEnv('workflowBundle'),
+        EMAIL_WORKER_METRICS_PORT: '0',
+        LOG_LEVEL: 'warn',
+      }),
+    );
+    await untilPolling(stack.deps.temporal, stack.deps.config.temporal.namespace, emailWorker, 'the email worker to poll');
     await fundAndSyncPool(stack, REGISTRATIONS);
   }, 180_000);
 
   afterAll(async () => {
     if ('targetsDir' in prometheus) unregisterScrapeTargets(prometheus.targetsDir, SCRAPE_ID);
-    const stopping = [...workers, ...apis.map((a) => a.process.child)].map(
+    const stopping = [...workers, ...apis.map((a) => a.process.child), ...(emailWorker ? [emailWorker.child] : [])].map(
       (child) => new Promise((r) => (child.exitCode !== null ? r(undefined) : (child.once('exit', r), child.kill('SIGTERM')))),
     );
     await Promise.all(stopping);
@@ -173,6 +190,24 @@ describe('two API processes and two main workers on one Temporal, database and R
     }
     expect(committed).toBe(REGISTRATIONS);
   }, 120_000);
+
+  it('mails a code asked for on one API process through the email worker, and accepts it on the other', async () => {
+    const to = `scale-${Date.now()}@example.test`;
+    const { messageId } = await new SvdClient({ baseUrl: apis[0]!.baseUrl }).requestEmailCode(to);
+    const delivery = stack.deps.temporal.workflow.getHandle(emailDeliveryWorkflowId(messageId));
+    expect(await delivery.result()).toEqual({ messageId, status: 'sent' });
+    // The mail went out from the email worker process, the only poller of its queue.
+    const events = (await delivery.fetchHistory()).events ?? [];
+    const started = events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED);
+    expect(new Set(started.map((e) => e.activityTaskStartedEventAttributes!.identity!.split('@')[0]))).toEqual(
+      new Set([String(emailWorker.child.pid)]),
+    );
+    const inbox = (await (await fetch(`${testEnv('smtpCaptureUrl')}/messages?to=${encodeURIComponent(to)}`)).json()) as { text: string }[];
+    const code = /\b(\d{6})\b/.exec(inbox.at(-1)?.text ?? '')?.[1];
+    expect(code).toMatch(/^\d{6}$/);
+    const verified = await new SvdClient({ baseUrl: apis[1]!.baseUrl }).submitEmailCode(to, code!);
+    expect(verified).toMatchObject({ success: true, token: expect.any(String) });
+  }, 90_000);
 
   it('fires a schedule once per interval, whichever worker runs it and however many processes reconcile it', async () => {
     const { temporal } = stack.deps;
