@@ -54,6 +54,7 @@ export async function untilPolling(
   worker: TrackedProcess,
   what = 'the worker to poll',
   timeoutMs = 90_000,
+  taskQueue: string = TASK_QUEUES.main,
 ): Promise<void> {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void worker.exited.then((e) => (exit = e));
@@ -62,7 +63,7 @@ export async function untilPolling(
     what,
     async () => {
       if (exit) throw new Error(`the worker exited (code ${exit.code}, signal ${exit.signal}) while waiting for ${what}${report()}`);
-      return (await isPolling(client, namespace, worker.child.pid)) ? true : undefined;
+      return (await isPolling(client, namespace, worker.child.pid, taskQueue)) ? true : undefined;
     },
     timeoutMs,
     { intervalMs: 100, context: report },

@@ -9,6 +9,7 @@ import { patchModel } from '../../../src/registration/models';
 import { SYSTEM_CHECK_SCHEDULE_ID } from '../../../src/system/ids';
 import { emailDeliveryWorkflowId } from '../../../src/email/ids';
 import { testEnv } from '../../support/testEnv';
+import { TASK_QUEUES } from '../../../workflows/shared/taskQueues';
 import { desiredSchedules, reconcileSchedules } from '../../../workers/schedules';
 import { freePort } from '../../../ops/dev-stack/services';
 import { SvdClient } from '../../../src/sdk/svdClient';
@@ -91,7 +92,14 @@ describe('two API processes and two main workers on one Temporal, database and R
         LOG_LEVEL: 'warn',
       }),
     );
-    await untilPolling(stack.deps.temporal, stack.deps.config.temporal.namespace, emailWorker, 'the email worker to poll');
+    await untilPolling(
+      stack.deps.temporal,
+      stack.deps.config.temporal.namespace,
+      emailWorker,
+      'the email worker to poll',
+      90_000,
+      TASK_QUEUES.email,
+    );
     await fundAndSyncPool(stack, REGISTRATIONS);
   }, 180_000);
 
