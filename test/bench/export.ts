@@ -78,9 +78,11 @@ async function main(): Promise<void> {
         let peak = before;
         const sampler = setInterval(() => (peak = Math.max(peak, api.rssMb())), 50);
         const started = performance.now();
-        const res = await fetch(`${api.url}/v1/exports/patches?format=${format}`, { headers: { 'x-api-key': key } }).catch((err: unknown) => {
-          throw new Error(`the export request failed (${String(err)}); the API said:\n${api.lastOutput()}`);
-        });
+        const res = await fetch(`${api.url}/v1/exports/patches?format=${format}`, { headers: { 'x-api-key': key } }).catch(
+          (err: unknown) => {
+            throw new Error(`the export request failed (${String(err)}); the API said:\n${api.lastOutput()}`);
+          },
+        );
         let bytes = 0;
         let lines = 0;
         const reader = res.body!.getReader();
