@@ -231,13 +231,17 @@ describe('two API processes and two main workers on one Temporal, database and R
       const { numActionsTaken } = (await handle.describe()).info;
       expect(numActionsTaken).toBeGreaterThanOrEqual(3);
       // Each action is one workflow run, finished once, on one of the two workers.
-      const runs = await waitFor('the scheduled runs to finish', async () => {
-        const listed: { workflowId: string; status: string }[] = [];
-        for await (const execution of temporal.workflow.list({ query: `TemporalScheduledById = '${SYSTEM_CHECK_SCHEDULE_ID}'` })) {
-          listed.push({ workflowId: execution.workflowId, status: execution.status.name });
-        }
-        return listed.length === numActionsTaken && listed.every((r) => r.status === 'COMPLETED') ? listed : undefined;
-      });
+      const runs = await waitFor(
+        'the scheduled runs to finish',
+        async () => {
+          const listed: { workflowId: string; status: string }[] = [];
+          for await (const execution of temporal.workflow.list({ query: `TemporalScheduledById = '${SYSTEM_CHECK_SCHEDULE_ID}'` })) {
+            listed.push({ workflowId: execution.workflowId, status: execution.status.name });
+          }
+          return listed.length === numActionsTaken && listed.every((r) => r.status === 'COMPLETED') ? listed : undefined;
+        },
+        60_000,
+      );
       expect(new Set(runs.map((r) => r.workflowId)).size).toBe(numActionsTaken);
       const ranOn = new Set<string>();
       for (const run of runs) {
