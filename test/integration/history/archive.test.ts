@@ -66,7 +66,8 @@ describe('workflow history archive', () => {
   };
   /** The archive reads visibility, which records a close a moment after the run closes. */
   const untilVisiblyClosed = async (workflowId: string, runId: string) => {
-    for (let i = 0; i < 100; i++) {
+    // Deletion is asynchronous in Temporal: on a busy machine it can take well over the usual second.
+    for (let i = 0; i < 450; i++) {
       for await (const execution of stack.deps.temporal.workflow.list({
         query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'`,
       })) {
@@ -123,7 +124,8 @@ describe('workflow history archive', () => {
       namespace: stack.deps.temporal.options.namespace,
       workflowExecution: { workflowId, runId },
     });
-    for (let i = 0; i < 100; i++) {
+    // Deletion is asynchronous in Temporal: on a busy machine it can take well over the usual second.
+    for (let i = 0; i < 450; i++) {
       const gone = await stack.deps.temporal.workflow
         .getHandle(workflowId, runId)
         .describe()

@@ -228,19 +228,23 @@ describe('two API processes and two main workers on one Temporal, database and R
     try {
       await new Promise((resolve) => setTimeout(resolve, 9_000));
       await handle.pause('test: counting the runs');
-      const { numActionsTaken } = (await handle.describe()).info;
+      const { numActionsTaken, createdAt } = (await handle.describe()).info;
       expect(numActionsTaken).toBeGreaterThanOrEqual(3);
-      // Each action is one workflow run, finished once, on one of the two workers.
+      // Each action is one workflow run, finished once, on one of the two workers. Runs of an earlier schedule with
+      // the same id (deleted by an earlier test file) stay listed in the namespace, so count only this schedule's.
+      const query = `TemporalScheduledById = '${SYSTEM_CHECK_SCHEDULE_ID}' AND StartTime >= '${createdAt.toISOString()}'`;
+      let listed: { workflowId: string; status: string }[] = [];
       const runs = await waitFor(
         'the scheduled runs to finish',
         async () => {
-          const listed: { workflowId: string; status: string }[] = [];
-          for await (const execution of temporal.workflow.list({ query: `TemporalScheduledById = '${SYSTEM_CHECK_SCHEDULE_ID}'` })) {
+          listed = [];
+          for await (const execution of temporal.workflow.list({ query })) {
             listed.push({ workflowId: execution.workflowId, status: execution.status.name });
           }
           return listed.length === numActionsTaken && listed.every((r) => r.status === 'COMPLETED') ? listed : undefined;
         },
         60_000,
+        { intervalMs: 500, context: () => `expected ${numActionsTaken} completed runs, listed: ${JSON.stringify(listed)}` },
       );
       expect(new Set(runs.map((r) => r.workflowId)).size).toBe(numActionsTaken);
       const ranOn = new Set<string>();
