@@ -3,6 +3,7 @@ import type { Request, RequestHandler, Response, Router } from 'express';
 import { z, type ZodType } from 'zod';
 import { DomainError, ERROR_CODES } from '../src/errors';
 import { requireScope, type RequiredScope } from './middleware/apiKey';
+import { allLimits } from './middleware/rateLimit';
 
 extendZodWithOpenApi(z);
 
@@ -92,8 +93,8 @@ export function mountRoutes(router: Router, routes: RouteSpec[], options: MountO
   for (const route of routes) {
     const chain: RequestHandler[] = [];
     if (route.deadlineMs !== undefined) chain.push(answerBy(route.deadlineMs));
-    if (route.rateLimit !== 'none') chain.push(options.limiters[route.rateLimit]);
-    if (route.extraLimiters) chain.push(...route.extraLimiters);
+    const limiters = [...(route.rateLimit !== 'none' ? [options.limiters[route.rateLimit]] : []), ...(route.extraLimiters ?? [])];
+    if (limiters.length > 0) chain.push(allLimits(limiters));
     if (route.ownerSession) chain.push(route.ownerSession);
     if (route.access === 'apiKey') {
       chain.push(options.requireApiKey, requireScope(route.scope ?? 'operator'));

@@ -57,8 +57,13 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
         }
       },
     }),
+    // Each limiter's own property: a route's limiters run side by side (allLimits) on one request.
+    requestPropertyName: `rateLimit:${options.name}`,
     handler: (req, res, _next, limiterOptions) => {
-      const resetTime = (req as typeof req & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      // Another limiter of the route already refused this request.
+      if (res.headersSent) return;
+      const info = (req as unknown as Record<string, { resetTime?: Date } | undefined>)[`rateLimit:${options.name}`];
+      const resetTime = info?.resetTime;
       const retryAfterSeconds = resetTime
         ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000))
         : Math.ceil(limiterOptions.windowMs / 1000);
@@ -71,4 +76,29 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
       );
     },
   });
+}
+
+/**
+ * A route's limiters run side by side instead of one after another: their Redis calls are in flight together, so a
+ * request waits one round trip for all of them instead of one per limiter. Every limiter counts the
+ * request, even one that another limiter refuses. The first refusal answers 429; a store failure of a fail-closed
+ * limiter answers 503 (passed to the error handler); otherwise the request goes on once all have counted it. Replies
+ * come back in the order the commands left, so the standard headers are the last limiter's, as in sequence.
+ */
+export function allLimits(limiters: RequestHandler[]): RequestHandler {
+  if (limiters.length === 1) return limiters[0]!;
+  return (req, res, next) => {
+    const counted = limiters.map(async (limiter) => {
+      let failure: unknown;
+      await limiter(req, res, (err?: unknown) => {
+        failure = err;
+      });
+      return failure;
+    });
+    Promise.all(counted).then((failures) => {
+      if (res.headersSent) return;
+      const failure = failures.find((f) => f !== undefined);
+      next(failure);
+    }, next);
+  };
 }

@@ -13,16 +13,7 @@ import { BigNumber, ECDSA, PrivateKey, type Signature } from '@bsv/sdk';
 import { Types } from 'mongoose';
 import { signDigest, verifyDigestSignature } from '../../src/chain/ecdsa';
 import { SvdClient } from '../../src/sdk/svdClient';
-import {
-  labelValues,
-  load,
-  metricSum,
-  metricsText,
-  printLoads,
-  requireBuiltCode,
-  startBuiltApi,
-  type BuiltProcess,
-} from '../support/bench';
+import { labelValues, load, metricSum, metricsText, printLoads, requireBuiltCode, startBuiltApi } from '../support/bench';
 import globalSetup from '../support/globalSetup';
 import '../support/quietRuntime';
 import globalTeardown from '../support/globalTeardown';
@@ -108,7 +99,7 @@ async function main(): Promise<void> {
   requireBuiltCode();
   process.env.JEST_WORKER_ID ??= '1';
   await globalSetup();
-  let api: BuiltProcess | undefined;
+  let api: Awaited<ReturnType<typeof startBuiltApi>> | undefined;
   try {
     const env = testEnvironment({
       ...ownerAuthTestEnv(),
@@ -132,7 +123,7 @@ async function main(): Promise<void> {
           headers: { 'content-type': 'application/json', 'x-api-key': env.API_KEY! },
           body: JSON.stringify({ userId, pmcHex: priv.toPublicKey().toString() }),
         });
-        if (res.status !== 201) throw new Error(`register answered ${res.status}`);
+        if (res.status !== 201) throw new Error(`register answered ${res.status}: ${await res.text()}`);
         return { userId, privHex: priv.toHex() };
       }),
     );
@@ -140,9 +131,14 @@ async function main(): Promise<void> {
 
     const floor = await load('GET /health', { url: api.url, paths: ['/health'], seconds: 10, connections: concurrency });
     const before = await metricsText(api.url, env.API_KEY!);
+    const apiCpuBefore = api.cpuMs();
+    const clientCpuBefore = process.cpuUsage();
     const started = performance.now();
     const latencies = await runLogins(client, owners, logins);
     const elapsedSec = (performance.now() - started) / 1000;
+    const apiCpuPerLogin = (api.cpuMs() - apiCpuBefore) / logins;
+    const clientCpu = process.cpuUsage(clientCpuBefore);
+    const clientCpuPerLogin = (clientCpu.user + clientCpu.system) / 1000 / logins;
     const after = await metricsText(api.url, env.API_KEY!);
     const { sdkMs, libsecpMs } = rawVerifyFloors();
 
@@ -158,8 +154,15 @@ async function main(): Promise<void> {
       `  raw verify          libsecp256k1 ${libsecpMs.toFixed(3)} ms, @bsv/sdk ${sdkMs.toFixed(3)} ms (${(sdkMs / libsecpMs).toFixed(1)}x)`,
     );
     say(`  p50 / raw verify    ${(p50 / libsecpMs).toFixed(1)}x (libsecp256k1)`);
+    // A Node process runs its JavaScript on one core: the API's CPU per login bounds one process's logins/s.
+    say(
+      `  CPU per login       API ${apiCpuPerLogin.toFixed(2)} ms (one API process tops out near ${(1000 / apiCpuPerLogin).toFixed(0)} logins/s), bench client ${clientCpuPerLogin.toFixed(2)} ms`,
+    );
     printLoads([floor], say);
     breakdown(before, after, logins);
+  } catch (err) {
+    process.stderr.write(`the API's last output:\n${api?.lastOutput() ?? '(not started)'}\n`);
+    throw err;
   } finally {
     await api?.stop();
     await globalTeardown();

@@ -39,6 +39,8 @@ export interface BuiltProcess {
   child: ChildProcess;
   /** Resident set size now, in MB. */
   rssMb(): number;
+  /** CPU time (user + system) the process has used so far, in ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function trackBuilt(child: ChildProcess, url = ''): BuiltProcess & { last
     url,
     child,
     rssMb: () => rssMb(child.pid),
+    cpuMs: () => cpuMs(child.pid),
     lastOutput: () => tail,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -86,6 +89,18 @@ export function rssMb(pid: number | undefined): number {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** User + system CPU time of a process so far, in ms (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return NaN;
   }

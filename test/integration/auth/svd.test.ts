@@ -459,6 +459,26 @@ describe('SVD operations', () => {
     expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it("counts a request in each of the route's limiters at once, and answers one 429 when several refuse it", async () => {
+    const limited = await appWith((c) => ({
+      ...c,
+      ownerAuth: { ...c.ownerAuth, rateLimits: { ...c.ownerAuth.rateLimits, svd: { windowMs: 60_000, maxPerIp: 2, maxPerUser: 2 } } },
+    }));
+    const counters = await api.deps.redis.keys('rl:svd-*');
+    if (counters.length > 0) await api.deps.redis.del(...counters);
+    const userId = new Types.ObjectId().toHexString();
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await post(limited, '/api/svd/begin', { userId }));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+    // Both limiters refused the third request; it got one well-formed answer.
+    expect(answers[2]!.body.error.code).toBe('RATE_LIMITED');
+    expect(answers[0]!.headers.get('ratelimit')).toMatch(/^limit=2, remaining=1, reset=\d+$/);
+    // Each limiter counted all three, the refused one included.
+    const [ipCounter] = await api.deps.redis.keys('rl:svd-ip:*');
+    expect(await api.deps.redis.get(ipCounter!)).toBe('3');
+    expect(await api.deps.redis.get(`rl:svd-user:id:${userId}`)).toBe('3');
+  });
+
   it('derives the session secret through the KMS in KMS mode', async () => {
     const kms = createDevKms({
       dataDir: path.join(mkdtempSync(path.join(tmpdir(), 'svd-kms-')), 'keys'),
