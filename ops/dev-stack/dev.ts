@@ -14,6 +14,7 @@ import { parseMongoUri, parseRedisUrl } from '../../src/config/urls';
 import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { provision, ProvisionError } from './provision';
 import { createDatabaseWatchdog, probeReadyDatabase } from './watchdog';
+import { nodeArgs } from '../deploy/nodeOptions';
 import { configuredKeyNames } from '../stand-ins/dev-kms/keyStore';
 import {
   describeMongo,
@@ -266,7 +267,11 @@ async function main(): Promise<void> {
   ] as const;
   for (const [name, entry] of entries) {
     const child = built
-      ? spawn(process.execPath, [path.join('dist', `${entry}.js`)], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' })
+      ? spawn(process.execPath, [...(name === 'api' ? nodeArgs('api') : []), path.join('dist', `${entry}.js`)], {
+          cwd: stack.repoRoot,
+          env: childEnv,
+          stdio: 'inherit',
+        })
       : spawn(tsx, ['watch', '--clear-screen=false', `${entry}.ts`], { cwd: stack.repoRoot, env: childEnv, stdio: 'inherit' });
     children.push({ name, process: child });
     child.on('exit', (code) => {

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import autocannon, { type Request as CannonRequest } from 'autocannon';
 import { freePort } from '../../ops/dev-stack/services';
+import { nodeArgs as productionNodeArgs } from '../../ops/deploy/nodeOptions';
 import { REPO_ROOT, spawnEntry } from './processes';
 import { waitFor } from './workerProcesses';
 
@@ -47,8 +48,8 @@ export interface BuiltProcess {
 /** Starts `node dist/api/server.js` on a free port with `env` and waits until /health answers. */
 export async function startBuiltApi(env: Record<string, string>): Promise<BuiltProcess & { lastOutput(): string }> {
   const port = await freePort();
-  // BENCH_API_NODE_ARGS (for example "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the API under load.
-  const nodeArgs = process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // Production's flags; BENCH_API_NODE_ARGS (for example "--cpu-prof --cpu-prof-dir=/tmp/prof") adds to them.
+  const nodeArgs = [...productionNodeArgs('api'), ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
   const child = spawnEntry('dist/api/server.js', [], { ...env, PORT: String(port), BIND: '127.0.0.1' }, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   const api = trackBuilt(child, url);

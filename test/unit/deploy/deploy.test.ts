@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { itWithTool, requireTool, toolsRequired } from '../../support/requiredTools';
 import { parse as parseYaml } from 'yaml';
+import { NODE_OPTIONS } from '../../../ops/deploy/nodeOptions';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SCRIPTS = ['ops/deploy.sh', 'ops/rollback.sh', 'ops/deploy/lib.sh', 'ops/worker-deployment.sh'];
@@ -244,8 +245,11 @@ describe('deploy units and configuration', () => {
     const starts = [pkg.scripts['start:api'], pkg.scripts['start:worker'], pkg.scripts['start:worker:email']];
     for (const file of unitFiles) {
       const unit = parseUnit(file);
-      const exec = unit.Service!.ExecStart![0]!.replace('/usr/bin/node', 'node');
+      // Node flags come as NODE_OPTIONS in a unit and as arguments in an npm script.
+      const nodeOptions = (unit.Service!.Environment ?? []).map((e) => /^"NODE_OPTIONS=(.*)"$/.exec(e)?.[1]).find(Boolean);
+      const exec = unit.Service!.ExecStart![0]!.replace('/usr/bin/node', nodeOptions ? `node ${nodeOptions}` : 'node');
       expect(starts).toContain(exec);
+      if (file === 'patchproof-api.service') expect(nodeOptions).toBe(NODE_OPTIONS.api);
       expect(unit.Service!.EnvironmentFile).toContain('/etc/patchproof/patchproof.env');
       expect(unit.Service!.Restart).toEqual(['on-failure']);
       expect(unit.Service!.User).toEqual(['patchproof']);
@@ -292,6 +296,7 @@ describe('deploy units and configuration', () => {
     );
     expect(services.temporal!.environment!.DB).toBe('postgres12');
     expect(services.api!.command).toEqual(['node', 'dist/api/server.js']);
+    expect(services.api!.environment!.NODE_OPTIONS).toBe(NODE_OPTIONS.api);
     expect(services.worker!.command).toEqual(['node', 'dist/workers/main.js']);
     expect(services['email-worker']!.command).toEqual(['node', 'dist/workers/email.js']);
     // The merged anchor gives every service the same connections.
