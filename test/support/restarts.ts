@@ -101,9 +101,10 @@ const PROBE_INTERVAL_MS = 250;
 
 /**
  * Sends `registrations` registrations (REGISTER_CLIENTS at a time; a client re-sends one that was not accepted with
- * the same Idempotency-Key after a short pause), stops `service` once a third are accepted, keeps it down for
- * `downtimeMs` while probing /ready, SVD login and registration, starts it again on the same port with the same data,
- * then measures recovery and counts what became of every registration.
+ * the same Idempotency-Key after a short pause): a third, then stops `service` while their workflows are in flight,
+ * sends the next third while it is down and keeps it down for `downtimeMs` while probing /ready and SVD login, starts
+ * it again on the same port with the same data, sends the last third, then measures recovery and counts what became
+ * of every registration.
  */
 export async function runRestart(
   setup: RestartStack,
