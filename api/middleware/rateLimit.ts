@@ -30,6 +30,10 @@ export interface RateLimiterOptions extends RateLimitConfig {
   metrics?: Pick<Metrics, 'requestStepDuration'>;
 }
 
+function isNoScriptReply(err: unknown): boolean {
+  return err instanceof Error && /^NOSCRIPT(?:\s|$)/.test(err.message);
+}
+
 /** A Redis-backed limiter keyed by client IP, answering 429 in the standard envelope with Retry-After. */
 export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
   return rateLimit({
@@ -51,6 +55,9 @@ export function createRateLimiter(options: RateLimiterOptions): RequestHandler {
           if (command.toUpperCase() === 'SCRIPT' && args[0]?.toUpperCase() === 'LOAD' && args[1] !== undefined) {
             return createHash('sha1').update(args[1]).digest('hex');
           }
+          // A restarted Redis has forgotten the scripts: its NOSCRIPT reply goes to the store as it is, which loads
+          // the script again and retries, instead of failing every request until the API restarts.
+          if (isNoScriptReply(err)) throw err;
           throw new DomainError('DEPENDENCY_UNAVAILABLE', 'Rate limiting is unavailable.', undefined, { cause: err });
         } finally {
           options.metrics?.requestStepDuration.observe({ step: 'rate_limit' }, (performance.now() - started) / 1000);

@@ -136,6 +136,11 @@ export interface MongoWireOptions extends SpawnHook {
   pidFile?: string;
   /** Test stacks trade durability for speed (no fsync); dev keeps its data across crashes. */
   durable?: boolean;
+  /**
+   * FerretDB's PostgreSQL server's port (default: a free one). A caller that stops and starts the database again on
+   * the same data directory (the restart bench) passes the same port each time.
+   */
+  postgresPort?: number;
 }
 
 /**
@@ -157,7 +162,7 @@ export async function startMongoWire(options: MongoWireOptions): Promise<Running
   }
   const postgres = await startPostgres({
     tools: mongo.postgres,
-    port: await freePort(),
+    port: options.postgresPort ?? (await freePort()),
     dataDir: path.join(options.dataDir, 'postgresql'),
     logFile: options.logFile.replace(/(\.log)?$/, '-postgresql.log'),
     ...(options.pidFile && { pidFile: options.pidFile.replace(/(\.pid)?$/, '-postgresql.pid') }),

@@ -3,7 +3,10 @@ import express from 'express';
 import { createApp } from '../../api/app';
 import { errorHandler } from '../../api/errors';
 import { createRateLimiter } from '../../api/middleware/rateLimit';
-import { freePort } from '../../ops/dev-stack/services';
+import path from 'node:path';
+import { freePort, startRedis } from '../../ops/dev-stack/services';
+import { connectRedis } from '../../src/redis/client';
+import { testEnv } from '../support/testEnv';
 import { ensureIndexes } from '../../src/db/indexes';
 import { registerModels } from '../../src/db/models';
 import { listen } from '../support/http';
@@ -64,6 +67,48 @@ describe('when a dependency is away', () => {
       expect((await fetch(`${server.baseUrl}/open`)).status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+
+  it('a fail-closed limiter works again once a restarted Redis answers, though Redis forgot its scripts', async () => {
+    const port = await freePort();
+    const start = () =>
+      startRedis({ bin: testEnv('redisServer'), port, logFile: path.join(testEnv('scratchDir'), 'logs', `limiter-redis-${port}.log`) });
+    let server = await start();
+    const redis = await connectRedis({ ...deps.config.redis, url: `redis://127.0.0.1:${port}/0` }, { connectionName: 'limiter-restart' });
+    const app = express();
+    app.get(
+      '/closed',
+      createRateLimiter({
+        name: 'restart',
+        windowMs: 60_000,
+        max: 1000,
+        redis,
+        logger: deps.logger,
+        failOpen: false,
+        timeoutMs: deps.config.deadlines.rateLimitMs,
+      }),
+      (_req, res) => void res.json({ ok: true }),
+    );
+    app.use(errorHandler(deps.logger));
+    const api = await listen(app);
+    try {
+      expect((await fetch(`${api.baseUrl}/closed`)).status).toBe(200);
+      await server.stop();
+      expect((await fetch(`${api.baseUrl}/closed`)).status).toBe(503);
+      server = await start();
+      // The client reconnects by itself (backoff up to 2 s); the limiter's script is gone from the new server.
+      const statuses: number[] = [];
+      for (const until = Date.now() + 10_000; statuses.at(-1) !== 200 && Date.now() < until;) {
+        statuses.push((await fetch(`${api.baseUrl}/closed`)).status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(statuses.at(-1)).toBe(200);
+      expect((await fetch(`${api.baseUrl}/closed`)).status).toBe(200);
+    } finally {
+      await api.close();
+      redis.disconnect();
+      await server.stop();
     }
   });
 

@@ -15,7 +15,7 @@ import type { PoolAccounts } from '../../workflows/pool/shared';
 import { startSimulator, type RunningSimulator } from './chainSimulator';
 import { listen, type Listening } from './http';
 import { freePort } from '../../ops/dev-stack/services';
-import { spawnTracked } from './processes';
+import { spawnTracked, type TrackedProcess } from './processes';
 import { connectTestDeps, createTestWorker, testEnvironment, type TestDeps } from './stack';
 import { testEnv } from './testEnv';
 import { untilPolling } from './workerProcesses';
@@ -141,6 +141,15 @@ export async function startMainWorkerProcess(
   overrides: Record<string, string> = {},
   entry = 'workers/main.ts',
 ): Promise<ChildProcess> {
+  return (await startMainWorkerTracked(stack, overrides, entry)).child;
+}
+
+/** startMainWorkerProcess, with the process's output kept for reports. */
+export async function startMainWorkerTracked(
+  stack: PoolStack,
+  overrides: Record<string, string> = {},
+  entry = 'workers/main.ts',
+): Promise<TrackedProcess> {
   const env = testEnvironment({
     ...stack.env,
     MONGODB_URI: stack.deps.config.mongo.uri,
@@ -155,7 +164,7 @@ export async function startMainWorkerProcess(
   const worker = spawnTracked(entry, env);
   const { temporal, config } = stack.deps;
   await untilPolling(temporal, config.temporal.namespace, worker);
-  return worker.child;
+  return worker;
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * A stack whose Redis, database (FerretDB) and Temporal dev server belong to one caller, so it can freeze them with
- * SIGSTOP without touching the services other test files share; the API runs as its own process (api/server.ts, as
- * production runs it) so its answers and its RSS are its own. Used by the stall test and by test/bench/stalls.ts.
+ * SIGSTOP, or stop and start them again, without touching the services other test files share; the API runs as its
+ * own process (api/server.ts, as production runs it) so its answers and its RSS are its own. Used by the stall test
+ * and test/bench/stalls.ts, and (restartable, with the main worker as its own process) by the restart test and
+ * test/bench/restarts.ts.
  */
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -18,8 +20,8 @@ import { ensureSearchAttributes } from '../../src/temporal/searchAttributes';
 import { registrationWorkflowId } from '../../src/registration/ids';
 import { patchModel } from '../../src/registration/models';
 import { registrationBody } from './patchApi';
-import { startPoolStack, type PoolStack } from './poolStack';
-import { spawnEntry } from './processes';
+import { startMainWorkerTracked, startPoolStack, type PoolStack } from './poolStack';
+import { spawnEntry, type TrackedProcess } from './processes';
 import { testEnvironment } from './stack';
 
 export type StalledService = 'redis' | 'mongo' | 'temporal';
@@ -33,12 +35,33 @@ export interface StallStack {
   apiRssMiB(): number;
   /** The API's last log lines (warn and above). */
   apiOutput(): string;
+  /** The main worker as its own process (workers/main.ts), when the stack was started with `workerProcess`. */
+  worker?: TrackedProcess;
   freeze(service: StalledService): void;
   thaw(service: StalledService): void;
+  /** Stops the service (SIGTERM, as an operator or an orchestrator does); restartable stacks only. */
+  stop(service: StalledService): Promise<void>;
+  /** Starts the stopped service again on the same port with the same data; restartable stacks only. */
+  start(service: StalledService): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startStallStack(): Promise<StallStack> {
+export interface StallStackOptions {
+  /**
+   * Services that can be stopped and started again with their data: Temporal on a SQLite file rather than in
+   * memory, PostgreSQL (under FerretDB) on a fixed port. Redis keeps no data across a restart either way: nothing a
+   * registration or a login needs outlives one (docs/OPERATIONS.md, "When a dependency restarts").
+   */
+  restartable?: boolean;
+  /** Runs the main worker as its own process (workers/main.ts) instead of inside the caller. */
+  workerProcess?: boolean;
+  /** Settings for the API and the worker beyond the stack's own. */
+  env?: Record<string, string>;
+  /** The chain simulator's block interval. */
+  blockIntervalMs?: number;
+}
+
+export async function startStallStack(options: StallStackOptions = {}): Promise<StallStack> {
   const tools = await provision({ purpose: 'dev', say: () => undefined });
   if (!tools.redisServer) throw new Error('the stall stack needs redis-server');
   if (tools.mongo.kind === 'external') throw new Error('the stall stack starts its own database');
@@ -50,24 +73,35 @@ export async function startStallStack(): Promise<StallStack> {
     rmSync(scratch, { recursive: true, force: true });
   };
   try {
-    const [redisPort, mongoPort, temporalPort, apiPort] = (await freePorts(4)) as [number, number, number, number];
-    const redis = await startRedis({ bin: tools.redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') });
-    owned.push(redis);
-    const mongo = await startMongoWire({
-      mongo: tools.mongo,
-      port: mongoPort,
-      dataDir: path.join(scratch, 'db'),
-      logFile: path.join(logs, 'db.log'),
-    });
-    owned.push(mongo);
-    const temporal = await startTemporalDevServer({
-      bin: tools.temporal,
-      port: temporalPort,
-      uiPort: null,
-      namespaces: [],
-      logFile: path.join(logs, 'temporal.log'),
-    });
-    owned.push(temporal);
+    const [redisPort, mongoPort, temporalPort, apiPort, postgresPort] = (await freePorts(5)) as [number, number, number, number, number];
+    const { mongo: mongoTools, redisServer, temporal: temporalBin } = tools;
+    const starters: Record<StalledService, () => Promise<RunningService>> = {
+      redis: () => startRedis({ bin: redisServer, port: redisPort, logFile: path.join(logs, 'redis.log') }),
+      mongo: () =>
+        startMongoWire({
+          mongo: mongoTools,
+          port: mongoPort,
+          dataDir: path.join(scratch, 'db'),
+          logFile: path.join(logs, 'db.log'),
+          ...(options.restartable && { postgresPort }),
+        }),
+      temporal: () =>
+        startTemporalDevServer({
+          bin: temporalBin,
+          port: temporalPort,
+          uiPort: null,
+          namespaces: [],
+          logFile: path.join(logs, 'temporal.log'),
+          ...(options.restartable && { dbFile: path.join(scratch, 'temporal', 'temporal.db') }),
+        }),
+    };
+    const running = {} as Record<StalledService, RunningService | undefined>;
+    for (const service of STALLED_SERVICES) {
+      const started = await starters[service]();
+      running[service] = started;
+      // Stopped last-started first; a service restarted since is looked up again when the stack closes.
+      owned.push({ ...started, stop: () => running[service]?.stop() ?? Promise.resolve() });
+    }
     const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
     await ensureSearchAttributes(connection, 'default');
     await connection.close();
@@ -78,7 +112,11 @@ export async function startStallStack(): Promise<StallStack> {
       TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
       TEMPORAL_NAMESPACE: 'default',
     };
-    const pool = await startPoolStack({ ...stores, LOG_LEVEL: 'warn' });
+    const pool = await startPoolStack(
+      { ...stores, LOG_LEVEL: 'warn', ...options.env },
+      { inProcessWorker: !options.workerProcess, ...(options.blockIntervalMs && { blockIntervalMs: options.blockIntervalMs }) },
+    );
+    const worker = options.workerProcess ? await startMainWorkerTracked(pool).catch(failWith(pool)) : undefined;
     const api = spawnEntry(
       'api/server.ts',
       [],
@@ -90,6 +128,8 @@ export async function startStallStack(): Promise<StallStack> {
         LOG_LEVEL: 'warn',
         ACCESS_LOG: 'false',
         SVD_RATE_MAX_PER_IP: '1000000',
+        SVD_RATE_MAX_PER_USER: '1000000',
+        ...options.env,
       }),
     );
     let apiOutput = '';
@@ -102,27 +142,46 @@ export async function startStallStack(): Promise<StallStack> {
       return (await fetch(`${apiUrl}/health`).catch(() => undefined))?.status === 200;
     });
 
-    const pids: Record<StalledService, number> = { redis: redis.pid, mongo: mongo.pid, temporal: temporal.pid };
+    const pidOf = (service: StalledService) => {
+      const service_ = running[service];
+      if (!service_) throw new Error(`${service} is stopped`);
+      return service_.pid;
+    };
     const frozen = new Set<StalledService>();
     return {
       pool,
       apiUrl,
       api,
+      ...(worker && { worker }),
       apiRssMiB: () => rssMiB(api.pid!),
       apiOutput: () => apiOutput,
       freeze(service) {
-        process.kill(pids[service], 'SIGSTOP');
+        process.kill(pidOf(service), 'SIGSTOP');
         frozen.add(service);
       },
       thaw(service) {
-        process.kill(pids[service], 'SIGCONT');
+        process.kill(pidOf(service), 'SIGCONT');
         frozen.delete(service);
+      },
+      async stop(service) {
+        if (!options.restartable) throw new Error('this stack was not started restartable');
+        const stopping = running[service];
+        running[service] = undefined;
+        await stopping?.stop();
+      },
+      async start(service) {
+        if (running[service]) throw new Error(`${service} is already running`);
+        running[service] = await starters[service]();
       },
       async close() {
         // A frozen service cannot stop: thaw it first, whatever failed.
-        for (const service of frozen) process.kill(pids[service], 'SIGCONT');
-        api.kill('SIGTERM');
-        await new Promise((r) => (api.exitCode !== null ? r(undefined) : api.once('exit', r)));
+        for (const service of frozen) process.kill(pidOf(service), 'SIGCONT');
+        // Stopped services come back, so the workflows left running can be terminated and the data dropped.
+        for (const service of STALLED_SERVICES) if (!running[service]) running[service] = await starters[service]().catch(() => undefined);
+        for (const child of [api, ...(worker ? [worker.child] : [])]) {
+          child.kill('SIGTERM');
+          await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+        }
         await pool.close();
         await stopOwned();
       },
@@ -131,6 +190,14 @@ export async function startStallStack(): Promise<StallStack> {
     await stopOwned();
     throw err;
   }
+}
+
+/** Closes the pool stack when what follows its start fails, and passes the failure on. */
+function failWith(pool: PoolStack) {
+  return async (err: unknown): Promise<never> => {
+    await pool.close().catch(() => undefined);
+    throw err;
+  };
 }
 
 export async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<number> {
@@ -180,7 +247,7 @@ const NO_ANSWER_MS = 15_000;
 export async function probe(stack: StallStack, name: ProbeName, uid?: string): Promise<ProbeAnswer> {
   const apiKey = stack.pool.deps.config.auth.apiKey;
   const json = { 'content-type': 'application/json' };
-  const requests: Record<ProbeName, () => Promise<{ status: number; retryAfter: string | null }>> = {
+  const requests: Record<ProbeName, () => Promise<{ status: number; retryAfter: string | null; body: string }>> = {
     verify: () => send(stack.apiUrl, 'GET', `/v1/patches/NO-SUCH-${randomBytes(4).toString('hex')}/verify`),
     register: () =>
       send(
@@ -195,8 +262,8 @@ export async function probe(stack: StallStack, name: ProbeName, uid?: string): P
   };
   const started = performance.now();
   try {
-    const answer = await requests[name]();
-    return { probe: name, ...answer, ms: performance.now() - started };
+    const { status, retryAfter } = await requests[name]();
+    return { probe: name, status, retryAfter, ms: performance.now() - started };
   } catch (err) {
     return { probe: name, status: 0, ms: performance.now() - started, retryAfter: null, error: String(err) };
   }
@@ -206,17 +273,19 @@ export async function probe(stack: StallStack, name: ProbeName, uid?: string): P
  * One request on a connection of its own, as a client without keep-alive sends it: what is measured is the API's
  * answer, never a client-side race with a keep-alive socket the server is closing.
  */
-function send(
+export function send(
   baseUrl: string,
   method: string,
   route: string,
   headers: Record<string, string> = {},
   body?: string,
-): Promise<{ status: number; retryAfter: string | null }> {
+): Promise<{ status: number; retryAfter: string | null; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${baseUrl}${route}`, { method, headers, agent: false, timeout: NO_ANSWER_MS }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] ?? null }));
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] ?? null, body: text }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${NO_ANSWER_MS} ms`)));
