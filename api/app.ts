@@ -149,6 +149,7 @@ export function apiRoutes(deps: AppDeps): RouteSpec[] {
       unlockContentSecret: deps.config.unlock.contentSecret,
       batchBodyLimit: deps.config.http.batchBodyLimit,
       batchMaxItems: deps.config.http.batchMaxItems,
+      batchMaxConcurrent: deps.config.http.batchMaxConcurrent,
       queue,
       redis: deps.redis,
       registrationsPerDay: deps.config.apiKeys.registrationsPerDay,

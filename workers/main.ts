@@ -118,6 +118,7 @@ async function main(): Promise<void> {
     shutdownGraceMs: config.worker.shutdownGraceMs,
     shutdownForceMs: config.worker.shutdownForceMs,
     ...(config.worker.versioning && { versioning: config.worker.versioning }),
+    overrides: { maxCachedWorkflows: config.worker.maxCachedWorkflows },
   });
   // EMAIL_WORKER_IN_MAIN: small deployments serve the email task queue from this process too (one Node process,
   // one connection, one workflow bundle in memory); large ones run workers/email.ts beside it to scale it alone.

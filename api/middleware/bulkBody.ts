@@ -3,20 +3,34 @@ import { DomainError } from '../../src/errors';
 import { findOperatorKey } from './inputGuards';
 
 export const NDJSON = 'application/x-ndjson';
+const BATCH_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Reads a bulk upload: a JSON array, or NDJSON (one JSON object per line), into `req.body` as an array. Refuses,
  * before anything is stored, a body larger than `limit` or with more than `maxItems` items (413), a line that is
- * not JSON (400, naming its line and item index) and any operator key (400). Validating each item is the route's.
+ * not JSON (400, naming its line and item index) and any operator key (400), and more than `maxConcurrent` batches
+ * at once in this process (429). Validating each item is the route's.
  */
-export function bulkItemsBody(options: { limit: string; maxItems: number }): RequestHandler {
+export function bulkItemsBody(options: { limit: string; maxItems: number; maxConcurrent: number }): RequestHandler {
   const raw = express.raw({ type: () => true, limit: options.limit });
+  let reading = 0;
   return (req, res, next) => {
     if (!req.is(['application/json', NDJSON])) {
       return next(
         new DomainError('UNSUPPORTED_MEDIA_TYPE', `Send the items as application/json (an array) or ${NDJSON} (one object per line).`),
       );
     }
+    // A full batch costs the process ~100 MB of heap while it is read, parsed and checked (its body, the parsed
+    // items, their validated copies): a bound on batches at once keeps the API inside its heap limit.
+    if (reading >= options.maxConcurrent) {
+      return next(
+        new DomainError('RATE_LIMITED', 'Too many batches are being received; retry later.', {
+          retryAfterSeconds: BATCH_RETRY_AFTER_SECONDS,
+        }),
+      );
+    }
+    reading += 1;
+    res.once('close', () => (reading -= 1));
     raw(req, res, (err?: unknown) => {
       if (err) return next(err);
       try {

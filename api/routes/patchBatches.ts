@@ -27,6 +27,8 @@ export interface PatchBatchRouteDeps {
   batchBodyLimit: string;
   /** BATCH_MAX_ITEMS: the most items one batch may hold. */
   batchMaxItems?: number;
+  /** BATCH_MAX_CONCURRENT: batch bodies this process reads and checks at once. */
+  batchMaxConcurrent?: number;
   queue?: RegistrationQueue;
   /** Where the per-key registrations/day quota is counted, and its default (API_KEY_REGISTRATIONS_PER_DAY). */
   redis: Redis;
@@ -104,7 +106,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
       rateLimit: 'admin',
       request: { headers: idempotencyKeyHeader(true) },
       ownBody: {
-        parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems }),
+        parser: bulkItemsBody({ limit: deps.batchBodyLimit, maxItems, maxConcurrent: deps.batchMaxConcurrent ?? 2 }),
         schema: z.array(itemSchema).min(1).max(maxItems),
         contentTypes: ['application/json', NDJSON],
       },
@@ -116,6 +118,7 @@ export function patchBatchRoutes(deps: PatchBatchRouteDeps): RouteSpec[] {
         409: { description: 'The Idempotency-Key was used for a batch with different items.' },
         413: { description: 'More than 10,000 items, or a body over BATCH_BODY_LIMIT.' },
         415: { description: 'Neither application/json nor application/x-ndjson.' },
+        429: { description: 'BATCH_MAX_CONCURRENT batches are being read by this API process; see Retry-After.' },
         503: {
           description: 'QUEUE_FULL: this batch would pass REGISTRATION_QUEUE_LIMIT registrations waiting to be anchored; see Retry-After.',
         },

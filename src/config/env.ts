@@ -37,6 +37,7 @@ export const envSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/i, 'a size such as 16mb')
     .default('16mb'),
   BATCH_MAX_ITEMS: positiveInt.max(10_000).default(10_000),
+  BATCH_MAX_CONCURRENT: positiveInt.max(50).default(2),
   ENABLE_SWAGGER_DOCS: boolean.default(true),
   METRICS_REQUIRE_API_KEY: boolean.optional(),
   PUBLIC_API_WINDOW_MS: positiveInt.default(60_000),
@@ -91,6 +92,7 @@ export const envSchema = z.object({
   SCHEDULE_METRICS_INTERVAL_SEC: positiveInt.max(3600).default(60),
   WORKER_SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   WORKER_SHUTDOWN_FORCE_MS: positiveInt.default(60_000),
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt.max(100_000).default(500),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
   WORKER_DEPLOYMENT_NAME: z
     .string()

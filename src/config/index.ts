@@ -37,6 +37,8 @@ export interface AppConfig {
     batchBodyLimit: string;
     /** Most items one batch may hold (at most 10,000, the bulk registration's design limit). */
     batchMaxItems: number;
+    /** Batch bodies one API process reads and checks at once (BATCH_MAX_CONCURRENT); another gets 429. */
+    batchMaxConcurrent: number;
     swaggerDocs: boolean;
     metricsRequireApiKey: boolean;
     shutdownTimeoutMs: number;
@@ -103,6 +105,8 @@ export interface AppConfig {
     scheduleMetricsIntervalSec: number;
     shutdownGraceMs: number;
     shutdownForceMs: number;
+    /** Workflows whose state the main worker keeps in memory (WORKER_MAX_CACHED_WORKFLOWS); the rest replay on their next task. */
+    maxCachedWorkflows: number;
     workflowBundlePath?: string;
     /** Interval of the system-check schedule, or null when it is switched off. */
     systemCheckEvery: string | null;
@@ -663,6 +667,7 @@ function httpSection({ raw, isProduction }: ParsedEnv): AppConfig['http'] {
     jsonBodyLimit: raw.JSON_BODY_LIMIT,
     batchBodyLimit: raw.BATCH_BODY_LIMIT,
     batchMaxItems: raw.BATCH_MAX_ITEMS,
+    batchMaxConcurrent: raw.BATCH_MAX_CONCURRENT,
     swaggerDocs: raw.ENABLE_SWAGGER_DOCS,
     // /metrics names routes, dependencies and key ids: production gates it behind the API key unless told otherwise.
     metricsRequireApiKey: raw.METRICS_REQUIRE_API_KEY ?? isProduction,
@@ -714,6 +719,7 @@ function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
     scheduleMetricsIntervalSec: raw.SCHEDULE_METRICS_INTERVAL_SEC,
     shutdownGraceMs: raw.WORKER_SHUTDOWN_GRACE_MS,
     shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
+    maxCachedWorkflows: raw.WORKER_MAX_CACHED_WORKFLOWS,
     ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
     systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
     ...(raw.WORKER_DEPLOYMENT_NAME && {

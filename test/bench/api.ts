@@ -64,6 +64,7 @@ async function main(): Promise<void> {
         ACCESS_LOG: 'true',
         PUBLIC_API_MAX: '100000000',
         ADMIN_API_MAX: '100000000',
+        API_KEY_RATE_MAX: '100000000',
       }),
     );
     progress('API and worker up; funding the pool');

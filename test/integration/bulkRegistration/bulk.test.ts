@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PublicKey, Transaction } from '@bsv/sdk';
@@ -14,6 +15,7 @@ import { patchModel, type PatchDocument } from '../../../src/registration/models
 import { recordHistoryIfAsked } from '../../support/histories';
 import { listen, type Listening } from '../../support/http';
 import { runEntry } from '../../support/processes';
+import { waitFor } from '../../support/workerProcesses';
 import { testEnvironment } from '../../support/stack';
 import { apiClient, fundAndSyncPool, registrationBody } from '../../support/patchApi';
 import { startPoolStack, type PoolStack } from '../../support/poolStack';
@@ -267,6 +269,52 @@ describe('bulk registration through the API, anchored on the chain simulator', (
     const view = await waitCompleted(String(ok.body.statusUrl));
     expect(view.counts).toMatchObject({ anchored: 2, duplicate: 1 });
   }, 120_000);
+
+  it('reads at most BATCH_MAX_CONCURRENT batch bodies at once in a process, answering 429 to one more and taking it later', async () => {
+    const config = { ...stack.deps.config, http: { ...stack.deps.config.http, batchMaxConcurrent: 1 } };
+    const gated = await listen(createApp({ ...stack.deps, config }));
+    try {
+      const body = JSON.stringify([registrationBody('GATE-1', owner)]);
+      // A client that sends its batch slowly: half the body, then a pause.
+      const slow = http.request(`${gated.baseUrl}/v1/patch-batches`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'x-api-key': stack.deps.config.auth.apiKey,
+          'idempotency-key': 'gate-slow',
+        },
+      });
+      const slowAnswer = new Promise<number>((resolve, reject) => {
+        slow.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        slow.on('error', reject);
+      });
+      slow.write(body.slice(0, 20));
+      const post = async (key: string) => {
+        const res = await fetch(`${gated.baseUrl}/v1/patch-batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': stack.deps.config.auth.apiKey, 'idempotency-key': key },
+          body: JSON.stringify([registrationBody(key, owner)]),
+        });
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { error?: unknown } };
+      };
+      const refused = await waitFor('the slow batch to hold the only slot', async () => {
+        const answer = await post('GATE-2');
+        return answer.status === 429 ? answer : undefined;
+      });
+      expect(refused.body.error).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: 5 } });
+      expect(refused.retryAfter).toBe('5');
+      slow.end(body.slice(20));
+      expect(await slowAnswer).toBe(202);
+      // The slot is free again once the slow batch was answered.
+      expect((await post('GATE-3')).status).toBe(202);
+    } finally {
+      await gated.close();
+    }
+  });
 
   it('registers a CSV file with patchproof register-batch --wait: a progress line, a results file, exit 1 for the invalid row', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'register-batch-'));
