@@ -10,7 +10,7 @@ import { PrivateKey } from '@bsv/sdk';
 import globalSetup from '../support/globalSetup';
 import '../support/quietRuntime';
 import globalTeardown from '../support/globalTeardown';
-import { requireBuiltCode, startBuiltApi } from '../support/bench';
+import { requireBuiltCode, runBench, startBuiltApi } from '../support/bench';
 import { registrationBody } from '../support/patchApi';
 import { testEnvironment } from '../support/stack';
 
@@ -68,10 +68,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

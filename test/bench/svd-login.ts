@@ -13,7 +13,7 @@ import { BigNumber, ECDSA, PrivateKey, type Signature } from '@bsv/sdk';
 import { Types } from 'mongoose';
 import { signDigest, verifyDigestSignature } from '../../src/chain/ecdsa';
 import { SvdClient } from '../../src/sdk/svdClient';
-import { labelValues, load, metricSum, metricsText, printLoads, requireBuiltCode, startBuiltApi } from '../support/bench';
+import { labelValues, load, metricSum, metricsText, printLoads, requireBuiltCode, runBench, startBuiltApi } from '../support/bench';
 import globalSetup from '../support/globalSetup';
 import '../support/quietRuntime';
 import globalTeardown from '../support/globalTeardown';
@@ -169,10 +169,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

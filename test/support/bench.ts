@@ -192,3 +192,14 @@ export function labelValues(text: string, name: string, label: string): string[]
   const pattern = new RegExp(`^${name}\\{[^}]*${label}="([^"]+)"`);
   return [...new Set(text.split('\n').flatMap((line) => pattern.exec(line)?.[1] ?? []))];
 }
+
+/** Runs a bench's main and exits: 0 when it printed its figures, 1 with the error otherwise. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
