@@ -2,25 +2,59 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { stopServices, type TestStackState } from './globalSetup';
 import { declaredIndexLeads, describeShape, readQueryShapes, uncoveredShapes } from './queryShapes';
+import { collectRunSources } from './runSources';
+import { describeFindings, scanForSecrets } from './secretsScan';
+import { TEST_ENV } from './testEnv';
 
 /**
- * Stops the services globalSetup started and removes its scratch directory (databases, logs, the workflow bundle).
- * Before that it checks the query shapes the test files recorded: a filter that no declared index covers fails the
- * run, listing each one.
+ * Scans what the run left behind for secrets and personal data (every log file, every captured process output and
+ * every workflow history of the test namespaces, test/support/runSources.ts), then stops the services globalSetup
+ * started and removes its scratch directory (databases, logs, the workflow bundle). It also checks the query shapes
+ * the test files recorded: a filter that no declared index covers fails the run, listing each one. A secret found
+ * anywhere fails the run too, listing where.
  */
 export default async function globalTeardown(): Promise<void> {
   const state = globalThis as TestStackState;
-  await stopServices(state.__patchproofServices ?? []);
   const scratch = state.__patchproofScratch;
+  let scanProblem: string | undefined;
+  if (scratch) {
+    try {
+      scanProblem = await scanRun(scratch);
+    } catch (err) {
+      scanProblem = `the secrets scan could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+    }
+  }
+  await stopServices(state.__patchproofServices ?? []);
   if (!scratch) return;
   const shapes = readQueryShapes(path.join(scratch, 'query-shapes'));
   rmSync(scratch, { recursive: true, force: true });
   const uncovered = uncoveredShapes(shapes, declaredIndexLeads());
   process.stderr.write(`[test-teardown] ${shapes.length} distinct query shapes recorded, ${uncovered.length} without an index\n`);
+  const problems: string[] = [];
   if (uncovered.length > 0) {
-    throw new Error(
+    problems.push(
       `queries whose filter no declared index covers (full collection scans):\n${uncovered.map((s) => `  - ${describeShape(s)}`).join('\n')}\n` +
         'Key the lookup by _id or an indexed field, declare the index on the model, or list the scan in ACCEPTED_SCANS with why.',
     );
   }
+  if (scanProblem) problems.push(scanProblem);
+  if (problems.length > 0) throw new Error(problems.join('\n\n'));
+}
+
+/** The scan's failure message, or undefined when nothing was found. */
+async function scanRun(scratch: string): Promise<string | undefined> {
+  const started = Date.now();
+  const address = process.env[TEST_ENV.temporalAddress];
+  const run = await collectRunSources({ scratch, ...(address && { temporalAddress: address }) });
+  const findings = scanForSecrets(run.sources, { literals: run.literals });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stderr.write(
+    `[test-teardown] secrets scan: ${run.files} files (${(run.bytes / 1e6).toFixed(1)} MB), ${run.histories} workflow histories, ` +
+      `${Object.keys(run.literals).length} configured secrets; ${findings.length} findings in ${seconds} s\n`,
+  );
+  if (findings.length === 0) return undefined;
+  return (
+    `secrets or personal data in what the run left behind (logs, process output, workflow histories):\n${describeFindings(findings)}\n` +
+    'Redact the value where it is logged (src/logging/redact.ts) or keep it out of workflow inputs and results.'
+  );
 }
