@@ -23,10 +23,19 @@ function ensureDir(dir: string): void {
   madeDir = dir;
 }
 
-/** The test file running in this Jest worker, so a finding names the file that produced it. */
+let testFile: string | undefined;
+
+/**
+ * The test file running in this Jest worker, so a finding names the file that produced it. Read once, while the file
+ * runs: Jest removes its globals once the file is done, and output can still arrive after that. This module is
+ * loaded anew for each test file.
+ */
 function currentTestFile(): string {
-  const state = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect?.getState?.();
-  return state?.testPath ? path.basename(state.testPath).replace(/\.test\.ts$/, '') : 'setup';
+  if (testFile === undefined) {
+    const state = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect?.getState?.();
+    testFile = state?.testPath ? path.basename(state.testPath).replace(/\.test\.ts$/, '') : 'setup';
+  }
+  return testFile;
 }
 
 function safe(label: string): string {
@@ -42,12 +51,15 @@ function captureFile(label: string, extension: string): string | undefined {
   return path.join(dir, `${safe(currentTestFile())}.${safe(label)}-${process.pid}-${sequence}.${extension}`);
 }
 
-/** Appends one log line of this test process. */
-export function captureLogLine(line: string): void {
+/**
+ * Appends one log line of this test process, to a file named after the test file running, or after `source` for
+ * output that outlives one file (the Temporal runtime's logger lives as long as the Jest worker).
+ */
+export function captureLogLine(line: string, source?: string): void {
   const dir = captureDir();
   if (!dir) return;
   ensureDir(dir);
-  appendFileSync(path.join(dir, `${safe(currentTestFile())}.logs-${process.pid}.jsonl`), `${line}\n`);
+  appendFileSync(path.join(dir, `${safe(source ?? currentTestFile())}.logs-${process.pid}.jsonl`), `${line}\n`);
 }
 
 /** Copies a child's stdout and stderr, each to its own file (two streams in one file could split a line). */

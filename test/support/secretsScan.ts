@@ -158,9 +158,18 @@ export function scanForSecrets(sources: ScanSource[], options: ScanOptions = {})
       if (isSecretValuedField(field) && !isHarmlessSecretFieldValue(value) && !isErrorCodeValue(field, value))
         add('secret-field', m.index, whole);
     }
-    for (const m of text.matchAll(EMAIL)) add('email-address', m.index, m[0]);
+    for (const m of text.matchAll(EMAIL)) if (!isMessageId(text, m.index, m[0])) add('email-address', m.index, m[0]);
   }
   return findings;
+}
+
+/**
+ * An RFC 5322 Message-ID such as nodemailer generates (`<uuid@sender-domain>`): it has an address's shape but names a
+ * message, not a person. It is told apart by its angle brackets and its random (UUID or long hex) local part.
+ */
+function isMessageId(text: string, index: number, match: string): boolean {
+  const local = match.slice(0, match.indexOf('@'));
+  return text[index - 1] === '<' && text[index + match.length] === '>' && /^[0-9a-f]{8,}(?:-[0-9a-f]{4,})*$/i.test(local);
 }
 
 /** `"code":"NOT_FOUND"`: error envelopes name the error in a `code` field (docs/ERRORS.md); digits are what is secret. */

@@ -58,6 +58,8 @@ const cleanLog = [
   logLine({ message: 'code mailed to o***@example.test', code: '[REDACTED]', authorization: '[REDACTED]', apiKeyId: 'a1b2c3d4e5f60718' }),
   logLine({ error: { code: 'NOT_FOUND', message: 'no such patch' }, txid: randomBytes(32).toString('hex'), pmc: ownerPub }),
   logLine({ message: 'Bearer [REDACTED]', attempts: 482913, sats: 1000000, height: 123456 }),
+  // A Message-ID as nodemailer makes them: an address's shape, but it names a message.
+  logLine({ smtpMessageId: '<521c0b7e-8a1d-4f0e-9c3b-2a7d5e6f8a90@patchproof.example>' }),
   // Shaped like a WIF (base58, 52 characters, K prefix) but its checksum fails.
   logLine({ reference: `K${'1'.repeat(10)}${owner.toWif().slice(11, -1)}z` }),
 ].join('\n');
