@@ -95,6 +95,19 @@ class Recorder {
   }
 }
 
+/** `action`, tried up to 5 times a second apart; the last failure is thrown. */
+async function retried<T>(what: string, action: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      process.stderr.write(`[soak] ${what}: attempt ${attempt} failed (${describeError(err)}), retrying\n`);
+      await sleep(1000);
+    }
+  }
+}
+
 /** An error's message with its cause's (fetch failures carry the socket error there). */
 function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
@@ -235,7 +248,11 @@ async function soak(stack: PoolStack, api: BuiltProcess, worker: BuiltProcess, s
   };
 
   const owners: Owner[] = [];
-  for (let i = 0; i < 8; i++) {
+  // Set-up, before the measured load: on a busy machine a first call can miss a limiter's deadline (503), so each
+  // owner's set-up is retried.
+  for (let i = 0; i < 8; i++) owners.push(await retried(`owner ${i} set-up`, () => newOwner()));
+
+  async function newOwner(): Promise<Owner> {
     const pmc = PrivateKey.fromRandom();
     const priv = PrivateKey.fromRandom();
     const owner: Owner = {
@@ -257,7 +274,7 @@ async function soak(stack: PoolStack, api: BuiltProcess, worker: BuiltProcess, s
       body: JSON.stringify(bindAddressBody(owner, owner.privHex)),
     });
     if (bound.status !== 201) throw new Error(`bind address: ${bound.status} ${await bound.text()}`);
-    owners.push(owner);
+    return owner;
   }
 
   const login = async (owner: Owner): Promise<string | undefined> => {
