@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { stopServices, type TestStackState } from './globalSetup';
 import { declaredIndexLeads, describeShape, readQueryShapes, uncoveredShapes } from './queryShapes';
-import { collectRunSources } from './runSources';
+import { collectRunSources, HISTORY_DEADLINE_MS } from './runSources';
 import { describeFindings, scanForSecrets } from './secretsScan';
 import { TEST_ENV } from './testEnv';
 
@@ -50,13 +50,22 @@ async function scanRun(scratch: string): Promise<string | undefined> {
   const run = await collectRunSources({ scratch, ...(address && { temporalAddress: address }) });
   const findings = scanForSecrets(run.sources, { literals: run.literals });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const perNamespace = run.namespaces.map((n) => `${n.namespace} ${n.histories} in ${(n.ms / 1000).toFixed(1)} s`).join(', ');
   process.stderr.write(
-    `[test-teardown] secrets scan: ${run.files} files (${(run.bytes / 1e6).toFixed(1)} MB), ${run.histories} workflow histories, ` +
-      `${Object.keys(run.literals).length} configured secrets; ${findings.length} findings in ${seconds} s\n`,
+    `[test-teardown] secrets scan: ${run.files} files (${(run.bytes / 1e6).toFixed(1)} MB), ${run.histories} workflow histories ` +
+      `(${perNamespace}), ${Object.keys(run.literals).length} configured secrets; ${findings.length} findings in ${seconds} s\n`,
   );
-  if (findings.length === 0) return undefined;
-  return (
-    `secrets or personal data in what the run left behind (logs, process output, workflow histories):\n${describeFindings(findings)}\n` +
-    'Redact the value where it is logged (src/logging/redact.ts) or keep it out of workflow inputs and results.'
-  );
+  const problems: string[] = [];
+  if (findings.length > 0) {
+    problems.push(
+      `secrets or personal data in what the run left behind (logs, process output, workflow histories):\n${describeFindings(findings)}\n` +
+        'Redact the value where it is logged (src/logging/redact.ts) or keep it out of workflow inputs and results.',
+    );
+  }
+  if (run.unread > 0) {
+    problems.push(
+      `the secrets scan left ${run.unread} workflow histories unread: reading them took longer than ${HISTORY_DEADLINE_MS / 1000} s`,
+    );
+  }
+  return problems.length > 0 ? problems.join('\n\n') : undefined;
 }

@@ -14,6 +14,10 @@ export interface RunSources {
   files: number;
   bytes: number;
   histories: number;
+  /** Per namespace: histories read and the time it took. */
+  namespaces: { namespace: string; histories: number; ms: number }[];
+  /** Histories listed but not read before the deadline; any is a failure of the scan, not a pass. */
+  unread: number;
 }
 
 /** Data directories of the services: binary stores, not text anyone reads. */
@@ -21,6 +25,8 @@ const DATA_DIRS = new Set(['mongo', 'prometheus', 'query-shapes']);
 const TEXT_FILE = /\.(log|jsonl|txt|out|err)$/;
 /** Fetches at a time; the dev server answers each in a few milliseconds. */
 const HISTORY_CONCURRENCY = 16;
+/** The scan of the histories stops here; what is left unread then fails the run (it is never passed over). */
+export const HISTORY_DEADLINE_MS = 120_000;
 
 export async function collectRunSources(options: { scratch: string; temporalAddress?: string }): Promise<RunSources> {
   const literals: Record<string, string> = {};
@@ -41,8 +47,17 @@ export async function collectRunSources(options: { scratch: string; temporalAddr
     sources.push({ where: relative, text });
   }
   const files = sources.length;
-  if (options.temporalAddress) sources.push(...(await workflowHistories(options.temporalAddress)));
-  return { sources, literals, files, bytes, histories: sources.length - files };
+  const histories = options.temporalAddress ? await workflowHistories(options.temporalAddress) : { sources: [], namespaces: [], unread: 0 };
+  sources.push(...histories.sources);
+  return {
+    sources,
+    literals,
+    files,
+    bytes,
+    histories: histories.sources.length,
+    namespaces: histories.namespaces,
+    unread: histories.unread,
+  };
 }
 
 /** A name for a configured value; the same name with different values (JWT_SECRET in two files) gets a suffix. */
@@ -70,15 +85,26 @@ function textFiles(dir: string): string[] {
  * Every workflow history, open or closed, of every test namespace, as text with every payload decoded (inputs,
  * results, memo, search attributes, signals, failure messages and stacks).
  */
-async function workflowHistories(address: string): Promise<ScanSource[]> {
+async function workflowHistories(
+  address: string,
+): Promise<{ sources: ScanSource[]; namespaces: RunSources['namespaces']; unread: number }> {
+  const deadline = Date.now() + HISTORY_DEADLINE_MS;
   const connection = await Connection.connect({ address, connectTimeout: '5s' });
   try {
     const sources: ScanSource[] = [];
+    const namespaces: RunSources['namespaces'] = [];
+    let unread = 0;
     for (const namespace of TEST_NAMESPACES) {
+      const started = Date.now();
+      const before = sources.length;
       const client = new Client({ connection, namespace });
       const executions: { workflowId: string; runId: string }[] = [];
       for await (const execution of client.workflow.list()) executions.push({ workflowId: execution.workflowId, runId: execution.runId });
       for (let i = 0; i < executions.length; i += HISTORY_CONCURRENCY) {
+        if (Date.now() > deadline) {
+          unread += executions.length - i;
+          break;
+        }
         const batch = executions.slice(i, i + HISTORY_CONCURRENCY);
         sources.push(
           ...(await Promise.all(
@@ -89,8 +115,9 @@ async function workflowHistories(address: string): Promise<ScanSource[]> {
           )),
         );
       }
+      namespaces.push({ namespace, histories: sources.length - before, ms: Date.now() - started });
     }
-    return sources;
+    return { sources, namespaces, unread };
   } finally {
     await connection.close();
   }
