@@ -48,12 +48,12 @@ async function scanRun(scratch: string): Promise<string | undefined> {
   const started = Date.now();
   const address = process.env[TEST_ENV.temporalAddress];
   const run = await collectRunSources({ scratch, ...(address && { temporalAddress: address }) });
-  const findings = scanForSecrets(run.sources, { literals: run.literals });
+  const findings = scanForSecrets(run.sources, { literals: run.literals, privateKeys: run.privateKeys });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const perNamespace = run.namespaces.map((n) => `${n.namespace} ${n.histories} in ${(n.ms / 1000).toFixed(1)} s`).join(', ');
   process.stderr.write(
     `[test-teardown] secrets scan: ${run.files} files (${(run.bytes / 1e6).toFixed(1)} MB), ${run.histories} workflow histories ` +
-      `(${perNamespace}), ${Object.keys(run.literals).length} configured secrets; ${findings.length} findings in ${seconds} s\n`,
+      `(${perNamespace}), ${Object.keys(run.literals).length} configured secrets, ${run.privateKeys.length} private keys; ${findings.length} findings in ${seconds} s\n`,
   );
   const problems: string[] = [];
   if (findings.length > 0) {

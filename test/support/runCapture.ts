@@ -77,15 +77,20 @@ export function captureChildOutput(child: ChildProcess, label: string): void {
   }
 }
 
+/** Records a private key a test created (an owner's SVD master key, 64 hex) for the scan. */
+export function registerPrivateKey(name: string, privHex: string): void {
+  registerSecrets({ [name]: privHex }, true);
+}
+
 /**
  * Records the secret values of an environment the tests built (a variable whose name marks it secret by the
  * logger's own rules: API_KEY, JWT_SECRET, SMTP_PASS, KMS_API_KEY, …), so the scan can look for them literally.
  */
-export function registerSecrets(env: Record<string, string | undefined>): void {
+export function registerSecrets(env: Record<string, string | undefined>, all = false): void {
   const dir = captureDir();
   if (!dir) return;
   const lines = Object.entries(env)
-    .filter(([name, value]) => value && isSecretField(name))
+    .filter(([name, value]) => value && (all || isSecretField(name)))
     .map(([name, value]) => JSON.stringify({ name, value }));
   if (lines.length === 0) return;
   ensureDir(dir);

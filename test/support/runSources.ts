@@ -11,6 +11,8 @@ export interface RunSources {
   sources: ScanSource[];
   /** Secret values the run configured, by name (from the capture directory's secrets files and the dev defaults). */
   literals: Record<string, string>;
+  /** Private keys the run registered (64 hex), searched through their public keys rather than one by one. */
+  privateKeys: string[];
   files: number;
   bytes: number;
   histories: number;
@@ -30,6 +32,7 @@ export const HISTORY_DEADLINE_MS = 120_000;
 
 export async function collectRunSources(options: { scratch: string; temporalAddress?: string }): Promise<RunSources> {
   const literals: Record<string, string> = {};
+  const privateKeys: string[] = [];
   for (const [name, value] of Object.entries(DEV_DEFAULTS)) if (isSecretField(name)) literals[`${name} (dev default)`] = value;
   const sources: ScanSource[] = [];
   let bytes = 0;
@@ -39,7 +42,8 @@ export async function collectRunSources(options: { scratch: string; temporalAddr
     if (/^capture\/secrets-/.test(relative)) {
       for (const line of text.split('\n').filter(Boolean)) {
         const { name, value } = JSON.parse(line) as { name: string; value: string };
-        literals[literalName(literals, name, value)] = value;
+        if (/^[0-9a-fA-F]{64}$/.test(value)) privateKeys.push(value);
+        else literals[literalName(literals, name, value)] = value;
       }
       continue;
     }
@@ -52,6 +56,7 @@ export async function collectRunSources(options: { scratch: string; temporalAddr
   return {
     sources,
     literals,
+    privateKeys,
     files,
     bytes,
     histories: histories.sources.length,

@@ -37,6 +37,11 @@ export interface Finding {
 export interface ScanOptions {
   /** Secret values the run configured, by name. Values shorter than 8 characters are ignored (too common). */
   literals?: Record<string, string>;
+  /**
+   * Private keys (64 hex) the run created, such as owners' SVD master keys: their public keys join the ones found in
+   * the text, so the raw-key check finds them even where their public key appears nowhere.
+   */
+  privateKeys?: string[];
 }
 
 const MIN_LITERAL_LENGTH = 8;
@@ -125,6 +130,10 @@ export function scanForSecrets(sources: ScanSource[], options: ScanOptions = {})
   const literals = Object.entries(options.literals ?? {}).filter(([, value]) => value.length >= MIN_LITERAL_LENGTH);
   const publicKeys = new Set<string>();
   for (const { text } of sources) for (const m of text.matchAll(COMPRESSED_PUBKEY)) publicKeys.add(m[0].toLowerCase());
+  for (const hex of options.privateKeys ?? []) {
+    const pub = publicKeyOf(hex.toLowerCase());
+    if (pub) publicKeys.add(pub);
+  }
   const privateByHex = new Map<string, boolean>();
   const isLeakedPrivateKey = (hex: string): boolean => {
     const key = hex.toLowerCase();

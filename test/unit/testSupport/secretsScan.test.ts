@@ -122,6 +122,15 @@ describe('secrets scan', () => {
     ).toEqual(['private-key-hex']);
   });
 
+  it('finds a registered private key even where its public key appears nowhere', () => {
+    const pmc = PrivateKey.fromRandom();
+    const line = logLine({ note: `signed with ${pmc.toHex()}` });
+    expect(scanForSecrets([{ where: 'a.log', text: line }])).toEqual([]);
+    expect(scanForSecrets([{ where: 'a.log', text: line }], { privateKeys: [pmc.toHex()] }).map((f) => f.kind)).toEqual([
+      'private-key-hex',
+    ]);
+  });
+
   it('reports where, and masks the secret in the report', () => {
     const [finding] = scanForSecrets([{ where: 'capture/redaction.api.stdout.log', text: `a\nb\n${JWT_SECRET}` }], { literals });
     expect(finding).toMatchObject({ kind: 'literal-secret', name: 'JWT_SECRET', line: 3 });
