@@ -2,8 +2,7 @@
  * Soak: mixed load on the built code (`node dist/api/server.js` and `node dist/workers/main.js`, each its own
  * process) against the real stack (Temporal dev server, FerretDB or mongod, Redis, dev KMS and chain simulator) for
  * --minutes (30 by default): registrations, verifications, SVD logins and transfers at steady rates, while the pool's
- * top-up and sweep schedules fire on short intervals (UTXO_TOPUP_EVERY=1m, UTXO_SWEEP_CRON every 2 minutes; change
- * goes to an address of its own, so each sweep has outputs to move).
+ * top-up and sweep schedules fire on short intervals (UTXO_TOPUP_EVERY=1m, UTXO_SWEEP_CRON every 2 minutes).
  * Every minute it prints, per route, the requests, their p99 (client side) and errors, and the resident memory of
  * each process. At the end: every error, the schedules' runs and how they ended, and each process's RSS growth after
  * warm-up (the first fifth of the run, at least one minute). Goal: 0 errors and RSS growth < 10 %.
@@ -13,10 +12,11 @@
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { PrivateKey, PublicKey } from '@bsv/sdk';
+import { PrivateKey } from '@bsv/sdk';
 import type { Client } from '@temporalio/client';
 import { Types } from 'mongoose';
 import { POOL_SCHEDULE_IDS } from '../../src/pool/ids';
+import { startSync, waitForPoolOperation } from '../../src/pool/launch';
 import { patchModel } from '../../src/registration/models';
 import { signOwnerMessage } from '../../src/sdk/ownerSigning';
 import { SvdClient } from '../../src/sdk/svdClient';
@@ -177,15 +177,9 @@ async function main(): Promise<void> {
       SVD_RATE_MAX_PER_USER: '100000000',
     };
     stack = await startPoolStack(overrides, { blockIntervalMs: 1000, inProcessWorker: false });
-    const change = stack.kms.keys.ensure('change');
-    const schedules = {
-      UTXO_TOPUP_EVERY: '1m',
-      UTXO_SWEEP_CRON: '*/2 * * * *',
-      UTXO_CHANGE_KEY_IDENTIFIER: 'change',
-      UTXO_CHANGE_ADDRESS: PublicKey.fromString(change.pubKeyHex).toAddress('testnet'),
-    };
+    const schedules = { UTXO_TOPUP_EVERY: '1m', UTXO_SWEEP_CRON: '*/2 * * * *' };
     // Large funding outputs: the scheduled top-up splits them into pool outputs as the run spends them.
-    for (let i = 0; i < 20; i++) await stack.fund(stack.accounts.funding.address, 500_000 + i);
+    for (let i = 0; i < 30; i++) await stack.fund(stack.accounts.funding.address, 1_000_000 + i);
 
     const workerChild = await startMainWorkerProcess(
       stack,
@@ -193,6 +187,9 @@ async function main(): Promise<void> {
       'dist/workers/main.js',
     );
     worker = trackBuilt(workerChild);
+    // The pool learns the funding outputs from the chain, as an operator's first sync does.
+    const sync = await startSync(stack.deps.temporal, stack.accounts.funding.keyIdentifier, 'test');
+    await waitForPoolOperation(stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 500 });
     const { config } = stack.deps;
     api = await startBuiltApi({
       ...stack.env,
@@ -429,7 +426,12 @@ async function soak(stack: PoolStack, api: BuiltProcess, worker: BuiltProcess, s
     const rss = processes.map((p) => p.rss());
     rssRows.push(rss);
     const anchored = patches.filter((p) => p.anchored).length;
-    say(`[min ${String(minute).padStart(2)}] ${routes.join(' | ')} | anchored ${anchored}/${registrations} | errors ${rec.errors.length}`);
+    const pool = await fetch(`${api.url}/v1/admin/utxo-health`, { headers: { 'x-api-key': apiKey } })
+      .then(async (res) => ((await res.json()) as { db?: { available?: { count?: number } } }).db?.available?.count ?? '?')
+      .catch(() => '?');
+    say(
+      `[min ${String(minute).padStart(2)}] ${routes.join(' | ')} | anchored ${anchored}/${registrations} | pool ${pool} | errors ${rec.errors.length}`,
+    );
     say(`         RSS MB: ${processes.map((p, i) => `${p.name} ${rss[i]!.toFixed(0)}`).join(', ')}`);
     if (minute === WARM_UP_MINUTES) rec.warm = true;
   }
