@@ -63,7 +63,7 @@ class Recorder {
   totals = new Map<Route, { requests: number; errors: number }>();
   errors: string[] = [];
   /** Errors after the warm-up, the ones the goal counts. */
-  errorsAfterWarmUp = 0;
+  afterWarmUp: string[] = [];
   warm = false;
 
   ok(route: Route, ms: number): void {
@@ -78,7 +78,7 @@ class Recorder {
       this.total(route).errors += 1;
     }
     this.errors.push(`${new Date().toISOString()} ${route}: ${what}`);
-    if (this.warm) this.errorsAfterWarmUp += 1;
+    if (this.warm) this.afterWarmUp.push(this.errors[this.errors.length - 1]!);
     if (this.errors.length <= 20) process.stderr.write(`[soak] error: ${route}: ${what}\n`);
   }
 
@@ -450,9 +450,11 @@ async function soak(stack: PoolStack, api: BuiltProcess, worker: BuiltProcess, s
       `  ${p.name.padEnd(24)}${base[i]!.toFixed(0).padStart(6)} → ${last[i]!.toFixed(0).padStart(6)} MB  ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %`,
     );
   }
-  say(`\nerrors: ${rec.errors.length} (${rec.errorsAfterWarmUp} after the warm-up)`);
-  for (const line of rec.errors.slice(0, 50)) say(`  ${line}`);
-  if (rec.errors.length > 50) say(`  … and ${rec.errors.length - 50} more`);
+  say(`\nerrors: ${rec.errors.length} (${rec.afterWarmUp.length} after the warm-up)`);
+  for (const line of rec.errors.slice(0, 30)) say(`  ${line}`);
+  if (rec.errors.length > 30) say(`  … and ${rec.errors.length - 30} more`);
+  if (rec.afterWarmUp.length > 0) say('after the warm-up:');
+  for (const line of rec.afterWarmUp.slice(0, 50)) say(`  ${line}`);
   process.exitCode = rec.errors.length > 0 ? 1 : 0;
 }
 
@@ -460,6 +462,7 @@ async function soak(stack: PoolStack, api: BuiltProcess, worker: BuiltProcess, s
 async function finishChecks(client: Client, rec: Recorder): Promise<void> {
   for (const scheduleId of [POOL_SCHEDULE_IDS.topUp, POOL_SCHEDULE_IDS.sweep]) {
     const description = await client.schedule.getHandle(scheduleId).describe();
+    // Temporal keeps the last 10 actions of a schedule: those are the runs checked.
     const runs = description.info.recentActions;
     const outcomes = new Map<string, number>();
     for (const action of runs) {
@@ -479,7 +482,8 @@ async function finishChecks(client: Client, rec: Recorder): Promise<void> {
       if (status !== 'COMPLETED') rec.fail('schedule', `${scheduleId} run ${workflowId} ended ${status}`);
     }
     say(
-      `${scheduleId}: ${description.info.numActionsTaken} runs (${[...outcomes].map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ') || 'none'})`,
+      `${scheduleId}: ${description.info.numActionsTaken} runs; the last ${runs.length}: ` +
+        `${[...outcomes].map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ') || 'none'}`,
     );
     if (description.info.numActionsTaken === 0) rec.fail('schedule', `${scheduleId} never fired`);
   }
