@@ -176,6 +176,12 @@ function isEnvelopeErrorCode(parentKey: string | undefined, key: string, value: 
 const VALUE_PATTERNS: { pattern: RegExp; replace: (match: string, ...groups: string[]) => string }[] = [
   // JSON Web Tokens.
   { pattern: /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, replace: () => REDACTED },
+  // Stored API keys (`pp_<mode>_<id>_<secret>`, src/tenancy/apiKeys.ts) quoted in free text, such as an error message
+  // that repeats a header: the id stays so the key can still be named, the secret goes.
+  {
+    pattern: /\b(pp_(?:live|test)_[0-9a-f]{16})_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g,
+    replace: (_m, prefix) => `${prefix}_${REDACTED}`,
+  },
   // Bearer / Basic credentials in header-like text.
   { pattern: /\b(Bearer|Basic|ApiKey)\s+[A-Za-z0-9._~+/=-]{8,}/gi, replace: (_m, scheme) => `${scheme} ${REDACTED}` },
   // PEM private keys.

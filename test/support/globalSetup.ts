@@ -97,6 +97,7 @@ async function startServices(tools: ProvisionedTools, scratch: string, services:
   process.env[TEST_ENV.mongoUri] = `mongodb://127.0.0.1:${mongoPort}`;
   process.env[TEST_ENV.redisUrl] = `redis://127.0.0.1:${redisPort}`;
   process.env[TEST_ENV.scratchDir] = scratch;
+  process.env[TEST_ENV.captureDir] = path.join(scratch, 'capture');
   process.env[TEST_ENV.temporalCli] = tools.temporal;
   process.env[TEST_ENV.redisServer] = tools.redisServer;
   if (tools.temporalTestServer) process.env[TEST_ENV.timeSkippingServer] = tools.temporalTestServer;

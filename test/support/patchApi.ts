@@ -5,6 +5,7 @@ import { startSync, waitForPoolOperation } from '../../src/pool/launch';
 import { signOwnerMessage } from '../../src/sdk/ownerSigning';
 import { SvdClient } from '../../src/sdk/svdClient';
 import type { PoolStack } from './poolStack';
+import { registerPrivateKey } from './runCapture';
 
 /** A JSON answer of the API, with its error envelope when there is one. */
 export type ApiAnswer = {
@@ -79,6 +80,8 @@ export async function loggedInOwner(baseUrl: string, apiKey: string): Promise<Te
   const priv = PrivateKey.fromRandom();
   const userId = new Types.ObjectId().toHexString();
   const pmc = PrivateKey.fromRandom();
+  registerPrivateKey('svdPmcPrivHex', pmc.toHex());
+  registerPrivateKey('ownerPrivHex', priv.toHex());
   const res = await fetch(`${baseUrl}/api/svd/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': apiKey },

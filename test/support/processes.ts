@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../ops/dev-stack/services';
+import { captureChildOutput, registerSecrets } from './runCapture';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -16,11 +17,14 @@ export interface Finished {
  */
 export function spawnEntry(entry: string, args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
   const loader = entry.endsWith('.js') ? [] : ['--import', 'tsx'];
-  return spawn(process.execPath, [...nodeArgs, ...loader, path.join(REPO_ROOT, entry), ...args], {
+  registerSecrets(env);
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, path.join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  captureChildOutput(child, path.basename(entry));
+  return child;
 }
 
 /** A spawned entry point whose output is drained (a full pipe would block it) and whose tail is kept for reports. */
@@ -49,10 +53,12 @@ export function runEntry(entry: string, args: string[], env: Record<string, stri
 
 /** The real npm bin, as an operator runs it (`npx patchproof …`), in its own process. */
 export function runPatchproof(args: string[], env: Record<string, string>, timeoutMs = 90_000): Promise<Finished> {
+  registerSecrets(env);
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'ops/cli/bin.cjs'), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
   });
+  captureChildOutput(child, `patchproof-${args[0] ?? 'cli'}`);
   return finished(child, `patchproof ${args.join(' ')}`, timeoutMs);
 }
 

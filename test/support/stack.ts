@@ -13,13 +13,21 @@ import { createMetrics, type Metrics } from '../../src/metrics';
 import { connectRedis } from '../../src/redis/client';
 import { createMainWorker } from '../../workers/mainWorker';
 import { listen } from './http';
+import { captureLogLine, registerSecrets } from './runCapture';
 import { jestWorkerId, testEnv } from './testEnv';
 
-/** Collects every log line a test process writes, after redaction, so tests can assert on them. */
+const MESSAGE = Symbol.for('message');
+
+/**
+ * Collects every log line a test process writes, after redaction, so tests can assert on them; each line also goes
+ * to the run's capture directory, which the secrets scan reads after the suite.
+ */
 export class CapturedLogs extends Transport {
   readonly lines: Record<string, unknown>[] = [];
   override log(info: Record<string, unknown>, next: () => void): void {
     this.lines.push(info);
+    const formatted = (info as Record<symbol, unknown>)[MESSAGE];
+    captureLogLine(typeof formatted === 'string' ? formatted : JSON.stringify(info));
     next();
   }
   text(): string {
@@ -48,7 +56,7 @@ export function ownerAuthTestEnv(): Record<string, string> {
 
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
   const db = `t_${jestWorkerId()}_${randomBytes(4).toString('hex')}`;
-  return {
+  const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'debug',
     MONGODB_URI: `${testEnv('mongoUri')}/${db}`,
@@ -68,6 +76,8 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     VERIFY_CACHE_SECONDS: '0',
     ...overrides,
   };
+  registerSecrets(env);
+  return env;
 }
 
 export interface TestDeps {

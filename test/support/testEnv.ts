@@ -18,6 +18,8 @@ export const TEST_ENV = {
   chromium: 'PATCHPROOF_TEST_CHROMIUM',
   /** The schemathesis CLI (its private venv) for the bounded fuzz test. */
   schemathesis: 'PATCHPROOF_TEST_SCHEMATHESIS',
+  /** Where test processes copy their log lines and child output for the secrets scan (test/support/runCapture.ts). */
+  captureDir: 'PATCHPROOF_TEST_CAPTURE_DIR',
 } as const;
 
 /**

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { PrivateKey } from '@bsv/sdk';
 import { isSecretField, REDACTED, redact, redactString } from '../../src/logging/redact';
 
@@ -98,6 +98,13 @@ describe('redaction', () => {
     expect(text).not.toContain('abcdefghijklmnop');
     expect(text).not.toContain('hunter2');
     expect(text).toContain('mongodb://app:[REDACTED]@db:27017/x');
+  });
+
+  it('removes the secret of a stored API key quoted in free text, keeping its id', () => {
+    const key = `pp_live_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+    const id = key.split('_')[2]!;
+    const out = redactString(`key ${key} was revoked`);
+    expect(out).toBe(`key pp_live_${id}_${REDACTED} was revoked`);
   });
 
   it('masks email addresses but keeps their domain', () => {

@@ -17,6 +17,7 @@ import { ensureIndexes } from '../../../src/db/indexes';
 import { registerModels } from '../../../src/db/models';
 import { SvdClient, SvdError } from '../../../src/sdk/svdClient';
 import { listen, type Listening } from '../../support/http';
+import { registerPrivateKey } from '../../support/runCapture';
 import { connectTestDeps, startTestApi, type TestApi } from '../../support/stack';
 import { testEnv } from '../../support/testEnv';
 
@@ -31,6 +32,7 @@ interface Owner {
 
 function newOwner(): Owner {
   const priv = PrivateKey.fromRandom();
+  registerPrivateKey('svdPmcPrivHex', priv.toHex());
   return { userId: new Types.ObjectId().toHexString(), privHex: priv.toHex(), pmcHex: priv.toPublicKey().toString() };
 }
 
