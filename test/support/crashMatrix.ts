@@ -36,6 +36,8 @@ export interface CellOutcome {
   outcome: 'ok' | 'FAIL' | 'not reached';
   problems: string[];
   seconds: number;
+  /** Where the time went: seconds per step of the cell (arrange, crash worker up, crash, restart, finish, checks). */
+  steps: string;
 }
 
 /** The stack a scenario runs in: pool, dev KMS, chain simulator, API; the worker process is the harness's. */
@@ -271,6 +273,7 @@ export async function runScenarioRow<A>(
         outcome: !result.crashed ? 'not reached' : result.problems.length > 0 ? 'FAIL' : 'ok',
         problems: result.problems,
         seconds: Math.round((Date.now() - t0) / 100) / 10,
+        steps: result.steps,
       };
       cells.push(cell);
       options.onCell?.(cell);
@@ -293,11 +296,18 @@ async function runCell<A>(
   markers: string,
   label: string,
   boundary: Boundary | undefined,
-): Promise<{ since: Date; crashed: boolean; problems: string[] }> {
+): Promise<{ since: Date; crashed: boolean; problems: string[]; steps: string }> {
   const { stack } = env;
+  const timing: string[] = [];
+  let last = Date.now();
+  const step = (name: string) => {
+    timing.push(`${name} ${((Date.now() - last) / 1000).toFixed(1)}`);
+    last = Date.now();
+  };
   const temporalClient = stack.deps.temporal;
   if (!workers.alive()) await workers.start();
   const arranged = await scenario.arrange(env, label);
+  step('arrange');
   const marker = path.join(markers, `${scenario.kind}-${label}.jsonl`);
   if (boundary) {
     await workers.start({
@@ -306,6 +316,7 @@ async function runCell<A>(
       CRASH_SCOPE: scenario.scope,
       CRASH_MARKER: marker,
     });
+    step('worker');
   }
   const since = new Date(Date.now() - 1000);
   const broadcasts = log.mark();
@@ -316,18 +327,20 @@ async function runCell<A>(
     const victim = workers.alive();
     if (!victim) throw new Error('the crash worker is not running');
     if ((await crashOrEnd(victim, run)) === 'crashed') {
+      step('crash');
       crashed = existsSync(marker) && readFileSync(marker, 'utf8').trim().length > 0;
       if (!crashed) problems.push(`the worker died without reaching ${boundaryLabel(boundary)}`);
-      await hastenOrphanedAttempts(temporalClient, stack.deps.config.temporal.namespace, since, scope);
-      await workers.start();
+      await Promise.all([hastenOrphanedAttempts(temporalClient, stack.deps.config.temporal.namespace, since, scope), workers.start()]);
+      step('restart');
     }
   }
   try {
     await run.done(RUN_TIMEOUT_MS);
   } catch (err) {
     problems.push(`did not finish: ${err instanceof Error ? err.message : String(err)}`);
-    return { since, crashed, problems };
+    return { since, crashed, problems, steps: timing.join(', ') };
   }
+  step('finish');
   problems.push(...(await run.check()));
 
   // Every workflow of the run completed, each id ran once.
@@ -349,7 +362,8 @@ async function runCell<A>(
   const reserved = (health.body as { db?: { reserved?: { count?: number } } }).db?.reserved?.count;
   if (health.status !== 200 || reserved === undefined) problems.push(`utxo-health answered ${health.status}`);
   else if (reserved !== 0) problems.push(`utxo-health: ${reserved} reservations leaked`);
-  return { since, crashed, problems };
+  step('checks');
+  return { since, crashed, problems, steps: timing.join(', ') };
 }
 
 /** The matrix as a table: one line per cell, grouped by workflow kind. */

@@ -1,4 +1,4 @@
-import { PrivateKey } from '@bsv/sdk';
+import { PrivateKey, PublicKey } from '@bsv/sdk';
 import { bulkRegistrationWorkflowId } from '../../src/bulkRegistration/ids';
 import { signOwnerMessage } from '../../src/sdk/ownerSigning';
 import { startSweep, startSync, startTopUp, getPoolOperationStatus, waitForPoolOperation } from '../../src/pool/launch';
@@ -7,7 +7,11 @@ import { writePoolSetting } from '../../src/pool/settings';
 import { registrationWorkflowId } from '../../src/registration/ids';
 import { patchModel } from '../../src/registration/models';
 import { transferModel } from '../../src/transfer/models';
+import { kmsRotationWorkflowId } from '../../src/rotation/ids';
+import { keyringFromConfig } from '../../src/rotation/keyring';
+import { kmsRotationInput, startKmsRotation } from '../../src/rotation/launch';
 import type { SweepReport, TopUpReport } from '../../workflows/pool/shared';
+import type { KmsRotationReport } from '../../workflows/rotation/shared';
 import type { MatrixStack, Scenario, StartedRun } from './crashMatrix';
 import { fundAndSyncPool, loggedInOwner, newNonce, registrationBody, type TestOwner } from './patchApi';
 
@@ -272,10 +276,85 @@ export const sweepScenario: Scenario<void> = {
   },
 };
 
+/**
+ * KMS rotation of the funding key, through its cutover: each run rotates from the key the last one left active to a
+ * fresh key (created in the dev KMS first, as an operator does), auto-approved, no grace period, and sweeps the one
+ * output of the old address to the new one.
+ */
+let fundingKey: string | undefined;
+export const kmsRotationScenario: Scenario<{ oldKey: string; newKey: string; newAddress: string }> = {
+  kind: 'KMS rotation',
+  scope: '^(kms-rotation-funding|sweep-)',
+  stackOverrides: { KEY_SETTINGS_CACHE_MS: '200', UTXO_MIN_POOL: '1' },
+  prepare(env) {
+    fundingKey = env.stack.accounts.funding.keyIdentifier;
+    return Promise.resolve();
+  },
+  async arrange(env, label) {
+    const oldKey = fundingKey!;
+    const newKey = `funding-cm-${label}`;
+    env.stack.kms.keys.create(newKey);
+    const oldAddress = PublicKey.fromString(env.stack.kms.keys.describe(oldKey).pubKeyHex).toAddress('testnet');
+    await env.stack.fund(oldAddress, 30_000);
+    const sync = await startSync(env.stack.deps.temporal, oldKey, 'test');
+    await waitForPoolOperation(env.stack.deps.temporal, sync.workflowId, sync.runId, { pollMs: 100 });
+    return { oldKey, newKey, newAddress: PublicKey.fromString(env.stack.kms.keys.describe(newKey).pubKeyHex).toAddress('testnet') };
+  },
+  async start(env, _label, { oldKey, newKey, newAddress }) {
+    const { temporal: client, config, mongo } = env.stack.deps;
+    const input = kmsRotationInput(config, {
+      purpose: 'funding',
+      newKeyIdentifier: newKey,
+      requestedBy: 'crash-matrix',
+      startedByKeyId: 'crash-matrix',
+      trigger: 'test',
+      autoApproveAfter: '1s',
+      gracePeriodDays: 0,
+    });
+    const started = await startKmsRotation(client, input);
+    const handle = client.workflow.getHandle(kmsRotationWorkflowId('funding'), started.runId);
+    let report: KmsRotationReport | undefined;
+    let failure: string | undefined;
+    return {
+      expectedTransactions: 1,
+      workflowIds: [kmsRotationWorkflowId('funding')],
+      async done(timeoutMs) {
+        const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('rotation still running')), timeoutMs).unref());
+        try {
+          report = await Promise.race([handle.result() as Promise<KmsRotationReport>, timer]);
+        } catch (err) {
+          if (err instanceof Error && err.message === 'rotation still running') throw err;
+          failure = err instanceof Error ? err.message : String(err);
+        }
+        fundingKey = report ? newKey : fundingKey;
+      },
+      async check() {
+        if (!report || report.outcome !== 'completed') return [`rotation ended ${failure ?? JSON.stringify(report)}`];
+        const problems: string[] = [];
+        if (report.oldKey?.keyIdentifier !== oldKey || report.newKey?.keyIdentifier !== newKey) {
+          problems.push(`rotated ${report.oldKey?.keyIdentifier} → ${report.newKey?.keyIdentifier}`);
+        }
+        const active = await keyringFromConfig(config, mongo).activeKeyId('funding');
+        if (active !== newKey) problems.push(`active funding key is ${active}`);
+        const utxos = utxoModel(mongo);
+        const leftOnOld = await utxos.countDocuments({ keyIdentifier: oldKey, status: 'available' });
+        if (leftOnOld !== 0) problems.push(`${leftOnOld} outputs still available under ${oldKey}`);
+        const moved = report.sweeps.filter((s) => s.outcome === 'completed' && s.transaction);
+        if (moved.length !== 1 || moved[0]!.destinationAddress !== newAddress) problems.push(`sweeps: ${JSON.stringify(report.sweeps)}`);
+        else if ((await utxos.countDocuments({ txid: moved[0]!.transaction!.txid, keyIdentifier: newKey })) !== 1) {
+          problems.push(`the swept output is not once in the pool under ${newKey}`);
+        }
+        return problems;
+      },
+    };
+  },
+};
+
 export const SCENARIOS = [
   registrationScenario,
   bulkRegistrationScenario,
   transferScenario,
   topUpScenario,
   sweepScenario,
+  kmsRotationScenario,
 ] as Scenario<unknown>[];

@@ -46,7 +46,7 @@ describe(`crash matrix (${full ? 'every boundary' : `one boundary per workflow, 
         onCell: (cell) => {
           cells.push(cell);
           process.stderr.write(
-            `[crash-matrix] ${cell.kind} ${boundaryLabel(cell.boundary)}: ${cell.outcome} (${cell.seconds}s) ${cell.problems.join('; ')}\n`,
+            `[crash-matrix] ${cell.kind} ${boundaryLabel(cell.boundary)}: ${cell.outcome} (${cell.seconds}s: ${cell.steps}) ${cell.problems.join('; ')}\n`,
           );
         },
       });
