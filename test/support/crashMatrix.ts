@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -218,6 +218,19 @@ async function hastenOrphanedAttempts(client: Client, namespace: string, since: 
   );
 }
 
+/** Waits until no workflow in scope is running (the previous cell's, the arrangement's). */
+async function quiesce(client: Client, scope: RegExp): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const running: string[] = [];
+    for await (const e of client.workflow.list({ query: "ExecutionStatus = 'Running'" }))
+      if (scope.test(e.workflowId)) running.push(e.workflowId);
+    if (running.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`still running before the cell: ${running.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** Waits for the worker to die (the interceptor's SIGKILL) or the run to end; says which. */
 async function crashOrEnd(worker: ChildProcess, run: StartedRun): Promise<'crashed' | 'ended'> {
   const died = new Promise<'crashed'>((resolve) => {
@@ -252,7 +265,7 @@ export async function runScenarioRow<A>(
   try {
     server = await listen(createApp(stack.deps));
     const env: MatrixStack = { stack, api: apiClient(server.baseUrl, stack.deps.config.auth.apiKey), baseUrl: server.baseUrl };
-    await workers.start();
+    await workers.start({ WORKER_TEST_INTERCEPTOR_MODULE: INTERCEPTOR, CRASH_CONTROL: path.join(markers, 'control.json') });
     await scenario.prepare(env);
 
     // The uncrashed run: it must pass the same checks, and its histories name the boundaries.
@@ -298,6 +311,8 @@ async function runCell<A>(
   boundary: Boundary | undefined,
 ): Promise<{ since: Date; crashed: boolean; problems: string[]; steps: string }> {
   const { stack } = env;
+  const control = path.join(markers, 'control.json');
+  const workerEnv = { WORKER_TEST_INTERCEPTOR_MODULE: INTERCEPTOR, CRASH_CONTROL: control };
   const timing: string[] = [];
   let last = Date.now();
   const step = (name: string) => {
@@ -305,18 +320,17 @@ async function runCell<A>(
     last = Date.now();
   };
   const temporalClient = stack.deps.temporal;
-  if (!workers.alive()) await workers.start();
+  if (!workers.alive()) await workers.start(workerEnv);
   const arranged = await scenario.arrange(env, label);
+  // What the arrangement started (a registration's anchor batch) ends before the cell is armed, so the crash point
+  // counts this run's activities only.
+  await quiesce(temporalClient, scope);
   step('arrange');
-  const marker = path.join(markers, `${scenario.kind}-${label}.jsonl`);
+  const marker = path.join(markers, `${scenario.kind}-${label}.jsonl`.replace(/[^A-Za-z0-9.-]/g, '_'));
+  // The live worker arms itself from the control file at its next activity start; the previous cell has ended.
   if (boundary) {
-    await workers.start({
-      WORKER_TEST_INTERCEPTOR_MODULE: INTERCEPTOR,
-      CRASH_AT: `${boundary.activityType}:${boundary.phase}:${boundary.occurrence}`,
-      CRASH_SCOPE: scenario.scope,
-      CRASH_MARKER: marker,
-    });
-    step('worker');
+    const at = `${boundary.activityType}:${boundary.phase}:${boundary.occurrence}`;
+    writeFileSync(control, JSON.stringify({ cell: `${scenario.kind}/${label}`, at, scope: scenario.scope, marker }));
   }
   const since = new Date(Date.now() - 1000);
   const broadcasts = log.mark();
@@ -325,12 +339,17 @@ async function runCell<A>(
   let crashed = false;
   if (boundary) {
     const victim = workers.alive();
-    if (!victim) throw new Error('the crash worker is not running');
-    if ((await crashOrEnd(victim, run)) === 'crashed') {
+    if (!victim) throw new Error('the worker is not running');
+    const ending = await crashOrEnd(victim, run);
+    writeFileSync(control, '');
+    if (ending === 'crashed') {
       step('crash');
       crashed = existsSync(marker) && readFileSync(marker, 'utf8').trim().length > 0;
       if (!crashed) problems.push(`the worker died without reaching ${boundaryLabel(boundary)}`);
-      await Promise.all([hastenOrphanedAttempts(temporalClient, stack.deps.config.temporal.namespace, since, scope), workers.start()]);
+      await Promise.all([
+        hastenOrphanedAttempts(temporalClient, stack.deps.config.temporal.namespace, since, scope),
+        workers.start(workerEnv),
+      ]);
       step('restart');
     }
   }
