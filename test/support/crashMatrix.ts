@@ -231,14 +231,28 @@ async function quiesce(client: Client, scope: RegExp): Promise<void> {
   }
 }
 
-/** Waits for the worker to die (the interceptor's SIGKILL) or the run to end; says which. */
-async function crashOrEnd(worker: ChildProcess, run: StartedRun): Promise<'crashed' | 'ended'> {
-  const died = new Promise<'crashed'>((resolve) => {
-    if (worker.exitCode !== null || worker.signalCode !== null) resolve('crashed');
-    else worker.once('exit', () => resolve('crashed'));
+/**
+ * Resolves once the run has ended: its own signal (the API says it is done) and every workflow of the run closed, so
+ * the anchor batch behind a registration, or the workflow task after a last activity, is not still in flight.
+ */
+async function runEnded(client: Client, run: StartedRun, since: Date, scope: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await run.done(timeoutMs);
+  for (;;) {
+    const open = (await workflowsStartedSince(client, since, scope)).filter((w) => w.status === 'RUNNING').map((w) => w.workflowId);
+    if (open.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`still running: ${open.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits for the worker to die (the interceptor's SIGKILL) or the run to end, whichever comes first. */
+async function crashOrEnd(worker: ChildProcess, ended: Promise<void>): Promise<void> {
+  const died = new Promise<void>((resolve) => {
+    if (worker.exitCode !== null || worker.signalCode !== null) resolve();
+    else worker.once('exit', () => resolve());
   });
-  const ended = run.done(RUN_TIMEOUT_MS).then(() => 'ended' as const);
-  return Promise.race([died, ended]);
+  await Promise.race([died, ended.catch(() => undefined)]);
 }
 
 export interface MatrixOptions {
@@ -340,21 +354,26 @@ async function runCell<A>(
   if (boundary) {
     const victim = workers.alive();
     if (!victim) throw new Error('the worker is not running');
-    const ending = await crashOrEnd(victim, run);
+    const ended = runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS);
+    await crashOrEnd(victim, ended);
     writeFileSync(control, '');
-    if (ending === 'crashed') {
+    // The marker says the interceptor fired (its kill may land a moment after the run looked finished).
+    crashed = existsSync(marker) && readFileSync(marker, 'utf8').trim().length > 0;
+    if (crashed) {
+      await new Promise<void>((resolve) => (workers.alive() ? victim.once('exit', () => resolve()) : resolve()));
       step('crash');
-      crashed = existsSync(marker) && readFileSync(marker, 'utf8').trim().length > 0;
-      if (!crashed) problems.push(`the worker died without reaching ${boundaryLabel(boundary)}`);
       await Promise.all([
         hastenOrphanedAttempts(temporalClient, stack.deps.config.temporal.namespace, since, scope),
         workers.start(workerEnv),
       ]);
       step('restart');
+    } else if (!workers.alive()) {
+      problems.push(`the worker died without reaching ${boundaryLabel(boundary)}`);
+      await workers.start(workerEnv);
     }
   }
   try {
-    await run.done(RUN_TIMEOUT_MS);
+    await runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS);
   } catch (err) {
     problems.push(`did not finish: ${err instanceof Error ? err.message : String(err)}`);
     return { since, crashed, problems, steps: timing.join(', ') };
