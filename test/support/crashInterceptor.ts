@@ -89,7 +89,7 @@ class CrashInterceptor implements ActivityInboundCallsInterceptor {
     ) {
       const counted = seen.get(point.cell) ?? new Set<string>();
       seen.set(point.cell, counted);
-      counted.add(`${workflowId}/${info.activityId}`);
+      counted.add(`${workflowId}/${info.workflowExecution?.runId ?? ''}/${info.activityId}`);
       armed = counted.size === point.occurrence;
     }
     if (armed && point?.phase === 'before') die(this.context, point);

@@ -109,27 +109,29 @@ export const bulkRegistrationScenario: Scenario<void> = {
   },
 };
 
-/** Transfer: a patch registered to one owner (uncrashed), then POST /v1/patches/:uid/transfers to another. */
-let alice: TestOwner | undefined;
+/**
+ * Transfer: a patch registered to a new owner (uncrashed), then POST /v1/patches/:uid/transfers to another. Each run
+ * logs its owner in afresh: a row outlasts an SVD session.
+ */
 let bob: TestOwner | undefined;
-export const transferScenario: Scenario<{ uid: string; headTxid: string }> = {
+export const transferScenario: Scenario<{ uid: string; headTxid: string; alice: TestOwner }> = {
   kind: 'transfer',
   scope: '^(transfer|anchor-batch)-',
   stackOverrides: { PUBLIC_API_MAX: '100000' },
   async prepare(env) {
     await fundAndSyncPool(env.stack, 60);
-    alice = await loggedInOwner(env.baseUrl, env.stack.deps.config.auth.apiKey);
     bob = await loggedInOwner(env.baseUrl, env.stack.deps.config.auth.apiKey);
   },
   async arrange(env, label) {
     const uid = `PP-CM-XFER-${label}`;
-    const accepted = await env.api.adminPost('/v1/patches', registrationBody(uid, alice!.address));
+    const alice = await loggedInOwner(env.baseUrl, env.stack.deps.config.auth.apiKey);
+    const accepted = await env.api.adminPost('/v1/patches', registrationBody(uid, alice.address));
     const done = await statusDone(env, accepted.body.statusUrl as string, 120_000);
     if (done.status !== 'anchored') throw new Error(`registration to transfer ended ${JSON.stringify(done)}`);
     const patch = await patchModel(env.stack.deps.mongo).findById(uid).lean();
-    return { uid, headTxid: patch!.head!.txid };
+    return { uid, headTxid: patch!.head!.txid, alice };
   },
-  async start(env, _label, { uid, headTxid }) {
+  async start(env, _label, { uid, headTxid, alice }) {
     const message = {
       purpose: 'patchproof.transfer' as const,
       uid,
@@ -138,7 +140,7 @@ export const transferScenario: Scenario<{ uid: string; headTxid: string }> = {
       nonce: newNonce(),
       expiresAt: new Date(Date.now() + 30 * 60_000).toISOString(),
     };
-    const { pubKeyHex, signatureDerHex } = signOwnerMessage(alice!.privHex, message);
+    const { pubKeyHex, signatureDerHex } = signOwnerMessage(alice.privHex, message);
     const body = {
       newOwner: message.newOwner,
       headTxid,
@@ -147,7 +149,7 @@ export const transferScenario: Scenario<{ uid: string; headTxid: string }> = {
       ownerPubKey: pubKeyHex,
       ownerSignature: signatureDerHex,
     };
-    const accepted = await env.api.post(`/v1/patches/${uid}/transfers`, body, { authorization: `Bearer ${alice!.token}` });
+    const accepted = await env.api.post(`/v1/patches/${uid}/transfers`, body, { authorization: `Bearer ${alice.token}` });
     if (accepted.status !== 202) throw new Error(`transfer refused: ${JSON.stringify(accepted.body)}`);
     const transferId = String(accepted.body.transferId);
     let done: Awaited<ReturnType<typeof statusDone>> | undefined;
