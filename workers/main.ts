@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, NativeConnection } from '@temporalio/worker';
 import { activityDepsFromConfig } from '../activities';
 import { ConfigError, loadConfig } from '../src/config';
 import { ensureIndexes } from '../src/db/indexes';
@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     shutdownForceMs: config.worker.shutdownForceMs,
     ...(config.worker.versioning && { versioning: config.worker.versioning }),
     overrides: { maxCachedWorkflows: config.worker.maxCachedWorkflows },
+    ...(config.worker.testInterceptorModule && { testActivityInterceptors: loadTestInterceptors(config.worker.testInterceptorModule) }),
   });
   // EMAIL_WORKER_IN_MAIN: small deployments serve the email task queue from this process too (one Node process,
   // one connection, one workflow bundle in memory); large ones run workers/email.ts beside it to scale it alone.
@@ -152,6 +153,17 @@ async function main(): Promise<void> {
     await Promise.allSettled([connection.close(), clientConnection.close(), mongo.close()]);
     logger.info('worker stopped');
   }
+}
+
+/**
+ * WORKER_TEST_INTERCEPTOR_MODULE (NODE_ENV=test only; the configuration refuses it elsewhere): the module's
+ * `activityInterceptors`, such as the crash matrix's SIGKILL at an activity boundary.
+ */
+function loadTestInterceptors(modulePath: string): ActivityInterceptorsFactory[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loaded = require(path.resolve(modulePath)) as { activityInterceptors?: ActivityInterceptorsFactory[] };
+  if (!Array.isArray(loaded.activityInterceptors)) throw new Error(`${modulePath} exports no activityInterceptors array`);
+  return loaded.activityInterceptors;
 }
 
 function resolveWorkflowBundle(isProduction: boolean, configured?: string): string | undefined {

@@ -1,4 +1,4 @@
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { WorkerVersioningConfig } from '../src/config';
 import { TASK_QUEUES } from '../workflows/shared/taskQueues';
@@ -16,6 +16,8 @@ export interface MainWorkerOptions {
   taskQueue?: string;
   /** Worker Deployment versioning; absent, the worker is unversioned. */
   versioning?: WorkerVersioningConfig;
+  /** Test only: activity interceptors added after ours (WORKER_TEST_INTERCEPTOR_MODULE, NODE_ENV=test). */
+  testActivityInterceptors?: ActivityInterceptorsFactory[];
   /** Extra options, e.g. a small cache in tests that kill workers. */
   overrides?: Partial<WorkerOptions>;
 }
@@ -30,7 +32,9 @@ export function createMainWorker(options: MainWorkerOptions): Promise<Worker> {
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(options.deps),
-    interceptors: { activity: [(ctx) => ({ inbound: new ActivityLogContextInterceptor(ctx) })] },
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new ActivityLogContextInterceptor(ctx) }), ...(options.testActivityInterceptors ?? [])],
+    },
     // Always bound shutdown: without a force time a stuck activity keeps worker.run() from ever settling.
     shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
     shutdownForceTime: options.shutdownForceMs ?? 60_000,

@@ -94,6 +94,7 @@ export const envSchema = z.object({
   WORKER_SHUTDOWN_FORCE_MS: positiveInt.default(60_000),
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt.max(100_000).default(500),
   WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
+  WORKER_TEST_INTERCEPTOR_MODULE: z.string().min(1).optional(),
   WORKER_DEPLOYMENT_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -')

@@ -108,6 +108,11 @@ export interface AppConfig {
     /** Workflows whose state the main worker keeps in memory (WORKER_MAX_CACHED_WORKFLOWS); the rest replay on their next task. */
     maxCachedWorkflows: number;
     workflowBundlePath?: string;
+    /**
+     * Test only (NODE_ENV=test): a module whose `activityInterceptors` export the main worker adds to its activity
+     * interceptors, e.g. the crash matrix's SIGKILL at an activity boundary. Refused in every other environment.
+     */
+    testInterceptorModule?: string;
     /** Interval of the system-check schedule, or null when it is switched off. */
     systemCheckEvery: string | null;
     /**
@@ -375,6 +380,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   checkMongoTlsFiles(parsed, required);
   const jwtKeyring = parseJwtKeyring(raw.JWT_KEYS, required.jwtSecret, raw.JWT_ACTIVE_KID, parsed.isProduction, problems);
   const svdMode = checkSvdMode(parsed);
+  checkTestHooks(parsed);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -710,6 +716,13 @@ function temporalSection({ raw, isProduction }: ParsedEnv, required: RequiredVal
   };
 }
 
+/** Test-only hooks are refused outside NODE_ENV=test rather than ignored: a production worker must not load them. */
+function checkTestHooks({ raw, problems }: ParsedEnv): void {
+  if (raw.WORKER_TEST_INTERCEPTOR_MODULE && raw.NODE_ENV !== 'test') {
+    problems.push('WORKER_TEST_INTERCEPTOR_MODULE: test only; refused unless NODE_ENV=test');
+  }
+}
+
 function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
   return {
     metricsPort: raw.WORKER_METRICS_PORT,
@@ -721,6 +734,7 @@ function workerSection({ raw }: ParsedEnv): AppConfig['worker'] {
     shutdownForceMs: raw.WORKER_SHUTDOWN_FORCE_MS,
     maxCachedWorkflows: raw.WORKER_MAX_CACHED_WORKFLOWS,
     ...(raw.WORKFLOW_BUNDLE_PATH && { workflowBundlePath: raw.WORKFLOW_BUNDLE_PATH }),
+    ...(raw.WORKER_TEST_INTERCEPTOR_MODULE && raw.NODE_ENV === 'test' && { testInterceptorModule: raw.WORKER_TEST_INTERCEPTOR_MODULE }),
     systemCheckEvery: offOrDuration(raw.SYSTEM_CHECK_EVERY),
     ...(raw.WORKER_DEPLOYMENT_NAME && {
       versioning: {

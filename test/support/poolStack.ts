@@ -9,6 +9,7 @@ import express from 'express';
 import { createDevKms, type DevKms } from '../../ops/stand-ins/dev-kms/server';
 import { configuredKeyNames } from '../../ops/stand-ins/dev-kms/keyStore';
 import { loadConfig } from '../../src/config';
+import type { Logger } from '../../src/logging/logger';
 import { resolvePoolAccounts } from '../../src/pool/accounts';
 import { chainClientsFromConfig } from '../../src/chain/clients';
 import type { PoolAccounts } from '../../workflows/pool/shared';
@@ -43,7 +44,7 @@ export interface PoolStack {
 
 export async function startPoolStack(
   overrides: Record<string, string> = {},
-  options: { blockIntervalMs?: number; inProcessWorker?: boolean } = {},
+  options: { blockIntervalMs?: number; inProcessWorker?: boolean; simulatorLogger?: Logger } = {},
 ): Promise<PoolStack> {
   const startedAt = new Date();
   // Only the keys this stack is configured with exist; a test creates any other key it needs, as an operator would.
@@ -62,7 +63,10 @@ export async function startPoolStack(
   });
   kmsFront.use(kms.app);
   const kmsServer: Listening = await listen(kmsFront);
-  const simulator = await startSimulator({ ...(options.blockIntervalMs && { blockIntervalMs: options.blockIntervalMs }) });
+  const simulator = await startSimulator({
+    ...(options.blockIntervalMs && { blockIntervalMs: options.blockIntervalMs }),
+    ...(options.simulatorLogger && { logger: options.simulatorLogger }),
+  });
   // Addresses are configured the way production configures them, so dry runs need no KMS lookup.
   const fundingKey = kms.keys.describe(overrides.UTXO_FUNDING_KEY_IDENTIFIER ?? 'funding');
   const fundingAddress = PublicKey.fromString(fundingKey.pubKeyHex).toAddress('testnet');

@@ -201,6 +201,16 @@ describe('configuration', () => {
     expect(config.worker.systemCheckEvery).toBeNull();
   });
 
+  it('honours the test interceptor module under NODE_ENV=test only, and refuses it in every other environment', () => {
+    const module = 'test/support/crashInterceptor.ts';
+    expect(loadConfig({ NODE_ENV: 'test', WORKER_TEST_INTERCEPTOR_MODULE: module }).worker.testInterceptorModule).toBe(module);
+    expect(loadConfig({ NODE_ENV: 'test' }).worker.testInterceptorModule).toBeUndefined();
+    expect(problemsOf({ WORKER_TEST_INTERCEPTOR_MODULE: module })).toEqual([expect.stringMatching(/^WORKER_TEST_INTERCEPTOR_MODULE: /)]);
+    expect(problemsOf({ ...PRODUCTION_OK, WORKER_TEST_INTERCEPTOR_MODULE: module })).toEqual([
+      expect.stringMatching(/^WORKER_TEST_INTERCEPTOR_MODULE: /),
+    ]);
+  });
+
   describe('UTXO pool settings', () => {
     it('reads the pool variables and their legacy aliases, with their defaults', () => {
       const pool = loadConfig({ FUNDING_KEY_IDENTIFIER: 'fund-legacy', MIN_UTXO_COUNT: '25', WOC_NETWORK: 'test' }).pool;
