@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { Client } from '@temporalio/client';
 import { testEnv } from './testEnv';
+import { decodedText } from './secretsScan';
 
 export const HISTORIES_DIR = path.resolve(__dirname, '..', 'histories');
 
@@ -67,14 +68,5 @@ export function loadRecordedHistories(): RecordedHistory[] {
  * tests that look for what must never be in a history: keys, secrets, personal data.
  */
 export async function historyText(client: Client, workflowId: string): Promise<string> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const decoded: string[] = [];
-  const walk = (value: unknown): void => {
-    if (value instanceof Uint8Array) decoded.push(Buffer.from(value).toString('utf8'));
-    else if (Array.isArray(value)) value.forEach(walk);
-    else if (value && typeof value === 'object') Object.values(value).forEach(walk);
-    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') decoded.push(String(value));
-  };
-  walk(history);
-  return decoded.join('\n');
+  return decodedText(await client.workflow.getHandle(workflowId).fetchHistory());
 }
