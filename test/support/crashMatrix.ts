@@ -351,10 +351,11 @@ async function runCell<A>(
   const run = await scenario.start(env, label, arranged);
   const problems: string[] = [];
   let crashed = false;
+  let ended: Promise<void> | undefined;
   if (boundary) {
     const victim = workers.alive();
     if (!victim) throw new Error('the worker is not running');
-    const ended = runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS);
+    ended = runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS);
     await crashOrEnd(victim, ended);
     writeFileSync(control, '');
     // The marker says the interceptor fired (its kill may land a moment after the run looked finished).
@@ -373,7 +374,10 @@ async function runCell<A>(
     }
   }
   try {
-    await runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS);
+    // The wait begun before the crash is the one that settles: a second poller beside it could still be calling
+    // Temporal when the stack closes its connection, and a call retried on a closed channel throws from a timer.
+    // If that first wait failed (a call during the crash), a fresh one decides.
+    await (ended ?? Promise.reject(new Error('no wait yet'))).catch(() => runEnded(temporalClient, run, since, scope, RUN_TIMEOUT_MS));
   } catch (err) {
     problems.push(`did not finish: ${err instanceof Error ? err.message : String(err)}`);
     return { since, crashed, problems, steps: timing.join(', ') };
