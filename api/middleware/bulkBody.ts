@@ -13,6 +13,7 @@ const BATCH_RETRY_AFTER_SECONDS = 5;
  */
 export function bulkItemsBody(options: { limit: string; maxItems: number; maxConcurrent: number }): RequestHandler {
   const raw = express.raw({ type: () => true, limit: options.limit });
+  const limitBytes = sizeInBytes(options.limit);
   let reading = 0;
   return (req, res, next) => {
     if (!req.is(['application/json', NDJSON])) {
@@ -22,15 +23,21 @@ export function bulkItemsBody(options: { limit: string; maxItems: number; maxCon
     }
     // A full batch costs the process ~100 MB of heap while it is read, parsed and checked (its body, the parsed
     // items, their validated copies): a bound on batches at once keeps the API inside its heap limit.
-    if (reading >= options.maxConcurrent) {
+    // A body declared over the limit is refused by its size (413) without taking a slot: the parser answers it
+    // before reading anything.
+    const declared = Number(req.headers['content-length']);
+    const oversize = Number.isFinite(declared) && declared > limitBytes;
+    if (!oversize && reading >= options.maxConcurrent) {
       return next(
         new DomainError('RATE_LIMITED', 'Too many batches are being received; retry later.', {
           retryAfterSeconds: BATCH_RETRY_AFTER_SECONDS,
         }),
       );
     }
-    reading += 1;
-    res.once('close', () => (reading -= 1));
+    if (!oversize) {
+      reading += 1;
+      res.once('close', () => (reading -= 1));
+    }
     raw(req, res, (err?: unknown) => {
       if (err) return next(err);
       try {
@@ -49,6 +56,14 @@ export function bulkItemsBody(options: { limit: string; maxItems: number; maxCon
       }
     });
   };
+}
+
+/** `16mb`, `64kb`, `100b` (the BATCH_BODY_LIMIT format) in bytes, counted as the body parser counts them (1 kb = 1024). */
+function sizeInBytes(size: string): number {
+  const match = /^(\d+)(b|kb|mb)$/i.exec(size);
+  if (!match) throw new Error(`not a size: ${size}`);
+  const unit = { b: 1, kb: 1024, mb: 1024 * 1024 }[match[2]!.toLowerCase() as 'b' | 'kb' | 'mb'];
+  return Number(match[1]) * unit;
 }
 
 function tooMany(count: number | string, maxItems: number): DomainError {

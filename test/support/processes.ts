@@ -4,6 +4,7 @@ import { freePort } from '../../ops/dev-stack/services';
 import { captureChildOutput, registerSecrets } from './runCapture';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const CLI_ENTRY = 'ops/cli/patchproof.ts';
 
 export interface Finished {
   code: number | null;
@@ -23,7 +24,7 @@ export function spawnEntry(entry: string, args: string[], env: Record<string, st
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  captureChildOutput(child, path.basename(entry));
+  captureChildOutput(child, path.basename(entry), { answerOnStdout: entry === CLI_ENTRY });
   return child;
 }
 
@@ -58,7 +59,7 @@ export function runPatchproof(args: string[], env: Record<string, string>, timeo
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
   });
-  captureChildOutput(child, `patchproof-${args[0] ?? 'cli'}`);
+  captureChildOutput(child, `patchproof-${args[0] ?? 'cli'}`, { answerOnStdout: true });
   return finished(child, `patchproof ${args.join(' ')}`, timeoutMs);
 }
 

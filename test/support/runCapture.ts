@@ -62,10 +62,14 @@ export function captureLogLine(line: string, source?: string): void {
   appendFileSync(path.join(dir, `${safe(source ?? currentTestFile())}.logs-${process.pid}.jsonl`), `${line}\n`);
 }
 
-/** Copies a child's stdout and stderr, each to its own file (two streams in one file could split a line). */
-export function captureChildOutput(child: ChildProcess, label: string): void {
+/**
+ * Copies a child's stdout and stderr, each to its own file (two streams in one file could split a line). A CLI
+ * command's stdout is its answer to the operator, not a log (`keys create` shows the new key there once, by design):
+ * with `answerOnStdout`, only its stderr (progress, warnings, errors) is copied.
+ */
+export function captureChildOutput(child: ChildProcess, label: string, { answerOnStdout = false } = {}): void {
   for (const [stream, name] of [
-    [child.stdout, 'stdout'],
+    [answerOnStdout ? null : child.stdout, 'stdout'],
     [child.stderr, 'stderr'],
   ] as const) {
     if (!stream) continue;
