@@ -129,6 +129,9 @@ export async function startStallStack(options: StallStackOptions = {}): Promise<
         ACCESS_LOG: 'false',
         SVD_RATE_MAX_PER_IP: '1000000',
         SVD_RATE_MAX_PER_USER: '1000000',
+        PUBLIC_API_MAX: '1000000',
+        ADMIN_API_MAX: '1000000',
+        API_KEY_RATE_MAX: '1000000',
         ...options.env,
       }),
     );
