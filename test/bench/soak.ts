@@ -195,7 +195,6 @@ async function main(): Promise<void> {
       ...stack.env,
       ...ownerAuthTestEnv(),
       ...overrides,
-      ...schedules,
       NODE_ENV: 'development',
       LOG_FORMAT: 'json',
       MONGODB_URI: config.mongo.uri,
@@ -204,6 +203,7 @@ async function main(): Promise<void> {
       TEMPORAL_NAMESPACE: config.temporal.namespace,
       API_KEY: config.auth.apiKey,
       VERIFY_CACHE_SECONDS: '0',
+      // The schedules are the worker's; the API's copy of the settings stays off.
       UTXO_TOPUP_EVERY: 'off',
       UTXO_SWEEP_CRON: 'off',
       UTXO_RECONCILE_EVERY: 'off',
